@@ -1,0 +1,110 @@
+/* args.c: strict "--name value" option parsing shared by all subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lst_cli_error(const char *cmd, const char *msg) {
+    fprintf(stderr, "lst %s: %s\n", cmd, msg);
+}
+
+static void print_usage(FILE *out, const char *cmd, const char *usage,
+                        const lst_opt_t *opts, int n) {
+    fprintf(out, "usage: lst %s %s\n", cmd, usage);
+    for (int i = 0; i < n; i++)
+        fprintf(out, "  --%-16s %s%s\n", opts[i].name, opts[i].help,
+                opts[i].required ? " (required)" : "");
+}
+
+int lst_args_parse(const char *cmd, const char *usage, lst_opt_t *opts, int n,
+                   int argc, char **argv) {
+    for (int i = 0; i < n; i++) opts[i].value = NULL;
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            print_usage(stdout, cmd, usage, opts, n);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == 0) {
+            fprintf(stderr, "lst %s: unexpected argument '%s'\n", cmd, arg);
+            print_usage(stderr, cmd, usage, opts, n);
+            return 2;
+        }
+        const char *name = arg + 2;
+        int found = -1;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(opts[i].name, name)) found = i;
+        if (found < 0) {
+            fprintf(stderr, "lst %s: unknown option '%s'\n", cmd, arg);
+            print_usage(stderr, cmd, usage, opts, n);
+            return 2;
+        }
+        if (opts[found].value) {
+            fprintf(stderr, "lst %s: option '%s' given twice\n", cmd, arg);
+            return 2;
+        }
+        if (opts[found].is_flag) {
+            opts[found].value = "1";
+        } else {
+            if (a + 1 >= argc) {
+                fprintf(stderr, "lst %s: option '%s' needs a value\n", cmd, arg);
+                return 2;
+            }
+            opts[found].value = argv[++a];
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (opts[i].required && !opts[i].value) {
+            fprintf(stderr, "lst %s: missing required option '--%s'\n", cmd,
+                    opts[i].name);
+            print_usage(stderr, cmd, usage, opts, n);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+const char *lst_opt(const lst_opt_t *opts, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(opts[i].name, name)) return opts[i].value;
+    return NULL;
+}
+
+int lst_opt_int(const char *cmd, const char *name, const char *s, long lo,
+                long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "lst %s: --%s: '%s' is not an integer\n", cmd, name, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "lst %s: --%s: %ld is outside [%ld, %ld]\n", cmd, name,
+                v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
+                  double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) {
+        fprintf(stderr, "lst %s: --%s: '%s' is not a number\n", cmd, name, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "lst %s: --%s: %g is outside [%g, %g]\n", cmd, name, v,
+                lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}

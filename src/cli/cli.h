@@ -1,0 +1,46 @@
+/* cli.h: subcommands and the shared option parser.
+ *
+ * Each subcommand lives in its own cmd_<name>.c and has the signature
+ * int lst_cmd_<name>(int argc, char **argv) with argv[0] = the subcommand
+ * name; it returns the process exit status (0 ok, 1 runtime error such as a
+ * bad file, 2 usage error). Errors are printed as "lst <cmd>: message". */
+#ifndef LST_CLI_H
+#define LST_CLI_H
+
+#include <stdint.h>
+
+int lst_cmd_init(int argc, char **argv);
+int lst_cmd_tokenize(int argc, char **argv);
+int lst_cmd_dump(int argc, char **argv);
+
+/* Option table: every option is "--name value" or a flag "--name".
+ * lst_args_parse refuses unknown options, missing values, repeated options
+ * and positional arguments, printing a message naming the option. */
+typedef struct {
+    const char *name;  /* without leading dashes */
+    int is_flag;       /* 1: takes no value */
+    int required;
+    const char *help;
+    const char *value; /* filled by the parser: the value, "1" for a set flag, or NULL */
+} lst_opt_t;
+
+/* Returns 0 on success, 2 on a usage error (already printed), 1 if --help
+ * was given (usage printed to stdout; caller should exit 0). */
+int lst_args_parse(const char *cmd, const char *usage, lst_opt_t *opts, int n,
+                   int argc, char **argv);
+
+/* Looks an option up by name (NULL value if not given). */
+const char *lst_opt(const lst_opt_t *opts, int n, const char *name);
+
+/* Strict number parsing for option values: the whole string must be a
+ * number within [lo, hi]; prints "lst <cmd>: --name: ..." and returns -1
+ * otherwise. */
+int lst_opt_int(const char *cmd, const char *name, const char *s, long lo,
+                long hi, long *out);
+int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
+                  double hi, double *out);
+
+/* Prints "lst <cmd>: <msg>" to stderr. */
+void lst_cli_error(const char *cmd, const char *msg);
+
+#endif

@@ -1,0 +1,37 @@
+/* main.c: the lst command line; dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"init", lst_cmd_init, "write a randomly initialised HF-format T5 checkpoint"},
+    {"tokenize", lst_cmd_tokenize, "encode stdin lines to T5 token ids"},
+    {"dump", lst_cmd_dump, "run forward+backward on a batch and write every tensor"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: lst <command> [options]   (lst <command> --help)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "lst: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,147 @@
+/* t5.h: the T5 backbone (encoder-decoder), frozen or trainable.
+ *
+ * Parameters live in one flat float buffer whose layout (name, shape,
+ * offset of every Hugging Face tensor) is computed from the config;
+ * lst_t5_weights_t points into any buffer with that layout, so gradients
+ * and optimizer moments reuse it. Shapes are read from the checkpoint:
+ * nothing here is specialised to one model size. */
+#ifndef LST_T5_H
+#define LST_T5_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/error.h"
+#include "../io/t5_config.h"
+
+/* One block's weights; NULL where the block has no such tensor. */
+typedef struct {
+    float *ln_sa, *q, *k, *v, *o;     /* self-attention: q,k,v [I, d], o [d, I] */
+    float *ln_ca, *cq, *ck, *cv, *co; /* cross-attention (decoder only) */
+    float *ln_ff;                     /* [d] */
+    float *wi, *wi1;                  /* [F, d]; wi1 = wi_1 when gated */
+    float *wo;                        /* [d, F] */
+} lst_t5_block_t;
+
+typedef struct {
+    float *shared;              /* [V, d] */
+    float *lm_head;             /* [V, d]; == shared when tied */
+    float *enc_rel, *dec_rel;   /* [buckets, H] */
+    float *enc_final, *dec_final; /* [d] */
+    lst_t5_block_t *enc;        /* [num_layers] */
+    lst_t5_block_t *dec;        /* [num_decoder_layers] */
+} lst_t5_weights_t;
+
+typedef struct {
+    char name[128];
+    int ndim;
+    int64_t shape[2];
+    size_t offset; /* in floats, into the flat buffer */
+    size_t numel;
+} lst_param_t;
+
+typedef struct {
+    lst_t5_config_t cfg;
+    int vocab;           /* rows of shared / lm_head in use */
+    int n_params;
+    lst_param_t *params;
+    size_t n_floats;
+    float *flat;         /* the parameters */
+    lst_t5_weights_t w;  /* points into flat */
+} lst_t5_t;
+
+/* Builds the parameter layout for cfg with `vocab` rows (<= cfg vocab_size)
+ * and allocates zeroed parameters. */
+int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
+                  lst_err_t *err);
+
+/* Loads DIR/config.json and DIR/model.safetensors. vocab_limit > 0 keeps
+ * only the first vocab_limit rows of shared/lm_head (the tokenizer's size);
+ * 0 keeps the checkpoint's. Any tensor with a shape that disagrees with the
+ * config, or a missing tensor, is an error naming it. */
+int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
+void lst_t5_free(lst_t5_t *m);
+
+/* Points w at a buffer with m's layout (allocates the block arrays; release
+ * with lst_t5_weights_free). */
+int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
+                lst_err_t *err);
+void lst_t5_weights_free(lst_t5_weights_t *w);
+
+/* A batch: ids are checked against the vocabulary by lst_t5_check_batch. */
+typedef struct {
+    int B, Ts, Td;
+    const int32_t *input_ids;  /* [B, Ts] */
+    const uint8_t *src_mask;   /* [B, Ts] 1 = token, 0 = padding */
+    const int32_t *dec_ids;    /* [B, Td] */
+    const uint8_t *dec_mask;   /* [B, Td] or NULL (causal masking only) */
+    const int32_t *labels;     /* [B, Td], -100 = ignore; NULL: no loss */
+} lst_t5_batch_t;
+
+int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
+                       lst_err_t *err);
+
+/* Saved activations of one block (what its backward needs). */
+typedef struct {
+    float *rstd_sa, *n_sa, *q, *k, *v, *probs, *ctx, *xa;
+    float *rstd_ca, *n_ca, *cq, *ck, *cv, *cprobs, *cctx, *xb;
+    float *rstd_ff, *n_ff, *h, *l, *act;
+} lst_t5_block_acts_t;
+
+/* Activations of one forward pass. With keep_all every block keeps its
+ * own lst_t5_block_acts_t (needed for backward); without, one set is reused
+ * by every block, and only the taps survive. */
+typedef struct {
+    int B, Ts, Td, keep_all;
+    float *enc_taps;  /* [L+1, B, Ts, d]: embedding, then each block output */
+    float *dec_taps;  /* [Ld+1, B, Td, d] */
+    float *enc_out;   /* [B, Ts, d] after the final norm */
+    float *dec_out;   /* [B, Td, d] */
+    float *enc_rstd, *dec_rstd; /* [B*Ts], [B*Td] */
+    float *enc_bias;  /* [H, Ts, Ts] */
+    float *dec_bias;  /* [H, Td, Td] */
+    float *logits;    /* [B, Td, V] */
+    float *head_in;   /* [B, Td, d]: LM head input (scaled when tied) */
+    int n_blk;
+    lst_t5_block_acts_t *enc_blk, *dec_blk;
+    float *arena;     /* one allocation behind every buffer above */
+    size_t arena_floats;
+} lst_t5_acts_t;
+
+int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
+                      int Td, int keep_all, lst_err_t *err);
+void lst_t5_acts_free(lst_t5_acts_t *a);
+
+/* Full forward. Returns the mean loss if batch->labels, else 0. */
+double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *batch,
+                      lst_t5_acts_t *a);
+
+/* Encoder only (fills enc_taps, enc_out). */
+void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *batch,
+                   lst_t5_acts_t *a);
+
+/* Full backward of the mean loss into grads (layout of m; accumulates).
+ * Needs a forward with keep_all and labels. */
+int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
+                    const lst_t5_acts_t *a, float *grads, lst_err_t *err);
+
+/* Incremental greedy decoding: the decoder one token at a time, keys and
+ * values of past positions cached. Stepping gives the same logits as the
+ * full forward over the same prefix. */
+typedef struct {
+    int B, Ts, max_len, len;
+    float *self_k, *self_v;   /* [Ld, B, max_len, I] */
+    float *cross_k, *cross_v; /* [Ld, B, Ts, I] */
+    uint8_t *src_mask;        /* [B, Ts] */
+    float *x, *n, *q, *kk, *vv, *ctx, *tmp, *h, *l, *probs, *bias; /* step scratch */
+} lst_t5_cache_t;
+
+int lst_t5_cache_init(lst_t5_cache_t *c, const lst_t5_t *m,
+                      const float *enc_out, const uint8_t *src_mask, int B,
+                      int Ts, int max_len, lst_err_t *err);
+void lst_t5_cache_free(lst_t5_cache_t *c);
+/* ids: [B] tokens at position c->len; logits: [B, V]. Fails when full. */
+int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c,
+                       const int32_t *ids, float *logits, lst_err_t *err);
+
+#endif

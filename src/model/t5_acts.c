@@ -1,0 +1,107 @@
+/* t5_acts.c: the activation buffers of one T5 forward, laid out in one
+ * allocation whose size is known from (config, B, Ts, Td) alone. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "t5.h"
+
+typedef struct {
+    float *base;   /* NULL while sizing */
+    size_t used;
+} carve_t;
+
+static float *carve(carve_t *c, size_t n) {
+    float *p = c->base ? c->base + c->used : NULL;
+    c->used += (n + 15) & ~(size_t)15; /* 64-byte aligned slices */
+    return p;
+}
+
+static void carve_block(carve_t *c, lst_t5_block_acts_t *b, const lst_t5_config_t *cfg,
+                        int B, int T, int Ts, int decoder) {
+    const size_t d = cfg->d_model, I = (size_t)cfg->num_heads * cfg->d_kv, F = cfg->d_ff;
+    const size_t H = cfg->num_heads, N = (size_t)B * T;
+    b->rstd_sa = carve(c, N);
+    b->n_sa = carve(c, N * d);
+    b->q = carve(c, N * I);
+    b->k = carve(c, N * I);
+    b->v = carve(c, N * I);
+    b->probs = carve(c, (size_t)B * H * T * T);
+    b->ctx = carve(c, N * I);
+    b->xa = carve(c, N * d);
+    if (decoder) {
+        const size_t Ns = (size_t)B * Ts;
+        b->rstd_ca = carve(c, N);
+        b->n_ca = carve(c, N * d);
+        b->cq = carve(c, N * I);
+        b->ck = carve(c, Ns * I);
+        b->cv = carve(c, Ns * I);
+        b->cprobs = carve(c, (size_t)B * H * T * Ts);
+        b->cctx = carve(c, N * I);
+        b->xb = carve(c, N * d);
+    }
+    b->rstd_ff = carve(c, N);
+    b->n_ff = carve(c, N * d);
+    b->h = carve(c, N * F);
+    b->l = cfg->gated ? carve(c, N * F) : NULL;
+    b->act = carve(c, N * F);
+}
+
+static void carve_all(carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
+    const lst_t5_config_t *cfg = &m->cfg;
+    const size_t d = cfg->d_model, H = cfg->num_heads;
+    const int B = a->B, Ts = a->Ts, Td = a->Td;
+    a->enc_taps = carve(c, (size_t)(cfg->num_layers + 1) * B * Ts * d);
+    a->dec_taps = carve(c, (size_t)(cfg->num_decoder_layers + 1) * B * Td * d);
+    a->enc_out = carve(c, (size_t)B * Ts * d);
+    a->dec_out = carve(c, (size_t)B * Td * d);
+    a->enc_rstd = carve(c, (size_t)B * Ts);
+    a->dec_rstd = carve(c, (size_t)B * Td);
+    a->enc_bias = carve(c, H * Ts * Ts);
+    a->dec_bias = carve(c, H * Td * Td);
+    a->logits = carve(c, (size_t)B * Td * m->vocab);
+    a->head_in = carve(c, (size_t)B * Td * d);
+    int ne = a->keep_all ? cfg->num_layers : 1;
+    int nd = a->keep_all ? cfg->num_decoder_layers : 1;
+    for (int i = 0; i < cfg->num_layers; i++)
+        if (i < ne) carve_block(c, &a->enc_blk[i], cfg, B, Ts, Ts, 0);
+        else a->enc_blk[i] = a->enc_blk[0];
+    for (int i = 0; i < cfg->num_decoder_layers; i++)
+        if (i < nd) carve_block(c, &a->dec_blk[i], cfg, B, Td, Ts, 1);
+        else a->dec_blk[i] = a->dec_blk[0];
+}
+
+int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
+                      int Td, int keep_all, lst_err_t *err) {
+    memset(a, 0, sizeof *a);
+    if (B <= 0 || Ts <= 0 || Td <= 0)
+        return lst_fail(err, "batch shape [%d, %d, %d] must be positive", B, Ts, Td);
+    a->B = B;
+    a->Ts = Ts;
+    a->Td = Td;
+    a->keep_all = keep_all;
+    a->enc_blk = lst_calloc(m->cfg.num_layers, sizeof *a->enc_blk, err);
+    a->dec_blk = lst_calloc(m->cfg.num_decoder_layers, sizeof *a->dec_blk, err);
+    if (!a->enc_blk || !a->dec_blk) {
+        lst_t5_acts_free(a);
+        return -1;
+    }
+    carve_t c = {0};
+    carve_all(&c, a, m); /* sizing pass */
+    a->arena_floats = c.used;
+    a->arena = lst_calloc(c.used, sizeof(float), err);
+    if (!a->arena) {
+        lst_t5_acts_free(a);
+        return lst_fail_ctx(err, "T5 activations for batch [%d, %d, %d]", B, Ts, Td);
+    }
+    c.base = a->arena;
+    c.used = 0;
+    carve_all(&c, a, m);
+    return 0;
+}
+
+void lst_t5_acts_free(lst_t5_acts_t *a) {
+    free(a->arena);
+    free(a->enc_blk);
+    free(a->dec_blk);
+    memset(a, 0, sizeof *a);
+}

@@ -1,0 +1,46 @@
+/* activation.c: relu and gelu_new (tanh approximation, as T5 v1.1 uses),
+ * plain and gated (act(wi_0 x) * wi_1 x). */
+#include <math.h>
+
+#include "../ops.h"
+
+#define GELU_C 0.7978845608028654 /* sqrt(2/pi) */
+
+static inline float act_f(float x, lst_op_act_t a) {
+    if (a == LST_OP_RELU) return x > 0 ? x : 0;
+    double xd = x;
+    return (float)(0.5 * xd * (1.0 + tanh(GELU_C * (xd + 0.044715 * xd * xd * xd))));
+}
+
+static inline float act_df(float x, lst_op_act_t a) {
+    if (a == LST_OP_RELU) return x > 0 ? 1.0f : 0.0f;
+    double xd = x;
+    double u = GELU_C * (xd + 0.044715 * xd * xd * xd);
+    double t = tanh(u);
+    double du = GELU_C * (1.0 + 3 * 0.044715 * xd * xd);
+    return (float)(0.5 * (1.0 + t) + 0.5 * xd * (1.0 - t * t) * du);
+}
+
+/* out, x: [N] */
+void lst_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act) {
+    for (int64_t i = 0; i < N; i++) out[i] = act_f(x[i], act);
+}
+
+void lst_act_backward(float *dx, const float *dout, const float *x, int64_t N,
+                      lst_op_act_t act) {
+    for (int64_t i = 0; i < N; i++) dx[i] += dout[i] * act_df(x[i], act);
+}
+
+/* out = act(g) * l   all [N] */
+void lst_gated_forward(float *out, const float *g, const float *l, int64_t N,
+                       lst_op_act_t act) {
+    for (int64_t i = 0; i < N; i++) out[i] = act_f(g[i], act) * l[i];
+}
+
+void lst_gated_backward(float *dg, float *dl, const float *dout, const float *g,
+                        const float *l, int64_t N, lst_op_act_t act) {
+    for (int64_t i = 0; i < N; i++) {
+        if (dg) dg[i] += dout[i] * l[i] * act_df(g[i], act);
+        if (dl) dl[i] += dout[i] * act_f(g[i], act);
+    }
+}

@@ -1,0 +1,40 @@
+/* rmsnorm.c: T5's layer norm (no mean subtraction, no bias); the variance
+ * is accumulated in double so long rows lose nothing. */
+#include <math.h>
+
+#include "../ops.h"
+
+/* out, x: [N, C]  w: [C]  rstd: [N] or NULL */
+void lst_rmsnorm_forward(float *out, float *rstd, const float *x,
+                         const float *w, int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        double ss = 0;
+        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
+        float r = (float)(1.0 / sqrt(ss / C + eps));
+        if (rstd) rstd[n] = r;
+        for (int c = 0; c < C; c++) o[c] = w[c] * (xr[c] * r);
+    }
+}
+
+/* y = w * x * r, r = (mean x^2 + eps)^-1/2
+ * dw += dy * x * r;  dx += r * (w*dy) - x * r^3 / C * sum(w*dy*x) */
+void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
+                          const float *x, const float *w, const float *rstd,
+                          int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        const float *dy = dout + (size_t)n * C;
+        float r = rstd[n];
+        if (dw)
+            for (int c = 0; c < C; c++) dw[c] += dy[c] * xr[c] * r;
+        if (dx) {
+            double dot = 0;
+            for (int c = 0; c < C; c++) dot += (double)w[c] * dy[c] * xr[c];
+            float k = (float)(dot * r * r * r / C);
+            float *d = dx + (size_t)n * C;
+            for (int c = 0; c < C; c++) d[c] += r * w[c] * dy[c] - xr[c] * k;
+        }
+    }
+}

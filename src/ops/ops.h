@@ -1,0 +1,111 @@
+/* ops.h: the op layer. Every op is a forward/backward pair of plain
+ * functions over contiguous float32 buffers, shapes given in the comment.
+ *
+ * Conventions (as in llm.c): backward functions ACCUMULATE (+=) into the
+ * gradient buffers they are given, and skip any gradient pointer that is
+ * NULL (a frozen weight, or an input that needs no gradient). Row-major
+ * everywhere; weights are [out, in] as in Hugging Face checkpoints.
+ *
+ * The functions declared here are the CPU backend (src/ops/cpu), which is
+ * also the reference: each fast path is tested against a plain loop version
+ * (the *_ref functions). A GPU backend provides the same set of functions
+ * over device pointers (src/ops/cuda) behind the same signatures. */
+#ifndef LST_OPS_H
+#define LST_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- matmul.c: y = x @ W^T + b ---------------------------------------- */
+/* out: [N, OC]  x: [N, IC]  W: [OC, IC]  b: [OC] or NULL */
+void lst_matmul_forward(float *out, const float *x, const float *W,
+                        const float *b, int N, int IC, int OC);
+/* dx: [N, IC] or NULL  dW: [OC, IC] or NULL  db: [OC] or NULL  dout: [N, OC] */
+void lst_matmul_backward(float *dx, float *dW, float *db, const float *dout,
+                         const float *x, const float *W, int N, int IC, int OC);
+void lst_matmul_forward_ref(float *out, const float *x, const float *W,
+                            const float *b, int N, int IC, int OC);
+void lst_matmul_backward_ref(float *dx, float *dW, float *db, const float *dout,
+                             const float *x, const float *W, int N, int IC,
+                             int OC);
+
+/* ---- rmsnorm.c: T5 layer norm, y = w * x / sqrt(mean(x^2) + eps) ------- */
+/* out, x: [N, C]  w: [C]  rstd: [N] (saved for backward; may be NULL) */
+void lst_rmsnorm_forward(float *out, float *rstd, const float *x,
+                         const float *w, int N, int C, float eps);
+/* dx: [N, C] or NULL  dw: [C] or NULL */
+void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
+                          const float *x, const float *w, const float *rstd,
+                          int N, int C);
+
+/* ---- activation.c: FFN nonlinearities ----------------------------------- */
+typedef enum { LST_OP_RELU = 0, LST_OP_GELU_NEW = 1 } lst_op_act_t;
+/* out, x: [N] (elementwise; out may equal x) */
+void lst_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act);
+/* dx += dout * act'(x) */
+void lst_act_backward(float *dx, const float *dout, const float *x, int64_t N,
+                      lst_op_act_t act);
+/* Gated FFN: out = act(g) * l   (g = wi_0 x, l = wi_1 x), all [N] */
+void lst_gated_forward(float *out, const float *g, const float *l, int64_t N,
+                       lst_op_act_t act);
+void lst_gated_backward(float *dg, float *dl, const float *dout, const float *g,
+                        const float *l, int64_t N, lst_op_act_t act);
+
+/* ---- embedding.c --------------------------------------------------------- */
+/* out: [N, C]  table: [V, C]  ids: [N] (all in [0, V), checked by caller) */
+void lst_embedding_forward(float *out, const int32_t *ids, const float *table,
+                           int N, int C);
+/* dtable: [V, C] += scatter of dout */
+void lst_embedding_backward(float *dtable, const float *dout,
+                            const int32_t *ids, int N, int C);
+
+/* ---- relbias.c: T5 relative position buckets and the bias tensor --------- */
+/* The bucket of relative position (key - query), transformers' formula. */
+int lst_relpos_bucket(int rel, int bidirectional, int num_buckets,
+                      int max_distance);
+/* bias: [H, Tq, Tk], bias[h,i,j] = table[bucket(j + k_off - (i + q_off)), h]
+ * table: [buckets, H]. q_off / k_off give absolute positions (decoding). */
+void lst_relbias_forward(float *bias, const float *table, int H, int Tq,
+                         int Tk, int q_off, int k_off, int bidirectional,
+                         int num_buckets, int max_distance);
+/* dtable[bucket, h] += dbias[h, i, j] */
+void lst_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
+                          int Tk, int bidirectional, int num_buckets,
+                          int max_distance);
+
+/* ---- attention.c: T5 attention core (no 1/sqrt(d) scaling) -------------- */
+/* q: [B, Tq, H*D]  k, v: [B, Tk, H*D]  bias: [H, Tq, Tk] or NULL (shared over
+ * the batch)  kmask: [B, Tk] (nonzero = attend) or NULL  causal: key j is
+ * visible to query i only if j <= i + causal_off (causal_off = Tk - Tq when
+ * decoding with a cache).  out: [B, Tq, H*D]  probs: [B, H, Tq, Tk] (saved
+ * for backward). Masked keys get probability exactly 0; a query that can
+ * see no key gets a zero output. */
+void lst_attention_forward(float *out, float *probs, const float *q,
+                           const float *k, const float *v, const float *bias,
+                           const uint8_t *kmask, int causal, int B, int Tq,
+                           int Tk, int H, int D);
+/* dq, dk, dv (like q, k, v) and dbias ([H, Tq, Tk]) accumulate; any may be
+ * NULL. scratch: [Tq * Tk] floats. */
+void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
+                            const float *dout, const float *probs,
+                            const float *q, const float *k, const float *v,
+                            int B, int Tq, int Tk, int H, int D,
+                            float *scratch);
+void lst_attention_forward_ref(float *out, float *probs, const float *q,
+                               const float *k, const float *v,
+                               const float *bias, const uint8_t *kmask,
+                               int causal, int B, int Tq, int Tk, int H, int D);
+
+/* ---- xent.c: mean cross-entropy over labels != -100 --------------------- */
+/* logits: [N, V]  labels: [N]. Returns the mean loss (0 if no label counts);
+ * if dlogits is non-NULL it receives (softmax - onehot) * dloss / count
+ * (overwritten, not accumulated; 0 on ignored rows). */
+double lst_xent_forward_backward(float *dlogits, const float *logits,
+                                 const int32_t *labels, int N, int V,
+                                 float dloss);
+
+/* ---- elementwise helpers (util.c) --------------------------------------- */
+void lst_add_inplace(float *y, const float *x, int64_t N);    /* y += x */
+void lst_scale_inplace(float *y, float s, int64_t N);         /* y *= s */
+
+#endif

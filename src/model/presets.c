@@ -1,0 +1,311 @@
+/* presets.c: published T5 shapes and randomly initialised HF checkpoints.
+ *
+ * The tensor list mirrors T5ForConditionalGeneration.named_parameters() as
+ * save_pretrained writes it (no encoder/decoder.embed_tokens aliases of
+ * `shared`), compared against tests/data/t5-tiny-{relu,gated}. Each tensor
+ * is filled in chunks whose Philox counters are fixed by their position, so
+ * the OpenMP split cannot change a single bit of the output. */
+#include "presets.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "../core/rng.h"
+#include "../io/safetensors.h"
+
+/* ---- presets ---------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int d_model, d_ff, d_kv, heads, layers;
+} presets[] = {
+    {"t5-tiny", 64, 256, 16, 4, 4},
+    {"t5-small", 512, 2048, 64, 8, 6},
+    {"t5-base", 768, 3072, 64, 12, 12},
+    {"t5-large", 1024, 4096, 64, 16, 24},
+    {"t5-3b", 1024, 16384, 128, 32, 24},
+};
+
+int lst_preset_config(const char *name, lst_t5_config_t *c, lst_err_t *err) {
+    for (size_t i = 0; name && i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(name, presets[i].name) != 0) continue;
+        lst_t5_config_default(c);
+        c->vocab_size = 32128;
+        c->d_model = presets[i].d_model;
+        c->d_ff = presets[i].d_ff;
+        c->d_kv = presets[i].d_kv;
+        c->num_heads = presets[i].heads;
+        c->num_layers = presets[i].layers;
+        c->num_decoder_layers = presets[i].layers;
+        c->rel_buckets = 32;
+        c->rel_max_distance = 128;
+        c->dropout_rate = 0.1f;
+        c->layer_norm_eps = 1e-6f;
+        c->act = LST_ACT_RELU;
+        c->gated = 0;
+        c->tie_word_embeddings = 1;
+        return 0;
+    }
+    return lst_fail(err, "unknown preset '%s' (valid: %s)", name ? name : "(null)",
+                    LST_PRESET_NAMES);
+}
+
+/* ---- parameter count -------------------------------------------------- */
+
+/* Accumulates a*b into *sum; returns -1 on overflow. */
+static int add_prod(int64_t *sum, int64_t a, int64_t b) {
+    int64_t p;
+    if (__builtin_mul_overflow(a, b, &p) || __builtin_add_overflow(*sum, p, sum)) return -1;
+    return 0;
+}
+
+int64_t lst_preset_param_count(const lst_t5_config_t *c) {
+    if (!c || c->vocab_size <= 0 || c->d_model <= 0 || c->d_kv <= 0 || c->d_ff <= 0 ||
+        c->num_heads <= 0 || c->num_layers <= 0 || c->num_decoder_layers <= 0 ||
+        c->rel_buckets <= 0)
+        return -1;
+    const int64_t d = c->d_model, inner = (int64_t)c->num_heads * c->d_kv;
+    int64_t attn = 0, ffn = 0, enc = 0, dec = 0, total = 0;
+    if (add_prod(&attn, 4 * d, inner) || add_prod(&ffn, (c->gated ? 3 : 2) * d, c->d_ff))
+        return -1;
+    /* encoder block: attention + FFN + 2 norms; decoder: 2 attentions, 3 norms */
+    if (add_prod(&enc, attn, 1) || add_prod(&enc, ffn, 1) || add_prod(&enc, 2, d)) return -1;
+    if (add_prod(&dec, attn, 2) || add_prod(&dec, ffn, 1) || add_prod(&dec, 3, d)) return -1;
+    if (add_prod(&total, c->vocab_size, d) ||                       /* shared */
+        add_prod(&total, c->num_layers, enc) ||
+        add_prod(&total, c->num_decoder_layers, dec) ||
+        add_prod(&total, 2 * (int64_t)c->rel_buckets, c->num_heads) || /* block-0 biases */
+        add_prod(&total, 2, d) ||                                   /* final norms */
+        add_prod(&total, c->tie_word_embeddings ? 0 : c->vocab_size, d))
+        return -1;
+    return total;
+}
+
+/* ---- tensor list ------------------------------------------------------ */
+
+typedef struct {
+    char name[128];
+    int ndim;
+    int64_t shape[2];
+    double std; /* < 0: a layer norm, filled with ones */
+} spec_t;
+
+typedef struct {
+    spec_t *v;
+    int n, cap;
+} spec_list_t;
+
+static void add(spec_list_t *l, int ndim, int64_t rows, int64_t cols, double std,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void add(spec_list_t *l, int ndim, int64_t rows, int64_t cols, double std,
+                const char *fmt, ...) {
+    if (l->n >= l->cap) return; /* cannot happen: cap is the exact maximum */
+    spec_t *s = &l->v[l->n++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->name, sizeof s->name, fmt, ap);
+    va_end(ap);
+    s->ndim = ndim;
+    s->shape[0] = rows;
+    s->shape[1] = cols;
+    s->std = std;
+}
+
+/* One attention sub-layer: q, k, v, o (and the block-0 position bias). */
+static void add_attention(spec_list_t *l, const lst_t5_config_t *c, const char *prefix,
+                          int with_bias) {
+    const int64_t d = c->d_model, inner = (int64_t)c->num_heads * c->d_kv;
+    const double s_model = 1.0 / sqrt((double)d);
+    add(l, 2, inner, d, 1.0 / sqrt((double)d * c->d_kv), "%s.q.weight", prefix);
+    add(l, 2, inner, d, s_model, "%s.k.weight", prefix);
+    add(l, 2, inner, d, s_model, "%s.v.weight", prefix);
+    add(l, 2, d, inner, 1.0 / sqrt((double)inner), "%s.o.weight", prefix);
+    if (with_bias)
+        add(l, 2, c->rel_buckets, c->num_heads, s_model,
+            "%s.relative_attention_bias.weight", prefix);
+}
+
+static void add_ffn(spec_list_t *l, const lst_t5_config_t *c, const char *prefix) {
+    const int64_t d = c->d_model, f = c->d_ff;
+    const double s_in = 1.0 / sqrt((double)d);
+    if (c->gated) {
+        add(l, 2, f, d, s_in, "%s.wi_0.weight", prefix);
+        add(l, 2, f, d, s_in, "%s.wi_1.weight", prefix);
+    } else {
+        add(l, 2, f, d, s_in, "%s.wi.weight", prefix);
+    }
+    add(l, 2, d, f, 1.0 / sqrt((double)f), "%s.wo.weight", prefix);
+}
+
+static int build_specs(const lst_t5_config_t *c, spec_list_t *l, lst_err_t *err) {
+    /* per block at most: 4 attention + bias + norm + 3 FFN + norm (+ 4 + norm) */
+    int64_t cap = 4 + 10 * (int64_t)c->num_layers + 15 * (int64_t)c->num_decoder_layers;
+    if (cap > 1000000) return lst_fail(err, "config has too many layers (%d + %d)",
+                                       c->num_layers, c->num_decoder_layers);
+    l->v = lst_calloc((size_t)cap, sizeof *l->v, err);
+    if (!l->v) return -1;
+    l->n = 0;
+    l->cap = (int)cap;
+    const int64_t d = c->d_model;
+    char p[96];
+
+    add(l, 2, c->vocab_size, d, 1.0, "shared.weight");
+    for (int i = 0; i < c->num_layers; i++) {
+        snprintf(p, sizeof p, "encoder.block.%d.layer.0.SelfAttention", i);
+        add_attention(l, c, p, i == 0);
+        add(l, 1, d, 0, -1.0, "encoder.block.%d.layer.0.layer_norm.weight", i);
+        snprintf(p, sizeof p, "encoder.block.%d.layer.1.DenseReluDense", i);
+        add_ffn(l, c, p);
+        add(l, 1, d, 0, -1.0, "encoder.block.%d.layer.1.layer_norm.weight", i);
+    }
+    add(l, 1, d, 0, -1.0, "encoder.final_layer_norm.weight");
+    for (int i = 0; i < c->num_decoder_layers; i++) {
+        snprintf(p, sizeof p, "decoder.block.%d.layer.0.SelfAttention", i);
+        add_attention(l, c, p, i == 0);
+        add(l, 1, d, 0, -1.0, "decoder.block.%d.layer.0.layer_norm.weight", i);
+        snprintf(p, sizeof p, "decoder.block.%d.layer.1.EncDecAttention", i);
+        add_attention(l, c, p, 0);
+        add(l, 1, d, 0, -1.0, "decoder.block.%d.layer.1.layer_norm.weight", i);
+        snprintf(p, sizeof p, "decoder.block.%d.layer.2.DenseReluDense", i);
+        add_ffn(l, c, p);
+        add(l, 1, d, 0, -1.0, "decoder.block.%d.layer.2.layer_norm.weight", i);
+    }
+    add(l, 1, d, 0, -1.0, "decoder.final_layer_norm.weight");
+    if (!c->tie_word_embeddings) add(l, 2, c->vocab_size, d, 1.0, "lm_head.weight");
+    return 0;
+}
+
+/* ---- filling ---------------------------------------------------------- */
+
+/* Normals per chunk; even, so every chunk starts on a Philox block
+ * boundary (one normal = two 32-bit words, four words per block). */
+#define FILL_CHUNK ((int64_t)1 << 16)
+
+typedef struct {
+    const spec_list_t *specs;
+    uint64_t seed;
+} fill_ctx_t;
+
+/* Seed of tensor i's own stream: one Philox block keyed by the user seed,
+ * the counter's upper half tagged so it never meets lst_rng's own use. */
+static uint64_t tensor_seed(uint64_t seed, int index) {
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    const uint32_t ctr[4] = {(uint32_t)index, 0, 0x6c737420u /* "lst " */,
+                             0x696e6974u /* "init" */};
+    uint32_t out[4];
+    lst_philox4x32(key, ctr, out);
+    return (uint64_t)out[1] << 32 | out[0];
+}
+
+static int fill_tensor(void *vctx, int index, void *dst, lst_err_t *err) {
+    const fill_ctx_t *ctx = vctx;
+    if (index < 0 || index >= ctx->specs->n)
+        return lst_fail(err, "internal: tensor index %d out of range", index);
+    const spec_t *s = &ctx->specs->v[index];
+    const int64_t numel = s->ndim == 1 ? s->shape[0] : s->shape[0] * s->shape[1];
+    unsigned char *out = dst; /* bytes: dst need not be float-aligned */
+    if (s->std < 0) {
+        const float one = 1.0f;
+        for (int64_t j = 0; j < numel; j++) memcpy(out + 4 * j, &one, 4);
+        return 0;
+    }
+    const uint64_t sub = tensor_seed(ctx->seed, index);
+    const int64_t nchunks = (numel + FILL_CHUNK - 1) / FILL_CHUNK;
+    const double std = s->std;
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+    for (int64_t k = 0; k < nchunks; k++) {
+        lst_rng_t r;
+        lst_rng_seed(&r, sub);
+        r.counter = (uint64_t)k * (uint64_t)(FILL_CHUNK / 2);
+        const int64_t end = (k + 1) * FILL_CHUNK < numel ? (k + 1) * FILL_CHUNK : numel;
+        for (int64_t j = k * FILL_CHUNK; j < end; j++) {
+            const float v = (float)(std * lst_rng_normal(&r));
+            memcpy(out + 4 * j, &v, 4);
+        }
+    }
+    return 0;
+}
+
+/* ---- output directory ------------------------------------------------- */
+
+/* mkdir -p: every missing component is created; the end must be a directory. */
+static int make_dirs(const char *dir, lst_err_t *err) {
+    const size_t n = strlen(dir);
+    if (n == 0) return lst_fail(err, "empty output directory name");
+    char *p = lst_malloc(n + 1, 1, err);
+    if (!p) return -1;
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        if (p[i - 1] == '/') continue; /* "a//b" */
+        const char save = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            lst_fail(err, "cannot create directory '%s': %s", p, strerror(errno));
+            free(p);
+            return -1;
+        }
+        p[i] = save;
+    }
+    free(p);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return lst_fail(err, "cannot create directory '%s': %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return lst_fail(err, "'%s' exists and is not a directory", dir);
+    return 0;
+}
+
+static char *join(const char *dir, const char *file, lst_err_t *err) {
+    const size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = lst_malloc(n, 1, err);
+    if (p) snprintf(p, n, "%s/%s", dir, file);
+    return p;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+int lst_preset_write_random(const lst_t5_config_t *c, const char *dir, uint64_t seed,
+                            lst_err_t *err) {
+    if (!c || !dir) return lst_fail(err, "lst_preset_write_random: NULL argument");
+    if (lst_t5_config_validate(c, "config", err) != 0) return -1;
+    if (lst_preset_param_count(c) < 0)
+        return lst_fail(err, "config is too large: its parameter count overflows");
+
+    spec_list_t specs = {0};
+    lst_st_out_t *outs = NULL;
+    char *model_path = NULL, *config_path = NULL;
+    int rc = -1;
+
+    if (build_specs(c, &specs, err) != 0) goto done;
+    if (make_dirs(dir, err) != 0) goto done;
+    model_path = join(dir, "model.safetensors", err);
+    config_path = join(dir, "config.json", err);
+    outs = lst_calloc((size_t)specs.n, sizeof *outs, err);
+    if (!model_path || !config_path || !outs) goto done;
+    for (int i = 0; i < specs.n; i++) {
+        outs[i].name = specs.v[i].name;
+        outs[i].dtype = LST_DT_F32;
+        outs[i].ndim = specs.v[i].ndim;
+        outs[i].shape[0] = specs.v[i].shape[0];
+        outs[i].shape[1] = specs.v[i].shape[1];
+        outs[i].data = NULL; /* produced by fill_tensor just before it is written */
+    }
+    fill_ctx_t ctx = {&specs, seed};
+    if (lst_st_write_stream(model_path, outs, specs.n, fill_tensor, &ctx, err) != 0) goto done;
+    if (lst_t5_config_save(c, config_path, err) != 0) goto done;
+    rc = 0;
+done:
+    free(outs);
+    free(model_path);
+    free(config_path);
+    free(specs.v);
+    return rc;
+}

@@ -1,5 +1,4 @@
 /* test_main.c: runs every registered test; usage: lst_tests [filter]. */
-#define _GNU_SOURCE
 #include "test.h"
 
 #include <stdarg.h>

@@ -10,9 +10,12 @@
 #include "../ops/ops.h"
 #include "t5.h"
 
-static lst_op_act_t op_act(const lst_t5_config_t *c) {
-    return c->act == LST_ACT_GELU_NEW ? LST_OP_GELU_NEW : LST_OP_RELU;
+int lst_t5_op_act(const lst_t5_config_t *c) {
+    return c->act == LST_ACT_GELU_NEW ? LST_OP_GELU_NEW
+           : c->act == LST_ACT_GELU ? LST_OP_GELU : LST_OP_RELU;
 }
+
+static lst_op_act_t op_act(const lst_t5_config_t *c) { return (lst_op_act_t)lst_t5_op_act(c); }
 
 int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
                        lst_err_t *err) {

@@ -68,6 +68,9 @@ int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
                 lst_err_t *err);
 void lst_t5_weights_free(lst_t5_weights_t *w);
 
+/* The FFN activation of the config as an lst_op_act_t (ops.h). */
+int lst_t5_op_act(const lst_t5_config_t *c);
+
 /* A batch: ids are checked against the vocabulary by lst_t5_check_batch. */
 typedef struct {
     int B, Ts, Td;

@@ -39,7 +39,8 @@ void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
                           int N, int C);
 
 /* ---- activation.c: FFN nonlinearities ----------------------------------- */
-typedef enum { LST_OP_RELU = 0, LST_OP_GELU_NEW = 1 } lst_op_act_t;
+/* relu; gelu_new (tanh approximation); gelu (exact, erf) */
+typedef enum { LST_OP_RELU = 0, LST_OP_GELU_NEW = 1, LST_OP_GELU = 2 } lst_op_act_t;
 /* out, x: [N] (elementwise; out may equal x) */
 void lst_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act);
 /* dx += dout * act'(x) */

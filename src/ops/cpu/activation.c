@@ -1,4 +1,5 @@
-/* activation.c: relu and gelu_new (tanh approximation, as T5 v1.1 uses),
+/* activation.c: relu, gelu_new (tanh approximation, as T5 v1.1 uses) and
+ * the exact gelu (transformers' "gelu"),
  * plain and gated (act(wi_0 x) * wi_1 x). */
 #include <math.h>
 
@@ -8,12 +9,16 @@
 
 static inline float act_f(float x, lst_op_act_t a) {
     if (a == LST_OP_RELU) return x > 0 ? x : 0;
+    if (a == LST_OP_GELU) return (float)(0.5 * x * (1.0 + erf(x * M_SQRT1_2)));
     double xd = x;
     return (float)(0.5 * xd * (1.0 + tanh(GELU_C * (xd + 0.044715 * xd * xd * xd))));
 }
 
 static inline float act_df(float x, lst_op_act_t a) {
     if (a == LST_OP_RELU) return x > 0 ? 1.0f : 0.0f;
+    if (a == LST_OP_GELU)
+        return (float)(0.5 * (1.0 + erf(x * M_SQRT1_2)) +
+                       x * exp(-0.5 * (double)x * x) * 0.3989422804014327);
     double xd = x;
     double u = GELU_C * (xd + 0.044715 * xd * xd * xd);
     double t = tanh(u);

@@ -1,0 +1,405 @@
+/* t5_config.c: parse and write Hugging Face T5 config.json files.
+ *
+ * Absent (or null) keys keep transformers' T5Config defaults. Every type
+ * error names the file and the key. feed_forward_proj decides the FFN
+ * activation; when it is absent, dense_act_fn / is_gated_act are used. */
+#include "t5_config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_BYTES (16 * 1024 * 1024)
+
+void lst_t5_config_default(lst_t5_config_t *c) {
+    memset(c, 0, sizeof *c);
+    c->vocab_size = 32128;
+    c->d_model = 512;
+    c->d_kv = 64;
+    c->d_ff = 2048;
+    c->num_layers = 6;
+    c->num_decoder_layers = 6;
+    c->num_heads = 8;
+    c->rel_buckets = 32;
+    c->rel_max_distance = 128;
+    c->dropout_rate = 0.1f;
+    c->layer_norm_eps = 1e-6f;
+    c->act = LST_ACT_RELU;
+    c->gated = 0;
+    c->tie_word_embeddings = 1;
+    c->pad_token_id = 0;
+    c->eos_token_id = 1;
+    c->decoder_start_token_id = 0;
+}
+
+/* The JSON text of j, shortened, for error messages. */
+static const char *json_text(const cJSON *j, char *buf, size_t cap) {
+    char *s = cJSON_PrintUnformatted(j);
+    if (!s) {
+        snprintf(buf, cap, "(unprintable)");
+        return buf;
+    }
+    if (strlen(s) > 60) snprintf(buf, cap, "%.57s...", s);
+    else snprintf(buf, cap, "%s", s);
+    cJSON_free(s);
+    return buf;
+}
+
+static const cJSON *get(const cJSON *root, const char *key) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    return j && !cJSON_IsNull(j) ? j : NULL;
+}
+
+/* Integer key >= min; untouched if absent. */
+static int get_int(const cJSON *root, const char *key, int min, int *out, const char *what,
+                   lst_err_t *err) {
+    const cJSON *j = get(root, key);
+    if (!j) return 0;
+    const char *kind = min >= 1 ? "a positive integer" : "a non-negative integer";
+    char buf[96];
+    double v = cJSON_IsNumber(j) ? j->valuedouble : NAN;
+    if (!cJSON_IsNumber(j) || !isfinite(v) || v != floor(v) || v < (double)INT_MIN ||
+        v > (double)INT_MAX || v < (double)min)
+        return lst_fail(err, "%s: key '%s' must be %s, got %s", what, key, kind,
+                        json_text(j, buf, sizeof buf));
+    *out = (int)v;
+    return 0;
+}
+
+static int get_float(const cJSON *root, const char *key, float *out, const char *what,
+                     lst_err_t *err) {
+    const cJSON *j = get(root, key);
+    if (!j) return 0;
+    char buf[96];
+    if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
+        return lst_fail(err, "%s: key '%s' must be a number, got %s", what, key,
+                        json_text(j, buf, sizeof buf));
+    *out = (float)j->valuedouble;
+    return 0;
+}
+
+static int get_bool(const cJSON *root, const char *key, int *out, const char *what,
+                    lst_err_t *err) {
+    const cJSON *j = get(root, key);
+    if (!j) return 0;
+    char buf[96];
+    if (!cJSON_IsBool(j))
+        return lst_fail(err, "%s: key '%s' must be true or false, got %s", what, key,
+                        json_text(j, buf, sizeof buf));
+    *out = cJSON_IsTrue(j) ? 1 : 0;
+    return 0;
+}
+
+static int get_string(const cJSON *root, const char *key, const char **out,
+                      const char *what, lst_err_t *err) {
+    const cJSON *j = get(root, key);
+    if (!j) return 0;
+    char buf[96];
+    if (!cJSON_IsString(j))
+        return lst_fail(err, "%s: key '%s' must be a string, got %s", what, key,
+                        json_text(j, buf, sizeof buf));
+    *out = j->valuestring;
+    return 0;
+}
+
+/* dense_act_fn names transformers uses for T5 (ACT2FN: "gelu" is the exact
+ * erf form, "gelu_new"/"gelu_pytorch_tanh" the tanh approximation). */
+static int act_parse(const char *s, lst_act_t *act) {
+    if (strcmp(s, "relu") == 0) *act = LST_ACT_RELU;
+    else if (strcmp(s, "gelu") == 0) *act = LST_ACT_GELU;
+    else if (strcmp(s, "gelu_new") == 0 || strcmp(s, "gelu_pytorch_tanh") == 0)
+        *act = LST_ACT_GELU_NEW;
+    else return -1;
+    return 0;
+}
+
+/* "relu", "gelu", "gated-gelu", "gated-relu" (and "[gated-]gelu_new"). */
+static int proj_parse(const char *s, lst_act_t *act, int *gated) {
+    const char *a = s;
+    *gated = 0;
+    if (strncmp(s, "gated-", 6) == 0) {
+        *gated = 1;
+        a = s + 6;
+    }
+    /* transformers: "gated-gelu" runs gelu_new; a plain "gelu" runs the
+     * exact gelu. */
+    if (strcmp(a, "relu") == 0) *act = LST_ACT_RELU;
+    else if (strcmp(a, "gelu_new") == 0) *act = LST_ACT_GELU_NEW;
+    else if (strcmp(a, "gelu") == 0) *act = *gated ? LST_ACT_GELU_NEW : LST_ACT_GELU;
+    else return -1;
+    return 0;
+}
+
+static int parse_root(lst_t5_config_t *c, const cJSON *root, const char *what,
+                      lst_err_t *err) {
+    if (!cJSON_IsObject(root)) return lst_fail(err, "%s: top level is not a JSON object", what);
+    const char *mt = NULL;
+    if (get_string(root, "model_type", &mt, what, err) != 0) return -1;
+    if (mt && strcmp(mt, "t5") != 0 && strcmp(mt, "mt5") != 0)
+        return lst_fail(err, "%s: key 'model_type' is \"%s\", expected \"t5\" or \"mt5\"", what,
+                        mt);
+
+    static const struct {
+        const char *key;
+        size_t off;
+        int min;
+    } ints[] = {
+        {"vocab_size", offsetof(lst_t5_config_t, vocab_size), 1},
+        {"d_model", offsetof(lst_t5_config_t, d_model), 1},
+        {"d_kv", offsetof(lst_t5_config_t, d_kv), 1},
+        {"d_ff", offsetof(lst_t5_config_t, d_ff), 1},
+        {"num_layers", offsetof(lst_t5_config_t, num_layers), 1},
+        {"num_heads", offsetof(lst_t5_config_t, num_heads), 1},
+        {"relative_attention_num_buckets", offsetof(lst_t5_config_t, rel_buckets), 1},
+        {"relative_attention_max_distance", offsetof(lst_t5_config_t, rel_max_distance), 1},
+        {"pad_token_id", offsetof(lst_t5_config_t, pad_token_id), 0},
+        {"eos_token_id", offsetof(lst_t5_config_t, eos_token_id), 0},
+        {"decoder_start_token_id", offsetof(lst_t5_config_t, decoder_start_token_id), 0},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (get_int(root, ints[i].key, ints[i].min, (int *)((char *)c + ints[i].off), what,
+                    err) != 0)
+            return -1;
+    c->num_decoder_layers = c->num_layers;
+    if (get_int(root, "num_decoder_layers", 1, &c->num_decoder_layers, what, err) != 0)
+        return -1;
+    if (get_float(root, "dropout_rate", &c->dropout_rate, what, err) != 0 ||
+        get_float(root, "layer_norm_epsilon", &c->layer_norm_eps, what, err) != 0 ||
+        get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, what, err) != 0)
+        return -1;
+
+    const char *proj = NULL, *dense = NULL;
+    int gated = -1;
+    if (get_string(root, "feed_forward_proj", &proj, what, err) != 0 ||
+        get_string(root, "dense_act_fn", &dense, what, err) != 0 ||
+        get_bool(root, "is_gated_act", &gated, what, err) != 0)
+        return -1;
+    if (proj) {
+        if (proj_parse(proj, &c->act, &c->gated) != 0)
+            return lst_fail(err, "%s: key 'feed_forward_proj' has unsupported value \"%s\" "
+                            "(expected relu, gelu, gated-gelu or gated-relu)", what, proj);
+    } else {
+        if (dense && act_parse(dense, &c->act) != 0)
+            return lst_fail(err, "%s: key 'dense_act_fn' has unsupported value \"%s\" "
+                            "(expected relu or gelu_new)", what, dense);
+        if (gated >= 0) c->gated = gated;
+    }
+    return lst_t5_config_validate(c, what, err);
+}
+
+int lst_t5_config_parse(lst_t5_config_t *c, const char *json, const char *what,
+                        lst_err_t *err) {
+    if (!what) what = "config";
+    lst_t5_config_default(c);
+    if (!json) return lst_fail(err, "%s: no JSON text", what);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+    if (!root) {
+        size_t at = end && end >= json ? (size_t)(end - json) : 0;
+        int line = 1;
+        for (size_t i = 0; i < at && json[i]; i++) line += json[i] == '\n';
+        return lst_fail(err, "%s: invalid JSON at line %d (byte %zu)", what, line, at);
+    }
+    int rc = parse_root(c, root, what, err);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int lst_t5_config_load(lst_t5_config_t *c, const char *path, lst_err_t *err) {
+    lst_t5_config_default(c);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return lst_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(fp);
+            return lst_fail(err, "%s: out of memory", path);
+        }
+        size_t k = fread(buf + len, 1, cap - len - 1, fp);
+        len += k;
+        if (k == 0) break;
+        if (cap - len < 2) {
+            if (cap >= CONFIG_MAX_BYTES) {
+                free(buf);
+                fclose(fp);
+                return lst_fail(err, "%s: larger than %d bytes, not a config.json", path,
+                                CONFIG_MAX_BYTES);
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) free(buf);
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int rerr = ferror(fp);
+    fclose(fp);
+    if (rerr) {
+        free(buf);
+        return lst_fail(err, "%s: read error", path);
+    }
+    buf[len] = 0;
+    if (strlen(buf) != len) {
+        free(buf);
+        return lst_fail(err, "%s: invalid JSON (contains a NUL byte)", path);
+    }
+    int rc = lst_t5_config_parse(c, buf, path, err);
+    free(buf);
+    return rc;
+}
+
+int lst_t5_config_validate(const lst_t5_config_t *c, const char *what, lst_err_t *err) {
+    if (!what) what = "config";
+    const struct {
+        const char *key;
+        int v;
+        int min;
+    } chk[] = {
+        {"vocab_size", c->vocab_size, 1},
+        {"d_model", c->d_model, 1},
+        {"d_kv", c->d_kv, 1},
+        {"d_ff", c->d_ff, 1},
+        {"num_layers", c->num_layers, 1},
+        {"num_decoder_layers", c->num_decoder_layers, 1},
+        {"num_heads", c->num_heads, 1},
+        /* bidirectional bucketing halves the buckets */
+        {"relative_attention_num_buckets", c->rel_buckets, 2},
+        {"relative_attention_max_distance", c->rel_max_distance, 1},
+    };
+    for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++)
+        if (chk[i].v < chk[i].min)
+            return lst_fail(err, "%s: key '%s' must be at least %d, got %d", what, chk[i].key,
+                            chk[i].min, chk[i].v);
+    if (!(c->layer_norm_eps > 0) || !isfinite(c->layer_norm_eps))
+        return lst_fail(err, "%s: key 'layer_norm_epsilon' must be > 0, got %g", what,
+                        (double)c->layer_norm_eps);
+    if (!(c->dropout_rate >= 0 && c->dropout_rate < 1))
+        return lst_fail(err, "%s: key 'dropout_rate' must be in [0, 1), got %g", what,
+                        (double)c->dropout_rate);
+    if (c->act != LST_ACT_RELU && c->act != LST_ACT_GELU_NEW && c->act != LST_ACT_GELU)
+        return lst_fail(err, "%s: invalid activation %d", what, (int)c->act);
+    if (c->gated != 0 && c->gated != 1)
+        return lst_fail(err, "%s: invalid gated flag %d", what, c->gated);
+    const struct {
+        const char *key;
+        int v;
+    } ids[] = {
+        {"pad_token_id", c->pad_token_id},
+        {"eos_token_id", c->eos_token_id},
+        {"decoder_start_token_id", c->decoder_start_token_id},
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (ids[i].v < 0 || ids[i].v >= c->vocab_size)
+            return lst_fail(err, "%s: key '%s' is %d, outside the vocabulary [0, %d)", what,
+                            ids[i].key, ids[i].v, c->vocab_size);
+    return 0;
+}
+
+/* Shortest %g text that reads back as the same float. */
+static void fmt_float(char *buf, size_t cap, float v) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, cap, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    /* keep it a JSON float so transformers reads a float */
+    if (!strpbrk(buf, ".eE") && strlen(buf) + 3 < cap) strcat(buf, ".0");
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int lst_t5_config_save(const lst_t5_config_t *c, const char *path, lst_err_t *err) {
+    if (lst_t5_config_validate(c, path, err) != 0) return -1;
+    if (c->act == LST_ACT_GELU && c->gated)
+        return lst_fail(err, "%s: a gated FFN with the exact gelu has no transformers "
+                        "feed_forward_proj name", path);
+    const char *dense = c->act == LST_ACT_RELU ? "relu" : c->act == LST_ACT_GELU ? "gelu" : "gelu_new";
+    const char *proj = c->act == LST_ACT_RELU ? (c->gated ? "gated-relu" : "relu")
+                       : c->act == LST_ACT_GELU ? "gelu"
+                                                : (c->gated ? "gated-gelu" : "gelu_new");
+    char drop[48], eps[48], text[4096];
+    fmt_float(drop, sizeof drop, c->dropout_rate);
+    fmt_float(eps, sizeof eps, c->layer_norm_eps);
+    int len = snprintf(text, sizeof text,
+        "{\n"
+        "  \"architectures\": [\n    \"T5ForConditionalGeneration\"\n  ],\n"
+        "  \"d_ff\": %d,\n"
+        "  \"d_kv\": %d,\n"
+        "  \"d_model\": %d,\n"
+        "  \"decoder_start_token_id\": %d,\n"
+        "  \"dense_act_fn\": \"%s\",\n"
+        "  \"dropout_rate\": %s,\n"
+        "  \"eos_token_id\": %d,\n"
+        "  \"feed_forward_proj\": \"%s\",\n"
+        "  \"initializer_factor\": 1.0,\n"
+        "  \"is_encoder_decoder\": true,\n"
+        "  \"is_gated_act\": %s,\n"
+        "  \"layer_norm_epsilon\": %s,\n"
+        "  \"model_type\": \"t5\",\n"
+        "  \"num_decoder_layers\": %d,\n"
+        "  \"num_heads\": %d,\n"
+        "  \"num_layers\": %d,\n"
+        "  \"pad_token_id\": %d,\n"
+        "  \"relative_attention_max_distance\": %d,\n"
+        "  \"relative_attention_num_buckets\": %d,\n"
+        "  \"tie_word_embeddings\": %s,\n"
+        "  \"use_cache\": true,\n"
+        "  \"vocab_size\": %d\n"
+        "}\n",
+        c->d_ff, c->d_kv, c->d_model, c->decoder_start_token_id, dense, drop,
+        c->eos_token_id, proj, c->gated ? "true" : "false", eps, c->num_decoder_layers,
+        c->num_heads, c->num_layers, c->pad_token_id, c->rel_max_distance, c->rel_buckets,
+        c->tie_word_embeddings ? "true" : "false", c->vocab_size);
+    if (len < 0 || (size_t)len >= sizeof text)
+        return lst_fail(err, "%s: config text too long", path);
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) return lst_fail(err, "%s: out of memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        lst_fail(err, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    (void)fchmod(fd, 0644);
+    const char *step = "write";
+    int ok = write_all(fd, text, (size_t)len) == 0;
+    if (ok && fsync(fd) != 0) {
+        ok = 0;
+        step = "fsync";
+    }
+    if (close(fd) != 0 && ok) {
+        ok = 0;
+        step = "close";
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        step = "rename";
+    }
+    if (!ok) {
+        lst_fail(err, "%s: %s of %s failed: %s", path, step, tmp, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}

@@ -59,3 +59,8 @@ clean:
 
 .PHONY: all test sanitize valgrind clean
 -include $(LIB_O:.o=.d) $(CLI_O:.o=.d) $(TEST_O:.o=.d)
+
+# The main job on bundled defaults (see README).
+demo: $(BUILD)/lst
+	./scripts/demo.sh
+.PHONY: demo

@@ -213,13 +213,13 @@ int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err) {
         return lst_fail(err, "%s: tensor 'shared.weight' not found", path);
     }
     if (sh->ndim != 2 || sh->shape[0] != cfg.vocab_size || sh->shape[1] != cfg.d_model) {
+        lst_fail(err,
+                 "%s: tensor 'shared.weight' has %d dims [%lld, %lld], config.json "
+                 "says [vocab_size %d, d_model %d]",
+                 path, sh->ndim, (long long)sh->shape[0],
+                 (long long)(sh->ndim > 1 ? sh->shape[1] : 0), cfg.vocab_size, cfg.d_model);
         lst_st_close(&f);
-        return lst_fail(err,
-                        "%s: tensor 'shared.weight' has %d dims [%lld, %lld], config.json "
-                        "says [vocab_size %d, d_model %d]",
-                        path, sh->ndim, (long long)sh->shape[0],
-                        (long long)(sh->ndim > 1 ? sh->shape[1] : 0), cfg.vocab_size,
-                        cfg.d_model);
+        return -1;
     }
     int vocab = vocab_limit > 0 && vocab_limit < cfg.vocab_size ? vocab_limit : cfg.vocab_size;
     if (lst_t5_create(m, &cfg, vocab, err)) {

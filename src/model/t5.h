@@ -13,6 +13,7 @@
 
 #include "../core/error.h"
 #include "../io/t5_config.h"
+#include "layout.h"
 
 /* One block's weights; NULL where the block has no such tensor. */
 typedef struct {
@@ -31,14 +32,6 @@ typedef struct {
     lst_t5_block_t *enc;        /* [num_layers] */
     lst_t5_block_t *dec;        /* [num_decoder_layers] */
 } lst_t5_weights_t;
-
-typedef struct {
-    char name[128];
-    int ndim;
-    int64_t shape[2];
-    size_t offset; /* in floats, into the flat buffer */
-    size_t numel;
-} lst_param_t;
 
 typedef struct {
     lst_t5_config_t cfg;
@@ -61,6 +54,16 @@ int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
  * config, or a missing tensor, is an error naming it. */
 int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
 void lst_t5_free(lst_t5_t *m);
+
+/* Appends one block's parameters under `prefix` (e.g. "encoder.block.3"):
+ * HF sub-names; the relative attention bias only if with_rel. */
+int lst_t5_layout_block(lst_layout_t *L, const lst_t5_config_t *c,
+                        const char *prefix, int decoder, int with_rel,
+                        lst_err_t *err);
+/* Points b at the block `prefix` of a table (absent tensors -> NULL). */
+void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
+                       const lst_t5_config_t *c, const char *prefix,
+                       int decoder, lst_t5_block_t *b);
 
 /* Points w at a buffer with m's layout (allocates the block arrays; release
  * with lst_t5_weights_free). */

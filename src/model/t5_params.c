@@ -8,80 +8,55 @@
 #include "../io/safetensors.h"
 #include "t5.h"
 
-typedef struct {
-    lst_param_t *p;
-    int n, cap;
-    size_t total;
-} layout_t;
-
-static int add(layout_t *L, lst_err_t *err, int64_t d0, int64_t d1,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int add(layout_t *L, lst_err_t *err, int64_t d0, int64_t d1,
-               const char *fmt, ...) {
-    if (L->n == L->cap) {
-        int cap = L->cap ? L->cap * 2 : 64;
-        lst_param_t *np = realloc(L->p, sizeof *np * cap);
-        if (!np) return lst_fail(err, "out of memory building the T5 layout");
-        L->p = np;
-        L->cap = cap;
-    }
-    lst_param_t *p = &L->p[L->n++];
-    memset(p, 0, sizeof *p);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->name, sizeof p->name, fmt, ap);
-    va_end(ap);
-    p->ndim = d1 > 0 ? 2 : 1;
-    p->shape[0] = d0;
-    p->shape[1] = d1 > 0 ? d1 : 0;
-    p->numel = (size_t)d0 * (size_t)(d1 > 0 ? d1 : 1);
-    p->offset = L->total;
-    L->total += p->numel;
-    return 0;
-}
-
-static int build_layout(layout_t *L, const lst_t5_config_t *c, int V,
+int lst_t5_layout_block(lst_layout_t *L, const lst_t5_config_t *c,
+                        const char *prefix, int decoder, int with_rel,
                         lst_err_t *err) {
     const int64_t d = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
-    const char *ffn_names[2][3] = {{"wi", NULL, "wo"}, {"wi_0", "wi_1", "wo"}};
-    const char **ffn = ffn_names[c->gated ? 1 : 0];
-    int rc = add(L, err, V, d, "shared.weight");
+    const char *sa = "layer.0.SelfAttention";
+    int rc = 0;
+    rc |= lst_layout_add(L, err, I, d, "%s.%s.q.weight", prefix, sa);
+    rc |= lst_layout_add(L, err, I, d, "%s.%s.k.weight", prefix, sa);
+    rc |= lst_layout_add(L, err, I, d, "%s.%s.v.weight", prefix, sa);
+    rc |= lst_layout_add(L, err, d, I, "%s.%s.o.weight", prefix, sa);
+    if (with_rel)
+        rc |= lst_layout_add(L, err, c->rel_buckets, c->num_heads,
+                             "%s.%s.relative_attention_bias.weight", prefix, sa);
+    rc |= lst_layout_add(L, err, d, 0, "%s.layer.0.layer_norm.weight", prefix);
+    int ff = 1;
+    if (decoder) {
+        const char *ca = "layer.1.EncDecAttention";
+        rc |= lst_layout_add(L, err, I, d, "%s.%s.q.weight", prefix, ca);
+        rc |= lst_layout_add(L, err, I, d, "%s.%s.k.weight", prefix, ca);
+        rc |= lst_layout_add(L, err, I, d, "%s.%s.v.weight", prefix, ca);
+        rc |= lst_layout_add(L, err, d, I, "%s.%s.o.weight", prefix, ca);
+        rc |= lst_layout_add(L, err, d, 0, "%s.layer.1.layer_norm.weight", prefix);
+        ff = 2;
+    }
+    if (c->gated) {
+        rc |= lst_layout_add(L, err, F, d, "%s.layer.%d.DenseReluDense.wi_0.weight", prefix, ff);
+        rc |= lst_layout_add(L, err, F, d, "%s.layer.%d.DenseReluDense.wi_1.weight", prefix, ff);
+    } else {
+        rc |= lst_layout_add(L, err, F, d, "%s.layer.%d.DenseReluDense.wi.weight", prefix, ff);
+    }
+    rc |= lst_layout_add(L, err, d, F, "%s.layer.%d.DenseReluDense.wo.weight", prefix, ff);
+    rc |= lst_layout_add(L, err, d, 0, "%s.layer.%d.layer_norm.weight", prefix, ff);
+    return rc ? -1 : 0;
+}
+
+static int build_layout(lst_layout_t *L, const lst_t5_config_t *c, int V,
+                        lst_err_t *err) {
+    char prefix[64];
+    int rc = lst_layout_add(L, err, V, c->d_model, "shared.weight");
     for (int s = 0; s < 2 && !rc; s++) {
         const char *stack = s ? "decoder" : "encoder";
         int nl = s ? c->num_decoder_layers : c->num_layers;
         for (int i = 0; i < nl && !rc; i++) {
-            const char *sa = "layer.0.SelfAttention";
-            rc |= add(L, err, I, d, "%s.block.%d.%s.q.weight", stack, i, sa);
-            rc |= add(L, err, I, d, "%s.block.%d.%s.k.weight", stack, i, sa);
-            rc |= add(L, err, I, d, "%s.block.%d.%s.v.weight", stack, i, sa);
-            rc |= add(L, err, d, I, "%s.block.%d.%s.o.weight", stack, i, sa);
-            if (i == 0)
-                rc |= add(L, err, c->rel_buckets, c->num_heads,
-                          "%s.block.0.%s.relative_attention_bias.weight", stack, sa);
-            rc |= add(L, err, d, 0, "%s.block.%d.layer.0.layer_norm.weight", stack, i);
-            int ff = 1;
-            if (s) {
-                const char *ca = "layer.1.EncDecAttention";
-                rc |= add(L, err, I, d, "%s.block.%d.%s.q.weight", stack, i, ca);
-                rc |= add(L, err, I, d, "%s.block.%d.%s.k.weight", stack, i, ca);
-                rc |= add(L, err, I, d, "%s.block.%d.%s.v.weight", stack, i, ca);
-                rc |= add(L, err, d, I, "%s.block.%d.%s.o.weight", stack, i, ca);
-                rc |= add(L, err, d, 0, "%s.block.%d.layer.1.layer_norm.weight", stack, i);
-                ff = 2;
-            }
-            rc |= add(L, err, F, d, "%s.block.%d.layer.%d.DenseReluDense.%s.weight",
-                      stack, i, ff, ffn[0]);
-            if (ffn[1])
-                rc |= add(L, err, F, d, "%s.block.%d.layer.%d.DenseReluDense.%s.weight",
-                          stack, i, ff, ffn[1]);
-            rc |= add(L, err, d, F, "%s.block.%d.layer.%d.DenseReluDense.wo.weight",
-                      stack, i, ff);
-            rc |= add(L, err, d, 0, "%s.block.%d.layer.%d.layer_norm.weight", stack, i, ff);
+            snprintf(prefix, sizeof prefix, "%s.block.%d", stack, i);
+            rc = lst_t5_layout_block(L, c, prefix, s, i == 0, err);
         }
-        if (!rc) rc = add(L, err, d, 0, "%s.final_layer_norm.weight", stack);
+        if (!rc) rc = lst_layout_add(L, err, c->d_model, 0, "%s.final_layer_norm.weight", stack);
     }
-    if (!rc && !c->tie_word_embeddings) rc = add(L, err, V, d, "lm_head.weight");
+    if (!rc && !c->tie_word_embeddings) rc = lst_layout_add(L, err, V, c->d_model, "lm_head.weight");
     return rc ? -1 : 0;
 }
 
@@ -94,9 +69,9 @@ int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
                         vocab, cfg->vocab_size);
     m->cfg = *cfg;
     m->vocab = vocab;
-    layout_t L = {0};
+    lst_layout_t L = {0};
     if (build_layout(&L, cfg, vocab, err)) {
-        free(L.p);
+        lst_layout_free(&L);
         return -1;
     }
     m->params = L.p;
@@ -111,9 +86,39 @@ int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
 }
 
 static float *find(const lst_t5_t *m, float *flat, const char *name) {
-    for (int i = 0; i < m->n_params; i++)
-        if (!strcmp(m->params[i].name, name)) return flat + m->params[i].offset;
-    return NULL;
+    return lst_layout_ptr(m->params, m->n_params, flat, name);
+}
+
+void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
+                       const lst_t5_config_t *c, const char *prefix,
+                       int decoder, lst_t5_block_t *b) {
+    char nm[200];
+    memset(b, 0, sizeof *b);
+#define P(field, fmt, ...)                                          \
+    snprintf(nm, sizeof nm, "%s." fmt, prefix, ##__VA_ARGS__);      \
+    b->field = lst_layout_ptr(p, n, flat, nm)
+    P(ln_sa, "layer.0.layer_norm.weight");
+    P(q, "layer.0.SelfAttention.q.weight");
+    P(k, "layer.0.SelfAttention.k.weight");
+    P(v, "layer.0.SelfAttention.v.weight");
+    P(o, "layer.0.SelfAttention.o.weight");
+    int ff = decoder ? 2 : 1;
+    if (decoder) {
+        P(ln_ca, "layer.1.layer_norm.weight");
+        P(cq, "layer.1.EncDecAttention.q.weight");
+        P(ck, "layer.1.EncDecAttention.k.weight");
+        P(cv, "layer.1.EncDecAttention.v.weight");
+        P(co, "layer.1.EncDecAttention.o.weight");
+    }
+    P(ln_ff, "layer.%d.layer_norm.weight", ff);
+    if (c->gated) {
+        P(wi, "layer.%d.DenseReluDense.wi_0.weight", ff);
+        P(wi1, "layer.%d.DenseReluDense.wi_1.weight", ff);
+    } else {
+        P(wi, "layer.%d.DenseReluDense.wi.weight", ff);
+    }
+    P(wo, "layer.%d.DenseReluDense.wo.weight", ff);
+#undef P
 }
 
 int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
@@ -126,7 +131,7 @@ int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
         lst_t5_weights_free(w);
         return -1;
     }
-    char nm[160];
+    char prefix[64];
     w->shared = find(m, flat, "shared.weight");
     w->lm_head = c->tie_word_embeddings ? w->shared : find(m, flat, "lm_head.weight");
     w->enc_rel = find(m, flat, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
@@ -134,35 +139,10 @@ int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
     w->enc_final = find(m, flat, "encoder.final_layer_norm.weight");
     w->dec_final = find(m, flat, "decoder.final_layer_norm.weight");
     for (int s = 0; s < 2; s++) {
-        const char *stack = s ? "decoder" : "encoder";
         int nl = s ? c->num_decoder_layers : c->num_layers;
         for (int i = 0; i < nl; i++) {
-            lst_t5_block_t *b = s ? &w->dec[i] : &w->enc[i];
-#define P(field, fmt, ...)                                           \
-    snprintf(nm, sizeof nm, "%s.block.%d." fmt, stack, i, ##__VA_ARGS__); \
-    b->field = find(m, flat, nm)
-            P(ln_sa, "layer.0.layer_norm.weight");
-            P(q, "layer.0.SelfAttention.q.weight");
-            P(k, "layer.0.SelfAttention.k.weight");
-            P(v, "layer.0.SelfAttention.v.weight");
-            P(o, "layer.0.SelfAttention.o.weight");
-            int ff = s ? 2 : 1;
-            if (s) {
-                P(ln_ca, "layer.1.layer_norm.weight");
-                P(cq, "layer.1.EncDecAttention.q.weight");
-                P(ck, "layer.1.EncDecAttention.k.weight");
-                P(cv, "layer.1.EncDecAttention.v.weight");
-                P(co, "layer.1.EncDecAttention.o.weight");
-            }
-            P(ln_ff, "layer.%d.layer_norm.weight", ff);
-            if (c->gated) {
-                P(wi, "layer.%d.DenseReluDense.wi_0.weight", ff);
-                P(wi1, "layer.%d.DenseReluDense.wi_1.weight", ff);
-            } else {
-                P(wi, "layer.%d.DenseReluDense.wi.weight", ff);
-            }
-            P(wo, "layer.%d.DenseReluDense.wo.weight", ff);
-#undef P
+            snprintf(prefix, sizeof prefix, "%s.block.%d", s ? "decoder" : "encoder", i);
+            lst_t5_bind_block(m->params, m->n_params, flat, c, prefix, s, s ? &w->dec[i] : &w->enc[i]);
         }
     }
     return 0;

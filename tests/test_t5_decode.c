@@ -22,7 +22,7 @@ static void decode_matches_full(const char *model) {
     b.dec_mask = NULL;
     lst_t5_acts_t a;
     CHECK(lst_t5_acts_alloc(&a, &m, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
-    lst_t5_forward(&m, &b, &a);
+    lst_t5_forward(&m, &b, &a, NULL);
 
     lst_t5_cache_t c;
     CHECK(lst_t5_cache_init(&c, &m, a.enc_out, b.src_mask, b.B, b.Ts, b.Td, &err) == 0, "%s", err.msg);

@@ -76,10 +76,10 @@ int lst_cmd_dump(int argc, char **argv) {
     }
     int want_grad = !lst_opt(opts, n_opts, "no-grad") && b->labels;
     if (lst_t5_acts_alloc(&acts, &m, b->B, b->Ts, b->Td, want_grad, &err)) goto fail;
-    float loss = (float)lst_t5_forward(&m, b, &acts);
+    float loss = (float)lst_t5_forward(&m, b, &acts, NULL);
     if (want_grad) {
         grads = lst_calloc(m.n_floats, sizeof(float), &err);
-        if (!grads || lst_t5_backward(&m, b, &acts, grads, &err)) goto fail;
+        if (!grads || lst_t5_backward(&m, b, &acts, NULL, grads, &err)) goto fail;
     }
 
     const lst_t5_config_t *c = &m.cfg;

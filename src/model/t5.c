@@ -35,13 +35,23 @@ int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
     return 0;
 }
 
-/* One block forward. x: [B, T, d] -> out: [B, T, d]. enc: [B, Ts, d] for the
- * decoder's cross-attention (NULL in the encoder). */
-static void block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
+/* Dropout sites inside a block (derived from the block's base site). */
+enum { SITE_SA_PROBS, SITE_SA_OUT, SITE_CA_PROBS, SITE_CA_OUT, SITE_FF_HIDDEN, SITE_FF_OUT };
+
+lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer) {
+    lst_drop_t d = {0, 0, 0};
+    if (!lst_drop_active(base)) return d;
+    d = *base;
+    d.stream = (base->stream * 2 + (uint64_t)stack) * 256 + (uint64_t)(layer & 255);
+    return d;
+}
+
+void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias, const uint8_t *self_mask,
                           int causal, const float *enc, int Ts,
-                          const uint8_t *src_mask) {
+                          const uint8_t *src_mask, const lst_drop_t *drop,
+                          float *scratch) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff, H = c->num_heads;
     const int N = B * T;
     const float eps = c->layer_norm_eps;
@@ -50,9 +60,15 @@ static void block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     lst_matmul_forward(a->q, a->n_sa, w->q, NULL, N, d, I);
     lst_matmul_forward(a->k, a->n_sa, w->k, NULL, N, d, I);
     lst_matmul_forward(a->v, a->n_sa, w->v, NULL, N, d, I);
+    const int on = lst_drop_active(drop);
+    lst_drop_t site = lst_drop_site(drop, SITE_SA_PROBS);
     lst_attention_forward(a->ctx, a->probs, a->q, a->k, a->v, bias, self_mask,
-                          causal, B, T, T, H, c->d_kv);
+                          causal, B, T, T, H, c->d_kv, on ? &site : NULL, scratch);
     lst_matmul_forward(a->xa, a->ctx, w->o, NULL, N, I, d);
+    if (on) {
+        site = lst_drop_site(drop, SITE_SA_OUT);
+        lst_dropout_apply(a->xa, a->xa, (int64_t)N * d, &site, 0);
+    }
     lst_add_inplace(a->xa, x, (int64_t)N * d);
     const float *res = a->xa;
 
@@ -61,9 +77,14 @@ static void block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         lst_matmul_forward(a->cq, a->n_ca, w->cq, NULL, N, d, I);
         lst_matmul_forward(a->ck, enc, w->ck, NULL, B * Ts, d, I);
         lst_matmul_forward(a->cv, enc, w->cv, NULL, B * Ts, d, I);
+        site = lst_drop_site(drop, SITE_CA_PROBS);
         lst_attention_forward(a->cctx, a->cprobs, a->cq, a->ck, a->cv, NULL,
-                              src_mask, 0, B, T, Ts, H, c->d_kv);
+                              src_mask, 0, B, T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
         lst_matmul_forward(a->xb, a->cctx, w->co, NULL, N, I, d);
+        if (on) {
+            site = lst_drop_site(drop, SITE_CA_OUT);
+            lst_dropout_apply(a->xb, a->xb, (int64_t)N * d, &site, 0);
+        }
         lst_add_inplace(a->xb, a->xa, (int64_t)N * d);
         res = a->xb;
     }
@@ -76,40 +97,78 @@ static void block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     } else {
         lst_act_forward(a->act, a->h, (int64_t)N * F, op_act(c));
     }
+    if (on) {
+        site = lst_drop_site(drop, SITE_FF_HIDDEN);
+        lst_dropout_apply(a->act, a->act, (int64_t)N * F, &site, 0);
+    }
     lst_matmul_forward(out, a->act, w->wo, NULL, N, F, d);
+    if (on) {
+        site = lst_drop_site(drop, SITE_FF_OUT);
+        lst_dropout_apply(out, out, (int64_t)N * d, &site, 0);
+    }
     lst_add_inplace(out, res, (int64_t)N * d);
 }
 
-void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a) {
+/* Stack-level dropout sites: the embedding output and the final norm output. */
+static lst_drop_t stack_site(const lst_drop_t *drop, int stack, int site) {
+    lst_drop_t base = lst_drop_layer(drop, stack, 255);
+    return lst_drop_site(&base, site);
+}
+
+void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
+                   const lst_drop_t *drop) {
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = bt->Ts, d = c->d_model;
     const size_t tap = (size_t)B * Ts * d;
+    const int on = lst_drop_active(drop);
     lst_embedding_forward(a->enc_taps, bt->input_ids, m->w.shared, B * Ts, d);
+    if (on) {
+        lst_drop_t e = stack_site(drop, 0, 0);
+        lst_dropout_apply(a->enc_taps, a->enc_taps, (int64_t)tap, &e, 0);
+    }
     lst_relbias_forward(a->enc_bias, m->w.enc_rel, c->num_heads, Ts, Ts, 0, 0, 1,
                         c->rel_buckets, c->rel_max_distance);
-    for (int i = 0; i < c->num_layers; i++)
-        block_forward(c, &m->w.enc[i], &a->enc_blk[i], a->enc_taps + (i + 1) * tap,
-                      a->enc_taps + i * tap, B, Ts, a->enc_bias, bt->src_mask, 0,
-                      NULL, 0, NULL);
+    for (int i = 0; i < c->num_layers; i++) {
+        lst_drop_t bd = lst_drop_layer(drop, 0, i);
+        lst_t5_block_forward(c, &m->w.enc[i], &a->enc_blk[i], a->enc_taps + (i + 1) * tap,
+                             a->enc_taps + i * tap, B, Ts, a->enc_bias, bt->src_mask, 0,
+                             NULL, 0, NULL, on ? &bd : NULL, a->attn_scratch);
+    }
     lst_rmsnorm_forward(a->enc_out, a->enc_rstd, a->enc_taps + c->num_layers * tap,
                         m->w.enc_final, B * Ts, d, c->layer_norm_eps);
+    if (on) {
+        lst_drop_t f = stack_site(drop, 0, 1);
+        lst_dropout_apply(a->enc_out, a->enc_out, (int64_t)tap, &f, 0);
+    }
 }
 
-double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a) {
+double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
+                      const lst_drop_t *drop) {
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = bt->Ts, Td = bt->Td, d = c->d_model;
     const size_t tap = (size_t)B * Td * d;
-    lst_t5_encode(m, bt, a);
+    const int on = lst_drop_active(drop);
+    lst_t5_encode(m, bt, a, drop);
 
     lst_embedding_forward(a->dec_taps, bt->dec_ids, m->w.shared, B * Td, d);
+    if (on) {
+        lst_drop_t e = stack_site(drop, 1, 0);
+        lst_dropout_apply(a->dec_taps, a->dec_taps, (int64_t)tap, &e, 0);
+    }
     lst_relbias_forward(a->dec_bias, m->w.dec_rel, c->num_heads, Td, Td, 0, 0, 0,
                         c->rel_buckets, c->rel_max_distance);
-    for (int i = 0; i < c->num_decoder_layers; i++)
-        block_forward(c, &m->w.dec[i], &a->dec_blk[i], a->dec_taps + (i + 1) * tap,
-                      a->dec_taps + i * tap, B, Td, a->dec_bias, bt->dec_mask, 1,
-                      a->enc_out, Ts, bt->src_mask);
+    for (int i = 0; i < c->num_decoder_layers; i++) {
+        lst_drop_t bd = lst_drop_layer(drop, 1, i);
+        lst_t5_block_forward(c, &m->w.dec[i], &a->dec_blk[i], a->dec_taps + (i + 1) * tap,
+                             a->dec_taps + i * tap, B, Td, a->dec_bias, bt->dec_mask, 1,
+                             a->enc_out, Ts, bt->src_mask, on ? &bd : NULL, a->attn_scratch);
+    }
     lst_rmsnorm_forward(a->dec_out, a->dec_rstd, a->dec_taps + c->num_decoder_layers * tap,
                         m->w.dec_final, B * Td, d, c->layer_norm_eps);
+    if (on) {
+        lst_drop_t f = stack_site(drop, 1, 1);
+        lst_dropout_apply(a->dec_out, a->dec_out, (int64_t)tap, &f, 0);
+    }
 
     /* LM head; tied embeddings scale the input by d_model^-0.5 first. */
     memcpy(a->head_in, a->dec_out, sizeof(float) * tap);
@@ -119,110 +178,144 @@ double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t
     return lst_xent_forward_backward(NULL, a->logits, bt->labels, B * Td, m->vocab, 1.0f);
 }
 
-/* Backward scratch, sized for the larger stack. */
-typedef struct {
-    float *dres, *dn, *dI, *dF, *dF2, *dF3, *dq, *dk, *dv, *dck, *dcv, *attn;
-} scratch_t;
+int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c, int B,
+                             int T, int Ts, lst_err_t *err) {
+    const size_t d = c->d_model, I = (size_t)c->num_heads * c->d_kv, F = c->d_ff;
+    const size_t Tm = (size_t)(T > Ts ? T : Ts), N = (size_t)B * Tm, Ns = (size_t)B * Ts;
+    size_t sizes[] = {N * d, N * d, N * d, N * I, N * F, N * F, N * F, N * I, N * I, N * I,
+                      Ns * I, Ns * I, 2 * Tm * Tm};
+    float **slots[] = {&s->dres, &s->dn, &s->dtmp, &s->dI, &s->dF, &s->dF2, &s->dF3, &s->dq,
+                       &s->dk, &s->dv, &s->dck, &s->dcv, &s->attn};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
+    s->base = lst_calloc(total, sizeof(float), err);
+    if (!s->base) return lst_fail_ctx(err, "backward scratch");
+    float *p = s->base;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *slots[i] = p;
+        p += sizes[i];
+    }
+    return 0;
+}
+
+void lst_t5_bwd_scratch_free(lst_t5_bwd_scratch_t *s) {
+    free(s->base);
+    memset(s, 0, sizeof *s);
+}
+
+/* Applies dropout site `site` of block `drop` to a gradient in place. */
+static void drop_grad(float *g, int64_t n, const lst_drop_t *drop, int site) {
+    if (!lst_drop_active(drop)) return;
+    lst_drop_t d = lst_drop_site(drop, site);
+    lst_dropout_apply(g, g, n, &d, 0);
+}
 
 /* dout: [B, T, d] gradient of the block output -> dx: [B, T, d] (overwritten).
- * denc: [B, Ts, d] accumulates the cross-attention's gradient of enc. */
-static void block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
-                           lst_t5_block_t *g, const lst_t5_block_acts_t *a,
+ * denc: [B, Ts, d] accumulates the cross-attention's gradient of enc.
+ * g: gradient pointers (NULL members skip that weight's gradient). */
+void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
+                           const lst_t5_block_t *g, const lst_t5_block_acts_t *a,
                            float *dx, const float *dout, const float *x, int B,
                            int T, float *dbias, const float *enc, float *denc,
-                           int Ts, scratch_t *s) {
+                           int Ts, const lst_drop_t *drop, lst_t5_bwd_scratch_t *s) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff, H = c->num_heads;
     const int N = B * T;
+    const int64_t Nd = (int64_t)N * d, NF = (int64_t)N * F;
     const float *res = enc ? a->xb : a->xa;
+    const int on = lst_drop_active(drop);
+    lst_drop_t site;
 
-    /* FFN: out = res + act @ wo^T */
-    memcpy(s->dres, dout, sizeof(float) * N * d);
-    memset(s->dF, 0, sizeof(float) * (size_t)N * F);
-    lst_matmul_backward(s->dF, g->wo, NULL, dout, a->act, w->wo, N, F, d);
-    memset(s->dn, 0, sizeof(float) * (size_t)N * d);
-    memset(s->dF2, 0, sizeof(float) * (size_t)N * F);
+    /* FFN: out = res + drop(drop(act) @ wo^T) */
+    memcpy(s->dres, dout, sizeof(float) * Nd);
+    memcpy(s->dtmp, dout, sizeof(float) * Nd);
+    drop_grad(s->dtmp, Nd, drop, SITE_FF_OUT);
+    memset(s->dF, 0, sizeof(float) * NF);
+    lst_matmul_backward(s->dF, g->wo, NULL, s->dtmp, a->act, w->wo, N, F, d);
+    drop_grad(s->dF, NF, drop, SITE_FF_HIDDEN);
+    memset(s->dn, 0, sizeof(float) * Nd);
+    memset(s->dF2, 0, sizeof(float) * NF);
     if (c->gated) {
-        memset(s->dF3, 0, sizeof(float) * (size_t)N * F);
-        lst_gated_backward(s->dF2, s->dF3, s->dF, a->h, a->l, (int64_t)N * F, op_act(c));
+        memset(s->dF3, 0, sizeof(float) * NF);
+        lst_gated_backward(s->dF2, s->dF3, s->dF, a->h, a->l, NF, op_act(c));
         lst_matmul_backward(s->dn, g->wi, NULL, s->dF2, a->n_ff, w->wi, N, d, F);
         lst_matmul_backward(s->dn, g->wi1, NULL, s->dF3, a->n_ff, w->wi1, N, d, F);
     } else {
-        lst_act_backward(s->dF2, s->dF, a->h, (int64_t)N * F, op_act(c));
+        lst_act_backward(s->dF2, s->dF, a->h, NF, op_act(c));
         lst_matmul_backward(s->dn, g->wi, NULL, s->dF2, a->n_ff, w->wi, N, d, F);
     }
     lst_rmsnorm_backward(s->dres, g->ln_ff, s->dn, res, w->ln_ff, a->rstd_ff, N, d);
 
     if (enc) {
-        /* Cross-attention: xb = xa + cctx @ co^T; dres holds d(xb). */
+        /* Cross-attention: xb = xa + drop(cctx @ co^T); dres holds d(xb). */
+        memcpy(s->dtmp, s->dres, sizeof(float) * Nd);
+        drop_grad(s->dtmp, Nd, drop, SITE_CA_OUT);
         memset(s->dI, 0, sizeof(float) * (size_t)N * I);
-        lst_matmul_backward(s->dI, g->co, NULL, s->dres, a->cctx, w->co, N, I, d);
+        lst_matmul_backward(s->dI, g->co, NULL, s->dtmp, a->cctx, w->co, N, I, d);
         memset(s->dq, 0, sizeof(float) * (size_t)N * I);
         memset(s->dck, 0, sizeof(float) * (size_t)B * Ts * I);
         memset(s->dcv, 0, sizeof(float) * (size_t)B * Ts * I);
-        lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cprobs, a->cq,
-                               a->ck, a->cv, B, T, Ts, H, c->d_kv, s->attn);
-        lst_matmul_backward(denc, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
-        lst_matmul_backward(denc, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
-        memset(s->dn, 0, sizeof(float) * (size_t)N * d);
+        site = lst_drop_site(drop, SITE_CA_PROBS);
+        lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cprobs, a->cq, a->ck,
+                               a->cv, B, T, Ts, H, c->d_kv, on ? &site : NULL, s->attn);
+        if (denc) {
+            lst_matmul_backward(denc, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
+            lst_matmul_backward(denc, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
+        } else {
+            lst_matmul_backward(NULL, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
+            lst_matmul_backward(NULL, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
+        }
+        memset(s->dn, 0, sizeof(float) * Nd);
         lst_matmul_backward(s->dn, g->cq, NULL, s->dq, a->n_ca, w->cq, N, d, I);
         lst_rmsnorm_backward(s->dres, g->ln_ca, s->dn, a->xa, w->ln_ca, a->rstd_ca, N, d);
     }
 
-    /* Self-attention: xa = x + ctx @ o^T; dres holds d(xa). */
-    memcpy(dx, s->dres, sizeof(float) * N * d);
+    /* Self-attention: xa = x + drop(ctx @ o^T); dres holds d(xa). */
+    memcpy(dx, s->dres, sizeof(float) * Nd);
+    drop_grad(s->dres, Nd, drop, SITE_SA_OUT);
     memset(s->dI, 0, sizeof(float) * (size_t)N * I);
     lst_matmul_backward(s->dI, g->o, NULL, s->dres, a->ctx, w->o, N, I, d);
     memset(s->dq, 0, sizeof(float) * (size_t)N * I);
     memset(s->dk, 0, sizeof(float) * (size_t)N * I);
     memset(s->dv, 0, sizeof(float) * (size_t)N * I);
-    lst_attention_backward(s->dq, s->dk, s->dv, dbias, s->dI, a->probs, a->q, a->k,
-                           a->v, B, T, T, H, c->d_kv, s->attn);
-    memset(s->dn, 0, sizeof(float) * (size_t)N * d);
+    site = lst_drop_site(drop, SITE_SA_PROBS);
+    lst_attention_backward(s->dq, s->dk, s->dv, dbias, s->dI, a->probs, a->q, a->k, a->v, B, T,
+                           T, H, c->d_kv, on ? &site : NULL, s->attn);
+    memset(s->dn, 0, sizeof(float) * Nd);
     lst_matmul_backward(s->dn, g->q, NULL, s->dq, a->n_sa, w->q, N, d, I);
     lst_matmul_backward(s->dn, g->k, NULL, s->dk, a->n_sa, w->k, N, d, I);
     lst_matmul_backward(s->dn, g->v, NULL, s->dv, a->n_sa, w->v, N, d, I);
     lst_rmsnorm_backward(dx, g->ln_sa, s->dn, x, w->ln_sa, a->rstd_sa, N, d);
 }
 
-int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt,
-                    const lst_t5_acts_t *a, float *grads, lst_err_t *err) {
+int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_acts_t *a,
+                    const lst_drop_t *drop, float *grads, lst_err_t *err) {
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = bt->Ts, Td = bt->Td, d = c->d_model, V = m->vocab;
-    const int H = c->num_heads, I = H * c->d_kv, F = c->d_ff;
+    const int H = c->num_heads;
     const int Tm = Ts > Td ? Ts : Td;
     const size_t Nm = (size_t)B * Tm;
     if (!a->keep_all || !bt->labels)
         return lst_fail(err, "T5 backward needs a forward with saved activations and labels");
     lst_t5_weights_t g;
     if (lst_t5_bind(m, grads, &g, err)) return -1;
-
-    /* One allocation for the scratch of the whole backward. */
+    lst_t5_bwd_scratch_t s;
     size_t n_dlog = (size_t)B * Td * V;
-    size_t sizes[] = {Nm * d, Nm * d, Nm * I, Nm * F, Nm * F, Nm * F, Nm * I, Nm * I, Nm * I,
-                      (size_t)B * Ts * I, (size_t)B * Ts * I, (size_t)Tm * Tm,
-                      n_dlog, Nm * d, Nm * d, (size_t)B * Ts * d,
-                      (size_t)H * Ts * Ts, (size_t)H * Td * Td};
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
-    float *buf = lst_calloc(total, sizeof(float), err);
-    if (!buf) {
+    size_t extra = n_dlog + 2 * Nm * d + (size_t)B * Ts * d + (size_t)H * Ts * Ts +
+                   (size_t)H * Td * Td;
+    float *buf = lst_calloc(extra, sizeof(float), err);
+    if (!buf || lst_t5_bwd_scratch_alloc(&s, c, B, Td, Ts, err)) {
+        free(buf);
         lst_t5_weights_free(&g);
         return lst_fail_ctx(err, "T5 backward scratch");
     }
     float *p = buf;
-    scratch_t s;
-    float **slots[] = {&s.dres, &s.dn, &s.dI, &s.dF, &s.dF2, &s.dF3, &s.dq, &s.dk, &s.dv,
-                       &s.dck, &s.dcv, &s.attn};
-    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
-        *slots[i] = p;
-        p += sizes[i];
-    }
     float *dlogits = p; p += n_dlog;
     float *dcur = p; p += Nm * d;  /* gradient w.r.t. the current block output */
     float *dnext = p; p += Nm * d;
     float *denc = p; p += (size_t)B * Ts * d;
     float *dbias_enc = p; p += (size_t)H * Ts * Ts;
     float *dbias_dec = p;
+    const int on = lst_drop_active(drop);
 
     /* Loss -> logits -> LM head. */
     lst_xent_forward_backward(dlogits, a->logits, bt->labels, B * Td, V, 1.0f);
@@ -231,16 +324,22 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt,
     lst_matmul_backward(s.dn, g.lm_head, NULL, dlogits, a->head_in, m->w.lm_head, Nd, d, V);
     if (c->tie_word_embeddings) lst_scale_inplace(s.dn, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
 
-    /* Decoder final norm and blocks, last to first. */
+    /* Decoder final norm (and its dropout) and blocks, last to first. */
     const size_t dtap = (size_t)Nd * d;
+    lst_drop_t site = stack_site(drop, 1, 1);
+    if (on) lst_dropout_apply(s.dn, s.dn, (int64_t)dtap, &site, 0);
     memset(dcur, 0, sizeof(float) * dtap);
     lst_rmsnorm_backward(dcur, g.dec_final, s.dn, a->dec_taps + c->num_decoder_layers * dtap,
                          m->w.dec_final, a->dec_rstd, Nd, d);
     for (int i = c->num_decoder_layers - 1; i >= 0; i--) {
-        block_backward(c, &m->w.dec[i], &g.dec[i], &a->dec_blk[i], dnext, dcur,
-                       a->dec_taps + i * dtap, B, Td, dbias_dec, a->enc_out, denc, Ts, &s);
+        lst_drop_t bd = lst_drop_layer(drop, 1, i);
+        lst_t5_block_backward(c, &m->w.dec[i], &g.dec[i], &a->dec_blk[i], dnext, dcur,
+                              a->dec_taps + i * dtap, B, Td, dbias_dec, a->enc_out, denc, Ts,
+                              on ? &bd : NULL, &s);
         float *t = dcur; dcur = dnext; dnext = t;
     }
+    site = stack_site(drop, 1, 0);
+    if (on) lst_dropout_apply(dcur, dcur, (int64_t)dtap, &site, 0);
     lst_embedding_backward(g.shared, dcur, bt->dec_ids, Nd, d);
     lst_relbias_backward(g.dec_rel, dbias_dec, H, Td, Td, 0, c->rel_buckets,
                          c->rel_max_distance);
@@ -248,18 +347,25 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt,
     /* Encoder: its output's gradient came from every cross-attention. */
     const int Ns = B * Ts;
     const size_t etap = (size_t)Ns * d;
+    site = stack_site(drop, 0, 1);
+    if (on) lst_dropout_apply(denc, denc, (int64_t)etap, &site, 0);
     memset(dcur, 0, sizeof(float) * etap);
     lst_rmsnorm_backward(dcur, g.enc_final, denc, a->enc_taps + c->num_layers * etap,
                          m->w.enc_final, a->enc_rstd, Ns, d);
     for (int i = c->num_layers - 1; i >= 0; i--) {
-        block_backward(c, &m->w.enc[i], &g.enc[i], &a->enc_blk[i], dnext, dcur,
-                       a->enc_taps + i * etap, B, Ts, dbias_enc, NULL, NULL, 0, &s);
+        lst_drop_t bd = lst_drop_layer(drop, 0, i);
+        lst_t5_block_backward(c, &m->w.enc[i], &g.enc[i], &a->enc_blk[i], dnext, dcur,
+                              a->enc_taps + i * etap, B, Ts, dbias_enc, NULL, NULL, 0,
+                              on ? &bd : NULL, &s);
         float *t = dcur; dcur = dnext; dnext = t;
     }
+    site = stack_site(drop, 0, 0);
+    if (on) lst_dropout_apply(dcur, dcur, (int64_t)etap, &site, 0);
     lst_embedding_backward(g.shared, dcur, bt->input_ids, Ns, d);
     lst_relbias_backward(g.enc_rel, dbias_enc, H, Ts, Ts, 1, c->rel_buckets,
                          c->rel_max_distance);
     free(buf);
+    lst_t5_bwd_scratch_free(&s);
     lst_t5_weights_free(&g);
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "../core/error.h"
 #include "../io/t5_config.h"
+#include "../ops/ops.h"
 #include "layout.h"
 
 /* One block's weights; NULL where the block has no such tensor. */
@@ -108,6 +109,7 @@ typedef struct {
     float *dec_bias;  /* [H, Td, Td] */
     float *logits;    /* [B, Td, V] */
     float *head_in;   /* [B, Td, d]: LM head input (scaled when tied) */
+    float *attn_scratch; /* [max(Ts,Td)^2]: attention-dropout scratch */
     int n_blk;
     lst_t5_block_acts_t *enc_blk, *dec_blk;
     float *arena;     /* one allocation behind every buffer above */
@@ -118,18 +120,54 @@ int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
                       int Td, int keep_all, lst_err_t *err);
 void lst_t5_acts_free(lst_t5_acts_t *a);
 
+/* Dropout: drop == NULL (or p == 0) is eval mode. A base site (seed,
+ * stream) expands to one stream per (stack, layer) and site inside it, so
+ * backward regenerates every mask. */
+lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer);
+
 /* Full forward. Returns the mean loss if batch->labels, else 0. */
 double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *batch,
-                      lst_t5_acts_t *a);
+                      lst_t5_acts_t *a, const lst_drop_t *drop);
 
 /* Encoder only (fills enc_taps, enc_out). */
 void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *batch,
-                   lst_t5_acts_t *a);
+                   lst_t5_acts_t *a, const lst_drop_t *drop);
 
 /* Full backward of the mean loss into grads (layout of m; accumulates).
- * Needs a forward with keep_all and labels. */
+ * Needs a forward with keep_all and labels, and the forward's dropout. */
 int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
-                    const lst_t5_acts_t *a, float *grads, lst_err_t *err);
+                    const lst_t5_acts_t *a, const lst_drop_t *drop,
+                    float *grads, lst_err_t *err);
+
+/* One block, for callers that drive the stacks themselves (the side
+ * network). x: [B, T, d] -> out: [B, T, d]; enc: [B, Ts, d] for a decoder
+ * block's cross-attention, NULL in the encoder. drop: the block's base
+ * site (lst_drop_layer) or NULL; scratch: [max(T, Ts) * T] floats. */
+void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
+                          lst_t5_block_acts_t *a, float *out, const float *x,
+                          int B, int T, const float *bias,
+                          const uint8_t *self_mask, int causal,
+                          const float *enc, int Ts, const uint8_t *src_mask,
+                          const lst_drop_t *drop, float *scratch);
+
+/* Backward scratch for blocks of up to T (and Ts source) positions. */
+typedef struct {
+    float *dres, *dn, *dtmp, *dI, *dF, *dF2, *dF3, *dq, *dk, *dv, *dck, *dcv, *attn;
+    float *base;
+} lst_t5_bwd_scratch_t;
+int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c,
+                             int B, int T, int Ts, lst_err_t *err);
+void lst_t5_bwd_scratch_free(lst_t5_bwd_scratch_t *s);
+
+/* dout -> dx (overwritten); weight gradients accumulate into g's non-NULL
+ * members; dbias [H, T, T] accumulates; denc [B, Ts, d] accumulates (may be
+ * NULL: the encoder output needs no gradient). */
+void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
+                           const lst_t5_block_t *g, const lst_t5_block_acts_t *a,
+                           float *dx, const float *dout, const float *x, int B,
+                           int T, float *dbias, const float *enc, float *denc,
+                           int Ts, const lst_drop_t *drop,
+                           lst_t5_bwd_scratch_t *s);
 
 /* Incremental greedy decoding: the decoder one token at a time, keys and
  * values of past positions cached. Stepping gives the same logits as the

@@ -95,7 +95,7 @@ int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c, const int32_t *ids,
             memcpy(Kb + (size_t)t * I, c->kk + (size_t)b * I, sizeof(float) * I);
             memcpy(Vb + (size_t)t * I, c->vv + (size_t)b * I, sizeof(float) * I);
             lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I, Kb, Vb,
-                                  c->bias, NULL, 0, 1, 1, Tk, H, D);
+                                  c->bias, NULL, 0, 1, 1, Tk, H, D, NULL, NULL);
         }
         lst_matmul_forward(c->tmp, c->ctx, w->o, NULL, B, I, d);
         lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
@@ -105,7 +105,7 @@ int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c, const int32_t *ids,
         for (int b = 0; b < B; b++)
             lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I,
                                   CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
-                                  c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D);
+                                  c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
         lst_matmul_forward(c->tmp, c->ctx, w->co, NULL, B, I, d);
         lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 

@@ -16,6 +16,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- dropout.c: inverted dropout with regenerated masks ----------------- */
+/* Element i of a dropout site is kept iff lst_rng_uniform_at(seed, stream, i)
+ * >= p, and scaled by 1/(1-p). The mask is never stored: forward and
+ * backward regenerate it from (seed, stream). p == 0 (or a NULL site) is
+ * the identity. */
+typedef struct {
+    float p;
+    uint64_t seed;
+    uint64_t stream;
+} lst_drop_t;
+
+/* out = x * mask / (1-p) (out may equal x). Backward is the same call on
+ * the gradient. `first` is the element index of x[0] within the site. */
+void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
+                       uint64_t first);
+static inline int lst_drop_active(const lst_drop_t *d) { return d && d->p > 0; }
+/* A derived site: stream = base * 16 + site (site < 16). */
+static inline lst_drop_t lst_drop_site(const lst_drop_t *base, int site) {
+    lst_drop_t d = {0, 0, 0};
+    if (base) {
+        d = *base;
+        d.stream = base->stream * 16 + (uint64_t)site;
+    }
+    return d;
+}
+
 /* ---- matmul.c: y = x @ W^T + b ---------------------------------------- */
 /* out: [N, OC]  x: [N, IC]  W: [OC, IC]  b: [OC] or NULL */
 void lst_matmul_forward(float *out, const float *x, const float *W,
@@ -79,19 +105,22 @@ void lst_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
  * the batch)  kmask: [B, Tk] (nonzero = attend) or NULL  causal: key j is
  * visible to query i only if j <= i + causal_off (causal_off = Tk - Tq when
  * decoding with a cache).  out: [B, Tq, H*D]  probs: [B, H, Tq, Tk] (saved
- * for backward). Masked keys get probability exactly 0; a query that can
- * see no key gets a zero output. */
+ * for backward, before dropout). Masked keys get probability exactly 0; a
+ * query that can see no key gets a zero output. drop (may be NULL): dropout
+ * on the probabilities (element index = position in [B, H, Tq, Tk]); then
+ * scratch must hold Tq * Tk floats. */
 void lst_attention_forward(float *out, float *probs, const float *q,
                            const float *k, const float *v, const float *bias,
                            const uint8_t *kmask, int causal, int B, int Tq,
-                           int Tk, int H, int D);
+                           int Tk, int H, int D, const lst_drop_t *drop,
+                           float *scratch);
 /* dq, dk, dv (like q, k, v) and dbias ([H, Tq, Tk]) accumulate; any may be
- * NULL. scratch: [Tq * Tk] floats. */
+ * NULL. scratch: [2 * Tq * Tk] floats. drop: the forward's. */
 void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
                             const float *dout, const float *probs,
                             const float *q, const float *k, const float *v,
                             int B, int Tq, int Tk, int H, int D,
-                            float *scratch);
+                            const lst_drop_t *drop, float *scratch);
 void lst_attention_forward_ref(float *out, float *probs, const float *q,
                                const float *k, const float *v,
                                const float *bias, const uint8_t *kmask,

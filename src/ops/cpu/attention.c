@@ -39,9 +39,11 @@ static void softmax_row(float *s, const float *brow, const uint8_t *km,
 void lst_attention_forward(float *out, float *probs, const float *q,
                            const float *k, const float *v, const float *bias,
                            const uint8_t *kmask, int causal, int B, int Tq,
-                           int Tk, int H, int D) {
+                           int Tk, int H, int D, const lst_drop_t *drop,
+                           float *scratch) {
     const int C = H * D;
     const int off = Tk - Tq; /* query i sits at absolute position i + off */
+    const int dropping = lst_drop_active(drop);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             float *P = probs + ((size_t)b * H + h) * Tq * Tk;
@@ -56,19 +58,27 @@ void lst_attention_forward(float *out, float *probs, const float *q,
                             bias ? bias + ((size_t)h * Tq + i) * Tk : NULL,
                             kmask ? kmask + (size_t)b * Tk : NULL, Tk,
                             causal ? i + off : Tk - 1);
+            const float *Pv = P;
+            if (dropping) {
+                lst_dropout_apply(scratch, P, (int64_t)Tq * Tk, drop,
+                                  ((uint64_t)b * H + h) * Tq * Tk);
+                Pv = scratch;
+            }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk,
-                        1.0f, P, Tk, vh, C, 0.0f, oh, C);
+                        1.0f, Pv, Tk, vh, C, 0.0f, oh, C);
         }
 }
 
-/* dS = P * (dP - rowsum(dP * P)), dP = dout v^T
- * dq += dS k   dk += dS^T q   dv += P^T dout   dbias[h] += sum_b dS */
+/* With dropout mask M (scaled): Pd = P * M.
+ * dv += Pd^T dout;  dP = (dout v^T) * M;  dS = P * (dP - rowsum(dP * P))
+ * dq += dS k   dk += dS^T q   dbias[h] += sum_b dS */
 void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
                             const float *dout, const float *probs,
                             const float *q, const float *k, const float *v,
                             int B, int Tq, int Tk, int H, int D,
-                            float *scratch) {
+                            const lst_drop_t *drop, float *scratch) {
     const int C = H * D;
+    const int dropping = lst_drop_active(drop);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             const float *P = probs + ((size_t)b * H + h) * Tq * Tk;
@@ -76,13 +86,16 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
             const float *kh = k + (size_t)b * Tk * C + (size_t)h * D;
             const float *vh = v + (size_t)b * Tk * C + (size_t)h * D;
             const float *doh = dout + (size_t)b * Tq * C + (size_t)h * D;
-            float *dS = scratch;
+            float *dS = scratch, *Pd = scratch + (size_t)Tq * Tk;
+            const uint64_t first = ((uint64_t)b * H + h) * Tq * Tk;
+            if (dropping) lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, first);
             if (dv)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, D, Tq,
-                            1.0f, P, Tk, doh, C, 1.0f,
+                            1.0f, dropping ? Pd : P, Tk, doh, C, 1.0f,
                             dv + (size_t)b * Tk * C + (size_t)h * D, C);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f,
                         doh, C, vh, C, 0.0f, dS, Tk);
+            if (dropping) lst_dropout_apply(dS, dS, (int64_t)Tq * Tk, drop, first);
             for (int i = 0; i < Tq; i++) {
                 float *row = dS + (size_t)i * Tk;
                 const float *pr = P + (size_t)i * Tk;

@@ -1,0 +1,196 @@
+/* side.c: the side network's configuration, parameter layout, loading and
+ * the simple initialisations (ladders, random ablation). The pruning
+ * initialisation lives in prune.c, the forward/backward in side_forward.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/rng.h"
+#include "../io/safetensors.h"
+#include "side.h"
+
+static const char *stack_name[2] = {"side_encoder", "side_decoder"};
+
+void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb) {
+    memset(o, 0, sizeof *o);
+    o->r = 8;
+    o->gate_T = 0.1f;
+    o->n_keep[0] = bb->num_layers < LST_MAX_LAYERS ? bb->num_layers : LST_MAX_LAYERS;
+    o->n_keep[1] = bb->num_decoder_layers < LST_MAX_LAYERS ? bb->num_decoder_layers : LST_MAX_LAYERS;
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < o->n_keep[s]; i++) o->keep[s][i] = i;
+}
+
+static int is_kept(const lst_side_opts_t *o, int s, int layer) {
+    for (int k = 0; k < o->n_keep[s]; k++)
+        if (o->keep[s][k] == layer) return 1;
+    return 0;
+}
+
+static int check_opts(const lst_t5_config_t *bb, const lst_side_opts_t *o, lst_err_t *err) {
+    if (o->r < 1) return lst_fail(err, "side network: r = %d must be a positive integer", o->r);
+    if (bb->d_model / o->r < 1 || bb->d_ff / o->r < 1 || bb->d_kv / o->r < 1)
+        return lst_fail(err, "side network: r = %d leaves no width (d_model %d, d_ff %d, d_kv %d)",
+                        o->r, bb->d_model, bb->d_ff, bb->d_kv);
+    if (!(o->gate_T > 0) || !isfinite(o->gate_T))
+        return lst_fail(err, "side network: gate temperature %g must be positive", o->gate_T);
+    int L[2] = {bb->num_layers, bb->num_decoder_layers};
+    for (int s = 0; s < 2; s++) {
+        const char *which = s ? "decoder" : "encoder";
+        if (L[s] > LST_MAX_LAYERS)
+            return lst_fail(err, "side network: the backbone %s has %d layers, at most %d supported",
+                            which, L[s], LST_MAX_LAYERS);
+        if (o->n_keep[s] < 1)
+            return lst_fail(err, "side network: keep at least one %s layer", which);
+        for (int k = 0; k < o->n_keep[s]; k++) {
+            int i = o->keep[s][k];
+            if (i < 0 || i >= L[s])
+                return lst_fail(err, "side network: %s side layer %d is outside the backbone's 0..%d",
+                                which, i, L[s] - 1);
+            if (k && i <= o->keep[s][k - 1])
+                return lst_fail(err, "side network: %s side layers must be ascending and unique "
+                                "(%d after %d)", which, i, o->keep[s][k - 1]);
+        }
+    }
+    return 0;
+}
+
+int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *o,
+                    lst_err_t *err) {
+    memset(s, 0, sizeof *s);
+    if (check_opts(bb, o, err)) return -1;
+    s->opts = *o;
+    s->cfg = *bb;
+    s->cfg.d_model = bb->d_model / o->r;
+    s->cfg.d_ff = bb->d_ff / o->r;
+    s->cfg.d_kv = bb->d_kv / o->r;
+    s->d_backbone = bb->d_model;
+    s->L[0] = bb->num_layers;
+    s->L[1] = bb->num_decoder_layers;
+    const int64_t d = bb->d_model, ds = s->cfg.d_model;
+    lst_layout_t L = {0};
+    char prefix[96];
+    int rc = 0;
+    for (int st = 0; st < 2 && !rc; st++) {
+        const char *sn = stack_name[st];
+        rc |= lst_layout_add(&L, err, ds, d, "%s.first_downsample.weight", sn);
+        rc |= lst_layout_add(&L, err, ds, 0, "%s.first_downsample.bias", sn);
+        for (int i = 0; i < s->L[st] && !rc; i++) {
+            rc |= lst_layout_add(&L, err, 1, 0, "%s.gates.%d", sn, i);
+            if (!rc && !is_kept(o, st, i)) L.p[L.n - 1].trainable = 0; /* counted, never used */
+        }
+        for (int k = 0; k < o->n_keep[st] && !rc; k++) {
+            int i = o->keep[st][k];
+            rc |= lst_layout_add(&L, err, ds, d, "%s.downsamples.%d.weight", sn, i);
+            rc |= lst_layout_add(&L, err, ds, 0, "%s.downsamples.%d.bias", sn, i);
+            snprintf(prefix, sizeof prefix, "%s.block.%d", sn, i);
+            rc |= lst_t5_layout_block(&L, &s->cfg, prefix, st, k == 0, err);
+        }
+        if (!rc) rc = lst_layout_add(&L, err, ds, 0, "%s.final_layer_norm.weight", sn);
+    }
+    if (!rc) rc = lst_layout_add(&L, err, d, ds, "upsample.weight");
+    if (!rc) rc = lst_layout_add(&L, err, d, 0, "upsample.bias");
+    if (rc) {
+        lst_layout_free(&L);
+        return lst_fail_ctx(err, "side network layout");
+    }
+    s->params = L.p;
+    s->n_params = L.n;
+    s->n_floats = L.total;
+    s->flat = lst_calloc(L.total, sizeof(float), err);
+    if (!s->flat) {
+        lst_side_free(s);
+        return lst_fail_ctx(err, "side network parameters");
+    }
+    lst_side_bind(s, s->flat, &s->w);
+    return 0;
+}
+
+void lst_side_free(lst_side_t *s) {
+    free(s->params);
+    free(s->flat);
+    memset(s, 0, sizeof *s);
+}
+
+void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w) {
+    char nm[160];
+    memset(w, 0, sizeof *w);
+#define PTR(...) (snprintf(nm, sizeof nm, __VA_ARGS__), lst_layout_ptr(s->params, s->n_params, flat, nm))
+    for (int st = 0; st < 2; st++) {
+        lst_side_stack_t *S = &w->st[st];
+        const char *sn = stack_name[st];
+        S->first_w = PTR("%s.first_downsample.weight", sn);
+        S->first_b = PTR("%s.first_downsample.bias", sn);
+        S->final_ln = PTR("%s.final_layer_norm.weight", sn);
+        for (int i = 0; i < s->L[st]; i++) S->gate[i] = PTR("%s.gates.%d", sn, i);
+        for (int k = 0; k < s->opts.n_keep[st]; k++) {
+            int i = s->opts.keep[st][k];
+            S->down_w[i] = PTR("%s.downsamples.%d.weight", sn, i);
+            S->down_b[i] = PTR("%s.downsamples.%d.bias", sn, i);
+            snprintf(nm, sizeof nm, "%s.block.%d", sn, i);
+            char prefix[96];
+            memcpy(prefix, nm, sizeof prefix);
+            lst_t5_bind_block(s->params, s->n_params, flat, &s->cfg, prefix, st, &S->blk[i]);
+            if (k == 0)
+                S->rel = PTR("%s.block.%d.layer.0.SelfAttention.relative_attention_bias.weight", sn, i);
+        }
+    }
+    w->up_w = PTR("upsample.weight");
+    w->up_b = PTR("upsample.bias");
+#undef PTR
+}
+
+int lst_side_load(lst_side_t *s, const char *path, lst_err_t *err) {
+    lst_st_file_t f = {0};
+    if (lst_st_open(&f, path, err)) return -1;
+    for (int i = 0; i < s->n_params; i++) {
+        const lst_param_t *p = &s->params[i];
+        if (lst_st_read_f32(&f, p->name, p->ndim, p->shape, s->flat + p->offset, err)) {
+            lst_st_close(&f);
+            return lst_fail_ctx(err, "side weights (do r and the kept layers match the file?)");
+        }
+    }
+    lst_st_close(&f);
+    return 0;
+}
+
+static void fill_normal(lst_rng_t *r, float *p, size_t n, double std) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)(lst_rng_normal(r) * std);
+}
+
+void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init) {
+    lst_rng_t r;
+    lst_rng_seed(&r, seed);
+    const size_t d = s->d_backbone, ds = s->cfg.d_model;
+    for (int st = 0; st < 2; st++) {
+        lst_side_stack_t *S = &s->w.st[st];
+        fill_normal(&r, S->first_w, ds * d, 0.01);
+        memset(S->first_b, 0, sizeof(float) * ds);
+        for (int i = 0; i < s->L[st]; i++) {
+            S->gate[i][0] = gate_init;
+            if (!S->down_w[i]) continue;
+            fill_normal(&r, S->down_w[i], ds * d, 0.01);
+            memset(S->down_b[i], 0, sizeof(float) * ds);
+        }
+    }
+    fill_normal(&r, s->w.up_w, d * ds, 0.01);
+    memset(s->w.up_b, 0, sizeof(float) * d);
+}
+
+void lst_side_init_random(lst_side_t *s, uint64_t seed) {
+    lst_side_init_ladders(s, seed, 0.0f);
+    lst_rng_t r;
+    lst_rng_seed(&r, seed ^ 0x5eed5eed5eedULL);
+    for (int i = 0; i < s->n_params; i++) {
+        const lst_param_t *p = &s->params[i];
+        if (!strstr(p->name, ".block.")) continue;
+        float *x = s->flat + p->offset;
+        if (strstr(p->name, "layer_norm"))
+            for (size_t j = 0; j < p->numel; j++) x[j] = 1.0f;
+        else
+            fill_normal(&r, x, p->numel, 0.01);
+    }
+    for (int st = 0; st < 2; st++)
+        for (size_t j = 0; j < (size_t)s->cfg.d_model; j++) s->w.st[st].final_ln[j] = 1.0f;
+}

@@ -1,0 +1,89 @@
+/* side.h: the Ladder Side-Tuning side network (LST-SPEC section 2).
+ *
+ * Per stack (encoder, decoder): first_downsample (Linear d -> ds, bias) on
+ * the embedded input ids; for every kept backbone layer i a ladder
+ * downsample[i] (Linear d -> ds, bias), a gate alpha_i (mixing weight
+ * sigmoid(alpha_i / T)) and a side T5 block with d_model, d_ff, d_kv
+ * divided by r (heads unchanged); a final side RMSNorm. Then upsample
+ * (Linear ds -> d, bias) and the backbone's frozen LM head. Names follow
+ * shared/golden/README.md (side_encoder.block.{i}..., upsample.weight). */
+#ifndef LST_SIDE_H
+#define LST_SIDE_H
+
+#include "../core/error.h"
+#include "layout.h"
+#include "t5.h"
+
+#define LST_MAX_LAYERS 64
+
+typedef struct {
+    int r;                        /* reduction factor */
+    float gate_T;                 /* gate temperature, 0.1 */
+    int n_keep[2];                /* kept layers: [0] encoder, [1] decoder */
+    int keep[2][LST_MAX_LAYERS];  /* ascending backbone layer indices */
+} lst_side_opts_t;
+
+typedef struct {
+    float *first_w, *first_b;          /* [ds, d], [ds] */
+    float *down_w[LST_MAX_LAYERS];     /* [ds, d]; NULL where not kept */
+    float *down_b[LST_MAX_LAYERS];     /* [ds] */
+    float *gate[LST_MAX_LAYERS];       /* [1], every backbone layer */
+    lst_t5_block_t blk[LST_MAX_LAYERS]; /* side blocks; zeroed where not kept */
+    float *rel;                        /* [buckets, H]: the first kept block's */
+    float *final_ln;                   /* [ds] */
+} lst_side_stack_t;
+
+typedef struct {
+    lst_side_stack_t st[2];            /* [0] side_encoder, [1] side_decoder */
+    float *up_w, *up_b;                /* [d, ds], [d] */
+} lst_side_weights_t;
+
+typedef struct {
+    lst_t5_config_t cfg;   /* the side config: d_model, d_ff, d_kv divided by r */
+    lst_side_opts_t opts;
+    int d_backbone;        /* backbone d_model */
+    int L[2];              /* backbone layers per stack */
+    int n_params;
+    lst_param_t *params;   /* unkept gates are present but not trainable */
+    size_t n_floats;
+    float *flat;
+    lst_side_weights_t w;
+} lst_side_t;
+
+/* Default options: r = 8, T = 0.1, every layer kept. */
+void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb);
+
+/* Validates the options against the backbone (r divides into non-zero side
+ * sizes, kept lists ascending, unique and in range, at least one per
+ * stack) and allocates zeroed parameters. */
+int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb,
+                    const lst_side_opts_t *o, lst_err_t *err);
+void lst_side_free(lst_side_t *s);
+
+/* Points w at any buffer with s's layout (gradients, moments). */
+void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w);
+
+/* Reads every side parameter from a safetensors file (names as in
+ * lst_side_init.safetensors; strict shapes; a missing tensor is an error). */
+int lst_side_load(lst_side_t *s, const char *path, lst_err_t *err);
+
+/* Ladders and upsample N(0, 0.01^2), biases 0, gates alpha = gate_init. */
+void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init);
+/* The random-init ablation: ladders as above; side blocks' layer norms 1,
+ * every other block weight (and the relative bias) N(0, 0.01^2). */
+void lst_side_init_random(lst_side_t *s, uint64_t seed);
+
+/* The structural-pruning initialisation (LST-SPEC section 3) of the side
+ * blocks, final norms and relative bias from the backbone. importance:
+ * a buffer with the backbone's layout holding the empirical Fisher, or NULL
+ * for magnitude (|W|). Implemented in prune.c. */
+int lst_side_init_prune(lst_side_t *s, const lst_t5_t *bb,
+                        const float *importance, lst_err_t *err);
+
+/* Empirical Fisher: for each example alone (batch 1, padding removed,
+ * dropout off), the full backbone gradient of its mean loss, squared and
+ * summed into imp (backbone layout, zeroed by the caller). */
+int lst_fisher_importance(const lst_t5_t *bb, const lst_t5_batch_t *batch,
+                          float *imp, lst_err_t *err);
+
+#endif

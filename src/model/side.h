@@ -86,4 +86,51 @@ int lst_side_init_prune(lst_side_t *s, const lst_t5_t *bb,
 int lst_fisher_importance(const lst_t5_t *bb, const lst_t5_batch_t *batch,
                           float *imp, lst_err_t *err);
 
+
+
+/* ---- side_forward.c: the LST forward and backward ---------------------- */
+
+/* Everything one LST step keeps: one backbone block's transient buffers,
+ * one tap per KEPT layer, and the (small) side activations. The backbone
+ * computes no gradient. */
+typedef struct {
+    int B, Ts, Td;
+    /* backbone, transient */
+    float *bb_x, *bb_y;          /* [B, Tm, d] ping-pong hidden states */
+    float *bb_enc_out;           /* [B, Ts, d] backbone encoder output */
+    float *bb_bias_enc, *bb_bias_dec; /* [H, Ts, Ts], [H, Td, Td] */
+    lst_t5_block_acts_t bb_blk;  /* one block's scratch, reused by every layer */
+    /* ladders and side, kept for backward */
+    float *taps[2];              /* [n_keep, B, T, d]: backbone outputs of kept layers */
+    float *s0[2];                /* [B, T, ds] first_downsample output */
+    float *D[2], *M[2], *S[2];   /* [n_keep, B, T, ds]: ladder, mixed input, block output */
+    lst_t5_block_acts_t *blk[2]; /* [n_keep] side block activations */
+    float *rstd[2];              /* [B*T] side final norm */
+    float *fin[2];               /* [B, T, ds] side stack output (after norm, dropout) */
+    float *bias[2];              /* [H, T, T] side relative bias */
+    float *up;                   /* [B, Td, d] upsample output -> LM head input */
+    float *logits;               /* [B, Td, V] */
+    float *emb;                  /* [B, Tm, d] embedding scratch */
+    float *attn_scratch;         /* [Tm * Tm] */
+    float *arena;
+    size_t arena_floats;
+} lst_side_acts_t;
+
+int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t *s,
+                        int B, int Ts, int Td, lst_err_t *err);
+void lst_side_acts_free(lst_side_acts_t *a);
+/* Floats lst_side_acts_alloc would allocate (the memory plan). */
+size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td);
+
+/* Dropout: bb_drop for the backbone, side_drop for the side network (NULL:
+ * eval mode). Returns the mean loss if batch->labels, else 0. */
+double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s,
+                        const lst_t5_batch_t *batch, lst_side_acts_t *a,
+                        const lst_drop_t *bb_drop, const lst_drop_t *side_drop);
+
+/* Gradient of the mean loss w.r.t. every side parameter, accumulated into
+ * grads (s's layout). Needs the forward's acts and side_drop. */
+int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s,
+                      const lst_t5_batch_t *batch, const lst_side_acts_t *a,
+                      const lst_drop_t *side_drop, float *grads, lst_err_t *err);
 #endif

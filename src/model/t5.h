@@ -116,6 +116,17 @@ typedef struct {
     size_t arena_floats;
 } lst_t5_acts_t;
 
+/* Carving one allocation into buffers: a first pass with base == NULL
+ * sizes it, a second hands out 64-byte aligned slices. */
+typedef struct {
+    float *base;
+    size_t used; /* floats */
+} lst_carve_t;
+float *lst_carve(lst_carve_t *c, size_t n);
+void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
+                             const lst_t5_config_t *cfg, int B, int T, int Ts,
+                             int decoder);
+
 int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
                       int Td, int keep_all, lst_err_t *err);
 void lst_t5_acts_free(lst_t5_acts_t *a);

@@ -5,19 +5,16 @@
 
 #include "t5.h"
 
-typedef struct {
-    float *base;   /* NULL while sizing */
-    size_t used;
-} carve_t;
-
-static float *carve(carve_t *c, size_t n) {
+float *lst_carve(lst_carve_t *c, size_t n) {
     float *p = c->base ? c->base + c->used : NULL;
     c->used += (n + 15) & ~(size_t)15; /* 64-byte aligned slices */
     return p;
 }
 
-static void carve_block(carve_t *c, lst_t5_block_acts_t *b, const lst_t5_config_t *cfg,
-                        int B, int T, int Ts, int decoder) {
+#define carve lst_carve
+
+void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
+                             const lst_t5_config_t *cfg, int B, int T, int Ts, int decoder) {
     const size_t d = cfg->d_model, I = (size_t)cfg->num_heads * cfg->d_kv, F = cfg->d_ff;
     const size_t H = cfg->num_heads, N = (size_t)B * T;
     b->rstd_sa = carve(c, N);
@@ -46,7 +43,7 @@ static void carve_block(carve_t *c, lst_t5_block_acts_t *b, const lst_t5_config_
     b->act = carve(c, N * F);
 }
 
-static void carve_all(carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
+static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     const lst_t5_config_t *cfg = &m->cfg;
     const size_t d = cfg->d_model, H = cfg->num_heads;
     const int B = a->B, Ts = a->Ts, Td = a->Td;
@@ -65,10 +62,10 @@ static void carve_all(carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     int ne = a->keep_all ? cfg->num_layers : 1;
     int nd = a->keep_all ? cfg->num_decoder_layers : 1;
     for (int i = 0; i < cfg->num_layers; i++)
-        if (i < ne) carve_block(c, &a->enc_blk[i], cfg, B, Ts, Ts, 0);
+        if (i < ne) lst_t5_block_acts_carve(c, &a->enc_blk[i], cfg, B, Ts, Ts, 0);
         else a->enc_blk[i] = a->enc_blk[0];
     for (int i = 0; i < cfg->num_decoder_layers; i++)
-        if (i < nd) carve_block(c, &a->dec_blk[i], cfg, B, Td, Ts, 1);
+        if (i < nd) lst_t5_block_acts_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, 1);
         else a->dec_blk[i] = a->dec_blk[0];
 }
 
@@ -87,7 +84,7 @@ int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
         lst_t5_acts_free(a);
         return -1;
     }
-    carve_t c = {0};
+    lst_carve_t c = {0};
     carve_all(&c, a, m); /* sizing pass */
     a->arena_floats = c.used;
     a->arena = lst_calloc(c.used, sizeof(float), err);

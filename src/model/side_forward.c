@@ -1,0 +1,286 @@
+/* side_forward.c: the Ladder Side-Tuning step (LST-SPEC section 2).
+ *
+ * Per stack, layer by layer: the frozen backbone block i runs forward on a
+ * transient buffer; if i is kept, its output (the tap) is kept, projected
+ * by the ladder downsample[i] and mixed into the side stream through the
+ * gate g = sigmoid(alpha_i / T): s = g*s + (1-g)*down(tap); then side block
+ * i runs. Backward touches only the side network and the ladders: no
+ * backbone activation besides the kept taps is alive at that point. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/ops.h"
+#include "side.h"
+
+static lst_drop_t stack_site(const lst_drop_t *drop, int stack, int site) {
+    lst_drop_t base = lst_drop_layer(drop, stack, 255);
+    return lst_drop_site(&base, site);
+}
+
+static float gate_of(const float *alpha, float T) { return 1.0f / (1.0f + expf(-alpha[0] / T)); }
+
+static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
+                       const lst_side_t *s) {
+    const lst_t5_config_t *cb = &bb->cfg;
+    const size_t B = a->B, Ts = a->Ts, Td = a->Td, Tm = Ts > Td ? Ts : Td;
+    const size_t d = cb->d_model, ds = s->cfg.d_model, H = cb->num_heads;
+    a->bb_x = lst_carve(c, B * Tm * d);
+    a->bb_y = lst_carve(c, B * Tm * d);
+    a->bb_enc_out = lst_carve(c, B * Ts * d);
+    a->bb_bias_enc = lst_carve(c, H * Ts * Ts);
+    a->bb_bias_dec = lst_carve(c, H * Td * Td);
+    lst_t5_block_acts_carve(c, &a->bb_blk, cb, (int)B, (int)Tm, (int)Ts, 1);
+    for (int st = 0; st < 2; st++) {
+        const size_t T = st ? Td : Ts, nk = s->opts.n_keep[st];
+        a->taps[st] = lst_carve(c, nk * B * T * d);
+        a->s0[st] = lst_carve(c, B * T * ds);
+        a->D[st] = lst_carve(c, nk * B * T * ds);
+        a->M[st] = lst_carve(c, nk * B * T * ds);
+        a->S[st] = lst_carve(c, nk * B * T * ds);
+        for (size_t k = 0; k < nk; k++)
+            lst_t5_block_acts_carve(c, &a->blk[st][k], &s->cfg, (int)B, (int)T, (int)Ts, st);
+        a->rstd[st] = lst_carve(c, B * T);
+        a->fin[st] = lst_carve(c, B * T * ds);
+        a->bias[st] = lst_carve(c, H * T * T);
+    }
+    a->up = lst_carve(c, B * Td * d);
+    a->logits = lst_carve(c, B * Td * bb->vocab);
+    a->emb = lst_carve(c, B * Tm * d);
+    a->attn_scratch = lst_carve(c, Tm * Tm);
+}
+
+size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td) {
+    lst_side_acts_t a;
+    lst_t5_block_acts_t blk[2][LST_MAX_LAYERS];
+    memset(&a, 0, sizeof a);
+    a.B = B;
+    a.Ts = Ts;
+    a.Td = Td;
+    a.blk[0] = blk[0];
+    a.blk[1] = blk[1];
+    lst_carve_t c = {0};
+    carve_acts(&c, &a, bb, s);
+    return c.used;
+}
+
+int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t *s, int B,
+                        int Ts, int Td, lst_err_t *err) {
+    memset(a, 0, sizeof *a);
+    if (B <= 0 || Ts <= 0 || Td <= 0)
+        return lst_fail(err, "batch shape [%d, %d, %d] must be positive", B, Ts, Td);
+    a->B = B;
+    a->Ts = Ts;
+    a->Td = Td;
+    for (int st = 0; st < 2; st++) {
+        a->blk[st] = lst_calloc(s->opts.n_keep[st], sizeof *a->blk[st], err);
+        if (!a->blk[st]) {
+            lst_side_acts_free(a);
+            return -1;
+        }
+    }
+    lst_carve_t c = {0};
+    carve_acts(&c, a, bb, s);
+    a->arena_floats = c.used;
+    a->arena = lst_calloc(c.used, sizeof(float), err);
+    if (!a->arena) {
+        lst_side_acts_free(a);
+        return lst_fail_ctx(err, "LST activations for batch [%d, %d, %d]", B, Ts, Td);
+    }
+    c.base = a->arena;
+    c.used = 0;
+    carve_acts(&c, a, bb, s);
+    return 0;
+}
+
+void lst_side_acts_free(lst_side_acts_t *a) {
+    free(a->arena);
+    free(a->blk[0]);
+    free(a->blk[1]);
+    memset(a, 0, sizeof *a);
+}
+
+/* One stack (st 0 encoder, 1 decoder) of backbone + side, layer by layer. */
+static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+                          lst_side_acts_t *a, int st, const lst_drop_t *bb_drop,
+                          const lst_drop_t *side_drop) {
+    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
+    const lst_side_stack_t *W = &s->w.st[st];
+    const int B = bt->B, Ts = bt->Ts, T = st ? bt->Td : bt->Ts;
+    const int d = cb->d_model, ds = cs->d_model, L = s->L[st];
+    const size_t N = (size_t)B * T;
+    const int32_t *ids = st ? bt->dec_ids : bt->input_ids;
+    const uint8_t *self_mask = st ? bt->dec_mask : bt->src_mask;
+    const int bon = lst_drop_active(bb_drop), son = lst_drop_active(side_drop);
+
+    /* Backbone embedding (with its dropout) and the side's first downsample
+     * of the embedding under an independent dropout mask. */
+    lst_embedding_forward(a->emb, ids, bb->w.shared, (int)N, d);
+    memcpy(a->bb_x, a->emb, sizeof(float) * N * d);
+    if (bon) {
+        lst_drop_t e = stack_site(bb_drop, st, 0);
+        lst_dropout_apply(a->bb_x, a->bb_x, (int64_t)(N * d), &e, 0);
+    }
+    if (son) {
+        lst_drop_t e = stack_site(side_drop, st, 0);
+        lst_dropout_apply(a->emb, a->emb, (int64_t)(N * d), &e, 0);
+    }
+    lst_matmul_forward(a->s0[st], a->emb, W->first_w, W->first_b, (int)N, d, ds);
+
+    float *bbias = st ? a->bb_bias_dec : a->bb_bias_enc;
+    lst_relbias_forward(bbias, st ? bb->w.dec_rel : bb->w.enc_rel, cb->num_heads, T, T, 0, 0,
+                        !st, cb->rel_buckets, cb->rel_max_distance);
+    lst_relbias_forward(a->bias[st], W->rel, cs->num_heads, T, T, 0, 0, !st, cs->rel_buckets,
+                        cs->rel_max_distance);
+
+    /* The backbone decoder need not run past the last kept layer. */
+    const int last = st ? s->opts.keep[st][s->opts.n_keep[st] - 1] : L - 1;
+    const float *cur_s = a->s0[st];
+    int k = 0;
+    for (int i = 0; i <= last; i++) {
+        lst_drop_t bd = lst_drop_layer(bb_drop, st, i);
+        lst_t5_block_forward(cb, st ? &bb->w.dec[i] : &bb->w.enc[i], &a->bb_blk, a->bb_y, a->bb_x,
+                             B, T, bbias, self_mask, st, st ? a->bb_enc_out : NULL, Ts,
+                             bt->src_mask, bon ? &bd : NULL, a->attn_scratch);
+        float *t = a->bb_x; a->bb_x = a->bb_y; a->bb_y = t;
+        if (k >= s->opts.n_keep[st] || s->opts.keep[st][k] != i) continue;
+
+        float *tap = a->taps[st] + k * N * d;
+        float *D = a->D[st] + k * N * ds, *M = a->M[st] + k * N * ds, *S = a->S[st] + k * N * ds;
+        memcpy(tap, a->bb_x, sizeof(float) * N * d);
+        lst_matmul_forward(D, tap, W->down_w[i], W->down_b[i], (int)N, d, ds);
+        const float g = gate_of(W->gate[i], s->opts.gate_T);
+        for (size_t j = 0; j < N * ds; j++) M[j] = g * cur_s[j] + (1.0f - g) * D[j];
+        lst_drop_t sd = lst_drop_layer(side_drop, st, i);
+        lst_t5_block_forward(cs, &W->blk[i], &a->blk[st][k], S, M, B, T, a->bias[st], self_mask,
+                             st, st ? a->fin[0] : NULL, Ts, bt->src_mask, son ? &sd : NULL,
+                             a->attn_scratch);
+        cur_s = S;
+        k++;
+    }
+    if (!st) {
+        /* The backbone encoder output feeds the backbone decoder. */
+        lst_rmsnorm_forward(a->bb_enc_out, NULL, a->bb_x, bb->w.enc_final, (int)N, d,
+                            cb->layer_norm_eps);
+        if (bon) {
+            lst_drop_t f = stack_site(bb_drop, 0, 1);
+            lst_dropout_apply(a->bb_enc_out, a->bb_enc_out, (int64_t)(N * d), &f, 0);
+        }
+    }
+    lst_rmsnorm_forward(a->fin[st], a->rstd[st], cur_s, W->final_ln, (int)N, ds,
+                        cs->layer_norm_eps);
+    if (son) {
+        lst_drop_t f = stack_site(side_drop, st, 1);
+        lst_dropout_apply(a->fin[st], a->fin[st], (int64_t)(N * ds), &f, 0);
+    }
+}
+
+double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+                        lst_side_acts_t *a, const lst_drop_t *bb_drop,
+                        const lst_drop_t *side_drop) {
+    const int d = bb->cfg.d_model, Nd = bt->B * bt->Td;
+    stack_forward(bb, s, bt, a, 0, bb_drop, side_drop);
+    stack_forward(bb, s, bt, a, 1, bb_drop, side_drop);
+    /* upsample, then the frozen LM head (scaled by d^-0.5 when tied) */
+    lst_matmul_forward(a->up, a->fin[1], s->w.up_w, s->w.up_b, Nd, s->cfg.d_model, d);
+    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->up, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    lst_matmul_forward(a->logits, a->up, bb->w.lm_head, NULL, Nd, d, bb->vocab);
+    if (!bt->labels) return 0.0;
+    return lst_xent_forward_backward(NULL, a->logits, bt->labels, Nd, bb->vocab, 1.0f);
+}
+
+/* Backward of one side stack. dfin: gradient of the stack output
+ * [B, T, ds] (consumed). denc: for the decoder, accumulates the gradient of
+ * the side encoder output. */
+static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+                           const lst_side_acts_t *a, int st, const lst_drop_t *side_drop,
+                           const lst_side_weights_t *G, float *dfin, float *denc,
+                           float *ds_cur, float *ds_next, float *dbias, float *dD,
+                           lst_t5_bwd_scratch_t *scr, float *emb) {
+    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
+    const lst_side_stack_t *W = &s->w.st[st];
+    const lst_side_stack_t *g = &G->st[st];
+    const int B = bt->B, Ts = bt->Ts, T = st ? bt->Td : bt->Ts;
+    const int d = cb->d_model, ds = cs->d_model, H = cs->num_heads;
+    const size_t N = (size_t)B * T;
+    const int son = lst_drop_active(side_drop);
+    const int nk = s->opts.n_keep[st];
+
+    if (son) {
+        lst_drop_t f = stack_site(side_drop, st, 1);
+        lst_dropout_apply(dfin, dfin, (int64_t)(N * ds), &f, 0);
+    }
+    const float *last_s = a->S[st] + (size_t)(nk - 1) * N * ds;
+    memset(ds_cur, 0, sizeof(float) * N * ds);
+    lst_rmsnorm_backward(ds_cur, g->final_ln, dfin, last_s, W->final_ln, a->rstd[st], (int)N, ds);
+    memset(dbias, 0, sizeof(float) * (size_t)H * T * T);
+
+    for (int k = nk - 1; k >= 0; k--) {
+        const int i = s->opts.keep[st][k];
+        const float *tap = a->taps[st] + k * N * d;
+        const float *D = a->D[st] + k * N * ds, *M = a->M[st] + k * N * ds;
+        const float *prev = k ? a->S[st] + (k - 1) * N * ds : a->s0[st];
+        lst_drop_t sd = lst_drop_layer(side_drop, st, i);
+        /* side block: ds_cur = d(block output) -> ds_next = d(M) */
+        lst_t5_block_backward(cs, &W->blk[i], &g->blk[i], &a->blk[st][k], ds_next, ds_cur, M, B, T,
+                              dbias, st ? a->fin[0] : NULL, denc, Ts, son ? &sd : NULL, scr);
+        /* gate: M = gt*prev + (1-gt)*D */
+        const float gt = gate_of(W->gate[i], s->opts.gate_T);
+        double dg = 0;
+        for (size_t j = 0; j < N * ds; j++) {
+            dg += (double)ds_next[j] * (prev[j] - D[j]);
+            dD[j] = (1.0f - gt) * ds_next[j];
+            ds_cur[j] = gt * ds_next[j];
+        }
+        g->gate[i][0] += (float)(dg * gt * (1.0 - gt) / s->opts.gate_T);
+        lst_matmul_backward(NULL, g->down_w[i], g->down_b[i], dD, tap, W->down_w[i], (int)N, d, ds);
+    }
+    /* first_downsample of the (side-dropped) embedding, recomputed */
+    const int32_t *ids = st ? bt->dec_ids : bt->input_ids;
+    lst_embedding_forward(emb, ids, bb->w.shared, (int)N, d);
+    if (son) {
+        lst_drop_t e = stack_site(side_drop, st, 0);
+        lst_dropout_apply(emb, emb, (int64_t)(N * d), &e, 0);
+    }
+    lst_matmul_backward(NULL, g->first_w, g->first_b, ds_cur, emb, W->first_w, (int)N, d, ds);
+    lst_relbias_backward(g->rel, dbias, H, T, T, !st, cs->rel_buckets, cs->rel_max_distance);
+}
+
+int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+                      const lst_side_acts_t *a, const lst_drop_t *side_drop, float *grads,
+                      lst_err_t *err) {
+    if (!bt->labels) return lst_fail(err, "LST backward needs labels");
+    const int B = bt->B, Ts = bt->Ts, Td = bt->Td, d = bb->cfg.d_model, V = bb->vocab;
+    const int ds = s->cfg.d_model, H = s->cfg.num_heads, Nd = B * Td;
+    const size_t Tm = (size_t)(Ts > Td ? Ts : Td), Nm = (size_t)B * Tm;
+    lst_side_weights_t G;
+    lst_side_bind(s, grads, &G);
+    lst_t5_bwd_scratch_t scr;
+    size_t n = (size_t)Nd * V + (size_t)Nd * d + 4 * Nm * ds + (size_t)B * Ts * ds +
+               (size_t)H * Tm * Tm + Nm * d;
+    float *buf = lst_calloc(n, sizeof(float), err);
+    if (!buf || lst_t5_bwd_scratch_alloc(&scr, &s->cfg, B, (int)Tm, Ts, err)) {
+        free(buf);
+        return lst_fail_ctx(err, "LST backward scratch");
+    }
+    float *p = buf;
+    float *dlogits = p; p += (size_t)Nd * V;
+    float *dup = p; p += (size_t)Nd * d;
+    float *dfin = p; p += Nm * ds;
+    float *ds_cur = p; p += Nm * ds;
+    float *ds_next = p; p += Nm * ds;
+    float *dD = p; p += Nm * ds;
+    float *denc = p; p += (size_t)B * Ts * ds;
+    float *dbias = p; p += (size_t)H * Tm * Tm;
+    float *emb = p;
+
+    lst_xent_forward_backward(dlogits, a->logits, bt->labels, Nd, V, 1.0f);
+    lst_matmul_backward(dup, NULL, NULL, dlogits, a->up, bb->w.lm_head, Nd, d, V);
+    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    lst_matmul_backward(dfin, G.up_w, G.up_b, dup, a->fin[1], s->w.up_w, Nd, ds, d);
+    stack_backward(bb, s, bt, a, 1, side_drop, &G, dfin, denc, ds_cur, ds_next, dbias, dD, &scr, emb);
+    stack_backward(bb, s, bt, a, 0, side_drop, &G, denc, NULL, ds_cur, ds_next, dbias, dD, &scr, emb);
+    free(buf);
+    lst_t5_bwd_scratch_free(&scr);
+    return 0;
+}

@@ -7,7 +7,10 @@
 
 #include "../io/batch.h"
 #include "../io/safetensors.h"
+#include "../io/side_config.h"
+#include "../model/side.h"
 #include "../model/t5.h"
+#include "../train/adamw.h"
 #include "cli.h"
 
 typedef struct {
@@ -47,12 +50,117 @@ static void out_free(outlist_t *o) {
     free(o->t);
 }
 
+/* Adds every parameter of a table under "<prefix><name>" (only trainable
+ * ones if trainable_only). */
+static int out_add_params(outlist_t *o, const char *prefix, const lst_param_t *p, int n,
+                          const float *flat, int trainable_only) {
+    char name[256];
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        if (trainable_only && !p[i].trainable) continue;
+        snprintf(name, sizeof name, "%s%s", prefix, p[i].name);
+        bad |= out_add(o, name, flat + p[i].offset, p[i].ndim, p[i].shape);
+    }
+    return bad;
+}
+
+/* The LST part of dump: logits, loss and side gradients of the LST model,
+ * optionally the initial side network (init.*) and N AdamW steps. */
+static int dump_lst(const lst_t5_t *m, const lst_t5_batch_t *b, const char *side_path,
+                    const char *cfg_path, long seed, const char *out_path, lst_err_t *err) {
+    lst_side_config_t sc;
+    lst_side_t side = {0};
+    lst_side_acts_t acts = {0};
+    lst_adamw_t opt = {0};
+    outlist_t out = {0};
+    float *grads = NULL, *grads0 = NULL, *init = NULL, *losses = NULL, *imp = NULL;
+    float *logits0 = NULL;
+    float loss0 = 0;
+    int rc = -1;
+    if (lst_side_config_load(&sc, &m->cfg, cfg_path, err)) return -1;
+    if (lst_side_create(&side, &m->cfg, &sc.opts, err)) return -1;
+    if (side_path) {
+        if (lst_side_load(&side, side_path, err)) goto done;
+    } else if (!sc.init[0]) {
+        lst_fail(err, "%s: give --side FILE, or \"init\" in the side config", cfg_path);
+        goto done;
+    } else if (!strcmp(sc.init, "random")) {
+        lst_side_init_random(&side, (uint64_t)seed);
+    } else {
+        lst_side_init_ladders(&side, (uint64_t)seed, sc.gate_init);
+        if (!strcmp(sc.init, "fisher")) {
+            imp = lst_calloc(m->n_floats, sizeof(float), err);
+            if (!imp || lst_fisher_importance(m, b, imp, err)) goto done;
+        }
+        if (lst_side_init_prune(&side, m, imp, err)) goto done;
+    }
+    if (!side_path) {
+        init = lst_malloc(side.n_floats, sizeof(float), err);
+        if (!init) goto done;
+        memcpy(init, side.flat, sizeof(float) * side.n_floats);
+    }
+    grads = lst_calloc(side.n_floats, sizeof(float), err);
+    grads0 = lst_calloc(side.n_floats, sizeof(float), err);
+    losses = lst_calloc(sc.steps > 0 ? sc.steps : 1, sizeof(float), err);
+    if (!grads || !grads0 || !losses) goto done;
+    if (lst_side_acts_alloc(&acts, m, &side, b->B, b->Ts, b->Td, err)) goto done;
+    loss0 = (float)lst_side_forward(m, &side, b, &acts, NULL, NULL);
+    if (b->labels && lst_side_backward(m, &side, b, &acts, NULL, grads0, err)) goto done;
+    /* keep the initial logits: AdamW steps below reuse the activations */
+    const size_t n_logits = (size_t)b->B * b->Td * m->vocab;
+    logits0 = lst_malloc(n_logits, sizeof(float), err);
+    if (!logits0) goto done;
+    memcpy(logits0, acts.logits, sizeof(float) * n_logits);
+    int64_t sh[3] = {b->B, b->Td, m->vocab}, one = 1, nsteps = sc.steps;
+    int bad = out_add(&out, "logits", logits0, 3, sh);
+    if (b->labels) bad |= out_add(&out, "loss", &loss0, 1, &one);
+    if (b->labels) bad |= out_add_params(&out, "grad.", side.params, side.n_params, grads0, 1);
+    if (init) bad |= out_add_params(&out, "init.", side.params, side.n_params, init, 0);
+    if (sc.steps > 0) {
+        if (!b->labels) {
+            lst_fail(err, "AdamW steps need labels in the batch");
+            goto done;
+        }
+        if (lst_adamw_init(&opt, &sc.adamw, side.n_floats, err)) goto done;
+        for (int t = 0; t < sc.steps; t++) {
+            losses[t] = (float)lst_side_forward(m, &side, b, &acts, NULL, NULL);
+            memset(grads, 0, sizeof(float) * side.n_floats);
+            if (lst_side_backward(m, &side, b, &acts, NULL, grads, err)) goto done;
+            lst_adamw_step(&opt, side.params, side.n_params, side.flat, grads, sc.adamw.lr);
+        }
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "after%d.", sc.steps);
+        bad |= out_add(&out, "adamw_losses", losses, 1, &nsteps);
+        bad |= out_add_params(&out, prefix, side.params, side.n_params, side.flat, 0);
+    }
+    if (bad) {
+        lst_fail(err, "out of memory listing outputs");
+        goto done;
+    }
+    rc = lst_st_write(out_path, out.t, out.n, err);
+done:
+    out_free(&out);
+    free(grads);
+    free(grads0);
+    free(init);
+    free(losses);
+    free(imp);
+    free(logits0);
+    lst_adamw_free(&opt);
+    lst_side_acts_free(&acts);
+    lst_side_free(&side);
+    return rc;
+}
+
 int lst_cmd_dump(int argc, char **argv) {
     lst_opt_t opts[] = {
         {"model", 0, 1, "checkpoint directory (config.json + model.safetensors)", NULL},
         {"batch", 0, 1, "batch .safetensors (input_ids, attention_mask, labels, ...)", NULL},
         {"out", 0, 1, "output .safetensors", NULL},
         {"no-grad", 1, 0, "forward only: skip the gradients", NULL},
+        {"side", 0, 0, "LST: side network weights (.safetensors)", NULL},
+        {"side-config", 0, 0, "LST: side network JSON (r, kept layers, gate_T, init, adamw)", NULL},
+        {"seed", 0, 0, "LST: seed of the ladder initialisation (default 0)", NULL},
     };
     const int n_opts = sizeof opts / sizeof opts[0];
     int rc = lst_args_parse("dump", "--model DIR --batch FILE --out FILE", opts, n_opts,
@@ -72,6 +180,24 @@ int lst_cmd_dump(int argc, char **argv) {
     const lst_t5_batch_t *b = &bf.view;
     if (lst_t5_check_batch(&m, b, &err)) {
         lst_fail_ctx(&err, "%s", lst_opt(opts, n_opts, "batch"));
+        goto fail;
+    }
+    const char *side_cfg = lst_opt(opts, n_opts, "side-config");
+    if (lst_opt(opts, n_opts, "side") && !side_cfg) {
+        lst_fail(&err, "--side needs --side-config (r and kept layers)");
+        goto fail;
+    }
+    if (side_cfg) {
+        long seed = 0;
+        const char *sv = lst_opt(opts, n_opts, "seed");
+        if (sv && lst_opt_int("dump", "seed", sv, 0, 0x7fffffffL, &seed)) {
+            status = 2;
+            goto fail_quiet;
+        }
+        if (dump_lst(&m, b, lst_opt(opts, n_opts, "side"), side_cfg, seed,
+                     lst_opt(opts, n_opts, "out"), &err))
+            goto fail;
+        status = 0;
         goto fail;
     }
     int want_grad = !lst_opt(opts, n_opts, "no-grad") && b->labels;
@@ -113,6 +239,7 @@ int lst_cmd_dump(int argc, char **argv) {
     status = 0;
 fail:
     if (status) lst_cli_error("dump", err.msg);
+fail_quiet:
     out_free(&out);
     free(grads);
     lst_t5_acts_free(&acts);

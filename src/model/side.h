@@ -128,6 +128,23 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s,
                         const lst_t5_batch_t *batch, lst_side_acts_t *a,
                         const lst_drop_t *bb_drop, const lst_drop_t *side_drop);
 
+/* Encoder stacks only, eval mode: fills bb_enc_out and fin[0] (batch->Td
+ * and the decoder fields are not used). */
+void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s,
+                     const lst_t5_batch_t *batch, lst_side_acts_t *a);
+
+/* ---- side_decode.c: greedy generation, backbone and side decoders
+ * stepping together with their key/value caches. ---------------------- */
+/* batch: input_ids/src_mask [B, Ts] (decoder fields ignored). out: [B,
+ * max_len] generated ids (EOS included when produced, 0 after); out_len[b]:
+ * ids before EOS. If logits is non-NULL and teacher != NULL, the decoder is
+ * fed teacher [B, max_len] instead of its own argmax and logits [B,
+ * max_len, V] receives every step's logits (for testing). */
+int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
+                      const lst_t5_batch_t *batch, int max_len, int32_t *out,
+                      int *out_len, const int32_t *teacher, float *logits,
+                      lst_err_t *err);
+
 /* Gradient of the mean loss w.r.t. every side parameter, accumulated into
  * grads (s's layout). Needs the forward's acts and side_drop. */
 int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s,

@@ -175,6 +175,11 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
     }
 }
 
+void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+                     lst_side_acts_t *a) {
+    stack_forward(bb, s, bt, a, 0, NULL, NULL);
+}
+
 double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
                         lst_side_acts_t *a, const lst_drop_t *bb_drop,
                         const lst_drop_t *side_drop) {

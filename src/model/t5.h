@@ -182,19 +182,33 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
 
 /* Incremental greedy decoding: the decoder one token at a time, keys and
  * values of past positions cached. Stepping gives the same logits as the
- * full forward over the same prefix. */
+ * full forward over the same prefix. The cache works for any stack of
+ * decoder blocks of one config (the backbone's, or the side network's). */
 typedef struct {
-    int B, Ts, max_len, len;
-    float *self_k, *self_v;   /* [Ld, B, max_len, I] */
-    float *cross_k, *cross_v; /* [Ld, B, Ts, I] */
+    const lst_t5_config_t *cfg;
+    int B, Ts, max_len, len, n_layers;
+    float *self_k, *self_v;   /* [n_layers, B, max_len, I] */
+    float *cross_k, *cross_v; /* [n_layers, B, Ts, I] */
     uint8_t *src_mask;        /* [B, Ts] */
-    float *x, *n, *q, *kk, *vv, *ctx, *tmp, *h, *l, *probs, *bias; /* step scratch */
+    float *x;                 /* [B, d]: the running hidden state of this step */
+    float *n, *q, *kk, *vv, *ctx, *tmp, *h, *l, *probs, *bias; /* step scratch */
 } lst_t5_cache_t;
 
+/* blocks[l] for l < n_layers; enc_out: [B, Ts, cfg->d_model]. */
+int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
+                       const lst_t5_block_t *const *blocks, int n_layers,
+                       const float *enc_out, const uint8_t *src_mask, int B,
+                       int Ts, int max_len, lst_err_t *err);
+/* The causal relative bias [H, 1, len+1] of the next position. */
+void lst_dec_cache_bias(lst_t5_cache_t *c, const float *rel_table);
+/* Layer l on c->x (one new position per row), appending to its cache. */
+void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l);
+void lst_t5_cache_free(lst_t5_cache_t *c);
+
+/* The backbone's decoder with its cache. */
 int lst_t5_cache_init(lst_t5_cache_t *c, const lst_t5_t *m,
                       const float *enc_out, const uint8_t *src_mask, int B,
                       int Ts, int max_len, lst_err_t *err);
-void lst_t5_cache_free(lst_t5_cache_t *c);
 /* ids: [B] tokens at position c->len; logits: [B, V]. Fails when full. */
 int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c,
                        const int32_t *ids, float *logits, lst_err_t *err);

@@ -1,7 +1,8 @@
 /* t5_decode.c: incremental decoding for greedy generation. Each step runs
- * the decoder on one new token per row, attending to cached keys/values of
- * the earlier positions; cross-attention keys/values are computed once
- * from the encoder output. The result equals the full-sequence forward. */
+ * a decoder stack on one new token per row, attending to cached keys and
+ * values of the earlier positions; cross-attention keys/values are
+ * computed once from the encoder output. The result equals the
+ * full-sequence forward. The same cache serves the side decoder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,23 +10,26 @@
 #include "../ops/ops.h"
 #include "t5.h"
 
-int lst_t5_cache_init(lst_t5_cache_t *c, const lst_t5_t *m,
-                      const float *enc_out, const uint8_t *src_mask, int B,
-                      int Ts, int max_len, lst_err_t *err) {
-    const lst_t5_config_t *cfg = &m->cfg;
-    const size_t L = cfg->num_decoder_layers, I = (size_t)cfg->num_heads * cfg->d_kv;
+int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
+                       const lst_t5_block_t *const *blocks, int n_layers,
+                       const float *enc_out, const uint8_t *src_mask, int B, int Ts,
+                       int max_len, lst_err_t *err) {
+    const size_t L = n_layers, I = (size_t)cfg->num_heads * cfg->d_kv;
     const size_t d = cfg->d_model, F = cfg->d_ff, H = cfg->num_heads;
     memset(c, 0, sizeof *c);
-    if (B <= 0 || Ts <= 0 || max_len <= 0)
+    if (B <= 0 || Ts <= 0 || max_len <= 0 || n_layers < 0)
         return lst_fail(err, "decode cache shape [%d, %d, %d] must be positive", B, Ts, max_len);
+    c->cfg = cfg;
     c->B = B;
     c->Ts = Ts;
     c->max_len = max_len;
+    c->n_layers = n_layers;
     size_t kmax = (size_t)(max_len > Ts ? max_len : Ts);
-    c->self_k = lst_malloc(L * B * max_len, I * sizeof(float), err);
-    c->self_v = lst_malloc(L * B * max_len, I * sizeof(float), err);
-    c->cross_k = lst_malloc(L * B * Ts, I * sizeof(float), err);
-    c->cross_v = lst_malloc(L * B * Ts, I * sizeof(float), err);
+    size_t nl = L ? L : 1;
+    c->self_k = lst_malloc(nl * B * max_len, I * sizeof(float), err);
+    c->self_v = lst_malloc(nl * B * max_len, I * sizeof(float), err);
+    c->cross_k = lst_malloc(nl * B * Ts, I * sizeof(float), err);
+    c->cross_v = lst_malloc(nl * B * Ts, I * sizeof(float), err);
     c->src_mask = lst_malloc((size_t)B * Ts, 1, err);
     c->x = lst_malloc((size_t)B * d, sizeof(float), err);
     c->n = lst_malloc((size_t)B * d, sizeof(float), err);
@@ -47,7 +51,7 @@ int lst_t5_cache_init(lst_t5_cache_t *c, const lst_t5_t *m,
     }
     memcpy(c->src_mask, src_mask, (size_t)B * Ts);
     for (size_t l = 0; l < L; l++) {
-        const lst_t5_block_t *w = &m->w.dec[l];
+        const lst_t5_block_t *w = blocks[l];
         lst_matmul_forward(c->cross_k + l * B * Ts * I, enc_out, w->ck, NULL, B * Ts, (int)d, (int)I);
         lst_matmul_forward(c->cross_v + l * B * Ts * I, enc_out, w->cv, NULL, B * Ts, (int)d, (int)I);
     }
@@ -62,66 +66,85 @@ void lst_t5_cache_free(lst_t5_cache_t *c) {
     memset(c, 0, sizeof *c);
 }
 
+void lst_dec_cache_bias(lst_t5_cache_t *c, const float *rel_table) {
+    const lst_t5_config_t *cfg = c->cfg;
+    lst_relbias_forward(c->bias, rel_table, cfg->num_heads, 1, c->len + 1, c->len, 0, 0,
+                        cfg->rel_buckets, cfg->rel_max_distance);
+}
+
+/* x: [B, d] -> x after decoder block l at position c->len */
+void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
+    const lst_t5_config_t *cfg = c->cfg;
+    const int B = c->B, d = cfg->d_model, H = cfg->num_heads, D = cfg->d_kv;
+    const int I = H * D, F = cfg->d_ff, Ts = c->Ts, t = c->len, Tk = t + 1;
+    const float eps = cfg->layer_norm_eps;
+    float *K = c->self_k + (size_t)l * B * c->max_len * I;
+    float *Vc = c->self_v + (size_t)l * B * c->max_len * I;
+    const float *CK = c->cross_k + (size_t)l * B * Ts * I;
+    const float *CV = c->cross_v + (size_t)l * B * Ts * I;
+
+    lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_sa, B, d, eps);
+    lst_matmul_forward(c->q, c->n, w->q, NULL, B, d, I);
+    lst_matmul_forward(c->kk, c->n, w->k, NULL, B, d, I);
+    lst_matmul_forward(c->vv, c->n, w->v, NULL, B, d, I);
+    for (int b = 0; b < B; b++) {
+        float *Kb = K + (size_t)b * c->max_len * I, *Vb = Vc + (size_t)b * c->max_len * I;
+        memcpy(Kb + (size_t)t * I, c->kk + (size_t)b * I, sizeof(float) * I);
+        memcpy(Vb + (size_t)t * I, c->vv + (size_t)b * I, sizeof(float) * I);
+        lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I, Kb, Vb,
+                              c->bias, NULL, 0, 1, 1, Tk, H, D, NULL, NULL);
+    }
+    lst_matmul_forward(c->tmp, c->ctx, w->o, NULL, B, I, d);
+    lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
+
+    lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_ca, B, d, eps);
+    lst_matmul_forward(c->q, c->n, w->cq, NULL, B, d, I);
+    for (int b = 0; b < B; b++)
+        lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I,
+                              CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
+                              c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
+    lst_matmul_forward(c->tmp, c->ctx, w->co, NULL, B, I, d);
+    lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
+
+    lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_ff, B, d, eps);
+    lst_matmul_forward(c->h, c->n, w->wi, NULL, B, d, F);
+    lst_op_act_t act = (lst_op_act_t)lst_t5_op_act(cfg);
+    if (cfg->gated) {
+        lst_matmul_forward(c->l, c->n, w->wi1, NULL, B, d, F);
+        lst_gated_forward(c->h, c->h, c->l, (int64_t)B * F, act);
+    } else {
+        lst_act_forward(c->h, c->h, (int64_t)B * F, act);
+    }
+    lst_matmul_forward(c->tmp, c->h, w->wo, NULL, B, F, d);
+    lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
+}
+
+int lst_t5_cache_init(lst_t5_cache_t *c, const lst_t5_t *m, const float *enc_out,
+                      const uint8_t *src_mask, int B, int Ts, int max_len, lst_err_t *err) {
+    const int L = m->cfg.num_decoder_layers;
+    const lst_t5_block_t **blocks = lst_malloc(L ? L : 1, sizeof *blocks, err);
+    if (!blocks) return -1;
+    for (int l = 0; l < L; l++) blocks[l] = &m->w.dec[l];
+    int rc = lst_dec_cache_init(c, &m->cfg, blocks, L, enc_out, src_mask, B, Ts, max_len, err);
+    free(blocks);
+    return rc;
+}
+
 /* ids: [B]  logits: [B, V] */
 int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c, const int32_t *ids,
                        float *logits, lst_err_t *err) {
     const lst_t5_config_t *cfg = &m->cfg;
-    const int B = c->B, d = cfg->d_model, H = cfg->num_heads, D = cfg->d_kv;
-    const int I = H * D, F = cfg->d_ff, Ts = c->Ts, t = c->len, Tk = t + 1;
-    const float eps = cfg->layer_norm_eps;
-    if (t >= c->max_len)
+    const int B = c->B, d = cfg->d_model;
+    if (c->len >= c->max_len)
         return lst_fail(err, "decode cache is full (%d steps)", c->max_len);
     for (int b = 0; b < B; b++)
         if (ids[b] < 0 || ids[b] >= m->vocab)
             return lst_fail(err, "decoder token %d of row %d is outside the vocabulary [0, %d)",
                             ids[b], b, m->vocab);
     lst_embedding_forward(c->x, ids, m->w.shared, B, d);
-    /* bias: [H, 1, Tk] for the query at position t */
-    lst_relbias_forward(c->bias, m->w.dec_rel, H, 1, Tk, t, 0, 0, cfg->rel_buckets,
-                        cfg->rel_max_distance);
-    for (int l = 0; l < cfg->num_decoder_layers; l++) {
-        const lst_t5_block_t *w = &m->w.dec[l];
-        float *K = c->self_k + (size_t)l * B * c->max_len * I;
-        float *Vc = c->self_v + (size_t)l * B * c->max_len * I;
-        const float *CK = c->cross_k + (size_t)l * B * Ts * I;
-        const float *CV = c->cross_v + (size_t)l * B * Ts * I;
-
-        lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_sa, B, d, eps);
-        lst_matmul_forward(c->q, c->n, w->q, NULL, B, d, I);
-        lst_matmul_forward(c->kk, c->n, w->k, NULL, B, d, I);
-        lst_matmul_forward(c->vv, c->n, w->v, NULL, B, d, I);
-        for (int b = 0; b < B; b++) {
-            float *Kb = K + (size_t)b * c->max_len * I, *Vb = Vc + (size_t)b * c->max_len * I;
-            memcpy(Kb + (size_t)t * I, c->kk + (size_t)b * I, sizeof(float) * I);
-            memcpy(Vb + (size_t)t * I, c->vv + (size_t)b * I, sizeof(float) * I);
-            lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I, Kb, Vb,
-                                  c->bias, NULL, 0, 1, 1, Tk, H, D, NULL, NULL);
-        }
-        lst_matmul_forward(c->tmp, c->ctx, w->o, NULL, B, I, d);
-        lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
-
-        lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_ca, B, d, eps);
-        lst_matmul_forward(c->q, c->n, w->cq, NULL, B, d, I);
-        for (int b = 0; b < B; b++)
-            lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I,
-                                  CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
-                                  c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
-        lst_matmul_forward(c->tmp, c->ctx, w->co, NULL, B, I, d);
-        lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
-
-        lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_ff, B, d, eps);
-        lst_matmul_forward(c->h, c->n, w->wi, NULL, B, d, F);
-        lst_op_act_t act = (lst_op_act_t)lst_t5_op_act(cfg);
-        if (cfg->gated) {
-            lst_matmul_forward(c->l, c->n, w->wi1, NULL, B, d, F);
-            lst_gated_forward(c->h, c->h, c->l, (int64_t)B * F, act);
-        } else {
-            lst_act_forward(c->h, c->h, (int64_t)B * F, act);
-        }
-        lst_matmul_forward(c->tmp, c->h, w->wo, NULL, B, F, d);
-        lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
-    }
-    lst_rmsnorm_forward(c->n, NULL, c->x, m->w.dec_final, B, d, eps);
+    lst_dec_cache_bias(c, m->w.dec_rel);
+    for (int l = 0; l < cfg->num_decoder_layers; l++) lst_dec_cache_layer(c, &m->w.dec[l], l);
+    lst_rmsnorm_forward(c->n, NULL, c->x, m->w.dec_final, B, d, cfg->layer_norm_eps);
     if (cfg->tie_word_embeddings) lst_scale_inplace(c->n, 1.0f / sqrtf((float)d), (int64_t)B * d);
     lst_matmul_forward(logits, c->n, m->w.lm_head, NULL, B, d, m->vocab);
     c->len++;

@@ -1,0 +1,101 @@
+/* side_decode.c: greedy generation with the LST model. The encoder stacks
+ * (backbone and side) run once; then each step feeds one token to the
+ * backbone decoder (cached, up to the last kept layer) and, layer by
+ * layer, its outputs through the ladders into the cached side decoder. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/ops.h"
+#include "side.h"
+
+int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+                      int max_len, int32_t *out, int *out_len, const int32_t *teacher,
+                      float *logits, lst_err_t *err) {
+    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
+    const int B = bt->B, Ts = bt->Ts, d = cb->d_model, ds = cs->d_model, V = bb->vocab;
+    const lst_side_stack_t *W = &s->w.st[1];
+    const int nk = s->opts.n_keep[1], last = s->opts.keep[1][nk - 1];
+    if (max_len <= 0) return lst_fail(err, "generation length %d must be positive", max_len);
+    lst_side_acts_t a;
+    lst_t5_cache_t cbb = {0}, cside = {0};
+    lst_t5_batch_t enc = *bt;
+    enc.Td = 1;
+    enc.dec_ids = NULL;
+    enc.dec_mask = NULL;
+    enc.labels = NULL;
+    if (lst_side_acts_alloc(&a, bb, s, B, Ts, 1, err)) return -1;
+    lst_side_encode(bb, s, &enc, &a);
+
+    const lst_t5_block_t *bblk[LST_MAX_LAYERS], *sblk[LST_MAX_LAYERS];
+    for (int l = 0; l <= last; l++) bblk[l] = &bb->w.dec[l];
+    for (int k = 0; k < nk; k++) sblk[k] = &W->blk[s->opts.keep[1][k]];
+    int32_t *ids = lst_malloc(B, sizeof *ids, err);
+    int *done = lst_calloc(B, sizeof *done, err);
+    float *emb = lst_malloc((size_t)B * d, sizeof(float), err);
+    float *D = lst_malloc((size_t)B * ds, sizeof(float), err);
+    float *up = lst_malloc((size_t)B * d, sizeof(float), err);
+    float *lg = lst_malloc((size_t)B * V, sizeof(float), err);
+    int rc = -1;
+    if (!ids || !done || !emb || !D || !up || !lg) goto out;
+    if (lst_dec_cache_init(&cbb, cb, bblk, last + 1, a.bb_enc_out, bt->src_mask, B, Ts, max_len, err) ||
+        lst_dec_cache_init(&cside, cs, sblk, nk, a.fin[0], bt->src_mask, B, Ts, max_len, err))
+        goto out;
+    memset(out, 0, sizeof(int32_t) * (size_t)B * max_len);
+    for (int b = 0; b < B; b++) {
+        ids[b] = cb->decoder_start_token_id;
+        out_len[b] = 0;
+    }
+    for (int t = 0; t < max_len; t++) {
+        /* embedding -> backbone x and side first_downsample */
+        lst_embedding_forward(emb, ids, bb->w.shared, B, d);
+        memcpy(cbb.x, emb, sizeof(float) * B * d);
+        lst_matmul_forward(cside.x, emb, W->first_w, W->first_b, B, d, ds);
+        lst_dec_cache_bias(&cbb, bb->w.dec_rel);
+        lst_dec_cache_bias(&cside, W->rel);
+        int k = 0;
+        for (int i = 0; i <= last; i++) {
+            lst_dec_cache_layer(&cbb, &bb->w.dec[i], i);
+            if (s->opts.keep[1][k] != i) continue;
+            lst_matmul_forward(D, cbb.x, W->down_w[i], W->down_b[i], B, d, ds);
+            const float g = 1.0f / (1.0f + expf(-W->gate[i][0] / s->opts.gate_T));
+            for (size_t j = 0; j < (size_t)B * ds; j++) cside.x[j] = g * cside.x[j] + (1.0f - g) * D[j];
+            lst_dec_cache_layer(&cside, &W->blk[i], k);
+            k++;
+        }
+        cbb.len++;
+        cside.len++;
+        lst_rmsnorm_forward(cside.n, NULL, cside.x, W->final_ln, B, ds, cs->layer_norm_eps);
+        lst_matmul_forward(up, cside.n, s->w.up_w, s->w.up_b, B, ds, d);
+        if (cb->tie_word_embeddings) lst_scale_inplace(up, 1.0f / sqrtf((float)d), (int64_t)B * d);
+        lst_matmul_forward(lg, up, bb->w.lm_head, NULL, B, d, V);
+        if (logits) memcpy(logits + (size_t)t * B * V, lg, sizeof(float) * B * V);
+        int all_done = 1;
+        for (int b = 0; b < B; b++) {
+            const float *row = lg + (size_t)b * V;
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (row[v] > row[best]) best = v;
+            if (!done[b]) {
+                out[(size_t)b * max_len + t] = best;
+                if (best == cb->eos_token_id) done[b] = 1;
+                else out_len[b]++;
+            }
+            all_done &= done[b];
+            ids[b] = teacher ? teacher[(size_t)b * max_len + t] : best;
+        }
+        if (all_done && !teacher) break;
+    }
+    rc = 0;
+out:
+    free(ids);
+    free(done);
+    free(emb);
+    free(D);
+    free(up);
+    free(lg);
+    lst_t5_cache_free(&cbb);
+    lst_t5_cache_free(&cside);
+    lst_side_acts_free(&a);
+    return rc;
+}

@@ -1,5 +1,5 @@
 /* test_glue.c: GLUE and custom data loading. Formats and splits are checked
- * on the vendored RTE and SST-2 files (tests/data/glue) and against the
+ * on the vendored RTE and SST-2 files (data/glue) and against the
  * reference's own formatted texts (tests/data/tokenizer/t5_glue_samples.jsonl);
  * the other tasks on small files written in the GLUE layout from their real
  * first rows; then every malformed input must fail with a message naming
@@ -13,7 +13,7 @@
 
 #include "../src/io/glue.h"
 
-#define GLUE_DIR "tests/data/glue"
+#define GLUE_DIR "data/glue"
 
 /* ---- helpers ---- */
 

@@ -170,3 +170,33 @@ TEST(ops_xent_gradient_sums_to_zero) {
     CHECK(fabs(s) < 1e-6, "gradient row sums to %g", s);
     for (int i = 5; i < 10; i++) CHECK(d[i] == 0, "ignored row has gradient");
 }
+
+TEST(ops_dropout_matches_reference) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 5);
+    const int N = 3 * 4096 + 37;
+    float *x = randn(&r, N, 1), *a = malloc(4 * N), *b = malloc(4 * N);
+    const float ps[3] = {0.1f, 0.5f, 0.3333f};
+    for (int k = 0; k < 3; k++) {
+        lst_drop_t d = {ps[k], 99, 7 + (uint64_t)k};
+        for (uint64_t first = 0; first < 6; first += 5) {
+            lst_dropout_apply(a, x, N, &d, first);
+            lst_dropout_apply_ref(b, x, N, &d, first);
+            CHECK(!memcmp(a, b, 4 * N), "p %g first %llu: fast path differs", ps[k],
+                  (unsigned long long)first);
+            int zeros = 0;
+            for (int i = 0; i < N; i++) zeros += a[i] == 0;
+            CHECK(fabs((double)zeros / N - ps[k]) < 0.02, "drop rate %g for p %g", (double)zeros / N, ps[k]);
+        }
+        /* in place equals out of place; a different stream gives another mask */
+        memcpy(b, x, 4 * N);
+        lst_dropout_apply(b, b, N, &d, 0);
+        lst_dropout_apply(a, x, N, &d, 0);
+        CHECK(!memcmp(a, b, 4 * N), "in-place differs");
+        lst_drop_t d2 = d;
+        d2.stream++;
+        lst_dropout_apply(b, x, N, &d2, 0);
+        CHECK(memcmp(a, b, 4 * N), "streams share a mask");
+    }
+    free(x); free(a); free(b);
+}

@@ -12,6 +12,9 @@ static const struct {
     {"init", lst_cmd_init, "write a randomly initialised HF-format T5 checkpoint"},
     {"tokenize", lst_cmd_tokenize, "encode stdin lines to T5 token ids"},
     {"dump", lst_cmd_dump, "run forward+backward on a batch and write every tensor"},
+    {"train", lst_cmd_train, "Ladder Side-Tuning on a GLUE task or custom data"},
+    {"eval", lst_cmd_eval, "a trained run's metrics on a split"},
+    {"predict", lst_cmd_predict, "a trained run's predictions for stdin lines"},
 };
 
 static void usage(FILE *out) {

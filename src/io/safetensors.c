@@ -28,7 +28,7 @@ static const struct {
 } dtypes[] = {
     [LST_DT_F32] = {"F32", 4}, [LST_DT_F16] = {"F16", 2},
     [LST_DT_BF16] = {"BF16", 2}, [LST_DT_I64] = {"I64", 8},
-    [LST_DT_I32] = {"I32", 4},
+    [LST_DT_I32] = {"I32", 4}, [LST_DT_U8] = {"U8", 1},
 };
 #define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 

@@ -23,6 +23,7 @@ typedef enum {
     LST_DT_BF16,
     LST_DT_I64,
     LST_DT_I32,
+    LST_DT_U8, /* raw bytes: lst's checkpoints keep their JSON state in one */
 } lst_dtype_t;
 
 size_t lst_dtype_size(lst_dtype_t dt);

@@ -31,6 +31,8 @@ typedef struct {
  * the gradient. `first` is the element index of x[0] within the site. */
 void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
                        uint64_t first);
+void lst_dropout_apply_ref(float *out, const float *x, int64_t N, const lst_drop_t *d,
+                           uint64_t first);
 static inline int lst_drop_active(const lst_drop_t *d) { return d && d->p > 0; }
 /* A derived site: stream = base * 16 + site (site < 16). */
 static inline lst_drop_t lst_drop_site(const lst_drop_t *base, int site) {

@@ -1,0 +1,157 @@
+/* cmd_train.c: `lst train`: Ladder Side-Tuning on a GLUE task or custom
+ * data, with a live progress line and a run directory that can be resumed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../train/trainer.h"
+#include "cli.h"
+
+/* "1,2,3" -> ascending layer list */
+static int parse_layers(const char *s, int *keep, int *n) {
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= LST_MAX_LAYERS || *n >= LST_MAX_LAYERS) return -1;
+        keep[(*n)++] = (int)v;
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        p = end;
+    }
+    return *n ? 0 : -1;
+}
+
+static int copy_opt(char *dst, size_t cap, const char *v) {
+    if (!v) return 0;
+    if (strlen(v) >= cap) return -1;
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+int lst_cmd_train(int argc, char **argv) {
+    lst_opt_t opts[] = {
+        {"model", 0, 0, "backbone checkpoint directory (config.json + model.safetensors)", NULL},
+        {"task", 0, 0, "cola, sst2, mrpc, qqp, mnli, qnli, rte, stsb, or custom", NULL},
+        {"data", 0, 0, "GLUE data directory (default data/glue)", NULL},
+        {"train", 0, 0, "custom data: training .tsv/.jsonl (source, target)", NULL},
+        {"valid", 0, 0, "custom data: validation file", NULL},
+        {"test", 0, 0, "custom data: test file (optional)", NULL},
+        {"spm", 0, 0, "SentencePiece model (default data/t5/spiece.model)", NULL},
+        {"out", 0, 0, "run directory", NULL},
+        {"resume", 0, 0, "RUNDIR: continue an interrupted run", NULL},
+        {"method", 0, 0, "lst (the baselines come later)", NULL},
+        {"r", 0, 0, "reduction factor (default 8)", NULL},
+        {"side-layers", 0, 0, "kept layers of both stacks, e.g. 1,2,3,5,6,7,9,10,11 (default all)", NULL},
+        {"encoder-side-layers", 0, 0, "kept encoder layers", NULL},
+        {"decoder-side-layers", 0, 0, "kept decoder layers", NULL},
+        {"init", 0, 0, "fisher (default), magnitude or random", NULL},
+        {"fisher-samples", 0, 0, "examples for the Fisher importance (default 1024)", NULL},
+        {"lr", 0, 0, "peak learning rate (default 3e-3)", NULL},
+        {"epochs", 0, 0, "epochs (default 20)", NULL},
+        {"batch", 0, 0, "batch size (default 100)", NULL},
+        {"eval-batch", 0, 0, "generation batch size (default 100)", NULL},
+        {"warmup", 0, 0, "warmup steps (default 500)", NULL},
+        {"max-steps", 0, 0, "stop after this many steps", NULL},
+        {"max-train", 0, 0, "use only the first N training examples", NULL},
+        {"max-source-length", 0, 0, "source tokens incl. EOS (default 128)", NULL},
+        {"gen-validation", 0, 0, "generation length during training (default 20)", NULL},
+        {"seed", 0, 0, "seed (default 0)", NULL},
+        {"no-backbone-dropout", 1, 0, "backbone in eval mode (the reference trains with dropout)", NULL},
+        {"full-vocab", 1, 0, "keep the checkpoint's vocabulary (default: the tokenizer's 32100)", NULL},
+        {"checkpoint-every", 0, 0, "also checkpoint every N steps (default: epoch ends)", NULL},
+        {"halt-after", 0, 0, "testing: stop after the checkpoint at this step", NULL},
+        {"quiet", 1, 0, "no progress output", NULL},
+    };
+    const int n = sizeof opts / sizeof opts[0];
+    int rc = lst_args_parse("train", "--model DIR --task NAME --out RUNDIR [options] | --resume RUNDIR",
+                            opts, n, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    lst_train_opts_t o;
+    lst_train_opts_default(&o);
+    const char *resume = lst_opt(opts, n, "resume");
+    long v;
+    double f;
+    const char *s;
+#define INT_OPT(name, field, lo, hi)                                                   \
+    if ((s = lst_opt(opts, n, name))) {                                               \
+        if (lst_opt_int("train", name, s, lo, hi, &v)) return 2;                      \
+        o.field = v;                                                                   \
+    }
+    if (resume) {
+        if (argc != 3 && !(argc == 4 && lst_opt(opts, n, "quiet"))) {
+            lst_cli_error("train", "--resume takes the run directory and no other options "
+                                   "(but --quiet): the run's options are in its run.json");
+            return 2;
+        }
+        if (copy_opt(o.out, sizeof o.out, resume)) return 2;
+        o.quiet = lst_opt(opts, n, "quiet") != NULL;
+    } else {
+        const char *need[] = {"model", "task", "out"};
+        for (int i = 0; i < 3; i++)
+            if (!lst_opt(opts, n, need[i])) {
+                fprintf(stderr, "lst train: missing required option '--%s'\n", need[i]);
+                return 2;
+            }
+        if ((s = lst_opt(opts, n, "method")) && strcmp(s, "lst")) {
+            fprintf(stderr, "lst train: --method %s is not available yet (only lst)\n", s);
+            return 2;
+        }
+        if (copy_opt(o.model, sizeof o.model, lst_opt(opts, n, "model")) ||
+            copy_opt(o.task, sizeof o.task, lst_opt(opts, n, "task")) ||
+            copy_opt(o.out, sizeof o.out, lst_opt(opts, n, "out")) ||
+            copy_opt(o.data, sizeof o.data, lst_opt(opts, n, "data") ? lst_opt(opts, n, "data") : "data/glue") ||
+            copy_opt(o.spm, sizeof o.spm, lst_opt(opts, n, "spm") ? lst_opt(opts, n, "spm") : "data/t5/spiece.model") ||
+            copy_opt(o.train_file, sizeof o.train_file, lst_opt(opts, n, "train")) ||
+            copy_opt(o.valid_file, sizeof o.valid_file, lst_opt(opts, n, "valid")) ||
+            copy_opt(o.test_file, sizeof o.test_file, lst_opt(opts, n, "test"))) {
+            lst_cli_error("train", "a path is too long");
+            return 2;
+        }
+        INT_OPT("r", side.r, 1, 1024);
+        INT_OPT("fisher-samples", fisher_samples, 1, 100000000);
+        INT_OPT("epochs", epochs, 1, 100000);
+        INT_OPT("batch", batch, 1, 1000000);
+        INT_OPT("eval-batch", eval_batch, 1, 1000000);
+        INT_OPT("warmup", warmup, 0, 1000000000);
+        INT_OPT("max-steps", max_steps, 1, 1L << 40);
+        INT_OPT("max-train", max_train, 1, 1L << 40);
+        INT_OPT("max-source-length", max_src, 2, 100000);
+        INT_OPT("gen-validation", gen_val, 1, 100000);
+        INT_OPT("seed", seed, 0, 0x7fffffffffffL);
+        INT_OPT("checkpoint-every", ckpt_every, 1, 1L << 40);
+        INT_OPT("halt-after", halt_after, 1, 1L << 40);
+        if ((s = lst_opt(opts, n, "lr"))) {
+            if (lst_opt_float("train", "lr", s, 0, 100, &f)) return 2;
+            o.lr = f;
+        }
+        if ((s = lst_opt(opts, n, "init"))) {
+            if (strcmp(s, "fisher") && strcmp(s, "magnitude") && strcmp(s, "random")) {
+                fprintf(stderr, "lst train: --init must be fisher, magnitude or random, not '%s'\n", s);
+                return 2;
+            }
+            snprintf(o.init, sizeof o.init, "%s", s);
+        }
+        const char *both = lst_opt(opts, n, "side-layers");
+        const char *lay[2] = {lst_opt(opts, n, "encoder-side-layers"), lst_opt(opts, n, "decoder-side-layers")};
+        for (int st = 0; st < 2; st++) {
+            const char *spec = lay[st] ? lay[st] : both;
+            if (spec && parse_layers(spec, o.side.keep[st], &o.side.n_keep[st])) {
+                fprintf(stderr, "lst train: side layers '%s': expected comma-separated layer indices\n", spec);
+                return 2;
+            }
+        }
+        o.bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
+        o.full_vocab = lst_opt(opts, n, "full-vocab") != NULL;
+        o.quiet = lst_opt(opts, n, "quiet") != NULL;
+    }
+#undef INT_OPT
+    lst_err_t err = {{0}};
+    rc = lst_train(&o, resume != NULL, &err);
+    if (rc) {
+        lst_cli_error("train", err.msg);
+        return rc == 3 ? 3 : 1;
+    }
+    return 0;
+}

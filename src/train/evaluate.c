@@ -1,0 +1,84 @@
+/* evaluate.c: see evaluate.h. Rows are generated in batches with dynamic
+ * padding; generation stops early once every row has produced EOS. */
+#include "evaluate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void lst_preds_free(char **preds, int n) {
+    if (!preds) return;
+    for (int i = 0; i < n; i++) free(preds[i]);
+    free(preds);
+}
+
+int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+                       int32_t *const *src, const int *len, int n, int max_gen, char **out,
+                       lst_err_t *err) {
+    const int B = n;
+    int Ts = 1;
+    for (int i = 0; i < n; i++) Ts = len[i] > Ts ? len[i] : Ts;
+    int32_t *ids = lst_calloc((size_t)B * Ts, sizeof(int32_t), err);
+    uint8_t *mask = lst_calloc((size_t)B * Ts, 1, err);
+    int32_t *gen = lst_malloc((size_t)B * max_gen, sizeof(int32_t), err);
+    int *glen = lst_malloc(B, sizeof(int), err);
+    int rc = -1;
+    if (!ids || !mask || !gen || !glen) goto done;
+    for (int i = 0; i < n; i++) {
+        memcpy(ids + (size_t)i * Ts, src[i], sizeof(int32_t) * len[i]);
+        memset(mask + (size_t)i * Ts, 1, len[i]);
+    }
+    lst_t5_batch_t b = {B, Ts, 1, ids, mask, NULL, NULL, NULL};
+    if (lst_side_generate(bb, s, &b, max_gen, gen, glen, NULL, NULL, err)) goto done;
+    for (int i = 0; i < n; i++) {
+        /* ids outside the tokenizer (the model may be wider) decode as nothing */
+        int k = 0;
+        int32_t *row = gen + (size_t)i * max_gen;
+        for (int t = 0; t < glen[i]; t++)
+            if (row[t] < lst_tokenizer_vocab_size(tok)) row[k++] = row[t];
+        out[i] = NULL;
+        if (lst_tokenizer_decode(tok, row, k, &out[i], err)) {
+            for (int j = 0; j < i; j++) {
+                free(out[j]);
+                out[j] = NULL;
+            }
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(ids);
+    free(mask);
+    free(gen);
+    free(glen);
+    return rc;
+}
+
+int lst_evaluate(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+                 const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,
+                 lst_metrics_t *m, char ***preds_out, lst_err_t *err) {
+    char **preds = lst_calloc(d->n, sizeof *preds, err);
+    if (!preds) return -1;
+    for (int i = 0; i < d->n; i += batch) {
+        int nb = d->n - i < batch ? d->n - i : batch;
+        if (lst_generate_texts(bb, s, tok, d->src + i, d->src_len + i, nb, max_gen, preds + i, err)) {
+            lst_preds_free(preds, d->n);
+            return lst_fail_ctx(err, "generating rows %d..%d", i + 1, i + nb);
+        }
+    }
+    int rc = 0;
+    if (task) {
+        rc = lst_task_metrics(task, (const char *const *)preds,
+                              (const char *const *)d->target_text, d->n, m, err);
+    } else {
+        int ok = 0;
+        for (int i = 0; i < d->n; i++) ok += !strcmp(preds[i], d->target_text[i]);
+        memset(m, 0, sizeof *m);
+        m->n = 1;
+        m->kinds[0] = LST_METRIC_ACC;
+        m->values[0] = 100.0 * ok / d->n;
+        m->score = m->values[0];
+    }
+    if (preds_out && !rc) *preds_out = preds;
+    else lst_preds_free(preds, d->n);
+    return rc;
+}

@@ -1,0 +1,23 @@
+/* evaluate.h: greedy generation over a dataset, decoding, and the task's
+ * metrics (LST-SPEC section 5). */
+#ifndef LST_EVALUATE_H
+#define LST_EVALUATE_H
+
+#include "../io/tokenizer.h"
+#include "../model/side.h"
+#include "data.h"
+#include "metrics.h"
+
+/* task NULL: custom data, scored by exact-match accuracy. preds (optional):
+ * receives n malloc'ed prediction strings (free with lst_preds_free). */
+int lst_evaluate(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+                 const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,
+                 lst_metrics_t *m, char ***preds, lst_err_t *err);
+void lst_preds_free(char **preds, int n);
+
+/* Generates for raw ids rows (used by predict): src[i] of length len[i]. */
+int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+                       int32_t *const *src, const int *len, int n, int max_gen,
+                       char **out, lst_err_t *err);
+
+#endif

@@ -1,0 +1,163 @@
+/* run_config.c: run.json, the options a run was started with, so that
+ * `lst train --resume`, `lst eval` and `lst predict` rebuild exactly the
+ * same model and data from the run directory alone. */
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/fileio.h"
+#include "trainer.h"
+
+void lst_train_opts_default(lst_train_opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->side.r = 8;
+    o->side.gate_T = 0.1f;
+    o->side.n_keep[0] = o->side.n_keep[1] = -1; /* all, once the backbone is known */
+    snprintf(o->init, sizeof o->init, "fisher");
+    o->lr = 3e-3;
+    o->clip = 1.0;
+    o->epochs = 20;
+    o->batch = 100;
+    o->eval_batch = 100;
+    o->warmup = 500;
+    o->max_src = 128;
+    o->fisher_samples = 1024;
+    o->gen_val = 20;
+    o->gen_test = 128;
+    o->bb_dropout = 1;
+}
+
+/* Stores a path made absolute, so the run directory works from anywhere. */
+static void add_path(cJSON *o, const char *key, const char *p) {
+    char abs[PATH_MAX];
+    if (!p[0]) return;
+    cJSON_AddStringToObject(o, key, realpath(p, abs) ? abs : p);
+}
+
+static cJSON *layers(const lst_side_opts_t *s, int st) {
+    cJSON *a = cJSON_CreateArray();
+    for (int k = 0; k < s->n_keep[st]; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(s->keep[st][k]));
+    return a;
+}
+
+int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "version", 1);
+    add_path(j, "model", o->model);
+    add_path(j, "spm", o->spm);
+    cJSON_AddStringToObject(j, "task", o->task);
+    add_path(j, "data", o->data);
+    add_path(j, "train_file", o->train_file);
+    add_path(j, "valid_file", o->valid_file);
+    add_path(j, "test_file", o->test_file);
+    cJSON_AddNumberToObject(j, "r", o->side.r);
+    cJSON_AddItemToObject(j, "encoder_side_layers", layers(&o->side, 0));
+    cJSON_AddItemToObject(j, "decoder_side_layers", layers(&o->side, 1));
+    cJSON_AddNumberToObject(j, "gate_T", o->side.gate_T);
+    cJSON_AddStringToObject(j, "init", o->init);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "clip", o->clip);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "eval_batch", o->eval_batch);
+    cJSON_AddNumberToObject(j, "warmup", o->warmup);
+    cJSON_AddNumberToObject(j, "max_source_length", o->max_src);
+    cJSON_AddNumberToObject(j, "fisher_samples", o->fisher_samples);
+    cJSON_AddNumberToObject(j, "gen_validation", o->gen_val);
+    cJSON_AddNumberToObject(j, "gen_test", o->gen_test);
+    cJSON_AddBoolToObject(j, "backbone_dropout", o->bb_dropout);
+    cJSON_AddBoolToObject(j, "full_vocab", o->full_vocab);
+    cJSON_AddNumberToObject(j, "checkpoint_every", o->ckpt_every);
+    cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
+    cJSON_AddNumberToObject(j, "max_train", (double)o->max_train);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return lst_fail(err, "out of memory writing %s", path);
+    int rc = lst_write_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+static int num(const cJSON *j, const char *key, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v) && !cJSON_IsBool(v)) return -1;
+    *out = cJSON_IsBool(v) ? cJSON_IsTrue(v) : v->valuedouble;
+    return 0;
+}
+
+static int str(const cJSON *j, const char *key, char *out, size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v) {
+        out[0] = 0;
+        return 0;
+    }
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap) return -1;
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return 0;
+}
+
+int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
+    lst_train_opts_default(o);
+    char *text = lst_read_file(path, 1 << 20, NULL, err);
+    if (!text) return -1;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return lst_fail(err, "%s: not a JSON object", path);
+    }
+    int bad = 0;
+    bad |= str(j, "model", o->model, sizeof o->model) | str(j, "spm", o->spm, sizeof o->spm);
+    bad |= str(j, "task", o->task, sizeof o->task) | str(j, "data", o->data, sizeof o->data);
+    bad |= str(j, "train_file", o->train_file, sizeof o->train_file);
+    bad |= str(j, "valid_file", o->valid_file, sizeof o->valid_file);
+    bad |= str(j, "test_file", o->test_file, sizeof o->test_file);
+    bad |= str(j, "init", o->init, sizeof o->init);
+    double v[19];
+    const char *keys[19] = {"r", "gate_T", "lr", "clip", "epochs", "batch", "eval_batch",
+                            "warmup", "max_source_length", "fisher_samples", "gen_validation",
+                            "gen_test", "backbone_dropout", "full_vocab", "checkpoint_every",
+                            "max_steps", "max_train", "seed", "version"};
+    for (int i = 0; i < 19; i++) bad |= num(j, keys[i], &v[i]);
+    for (int st = 0; st < 2 && !bad; st++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, st ? "decoder_side_layers" : "encoder_side_layers");
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > LST_MAX_LAYERS) {
+            bad = 1;
+            break;
+        }
+        int k = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, a) {
+            if (!cJSON_IsNumber(e)) bad = 1;
+            else o->side.keep[st][k++] = e->valueint;
+        }
+        o->side.n_keep[st] = k;
+    }
+    cJSON_Delete(j);
+    if (bad || !o->model[0] || !o->spm[0] || !o->task[0])
+        return lst_fail(err, "%s: malformed run file (a key is missing or has the wrong type)", path);
+    o->side.r = (int)v[0];
+    o->side.gate_T = (float)v[1];
+    o->lr = v[2];
+    o->clip = v[3];
+    o->epochs = (int)v[4];
+    o->batch = (int)v[5];
+    o->eval_batch = (int)v[6];
+    o->warmup = (int)v[7];
+    o->max_src = (int)v[8];
+    o->fisher_samples = (int)v[9];
+    o->gen_val = (int)v[10];
+    o->gen_test = (int)v[11];
+    o->bb_dropout = (int)v[12];
+    o->full_vocab = (int)v[13];
+    o->ckpt_every = (int)v[14];
+    o->max_steps = (int64_t)v[15];
+    o->max_train = (int64_t)v[16];
+    o->seed = (uint64_t)v[17];
+    if (o->batch < 1 || o->eval_batch < 1 || o->epochs < 1 || o->side.r < 1 || o->max_src < 2)
+        return lst_fail(err, "%s: invalid values (batch, epochs, r, max_source_length)", path);
+    return 0;
+}

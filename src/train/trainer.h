@@ -1,0 +1,64 @@
+/* trainer.h: a whole LST run (LST-SPEC sections 2-5): data, side network
+ * initialisation, AdamW with warmup/decay and clipping, per-epoch
+ * validation by greedy generation, best-epoch selection, test at the best
+ * epoch, and the run directory (run.json, metrics.json, log.csv,
+ * side.safetensors, checkpoint.safetensors) with exact resume. */
+#ifndef LST_TRAINER_H
+#define LST_TRAINER_H
+
+#include <stdint.h>
+
+#include "../core/error.h"
+#include "../io/glue.h"
+#include "../io/tokenizer.h"
+#include "../model/side.h"
+#include "data.h"
+
+#define LST_PATH_MAX 1024
+
+typedef struct {
+    char model[LST_PATH_MAX], spm[LST_PATH_MAX], out[LST_PATH_MAX];
+    char task[32], data[LST_PATH_MAX];
+    char train_file[LST_PATH_MAX], valid_file[LST_PATH_MAX], test_file[LST_PATH_MAX];
+    lst_side_opts_t side;       /* r, kept layers, gate temperature */
+    char init[16];              /* fisher | magnitude | random */
+    double lr, clip;
+    int epochs, batch, eval_batch, warmup, max_src, fisher_samples;
+    int gen_val, gen_test;      /* generation lengths: validation, final */
+    int bb_dropout;             /* 1: backbone in train mode (dropout), the reference */
+    int full_vocab;             /* 1: keep the checkpoint's vocabulary */
+    int ckpt_every;             /* steps between checkpoints (0: epoch ends only) */
+    int64_t max_steps;          /* 0: epochs decide */
+    int64_t max_train;          /* 0: all training examples */
+    int64_t halt_after;         /* testing: exit (as if killed) after this step's checkpoint */
+    uint64_t seed;
+    int quiet;
+} lst_train_opts_t;
+
+/* Defaults of the paper's LST protocol for a backbone (r 8, lr 3e-3,
+ * batch 100, 20 epochs, warmup 500, clip 1, Fisher over 1024 samples). */
+void lst_train_opts_default(lst_train_opts_t *o);
+
+/* run.json <-> options (paths stored absolute). */
+int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err);
+int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err);
+
+/* Trains (or, with resume, continues the run in o->out). */
+int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err);
+
+/* A trained run, loaded for evaluation or prediction. */
+typedef struct {
+    lst_train_opts_t opts;
+    lst_tokenizer_t *tok;
+    lst_t5_t bb;
+    lst_side_t side;
+    const lst_task_t *task; /* NULL for custom data */
+} lst_run_t;
+
+int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err);
+void lst_run_close(lst_run_t *r);
+
+/* The run's data split ("train", "validation", "test"), tokenized. */
+int lst_run_split(const lst_run_t *r, const char *split, lst_tokdata_t *out, lst_err_t *err);
+
+#endif

@@ -134,7 +134,7 @@ static void finite_difference(const char *model, int with_dropout, const char *k
             x[j] += (float)(lst_rng_normal(&r) * (strstr(s.params[i].name, "gates") ? 0.5 : 0.1));
     }
     lst_side_acts_t a;
-    CHECK(lst_side_acts_alloc(&a, &m, &s, bf.view.B, bf.view.Ts, bf.view.Td, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&a, &m, &s, bf.view.B, bf.view.Ts, bf.view.Td, 1, &err) == 0, "%s", err.msg);
     lst_drop_t bd = {0.1f, 1234, 0}, sd = {0.1f, 1234, 1};
     const lst_drop_t *bdp = with_dropout ? &bd : NULL, *sdp = with_dropout ? &sd : NULL;
     float *g = calloc(s.n_floats, sizeof(float));

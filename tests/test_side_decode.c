@@ -31,7 +31,7 @@ static void stepwise_equals_full(const char *model) {
     lst_t5_batch_t b = bf.view;
     b.dec_mask = NULL; /* generation sees causal masking only */
     lst_side_acts_t a;
-    CHECK(lst_side_acts_alloc(&a, &m, &s, b.B, b.Ts, b.Td, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&a, &m, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
     lst_side_forward(&m, &s, &b, &a, NULL, NULL);
 
     /* teacher: the next decoder input is dec_ids[t + 1] */

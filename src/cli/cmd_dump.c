@@ -103,7 +103,7 @@ static int dump_lst(const lst_t5_t *m, const lst_t5_batch_t *b, const char *side
     grads0 = lst_calloc(side.n_floats, sizeof(float), err);
     losses = lst_calloc(sc.steps > 0 ? sc.steps : 1, sizeof(float), err);
     if (!grads || !grads0 || !losses) goto done;
-    if (lst_side_acts_alloc(&acts, m, &side, b->B, b->Ts, b->Td, err)) goto done;
+    if (lst_side_acts_alloc(&acts, m, &side, b->B, b->Ts, b->Td, 1, err)) goto done;
     loss0 = (float)lst_side_forward(m, &side, b, &acts, NULL, NULL);
     if (b->labels && lst_side_backward(m, &side, b, &acts, NULL, grads0, err)) goto done;
     /* keep the initial logits: AdamW steps below reuse the activations */

@@ -112,15 +112,26 @@ typedef struct {
     float *logits;               /* [B, Td, V] */
     float *emb;                  /* [B, Tm, d] embedding scratch */
     float *attn_scratch;         /* [Tm * Tm] */
+    /* backward buffers (only when allocated for training) */
+    int backward;
+    float *dlogits;              /* [B, Td, V] */
+    float *dup;                  /* [B, Td, d] */
+    float *dfin, *ds_cur, *ds_next, *dD; /* [B, Tm, ds] */
+    float *denc;                 /* [B, Ts, ds] */
+    float *dbias;                /* [H, Tm, Tm] */
+    lst_t5_bwd_scratch_t bwd;    /* side block backward scratch */
     float *arena;
     size_t arena_floats;
 } lst_side_acts_t;
 
+/* backward: also plan the backward buffers (training). One allocation,
+ * made before the first step; nothing is allocated inside a step. */
 int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t *s,
-                        int B, int Ts, int Td, lst_err_t *err);
+                        int B, int Ts, int Td, int backward, lst_err_t *err);
 void lst_side_acts_free(lst_side_acts_t *a);
 /* Floats lst_side_acts_alloc would allocate (the memory plan). */
-size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td);
+size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td,
+                            int backward);
 
 /* Dropout: bb_drop for the backbone, side_drop for the side network (NULL:
  * eval mode). Returns the mean loss if batch->labels, else 0. */
@@ -146,7 +157,8 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
                       lst_err_t *err);
 
 /* Gradient of the mean loss w.r.t. every side parameter, accumulated into
- * grads (s's layout). Needs the forward's acts and side_drop. */
+ * grads (s's layout). Needs the forward's acts (allocated with backward)
+ * and side_drop. */
 int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s,
                       const lst_t5_batch_t *batch, const lst_side_acts_t *a,
                       const lst_drop_t *side_drop, float *grads, lst_err_t *err);

@@ -24,7 +24,7 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     enc.dec_ids = NULL;
     enc.dec_mask = NULL;
     enc.labels = NULL;
-    if (lst_side_acts_alloc(&a, bb, s, B, Ts, 1, err)) return -1;
+    if (lst_side_acts_alloc(&a, bb, s, B, Ts, 1, 0, err)) return -1;
     lst_side_encode(bb, s, &enc, &a);
 
     const lst_t5_block_t *bblk[LST_MAX_LAYERS], *sblk[LST_MAX_LAYERS];

@@ -48,12 +48,24 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
     a->logits = lst_carve(c, B * Td * bb->vocab);
     a->emb = lst_carve(c, B * Tm * d);
     a->attn_scratch = lst_carve(c, Tm * Tm);
+    if (!a->backward) return;
+    a->dlogits = lst_carve(c, B * Td * bb->vocab);
+    a->dup = lst_carve(c, B * Td * d);
+    a->dfin = lst_carve(c, B * Tm * ds);
+    a->ds_cur = lst_carve(c, B * Tm * ds);
+    a->ds_next = lst_carve(c, B * Tm * ds);
+    a->dD = lst_carve(c, B * Tm * ds);
+    a->denc = lst_carve(c, B * Ts * ds);
+    a->dbias = lst_carve(c, H * Tm * Tm);
+    lst_t5_bwd_scratch_carve(c, &a->bwd, &s->cfg, (int)B, (int)Tm, (int)Ts);
 }
 
-size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td) {
+size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td,
+                            int backward) {
     lst_side_acts_t a;
     lst_t5_block_acts_t blk[2][LST_MAX_LAYERS];
     memset(&a, 0, sizeof a);
+    a.backward = backward;
     a.B = B;
     a.Ts = Ts;
     a.Td = Td;
@@ -65,8 +77,9 @@ size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int 
 }
 
 int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t *s, int B,
-                        int Ts, int Td, lst_err_t *err) {
+                        int Ts, int Td, int backward, lst_err_t *err) {
     memset(a, 0, sizeof *a);
+    a->backward = backward;
     if (B <= 0 || Ts <= 0 || Td <= 0)
         return lst_fail(err, "batch shape [%d, %d, %d] must be positive", B, Ts, Td);
     a->B = B;
@@ -255,37 +268,23 @@ int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
                       const lst_side_acts_t *a, const lst_drop_t *side_drop, float *grads,
                       lst_err_t *err) {
     if (!bt->labels) return lst_fail(err, "LST backward needs labels");
-    const int B = bt->B, Ts = bt->Ts, Td = bt->Td, d = bb->cfg.d_model, V = bb->vocab;
-    const int ds = s->cfg.d_model, H = s->cfg.num_heads, Nd = B * Td;
-    const size_t Tm = (size_t)(Ts > Td ? Ts : Td), Nm = (size_t)B * Tm;
+    if (!a->backward) return lst_fail(err, "LST backward needs activations allocated for training");
+    const int B = bt->B, Td = bt->Td, d = bb->cfg.d_model, V = bb->vocab;
+    const int ds = s->cfg.d_model, Nd = B * Td;
     lst_side_weights_t G;
     lst_side_bind(s, grads, &G);
-    lst_t5_bwd_scratch_t scr;
-    size_t n = (size_t)Nd * V + (size_t)Nd * d + 4 * Nm * ds + (size_t)B * Ts * ds +
-               (size_t)H * Tm * Tm + Nm * d;
-    float *buf = lst_calloc(n, sizeof(float), err);
-    if (!buf || lst_t5_bwd_scratch_alloc(&scr, &s->cfg, B, (int)Tm, Ts, err)) {
-        free(buf);
-        return lst_fail_ctx(err, "LST backward scratch");
-    }
-    float *p = buf;
-    float *dlogits = p; p += (size_t)Nd * V;
-    float *dup = p; p += (size_t)Nd * d;
-    float *dfin = p; p += Nm * ds;
-    float *ds_cur = p; p += Nm * ds;
-    float *ds_next = p; p += Nm * ds;
-    float *dD = p; p += Nm * ds;
-    float *denc = p; p += (size_t)B * Ts * ds;
-    float *dbias = p; p += (size_t)H * Tm * Tm;
-    float *emb = p;
+    lst_t5_bwd_scratch_t scr = a->bwd;
 
-    lst_xent_forward_backward(dlogits, a->logits, bt->labels, Nd, V, 1.0f);
-    lst_matmul_backward(dup, NULL, NULL, dlogits, a->up, bb->w.lm_head, Nd, d, V);
-    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
-    lst_matmul_backward(dfin, G.up_w, G.up_b, dup, a->fin[1], s->w.up_w, Nd, ds, d);
-    stack_backward(bb, s, bt, a, 1, side_drop, &G, dfin, denc, ds_cur, ds_next, dbias, dD, &scr, emb);
-    stack_backward(bb, s, bt, a, 0, side_drop, &G, denc, NULL, ds_cur, ds_next, dbias, dD, &scr, emb);
-    free(buf);
-    lst_t5_bwd_scratch_free(&scr);
+    lst_xent_forward_backward(a->dlogits, a->logits, bt->labels, Nd, V, 1.0f);
+    memset(a->dup, 0, sizeof(float) * (size_t)Nd * d);
+    lst_matmul_backward(a->dup, NULL, NULL, a->dlogits, a->up, bb->w.lm_head, Nd, d, V);
+    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    memset(a->dfin, 0, sizeof(float) * (size_t)Nd * ds);
+    lst_matmul_backward(a->dfin, G.up_w, G.up_b, a->dup, a->fin[1], s->w.up_w, Nd, ds, d);
+    memset(a->denc, 0, sizeof(float) * (size_t)B * bt->Ts * ds);
+    stack_backward(bb, s, bt, a, 1, side_drop, &G, a->dfin, a->denc, a->ds_cur, a->ds_next,
+                   a->dbias, a->dD, &scr, a->emb);
+    stack_backward(bb, s, bt, a, 0, side_drop, &G, a->denc, NULL, a->ds_cur, a->ds_next,
+                   a->dbias, a->dD, &scr, a->emb);
     return 0;
 }

@@ -178,23 +178,28 @@ double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t
     return lst_xent_forward_backward(NULL, a->logits, bt->labels, B * Td, m->vocab, 1.0f);
 }
 
-int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c, int B,
-                             int T, int Ts, lst_err_t *err) {
+void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c,
+                              int B, int T, int Ts) {
     const size_t d = c->d_model, I = (size_t)c->num_heads * c->d_kv, F = c->d_ff;
     const size_t Tm = (size_t)(T > Ts ? T : Ts), N = (size_t)B * Tm, Ns = (size_t)B * Ts;
     size_t sizes[] = {N * d, N * d, N * d, N * I, N * F, N * F, N * F, N * I, N * I, N * I,
                       Ns * I, Ns * I, 2 * Tm * Tm};
     float **slots[] = {&s->dres, &s->dn, &s->dtmp, &s->dI, &s->dF, &s->dF2, &s->dF3, &s->dq,
                        &s->dk, &s->dv, &s->dck, &s->dcv, &s->attn};
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
-    s->base = lst_calloc(total, sizeof(float), err);
-    if (!s->base) return lst_fail_ctx(err, "backward scratch");
-    float *p = s->base;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = p;
-        p += sizes[i];
-    }
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) *slots[i] = lst_carve(cv, sizes[i]);
+    s->base = NULL;
+}
+
+int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c, int B,
+                             int T, int Ts, lst_err_t *err) {
+    lst_carve_t cv = {0};
+    lst_t5_bwd_scratch_carve(&cv, s, c, B, T, Ts);
+    float *base = lst_calloc(cv.used, sizeof(float), err);
+    if (!base) return lst_fail_ctx(err, "backward scratch");
+    cv.base = base;
+    cv.used = 0;
+    lst_t5_bwd_scratch_carve(&cv, s, c, B, T, Ts);
+    s->base = base;
     return 0;
 }
 

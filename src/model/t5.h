@@ -168,6 +168,9 @@ typedef struct {
 } lst_t5_bwd_scratch_t;
 int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c,
                              int B, int T, int Ts, lst_err_t *err);
+/* The same buffers carved from a caller's allocation (base stays NULL). */
+void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s,
+                              const lst_t5_config_t *c, int B, int T, int Ts);
 void lst_t5_bwd_scratch_free(lst_t5_bwd_scratch_t *s);
 
 /* dout -> dx (overwritten); weight gradients accumulate into g's non-NULL

@@ -112,8 +112,11 @@ static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_t5_t
                       lst_side_t *side, lst_err_t *err) {
     *tok = lst_tokenizer_load(o->spm, err);
     if (!*tok) return -1;
-    int vocab = o->full_vocab ? 0 : lst_tokenizer_vocab_size(*tok);
-    if (lst_t5_load(bb, o->model, vocab, err)) return -1;
+    const int tv = lst_tokenizer_vocab_size(*tok);
+    if (lst_t5_load(bb, o->model, o->full_vocab ? 0 : tv, err)) return -1;
+    if (bb->vocab < tv)
+        return lst_fail(err, "%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)",
+                        o->model, bb->vocab, tv);
     lst_side_opts_t so = o->side;
     lst_side_opts_t all;
     lst_side_opts_default(&all, &bb->cfg);
@@ -178,7 +181,8 @@ static char *state_text(const state_t *s) {
     cJSON_AddNumberToObject(j, "epoch", s->epoch);
     cJSON_AddNumberToObject(j, "batch_index", s->batch_index);
     cJSON_AddNumberToObject(j, "best_epoch", s->best_epoch);
-    cJSON_AddNumberToObject(j, "best_score", s->best_score);
+    /* -inf (no validation yet) has no JSON form: best_epoch 0 says so */
+    cJSON_AddNumberToObject(j, "best_score", s->best_epoch ? s->best_score : 0.0);
     cJSON_AddNumberToObject(j, "wall_s", s->wall_s);
     cJSON_AddItemToObject(j, "history", cJSON_Duplicate(s->history, 1));
     char *t = cJSON_PrintUnformatted(j);
@@ -203,7 +207,7 @@ static int state_parse(state_t *s, const char *text, lst_err_t *err) {
     s->epoch = (int)v[2];
     s->batch_index = (int)v[3];
     s->best_epoch = (int)v[4];
-    s->best_score = v[5];
+    s->best_score = s->best_epoch ? v[5] : -INFINITY;
     s->wall_s = v[6];
     cJSON *h = cJSON_DetachItemFromObjectCaseSensitive(j, "history");
     cJSON_Delete(j);
@@ -361,7 +365,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
                 int nTd = b.view.Td > acts.Td ? b.view.Td : acts.Td;
                 if (nTs < o->max_src) nTs = o->max_src; /* the largest a batch can need */
                 lst_side_acts_free(&acts);
-                if (lst_side_acts_alloc(&acts, &bb, &side, nB, nTs, nTd, err)) {
+                if (lst_side_acts_alloc(&acts, &bb, &side, nB, nTs, nTd, 1, err)) {
                     lst_batch_release(&b);
                     goto done;
                 }

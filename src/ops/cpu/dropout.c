@@ -11,7 +11,7 @@
 #include "../../core/rng.h"
 #include "../ops.h"
 
-#define CHUNK 4096 /* elements per parallel task; a multiple of 4 */
+#define CHUNK 4096 /* elements per chunk; a multiple of 4 */
 
 void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
                        uint64_t first) {
@@ -24,10 +24,9 @@ void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *
     const uint32_t thresh = (uint32_t)ceil((double)d->p * 16777216.0);
     const uint32_t key[2] = {(uint32_t)d->seed, (uint32_t)(d->seed >> 32)};
     const uint32_t s_lo = (uint32_t)d->stream, s_hi = (uint32_t)(d->stream >> 32);
-    /* chunks aligned to global indices so every block is drawn by one task */
+    /* chunks aligned to global indices (ready to be split across threads) */
     const uint64_t lo = first & ~(uint64_t)(CHUNK - 1), hi = first + (uint64_t)N;
     const int64_t n_chunks = (int64_t)((hi - lo + CHUNK - 1) / CHUNK);
-#pragma omp parallel for schedule(static) if (N > 4 * CHUNK)
     for (int64_t c = 0; c < n_chunks; c++) {
         uint64_t a = lo + (uint64_t)c * CHUNK, b = a + CHUNK;
         if (a < first) a = first;

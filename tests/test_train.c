@@ -1,0 +1,217 @@
+/* test_train.c: `lst train` end to end on a small custom task with a tiny
+ * random backbone: the run directory's files, reproducibility (same seed,
+ * same numbers), exact resume after an interruption, eval/predict, and
+ * clear errors for bad options. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/core/fileio.h"
+#include "../src/io/safetensors.h"
+#include "test.h"
+
+static const char *tmp(const char *name) {
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", lst_test_tmpdir(), name);
+    return buf[k];
+}
+
+/* A tiny random checkpoint (made once) and a small two-class task whose
+ * answer is a word of the input, so a side network can learn it. */
+static int setup(void) {
+    static int done = 0, ok = 0;
+    if (done) return ok;
+    done = 1;
+    char *log = NULL;
+    int rc = lst_test_run(&log, "init --preset t5-tiny --out %s --seed 3", tmp("tiny"));
+    CHECK(rc == 0, "init: %s", log ? log : "");
+    free(log);
+    const char *words[2][4] = {{"good", "great", "fine", "nice"}, {"bad", "awful", "poor", "sad"}};
+    const char *names[2] = {"train.jsonl", "valid.jsonl"};
+    for (int f = 0; f < 2; f++) {
+        FILE *o = fopen(tmp(names[f]), "w");
+        if (!o) return 0;
+        for (int i = 0; i < (f ? 16 : 48); i++) {
+            int y = (i * 7 + f) % 2;
+            fprintf(o, "{\"source\": \"review: the film was %s today\", \"target\": \"%s\"}\n",
+                    words[y][(i / 2) % 4], y ? "no" : "yes");
+        }
+        fclose(o);
+    }
+    ok = rc == 0;
+    return ok;
+}
+
+static const char *train_args(void) {
+    static char a[2048];
+    snprintf(a, sizeof a,
+             "--model %s --task custom --train %s --valid %s --test %s --r 4 --epochs 2 "
+             "--batch 8 --eval-batch 16 --warmup 4 --fisher-samples 8 --gen-validation 3 "
+             "--checkpoint-every 2 --seed 5 --quiet",
+             tmp("tiny"), tmp("train.jsonl"), tmp("valid.jsonl"), tmp("valid.jsonl"));
+    return a;
+}
+
+/* metrics.json without the fields that measure the machine, not the run */
+static char *metrics_core(const char *run) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/metrics.json", run);
+    lst_err_t err;
+    char *t = lst_read_file(p, 1 << 20, NULL, &err);
+    if (!t) {
+        CHECK(0, "%s", err.msg);
+        return NULL;
+    }
+    const char *cut[] = {"\"peak_rss_mib\"", "\"wall_s\""};
+    for (int i = 0; i < 2; i++) {
+        char *q = strstr(t, cut[i]);
+        if (q) {
+            char *e = strchr(q, '\n');
+            memmove(q, e ? e : q + strlen(q), strlen(e ? e : q + strlen(q)) + 1);
+        }
+    }
+    return t;
+}
+
+static int same_file(const char *a, const char *b) {
+    lst_err_t err;
+    size_t na, nb;
+    char *x = lst_read_file(a, 1 << 26, &na, &err), *y = lst_read_file(b, 1 << 26, &nb, &err);
+    int same = x && y && na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
+}
+
+TEST(train_run_directory_and_reproducibility) {
+    if (!setup()) return;
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train %s --out %s", train_args(), tmp("runA"));
+    CHECK(rc == 0, "train: %s", log ? log : "");
+    free(log);
+    const char *files[] = {"run.json", "metrics.json", "log.csv", "side.safetensors", "checkpoint.safetensors"};
+    char p[600];
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", tmp("runA"), files[i]);
+        CHECK(lst_test_file_exists(p), "%s missing", files[i]);
+    }
+    char *m = metrics_core(tmp("runA"));
+    CHECK(m && strstr(m, "\"best_epoch\"") && strstr(m, "\"test\"") && strstr(m, "\"trainable_percent\"") &&
+              strstr(m, "\"epochs\""),
+          "metrics.json lacks fields: %s", m ? m : "");
+    /* side weights carry the golden names */
+    lst_st_file_t f = {0};
+    lst_err_t err;
+    snprintf(p, sizeof p, "%s/side.safetensors", tmp("runA"));
+    if (lst_st_open(&f, p, &err) == 0) {
+        CHECK(lst_st_find(&f, "upsample.weight") && lst_st_find(&f, "side_encoder.gates.0") &&
+                  lst_st_find(&f, "side_decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
+              "side.safetensors names");
+        lst_st_close(&f);
+    }
+    /* the same seed gives the same numbers */
+    rc = lst_test_run(NULL, "train %s --out %s", train_args(), tmp("runA2"));
+    CHECK(rc == 0, "second run failed");
+    char *m2 = metrics_core(tmp("runA2"));
+    CHECK(m && m2 && !strcmp(m, m2), "same seed, different metrics:\n%s\n%s", m ? m : "", m2 ? m2 : "");
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/side.safetensors", tmp("runA"));
+    snprintf(b, sizeof b, "%s/side.safetensors", tmp("runA2"));
+    CHECK(same_file(a, b), "same seed, different side weights");
+    free(m);
+    free(m2);
+    /* a run directory is not overwritten */
+    rc = lst_test_run(&log, "train %s --out %s", train_args(), tmp("runA"));
+    CHECK(rc == 1 && log && strstr(log, "--resume"), "reused run dir: %d %s", rc, log ? log : "");
+    free(log);
+}
+
+TEST(train_resume_is_exact) {
+    if (!setup()) return;
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train %s --out %s", train_args(), tmp("full"));
+    CHECK(rc == 0, "train: %s", log ? log : "");
+    free(log);
+    /* interrupted twice: mid-epoch (step 4) and at the first epoch's end (step 6) */
+    rc = lst_test_run(&log, "train %s --out %s --halt-after 4", train_args(), tmp("cut"));
+    CHECK(rc == 3 && log && strstr(log, "halted"), "halt: %d %s", rc, log ? log : "");
+    free(log);
+    CHECK(!lst_test_file_exists(tmp("cut/metrics.json")), "an interrupted run wrote metrics");
+    rc = lst_test_run(&log, "train --resume %s --quiet", tmp("cut"));
+    CHECK(rc == 0, "resume: %s", log ? log : "");
+    free(log);
+    char *a = metrics_core(tmp("full")), *b = metrics_core(tmp("cut"));
+    CHECK(a && b && !strcmp(a, b), "resumed metrics differ:\n%s\n%s", a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+    char x[600], y[600];
+    snprintf(x, sizeof x, "%s/side.safetensors", tmp("full"));
+    snprintf(y, sizeof y, "%s/side.safetensors", tmp("cut"));
+    CHECK(same_file(x, y), "resumed side weights differ");
+    /* the step log of the resumed run equals the uninterrupted one (but time) */
+    snprintf(x, sizeof x, "cut -d, -f1-5 %s/log.csv > %s", tmp("full"), tmp("l1"));
+    snprintf(y, sizeof y, "cut -d, -f1-5 %s/log.csv > %s", tmp("cut"), tmp("l2"));
+    CHECK(system(x) == 0 && system(y) == 0 && same_file(tmp("l1"), tmp("l2")), "log.csv differs");
+}
+
+TEST(train_eval_and_predict) {
+    if (!setup()) return;
+    char *log = NULL;
+    if (!lst_test_file_exists(tmp("runA/side.safetensors"))) {
+        CHECK(lst_test_run(NULL, "train %s --out %s", train_args(), tmp("runA")) == 0, "train");
+    }
+    int rc = lst_test_run(&log, "eval --run %s --split test", tmp("runA"));
+    CHECK(rc == 0 && log && strstr(log, "\"accuracy\"") && strstr(log, "\"examples\": 16"),
+          "eval: %d %s", rc, log ? log : "");
+    free(log);
+    FILE *f = fopen(tmp("inputs.txt"), "w");
+    fputs("review: the film was good today\nreview: the film was bad today\n\n", f);
+    fclose(f);
+    rc = lst_test_run(&log, "predict --run %s < %s", tmp("runA"), tmp("inputs.txt"));
+    CHECK(rc == 0, "predict: %s", log ? log : "");
+    int lines = 0;
+    for (char *p = log; p && *p; p++) lines += *p == '\n';
+    CHECK(lines == 3, "predict printed %d lines for 3 inputs: %s", lines, log ? log : "");
+    free(log);
+}
+
+TEST(train_bad_options) {
+    if (!setup()) return;
+    struct {
+        const char *args, *needle;
+        int code;
+    } cases[] = {
+        {"--task sst2 --out X", "--model", 2},
+        {"--model M --task sst2 --out X --r zero", "--r", 2},
+        {"--model M --task sst2 --out X --batch 0", "--batch", 2},
+        {"--model M --task sst2 --out X --init best", "--init", 2},
+        {"--model M --task sst2 --out X --side-layers 1,,2", "side layers", 2},
+        {"--model M --task sst2 --out X --method lora", "lora", 2},
+        {"--resume X --epochs 3", "--resume", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *log = NULL;
+        int rc = lst_test_run(&log, "train %s", cases[i].args);
+        CHECK(rc == cases[i].code && log && strstr(log, cases[i].needle), "'%s': exit %d: %s",
+              cases[i].args, rc, log ? log : "");
+        free(log);
+    }
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train --model %s --task nosuch --out %s --quiet", tmp("tiny"), tmp("r_bad"));
+    CHECK(rc == 1 && log && strstr(log, "unknown task 'nosuch'"), "task: %d %s", rc, log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "train --model %s --task sst2 --out %s --side-layers 1,9 --quiet", tmp("tiny"),
+                      tmp("r_bad2"));
+    CHECK(rc == 1 && log && strstr(log, "side layer 9"), "kept layer out of range: %d %s", rc, log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "train --model tests/data/t5-tiny-relu --task sst2 --out %s --quiet", tmp("r_bad3"));
+    CHECK(rc == 1 && log && strstr(log, "smaller than the tokenizer"), "vocab: %d %s", rc, log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "train --resume %s --quiet", tmp("no_such_run"));
+    CHECK(rc == 1 && log && strstr(log, "run.json"), "resume missing: %d %s", rc, log ? log : "");
+    free(log);
+    CHECK(!lst_test_file_exists(tmp("r_bad")) && !lst_test_file_exists(tmp("r_bad2")),
+          "a failed start left a run directory");
+}

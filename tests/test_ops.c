@@ -83,7 +83,7 @@ TEST(ops_attention_backward_finite_difference) {
     float *w = randn(&r, B * Tq * C, 1); /* loss = sum(w * out) */
     float *out = malloc(4 * B * Tq * C), *P = malloc(4 * B * H * Tq * Tk);
     float *dq = calloc(B * Tq * C, 4), *dk = calloc(B * Tk * C, 4), *dv = calloc(B * Tk * C, 4);
-    float *db = calloc(H * Tq * Tk, 4), *scratch = malloc(4 * 2 * Tq * Tk);
+    float *db = calloc(H * Tq * Tk, 4), *scratch = malloc(4 * LST_MAX_THREADS * 2 * Tq * Tk);
     lst_attention_forward(out, P, q, k, v, bias, NULL, 0, B, Tq, Tk, H, D, NULL, NULL);
     lst_attention_backward(dq, dk, dv, db, w, P, q, k, v, B, Tq, Tk, H, D, NULL, scratch);
     struct { float *x, *g; int n; const char *name; } ins[] = {

@@ -47,7 +47,7 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
     a->up = lst_carve(c, B * Td * d);
     a->logits = lst_carve(c, B * Td * bb->vocab);
     a->emb = lst_carve(c, B * Tm * d);
-    a->attn_scratch = lst_carve(c, Tm * Tm);
+    a->attn_scratch = lst_carve(c, LST_MAX_THREADS * Tm * Tm);
     if (!a->backward) return;
     a->dlogits = lst_carve(c, B * Td * bb->vocab);
     a->dup = lst_carve(c, B * Td * d);
@@ -204,7 +204,9 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
     if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->up, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
     lst_matmul_forward(a->logits, a->up, bb->w.lm_head, NULL, Nd, d, bb->vocab);
     if (!bt->labels) return 0.0;
-    return lst_xent_forward_backward(NULL, a->logits, bt->labels, Nd, bb->vocab, 1.0f);
+    /* training: the loss gradient comes out of the same pass over the logits */
+    return lst_xent_forward_backward(a->backward ? a->dlogits : NULL, a->logits, bt->labels, Nd,
+                                     bb->vocab, 1.0f);
 }
 
 /* Backward of one side stack. dfin: gradient of the stack output
@@ -275,7 +277,7 @@ int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     lst_side_bind(s, grads, &G);
     lst_t5_bwd_scratch_t scr = a->bwd;
 
-    lst_xent_forward_backward(a->dlogits, a->logits, bt->labels, Nd, V, 1.0f);
+    /* a->dlogits was written by the forward */
     memset(a->dup, 0, sizeof(float) * (size_t)Nd * d);
     lst_matmul_backward(a->dup, NULL, NULL, a->dlogits, a->up, bb->w.lm_head, Nd, d, V);
     if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);

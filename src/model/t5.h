@@ -109,7 +109,7 @@ typedef struct {
     float *dec_bias;  /* [H, Td, Td] */
     float *logits;    /* [B, Td, V] */
     float *head_in;   /* [B, Td, d]: LM head input (scaled when tied) */
-    float *attn_scratch; /* [max(Ts,Td)^2]: attention-dropout scratch */
+    float *attn_scratch; /* [LST_MAX_THREADS, max(Ts,Td)^2]: attention-dropout scratch */
     int n_blk;
     lst_t5_block_acts_t *enc_blk, *dec_blk;
     float *arena;     /* one allocation behind every buffer above */
@@ -153,7 +153,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
 /* One block, for callers that drive the stacks themselves (the side
  * network). x: [B, T, d] -> out: [B, T, d]; enc: [B, Ts, d] for a decoder
  * block's cross-attention, NULL in the encoder. drop: the block's base
- * site (lst_drop_layer) or NULL; scratch: [max(T, Ts) * T] floats. */
+ * site (lst_drop_layer) or NULL; scratch: [LST_MAX_THREADS * max(T, Ts) * T]. */
 void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias,

@@ -58,7 +58,7 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     a->logits = carve(c, (size_t)B * Td * m->vocab);
     a->head_in = carve(c, (size_t)B * Td * d);
     const size_t Tm = (size_t)(Ts > Td ? Ts : Td);
-    a->attn_scratch = carve(c, Tm * Tm);
+    a->attn_scratch = carve(c, LST_MAX_THREADS * Tm * Tm);
     int ne = a->keep_all ? cfg->num_layers : 1;
     int nd = a->keep_all ? cfg->num_decoder_layers : 1;
     for (int i = 0; i < cfg->num_layers; i++)

@@ -16,6 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- threads ------------------------------------------------------------ */
+/* Ops split their own work across OpenMP threads (OpenBLAS runs single-
+ * threaded inside each piece, so there is no oversubscription). Per-thread
+ * scratch is sized for at most LST_MAX_THREADS threads. */
+#define LST_MAX_THREADS 16
+int lst_threads(void); /* threads the ops use: min(omp_get_max_threads(), LST_MAX_THREADS) */
+
 /* ---- dropout.c: inverted dropout with regenerated masks ----------------- */
 /* Element i of a dropout site is kept iff lst_rng_uniform_at(seed, stream, i)
  * >= p, and scaled by 1/(1-p). The mask is never stored: forward and
@@ -110,14 +117,14 @@ void lst_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
  * for backward, before dropout). Masked keys get probability exactly 0; a
  * query that can see no key gets a zero output. drop (may be NULL): dropout
  * on the probabilities (element index = position in [B, H, Tq, Tk]); then
- * scratch must hold Tq * Tk floats. */
+ * scratch must hold LST_MAX_THREADS * Tq * Tk floats. */
 void lst_attention_forward(float *out, float *probs, const float *q,
                            const float *k, const float *v, const float *bias,
                            const uint8_t *kmask, int causal, int B, int Tq,
                            int Tk, int H, int D, const lst_drop_t *drop,
                            float *scratch);
 /* dq, dk, dv (like q, k, v) and dbias ([H, Tq, Tk]) accumulate; any may be
- * NULL. scratch: [2 * Tq * Tk] floats. drop: the forward's. */
+ * NULL. scratch: [LST_MAX_THREADS * 2 * Tq * Tk] floats. drop: the forward's. */
 void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
                             const float *dout, const float *probs,
                             const float *q, const float *k, const float *v,

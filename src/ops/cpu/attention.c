@@ -5,6 +5,7 @@
  * the signature of the callers' data. */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "../ops.h"
@@ -44,8 +45,11 @@ void lst_attention_forward(float *out, float *probs, const float *q,
     const int C = H * D;
     const int off = Tk - Tq; /* query i sits at absolute position i + off */
     const int dropping = lst_drop_active(drop);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
+    const int nt = (double)B * H * Tq * Tk * D > 2e5 ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int bh = 0; bh < B * H; bh++) {
+            const int b = bh / H, h = bh % H;
+            float *mine = scratch ? scratch + (size_t)omp_get_thread_num() * Tq * Tk : NULL;
             float *P = probs + ((size_t)b * H + h) * Tq * Tk;
             const float *qh = q + (size_t)b * Tq * C + (size_t)h * D;
             const float *kh = k + (size_t)b * Tk * C + (size_t)h * D;
@@ -60,9 +64,9 @@ void lst_attention_forward(float *out, float *probs, const float *q,
                             causal ? i + off : Tk - 1);
             const float *Pv = P;
             if (dropping) {
-                lst_dropout_apply(scratch, P, (int64_t)Tq * Tk, drop,
+                lst_dropout_apply(mine, P, (int64_t)Tq * Tk, drop,
                                   ((uint64_t)b * H + h) * Tq * Tk);
-                Pv = scratch;
+                Pv = mine;
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk,
                         1.0f, Pv, Tk, vh, C, 0.0f, oh, C);
@@ -79,14 +83,18 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
                             const lst_drop_t *drop, float *scratch) {
     const int C = H * D;
     const int dropping = lst_drop_active(drop);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
+    /* threads own heads: dbias[h] and the head's columns of dq, dk, dv */
+    const int nt = (double)B * H * Tq * Tk * D > 2e5 ? (H < lst_threads() ? H : lst_threads()) : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int h = 0; h < H; h++)
+        for (int b = 0; b < B; b++) {
+            float *mine = scratch + (size_t)omp_get_thread_num() * 2 * Tq * Tk;
             const float *P = probs + ((size_t)b * H + h) * Tq * Tk;
             const float *qh = q + (size_t)b * Tq * C + (size_t)h * D;
             const float *kh = k + (size_t)b * Tk * C + (size_t)h * D;
             const float *vh = v + (size_t)b * Tk * C + (size_t)h * D;
             const float *doh = dout + (size_t)b * Tq * C + (size_t)h * D;
-            float *dS = scratch, *Pd = scratch + (size_t)Tq * Tk;
+            float *dS = mine, *Pd = mine + (size_t)Tq * Tk;
             const uint64_t first = ((uint64_t)b * H + h) * Tq * Tk;
             if (dropping) lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, first);
             if (dv)

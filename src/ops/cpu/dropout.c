@@ -12,6 +12,45 @@
 #include "../ops.h"
 
 #define CHUNK 4096 /* elements per chunk; a multiple of 4 */
+#define PB 16      /* Philox blocks drawn together (64 elements) */
+
+/* PB consecutive Philox4x32-10 blocks (counters blk0.., stream) in
+ * structure-of-arrays form, so the compiler vectorises the rounds; cloned
+ * for AVX-512 / AVX2 / baseline and picked at run time. Same numbers as
+ * lst_philox4x32 (tested through lst_dropout_apply_ref). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+philox_many(uint32_t k0, uint32_t k1, uint32_t s_lo, uint32_t s_hi, uint64_t blk0,
+            uint32_t out[4][PB]) {
+    uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
+    for (int i = 0; i < PB; i++) {
+        c0[i] = (uint32_t)(blk0 + (uint64_t)i);
+        c1[i] = (uint32_t)((blk0 + (uint64_t)i) >> 32);
+        c2[i] = s_lo;
+        c3[i] = s_hi;
+    }
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        for (int i = 0; i < PB; i++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[i];
+            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[i];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
+            c1[i] = (uint32_t)p1;
+            c3[i] = (uint32_t)p0;
+            c0[i] = n0;
+            c2[i] = n2;
+        }
+    }
+    for (int i = 0; i < PB; i++) {
+        out[0][i] = c0[i];
+        out[1][i] = c1[i];
+        out[2][i] = c2[i];
+        out[3][i] = c3[i];
+    }
+}
 
 void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
                        uint64_t first) {
@@ -24,23 +63,25 @@ void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *
     const uint32_t thresh = (uint32_t)ceil((double)d->p * 16777216.0);
     const uint32_t key[2] = {(uint32_t)d->seed, (uint32_t)(d->seed >> 32)};
     const uint32_t s_lo = (uint32_t)d->stream, s_hi = (uint32_t)(d->stream >> 32);
-    /* chunks aligned to global indices (ready to be split across threads) */
+    /* chunks aligned to global indices so every block is drawn by one thread */
     const uint64_t lo = first & ~(uint64_t)(CHUNK - 1), hi = first + (uint64_t)N;
     const int64_t n_chunks = (int64_t)((hi - lo + CHUNK - 1) / CHUNK);
+    const int nt = N > 8 * CHUNK ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t c = 0; c < n_chunks; c++) {
         uint64_t a = lo + (uint64_t)c * CHUNK, b = a + CHUNK;
         if (a < first) a = first;
         if (b > hi) b = hi;
-        uint32_t w[4];
-        uint64_t blk = UINT64_MAX;
+        uint32_t w[4][PB];
+        uint64_t base = UINT64_MAX;
         for (uint64_t g = a; g < b; g++) {
-            if (g / 4 != blk) {
-                blk = g / 4;
-                const uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), s_lo, s_hi};
-                lst_philox4x32(key, ctr, w);
+            const uint64_t blk = g / 4;
+            if (blk - base >= PB || base == UINT64_MAX) {
+                base = blk;
+                philox_many(key[0], key[1], s_lo, s_hi, base, w);
             }
             const int64_t i = (int64_t)(g - first);
-            out[i] = (w[g % 4] >> 8) >= thresh ? x[i] * scale : 0.0f;
+            out[i] = (w[g % 4][blk - base] >> 8) >= thresh ? x[i] * scale : 0.0f;
         }
     }
 }

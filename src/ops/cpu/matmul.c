@@ -1,9 +1,32 @@
 /* matmul.c: linear layers y = x @ W^T + b through OpenBLAS SGEMM.
- * Transposes are folded into the SGEMM calls: no copies are made. */
+ * Transposes are folded into the SGEMM calls: no copies are made. Large
+ * products are split into independent column (or row) blocks, one per
+ * OpenMP thread, each a single-threaded SGEMM. */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 #include "../ops.h"
+
+/* OpenBLAS's own threads would fight ours; we split the work instead. */
+__attribute__((constructor)) static void single_threaded_blas(void) { openblas_set_num_threads(1); }
+
+int lst_threads(void) {
+    int n = omp_get_max_threads();
+    return n < 1 ? 1 : n > LST_MAX_THREADS ? LST_MAX_THREADS : n;
+}
+
+/* Splits [0, n) into `parts` blocks; block p is [lo, hi). */
+static void split(int n, int parts, int p, int *lo, int *hi) {
+    *lo = (int)((long)n * p / parts);
+    *hi = (int)((long)n * (p + 1) / parts);
+}
+
+static int parts_for(double flops, int n) {
+    int t = lst_threads();
+    if (flops < 4e6 || t < 2) return 1;
+    return n < t ? (n > 0 ? n : 1) : t;
+}
 
 /* out: [N, OC]  x: [N, IC]  W: [OC, IC]  b: [OC] or NULL */
 void lst_matmul_forward(float *out, const float *x, const float *W,
@@ -12,8 +35,15 @@ void lst_matmul_forward(float *out, const float *x, const float *W,
     if (IC == 0) {
         memset(out, 0, sizeof(float) * (size_t)N * OC);
     } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f,
-                    x, IC, W, IC, 0.0f, out, OC);
+        const int P = parts_for(2.0 * N * OC * IC, OC);
+#pragma omp parallel for num_threads(P) if (P > 1)
+        for (int p = 0; p < P; p++) {
+            int lo, hi;
+            split(OC, P, p, &lo, &hi);
+            if (hi > lo)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hi - lo, IC, 1.0f, x, IC,
+                            W + (size_t)lo * IC, IC, 0.0f, out + lo, OC);
+        }
     }
     if (b) {
         for (int n = 0; n < N; n++) {
@@ -27,12 +57,29 @@ void lst_matmul_forward(float *out, const float *x, const float *W,
 void lst_matmul_backward(float *dx, float *dW, float *db, const float *dout,
                          const float *x, const float *W, int N, int IC, int OC) {
     if (N == 0 || OC == 0 || IC == 0) return;
-    if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f,
-                    dout, OC, W, IC, 1.0f, dx, IC);
-    if (dW)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f,
-                    dout, OC, x, IC, 1.0f, dW, IC);
+    const double flops = 2.0 * N * OC * IC;
+    if (dx) { /* row blocks of dx */
+        const int P = parts_for(flops, N);
+#pragma omp parallel for num_threads(P) if (P > 1)
+        for (int p = 0; p < P; p++) {
+            int lo, hi;
+            split(N, P, p, &lo, &hi);
+            if (hi > lo)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, IC, OC, 1.0f,
+                            dout + (size_t)lo * OC, OC, W, IC, 1.0f, dx + (size_t)lo * IC, IC);
+        }
+    }
+    if (dW) { /* row blocks of dW */
+        const int P = parts_for(flops, OC);
+#pragma omp parallel for num_threads(P) if (P > 1)
+        for (int p = 0; p < P; p++) {
+            int lo, hi;
+            split(OC, P, p, &lo, &hi);
+            if (hi > lo)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, IC, N, 1.0f,
+                            dout + lo, OC, x, IC, 1.0f, dW + (size_t)lo * IC, IC);
+        }
+    }
     if (db) {
         for (int n = 0; n < N; n++) {
             const float *d = dout + (size_t)n * OC;

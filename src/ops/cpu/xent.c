@@ -11,6 +11,8 @@ double lst_xent_forward_backward(float *dlogits, const float *logits,
     int count = 0;
     for (int n = 0; n < N; n++) count += labels[n] != -100;
     double total = 0;
+    const int nt = (double)N * V > 1e6 ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) reduction(+ : total) schedule(static) if (nt > 1)
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;
         float *dx = dlogits ? dlogits + (size_t)n * V : NULL;

@@ -15,6 +15,8 @@ static const struct {
     {"train", lst_cmd_train, "Ladder Side-Tuning on a GLUE task or custom data"},
     {"eval", lst_cmd_eval, "a trained run's metrics on a split"},
     {"predict", lst_cmd_predict, "a trained run's predictions for stdin lines"},
+    {"plan", lst_cmd_plan, "the memory a training step needs, predicted without running"},
+    {"bench", lst_cmd_bench, "time training steps on random tokens"},
 };
 
 static void usage(FILE *out) {

@@ -130,6 +130,8 @@ void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
 int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
                       int Td, int keep_all, lst_err_t *err);
 void lst_t5_acts_free(lst_t5_acts_t *a);
+/* Floats lst_t5_acts_alloc would allocate (0 if out of memory planning). */
+size_t lst_t5_acts_floats(const lst_t5_t *m, int B, int Ts, int Td, int keep_all);
 
 /* Dropout: drop == NULL (or p == 0) is eval mode. A base site (seed,
  * stream) expands to one stream per (stack, layer) and site inside it, so

@@ -98,6 +98,26 @@ int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
     return 0;
 }
 
+size_t lst_t5_acts_floats(const lst_t5_t *m, int B, int Ts, int Td, int keep_all) {
+    lst_t5_acts_t a;
+    memset(&a, 0, sizeof a);
+    a.B = B;
+    a.Ts = Ts;
+    a.Td = Td;
+    a.keep_all = keep_all;
+    a.enc_blk = calloc(m->cfg.num_layers, sizeof *a.enc_blk);
+    a.dec_blk = calloc(m->cfg.num_decoder_layers, sizeof *a.dec_blk);
+    size_t n = 0;
+    if (a.enc_blk && a.dec_blk) {
+        lst_carve_t c = {0};
+        carve_all(&c, &a, m);
+        n = c.used;
+    }
+    free(a.enc_blk);
+    free(a.dec_blk);
+    return n;
+}
+
 void lst_t5_acts_free(lst_t5_acts_t *a) {
     free(a->arena);
     free(a->enc_blk);

@@ -1,0 +1,133 @@
+/* cmd_bench.c: `lst plan` (the memory a training step needs, predicted
+ * without running) and `lst bench` (timed training steps on random tokens). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../train/bench.h"
+#include "cli.h"
+
+static int parse_layers(const char *s, int *keep, int *n) {
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= LST_MAX_LAYERS || *n >= LST_MAX_LAYERS) return -1;
+        keep[(*n)++] = (int)v;
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        p = end;
+    }
+    return *n ? 0 : -1;
+}
+
+/* Shared options of plan and bench; returns 0, or the exit status. */
+static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_bench_opts_t *o,
+                 int *json) {
+    lst_opt_t opts[] = {
+        {"model", 0, 1, "checkpoint directory or preset (t5-tiny, t5-small, t5-base, t5-large, t5-3b)", NULL},
+        {"method", 0, 0, "lst (default) or full", NULL},
+        {"batch", 0, 1, "batch size", NULL},
+        {"src-len", 0, 1, "source length", NULL},
+        {"tgt-len", 0, 1, "target length", NULL},
+        {"r", 0, 0, "LST reduction factor (default 8)", NULL},
+        {"side-layers", 0, 0, "LST kept layers of both stacks (default all)", NULL},
+        {"steps", 0, with_steps, "timed steps (after one warm-up step)", NULL},
+        {"json", 1, 0, "one JSON object", NULL},
+    };
+    const int n = sizeof opts / sizeof opts[0] - (with_steps ? 0 : 0);
+    int rc = lst_args_parse(cmd, "--model DIR|PRESET --batch B --src-len T --tgt-len D [options]",
+                            opts, n, argc, argv);
+    if (rc) return rc == 1 ? -1 : rc;
+    memset(o, 0, sizeof *o);
+    const char *v;
+    long x;
+    snprintf(o->model, sizeof o->model, "%s", lst_opt(opts, n, "model"));
+    snprintf(o->method, sizeof o->method, "%s", (v = lst_opt(opts, n, "method")) ? v : "lst");
+    if (strcmp(o->method, "lst") && strcmp(o->method, "full")) {
+        fprintf(stderr, "lst %s: --method must be lst or full, not '%s'\n", cmd, o->method);
+        return 2;
+    }
+    if (lst_opt_int(cmd, "batch", lst_opt(opts, n, "batch"), 1, 100000, &x)) return 2;
+    o->B = (int)x;
+    if (lst_opt_int(cmd, "src-len", lst_opt(opts, n, "src-len"), 1, 100000, &x)) return 2;
+    o->T = (int)x;
+    if (lst_opt_int(cmd, "tgt-len", lst_opt(opts, n, "tgt-len"), 1, 100000, &x)) return 2;
+    o->D = (int)x;
+    o->side.r = 8;
+    o->side.gate_T = 0.1f;
+    o->side.n_keep[0] = o->side.n_keep[1] = -1;
+    if ((v = lst_opt(opts, n, "r"))) {
+        if (lst_opt_int(cmd, "r", v, 1, 1024, &x)) return 2;
+        o->side.r = (int)x;
+    }
+    if ((v = lst_opt(opts, n, "side-layers"))) {
+        if (parse_layers(v, o->side.keep[0], &o->side.n_keep[0])) {
+            fprintf(stderr, "lst %s: --side-layers '%s': expected comma-separated indices\n", cmd, v);
+            return 2;
+        }
+        o->side.n_keep[1] = o->side.n_keep[0];
+        memcpy(o->side.keep[1], o->side.keep[0], sizeof o->side.keep[0]);
+    }
+    o->steps = 1;
+    if (with_steps) {
+        if (lst_opt_int(cmd, "steps", lst_opt(opts, n, "steps"), 1, 100000, &x)) return 2;
+        o->steps = (int)x;
+    }
+    *json = lst_opt(opts, n, "json") != NULL;
+    return 0;
+}
+
+static double mib(size_t b) { return b / 1048576.0; }
+
+int lst_cmd_plan(int argc, char **argv) {
+    lst_bench_opts_t o;
+    int json;
+    int rc = parse("plan", argc, argv, 0, &o, &json);
+    if (rc) return rc < 0 ? 0 : rc;
+    lst_plan_t p;
+    lst_err_t err = {{0}};
+    if (lst_bench_plan(&o, &p, &err)) {
+        lst_cli_error("plan", err.msg);
+        return 1;
+    }
+    if (json) {
+        printf("{\"weights\":%zu,\"gradients\":%zu,\"optimizer\":%zu,\"activations\":%zu,"
+               "\"workspace\":%zu,\"total\":%zu}\n",
+               p.weights, p.gradients, p.optimizer, p.activations, p.workspace, p.total);
+    } else {
+        printf("%s, %s, batch %d, source %d, target %d: predicted peak %.1f MiB\n", o.model,
+               o.method, o.B, o.T, o.D, mib(p.total));
+        printf("  weights      %10.1f MiB\n  gradients    %10.1f MiB\n  optimizer    %10.1f MiB\n"
+               "  activations  %10.1f MiB\n  workspace    %10.1f MiB\n",
+               mib(p.weights), mib(p.gradients), mib(p.optimizer), mib(p.activations), mib(p.workspace));
+    }
+    return 0;
+}
+
+int lst_cmd_bench(int argc, char **argv) {
+    lst_bench_opts_t o;
+    int json;
+    int rc = parse("bench", argc, argv, 1, &o, &json);
+    if (rc) return rc < 0 ? 0 : rc;
+    lst_bench_result_t r;
+    lst_err_t err = {{0}};
+    if (lst_bench_run(&o, &r, &err)) {
+        lst_cli_error("bench", err.msg);
+        return 1;
+    }
+    if (json) {
+        printf("{\"model\":\"%s\",\"method\":\"%s\",\"batch\":%d,\"src_len\":%d,\"tgt_len\":%d,"
+               "\"steps\":%d,\"step_ms_median\":%.3f,\"step_ms_min\":%.3f,\"tokens_per_s\":%.1f,"
+               "\"peak_bytes\":%zu,\"peak_rss_bytes\":%zu,\"loss_first\":%.6f,\"loss_last\":%.6f}\n",
+               o.model, o.method, o.B, o.T, o.D, o.steps, r.step_ms_median, r.step_ms_min,
+               r.tokens_per_s, r.peak_bytes, r.peak_rss_bytes, r.loss_first, r.loss_last);
+    } else {
+        printf("%s, %s, batch %d, source %d, target %d, %d steps: median %.1f ms/step (min %.1f), "
+               "%.0f tokens/s, planned peak %.1f MiB, peak RSS %.1f MiB\n",
+               o.model, o.method, o.B, o.T, o.D, o.steps, r.step_ms_median, r.step_ms_min,
+               r.tokens_per_s, mib(r.peak_bytes), mib(r.peak_rss_bytes));
+    }
+    return 0;
+}

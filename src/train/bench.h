@@ -1,0 +1,37 @@
+/* bench.h: the memory plan of a training step (`lst plan`) and timed
+ * training steps on random tokens (`lst bench`), for LST and full
+ * fine-tuning, on a checkpoint directory or a preset's shapes. */
+#ifndef LST_BENCH_H
+#define LST_BENCH_H
+
+#include <stddef.h>
+
+#include "../core/error.h"
+#include "../model/side.h"
+
+typedef struct {
+    char model[1024];     /* checkpoint directory or preset name */
+    char method[16];      /* lst | full */
+    int B, T, D;          /* batch, source length, target length */
+    lst_side_opts_t side; /* r, kept layers (n_keep < 0: all) */
+    int vocab;            /* rows kept (0: 32100 like training, or the model's if fewer) */
+    int steps;
+} lst_bench_opts_t;
+
+/* Bytes of every buffer a step needs, by kind. */
+typedef struct {
+    size_t weights, gradients, optimizer, activations, workspace, total;
+} lst_plan_t;
+
+int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *plan, lst_err_t *err);
+
+typedef struct {
+    double step_ms_median, step_ms_min, tokens_per_s;
+    size_t peak_bytes;      /* the plan's total: every buffer we allocate */
+    size_t peak_rss_bytes;  /* the process's peak resident set */
+    double loss_first, loss_last;
+} lst_bench_result_t;
+
+int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *err);
+
+#endif

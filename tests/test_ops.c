@@ -59,7 +59,7 @@ TEST(ops_attention_matches_reference) {
     for (int causal = 0; causal < 2; causal++) {
         float *o1 = calloc(B * Tq * C, 4), *o2 = calloc(B * Tq * C, 4);
         float *p1 = calloc(B * H * Tq * Tk, 4), *p2 = calloc(B * H * Tq * Tk, 4);
-        lst_attention_forward(o1, p1, q, k, v, bias, mask, causal, B, Tq, Tk, H, D, NULL, NULL);
+        lst_attention_forward(o1, p1, NULL, q, k, v, bias, mask, causal, B, Tq, Tk, H, D, NULL, NULL);
         lst_attention_forward_ref(o2, p2, q, k, v, bias, mask, causal, B, Tq, Tk, H, D);
         CHECK(maxdiff(o1, o2, B * Tq * C) < 1e-5, "out differs (causal %d)", causal);
         CHECK(maxdiff(p1, p2, B * H * Tq * Tk) < 1e-6, "probs differ (causal %d)", causal);
@@ -83,9 +83,12 @@ TEST(ops_attention_backward_finite_difference) {
     float *w = randn(&r, B * Tq * C, 1); /* loss = sum(w * out) */
     float *out = malloc(4 * B * Tq * C), *P = malloc(4 * B * H * Tq * Tk);
     float *dq = calloc(B * Tq * C, 4), *dk = calloc(B * Tk * C, 4), *dv = calloc(B * Tk * C, 4);
-    float *db = calloc(H * Tq * Tk, 4), *scratch = malloc(4 * LST_MAX_THREADS * 2 * Tq * Tk);
-    lst_attention_forward(out, P, q, k, v, bias, NULL, 0, B, Tq, Tk, H, D, NULL, NULL);
-    lst_attention_backward(dq, dk, dv, db, w, P, q, k, v, B, Tq, Tk, H, D, NULL, scratch);
+    float *db = calloc(H * Tq * Tk, 4), *scratch = malloc(4 * LST_MAX_THREADS * 3 * Tq * Tk);
+    float *lse = malloc(4 * B * H * Tq), *fscr = malloc(4 * LST_MAX_THREADS * 2 * Tq * Tk);
+    uint8_t km[4] = {1, 1, 0, 1};
+    lst_attention_forward(out, P, lse, q, k, v, bias, km, 1, B, Tq, Tk, H, D, NULL, fscr);
+    lst_attention_backward(dq, dk, dv, db, w, out, lse, q, k, v, bias, km, 1, B, Tq, Tk, H, D, NULL,
+                           scratch);
     struct { float *x, *g; int n; const char *name; } ins[] = {
         {q, dq, B * Tq * C, "q"}, {k, dk, B * Tk * C, "k"}, {v, dv, B * Tk * C, "v"},
         {bias, db, H * Tq * Tk, "bias"}};
@@ -95,7 +98,7 @@ TEST(ops_attention_backward_finite_difference) {
             double l[2];
             for (int s = 0; s < 2; s++) {
                 ins[t].x[i] = keep + (s ? -1e-2f : 1e-2f);
-                lst_attention_forward(out, P, q, k, v, bias, NULL, 0, B, Tq, Tk, H, D, NULL, NULL);
+                lst_attention_forward(out, P, NULL, q, k, v, bias, km, 1, B, Tq, Tk, H, D, NULL, fscr);
                 l[s] = 0;
                 for (int j = 0; j < B * Tq * C; j++) l[s] += (double)w[j] * out[j];
             }
@@ -105,7 +108,7 @@ TEST(ops_attention_backward_finite_difference) {
                   ins[t].name, i, ins[t].g[i], fd);
         }
     free(q); free(k); free(v); free(bias); free(w); free(out); free(P);
-    free(dq); free(dk); free(dv); free(db); free(scratch);
+    free(dq); free(dk); free(dv); free(db); free(scratch); free(lse); free(fscr);
 }
 
 TEST(ops_rmsnorm_and_activations_finite_difference) {

@@ -111,7 +111,7 @@ typedef struct {
     float *up;                   /* [B, Td, d] upsample output -> LM head input */
     float *logits;               /* [B, Td, V] */
     float *emb;                  /* [B, Tm, d] embedding scratch */
-    float *attn_scratch;         /* [LST_MAX_THREADS, Tm * Tm] */
+    float *attn_scratch;         /* [LST_MAX_THREADS, 2, Tm * Tm] */
     /* backward buffers (only when allocated for training) */
     int backward;
     float *dlogits;              /* [B, Td, V] */

@@ -47,7 +47,7 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
     a->up = lst_carve(c, B * Td * d);
     a->logits = lst_carve(c, B * Td * bb->vocab);
     a->emb = lst_carve(c, B * Tm * d);
-    a->attn_scratch = lst_carve(c, LST_MAX_THREADS * Tm * Tm);
+    a->attn_scratch = lst_carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
     if (!a->backward) return;
     a->dlogits = lst_carve(c, B * Td * bb->vocab);
     a->dup = lst_carve(c, B * Td * d);
@@ -243,7 +243,8 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5
         lst_drop_t sd = lst_drop_layer(side_drop, st, i);
         /* side block: ds_cur = d(block output) -> ds_next = d(M) */
         lst_t5_block_backward(cs, &W->blk[i], &g->blk[i], &a->blk[st][k], ds_next, ds_cur, M, B, T,
-                              dbias, st ? a->fin[0] : NULL, denc, Ts, son ? &sd : NULL, scr);
+                              a->bias[st], st ? bt->dec_mask : bt->src_mask, st, dbias,
+                              st ? a->fin[0] : NULL, denc, Ts, bt->src_mask, son ? &sd : NULL, scr);
         /* gate: M = gt*prev + (1-gt)*D */
         const float gt = gate_of(W->gate[i], s->opts.gate_T);
         double dg = 0;

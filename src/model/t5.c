@@ -62,7 +62,7 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     lst_matmul_forward(a->v, a->n_sa, w->v, NULL, N, d, I);
     const int on = lst_drop_active(drop);
     lst_drop_t site = lst_drop_site(drop, SITE_SA_PROBS);
-    lst_attention_forward(a->ctx, a->probs, a->q, a->k, a->v, bias, self_mask,
+    lst_attention_forward(a->ctx, NULL, a->lse, a->q, a->k, a->v, bias, self_mask,
                           causal, B, T, T, H, c->d_kv, on ? &site : NULL, scratch);
     lst_matmul_forward(a->xa, a->ctx, w->o, NULL, N, I, d);
     if (on) {
@@ -78,7 +78,7 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         lst_matmul_forward(a->ck, enc, w->ck, NULL, B * Ts, d, I);
         lst_matmul_forward(a->cv, enc, w->cv, NULL, B * Ts, d, I);
         site = lst_drop_site(drop, SITE_CA_PROBS);
-        lst_attention_forward(a->cctx, a->cprobs, a->cq, a->ck, a->cv, NULL,
+        lst_attention_forward(a->cctx, NULL, a->clse, a->cq, a->ck, a->cv, NULL,
                               src_mask, 0, B, T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
         lst_matmul_forward(a->xb, a->cctx, w->co, NULL, N, I, d);
         if (on) {
@@ -183,7 +183,7 @@ void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s, const ls
     const size_t d = c->d_model, I = (size_t)c->num_heads * c->d_kv, F = c->d_ff;
     const size_t Tm = (size_t)(T > Ts ? T : Ts), N = (size_t)B * Tm, Ns = (size_t)B * Ts;
     size_t sizes[] = {N * d, N * d, N * d, N * I, N * F, N * F, N * F, N * I, N * I, N * I,
-                      Ns * I, Ns * I, (size_t)LST_MAX_THREADS * 2 * Tm * Tm};
+                      Ns * I, Ns * I, (size_t)LST_MAX_THREADS * 3 * Tm * Tm};
     float **slots[] = {&s->dres, &s->dn, &s->dtmp, &s->dI, &s->dF, &s->dF2, &s->dF3, &s->dq,
                        &s->dk, &s->dv, &s->dck, &s->dcv, &s->attn};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) *slots[i] = lst_carve(cv, sizes[i]);
@@ -221,8 +221,10 @@ static void drop_grad(float *g, int64_t n, const lst_drop_t *drop, int site) {
 void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                            const lst_t5_block_t *g, const lst_t5_block_acts_t *a,
                            float *dx, const float *dout, const float *x, int B,
-                           int T, float *dbias, const float *enc, float *denc,
-                           int Ts, const lst_drop_t *drop, lst_t5_bwd_scratch_t *s) {
+                           int T, const float *bias, const uint8_t *self_mask,
+                           int causal, float *dbias, const float *enc, float *denc,
+                           int Ts, const uint8_t *src_mask, const lst_drop_t *drop,
+                           lst_t5_bwd_scratch_t *s) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff, H = c->num_heads;
     const int N = B * T;
     const int64_t Nd = (int64_t)N * d, NF = (int64_t)N * F;
@@ -260,8 +262,9 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         memset(s->dck, 0, sizeof(float) * (size_t)B * Ts * I);
         memset(s->dcv, 0, sizeof(float) * (size_t)B * Ts * I);
         site = lst_drop_site(drop, SITE_CA_PROBS);
-        lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cprobs, a->cq, a->ck,
-                               a->cv, B, T, Ts, H, c->d_kv, on ? &site : NULL, s->attn);
+        lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cctx, a->clse, a->cq, a->ck,
+                               a->cv, NULL, src_mask, 0, B, T, Ts, H, c->d_kv,
+                               on ? &site : NULL, s->attn);
         if (denc) {
             lst_matmul_backward(denc, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
             lst_matmul_backward(denc, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
@@ -283,8 +286,9 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     memset(s->dk, 0, sizeof(float) * (size_t)N * I);
     memset(s->dv, 0, sizeof(float) * (size_t)N * I);
     site = lst_drop_site(drop, SITE_SA_PROBS);
-    lst_attention_backward(s->dq, s->dk, s->dv, dbias, s->dI, a->probs, a->q, a->k, a->v, B, T,
-                           T, H, c->d_kv, on ? &site : NULL, s->attn);
+    lst_attention_backward(s->dq, s->dk, s->dv, dbias, s->dI, a->ctx, a->lse, a->q, a->k, a->v,
+                           bias, self_mask, causal, B, T, T, H, c->d_kv, on ? &site : NULL,
+                           s->attn);
     memset(s->dn, 0, sizeof(float) * Nd);
     lst_matmul_backward(s->dn, g->q, NULL, s->dq, a->n_sa, w->q, N, d, I);
     lst_matmul_backward(s->dn, g->k, NULL, s->dk, a->n_sa, w->k, N, d, I);
@@ -339,8 +343,8 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     for (int i = c->num_decoder_layers - 1; i >= 0; i--) {
         lst_drop_t bd = lst_drop_layer(drop, 1, i);
         lst_t5_block_backward(c, &m->w.dec[i], &g.dec[i], &a->dec_blk[i], dnext, dcur,
-                              a->dec_taps + i * dtap, B, Td, dbias_dec, a->enc_out, denc, Ts,
-                              on ? &bd : NULL, &s);
+                              a->dec_taps + i * dtap, B, Td, a->dec_bias, bt->dec_mask, 1,
+                              dbias_dec, a->enc_out, denc, Ts, bt->src_mask, on ? &bd : NULL, &s);
         float *t = dcur; dcur = dnext; dnext = t;
     }
     site = stack_site(drop, 1, 0);
@@ -360,8 +364,8 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     for (int i = c->num_layers - 1; i >= 0; i--) {
         lst_drop_t bd = lst_drop_layer(drop, 0, i);
         lst_t5_block_backward(c, &m->w.enc[i], &g.enc[i], &a->enc_blk[i], dnext, dcur,
-                              a->enc_taps + i * etap, B, Ts, dbias_enc, NULL, NULL, 0,
-                              on ? &bd : NULL, &s);
+                              a->enc_taps + i * etap, B, Ts, a->enc_bias, bt->src_mask, 0,
+                              dbias_enc, NULL, NULL, 0, NULL, on ? &bd : NULL, &s);
         float *t = dcur; dcur = dnext; dnext = t;
     }
     site = stack_site(drop, 0, 0);

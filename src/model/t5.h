@@ -90,8 +90,8 @@ int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
 
 /* Saved activations of one block (what its backward needs). */
 typedef struct {
-    float *rstd_sa, *n_sa, *q, *k, *v, *probs, *ctx, *xa;
-    float *rstd_ca, *n_ca, *cq, *ck, *cv, *cprobs, *cctx, *xb;
+    float *rstd_sa, *n_sa, *q, *k, *v, *lse, *ctx, *xa;   /* lse: [B, H, T] */
+    float *rstd_ca, *n_ca, *cq, *ck, *cv, *clse, *cctx, *xb;
     float *rstd_ff, *n_ff, *h, *l, *act;
 } lst_t5_block_acts_t;
 
@@ -109,7 +109,7 @@ typedef struct {
     float *dec_bias;  /* [H, Td, Td] */
     float *logits;    /* [B, Td, V] */
     float *head_in;   /* [B, Td, d]: LM head input (scaled when tied) */
-    float *attn_scratch; /* [LST_MAX_THREADS, max(Ts,Td)^2]: attention-dropout scratch */
+    float *attn_scratch; /* [LST_MAX_THREADS, 2, max(Ts,Td)^2]: attention scratch */
     int n_blk;
     lst_t5_block_acts_t *enc_blk, *dec_blk;
     float *arena;     /* one allocation behind every buffer above */
@@ -155,7 +155,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
 /* One block, for callers that drive the stacks themselves (the side
  * network). x: [B, T, d] -> out: [B, T, d]; enc: [B, Ts, d] for a decoder
  * block's cross-attention, NULL in the encoder. drop: the block's base
- * site (lst_drop_layer) or NULL; scratch: [LST_MAX_THREADS * max(T, Ts) * T]. */
+ * site (lst_drop_layer) or NULL; scratch: [LST_MAX_THREADS * 2 * max(T, Ts)^2]. */
 void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias,
@@ -177,12 +177,14 @@ void lst_t5_bwd_scratch_free(lst_t5_bwd_scratch_t *s);
 
 /* dout -> dx (overwritten); weight gradients accumulate into g's non-NULL
  * members; dbias [H, T, T] accumulates; denc [B, Ts, d] accumulates (may be
- * NULL: the encoder output needs no gradient). */
+ * NULL: the encoder output needs no gradient). bias, masks, causal, enc and
+ * drop: exactly the forward's. */
 void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                            const lst_t5_block_t *g, const lst_t5_block_acts_t *a,
                            float *dx, const float *dout, const float *x, int B,
-                           int T, float *dbias, const float *enc, float *denc,
-                           int Ts, const lst_drop_t *drop,
+                           int T, const float *bias, const uint8_t *self_mask,
+                           int causal, float *dbias, const float *enc, float *denc,
+                           int Ts, const uint8_t *src_mask, const lst_drop_t *drop,
                            lst_t5_bwd_scratch_t *s);
 
 /* Incremental greedy decoding: the decoder one token at a time, keys and

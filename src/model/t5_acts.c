@@ -22,7 +22,7 @@ void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
     b->q = carve(c, N * I);
     b->k = carve(c, N * I);
     b->v = carve(c, N * I);
-    b->probs = carve(c, (size_t)B * H * T * T);
+    b->lse = carve(c, (size_t)B * H * T);
     b->ctx = carve(c, N * I);
     b->xa = carve(c, N * d);
     if (decoder) {
@@ -32,7 +32,7 @@ void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
         b->cq = carve(c, N * I);
         b->ck = carve(c, Ns * I);
         b->cv = carve(c, Ns * I);
-        b->cprobs = carve(c, (size_t)B * H * T * Ts);
+        b->clse = carve(c, (size_t)B * H * T);
         b->cctx = carve(c, N * I);
         b->xb = carve(c, N * d);
     }
@@ -58,7 +58,7 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     a->logits = carve(c, (size_t)B * Td * m->vocab);
     a->head_in = carve(c, (size_t)B * Td * d);
     const size_t Tm = (size_t)(Ts > Td ? Ts : Td);
-    a->attn_scratch = carve(c, LST_MAX_THREADS * Tm * Tm);
+    a->attn_scratch = carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
     int ne = a->keep_all ? cfg->num_layers : 1;
     int nd = a->keep_all ? cfg->num_decoder_layers : 1;
     for (int i = 0; i < cfg->num_layers; i++)

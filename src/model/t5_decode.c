@@ -91,7 +91,7 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
         float *Kb = K + (size_t)b * c->max_len * I, *Vb = Vc + (size_t)b * c->max_len * I;
         memcpy(Kb + (size_t)t * I, c->kk + (size_t)b * I, sizeof(float) * I);
         memcpy(Vb + (size_t)t * I, c->vv + (size_t)b * I, sizeof(float) * I);
-        lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I, Kb, Vb,
+        lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I, Kb, Vb,
                               c->bias, NULL, 0, 1, 1, Tk, H, D, NULL, NULL);
     }
     lst_matmul_forward(c->tmp, c->ctx, w->o, NULL, B, I, d);
@@ -100,7 +100,7 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
     lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_ca, B, d, eps);
     lst_matmul_forward(c->q, c->n, w->cq, NULL, B, d, I);
     for (int b = 0; b < B; b++)
-        lst_attention_forward(c->ctx + (size_t)b * I, c->probs, c->q + (size_t)b * I,
+        lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I,
                               CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
                               c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
     lst_matmul_forward(c->tmp, c->ctx, w->co, NULL, B, I, d);

@@ -112,22 +112,25 @@ void lst_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
 /* ---- attention.c: T5 attention core (no 1/sqrt(d) scaling) -------------- */
 /* q: [B, Tq, H*D]  k, v: [B, Tk, H*D]  bias: [H, Tq, Tk] or NULL (shared over
  * the batch)  kmask: [B, Tk] (nonzero = attend) or NULL  causal: key j is
- * visible to query i only if j <= i + causal_off (causal_off = Tk - Tq when
- * decoding with a cache).  out: [B, Tq, H*D]  probs: [B, H, Tq, Tk] (saved
- * for backward, before dropout). Masked keys get probability exactly 0; a
- * query that can see no key gets a zero output. drop (may be NULL): dropout
- * on the probabilities (element index = position in [B, H, Tq, Tk]); then
- * scratch must hold LST_MAX_THREADS * Tq * Tk floats. */
-void lst_attention_forward(float *out, float *probs, const float *q,
+ * visible to query i only if j <= i + (Tk - Tq) (decoding with a cache).
+ * out: [B, Tq, H*D]; lse: [B, H, Tq] log-sum-exp per query row, what the
+ * backward needs (or NULL); probs: [B, H, Tq, Tk] before dropout, only if
+ * asked for (never needed by the backward). Masked keys get probability
+ * exactly 0; a query that sees no key gets a zero output. drop (or NULL):
+ * dropout on the probabilities, element index = position in [B, H, Tq, Tk].
+ * scratch: [LST_MAX_THREADS * 2 * Tq * Tk] floats. */
+void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
                            const float *k, const float *v, const float *bias,
-                           const uint8_t *kmask, int causal, int B, int Tq,
-                           int Tk, int H, int D, const lst_drop_t *drop,
-                           float *scratch);
-/* dq, dk, dv (like q, k, v) and dbias ([H, Tq, Tk]) accumulate; any may be
- * NULL. scratch: [LST_MAX_THREADS * 2 * Tq * Tk] floats. drop: the forward's. */
+                           const uint8_t *kmask, int causal, int B, int Tq, int Tk,
+                           int H, int D, const lst_drop_t *drop, float *scratch);
+/* Recomputes the probabilities from q, k, bias, masks and lse; out: the
+ * forward's output. dq, dk, dv (like q, k, v) and dbias ([H, Tq, Tk])
+ * accumulate; any may be NULL. drop: the forward's. scratch:
+ * [LST_MAX_THREADS * 3 * Tq * Tk] floats. */
 void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
-                            const float *dout, const float *probs,
+                            const float *dout, const float *out, const float *lse,
                             const float *q, const float *k, const float *v,
+                            const float *bias, const uint8_t *kmask, int causal,
                             int B, int Tq, int Tk, int H, int D,
                             const lst_drop_t *drop, float *scratch);
 void lst_attention_forward_ref(float *out, float *probs, const float *q,

@@ -1,8 +1,11 @@
 /* attention.c: the T5 attention core softmax(q k^T + bias + mask) v, per
  * batch row and head, with SGEMM over strided head slices (no transposed
- * copies). T5 does not scale by 1/sqrt(D). Probabilities are kept for
- * backward here; a recomputing variant can replace this without changing
- * the signature of the callers' data. */
+ * copies). T5 does not scale by 1/sqrt(D).
+ *
+ * Flash-style memory: the B x H x Tq x Tk probabilities are never kept.
+ * Forward saves one log-sum-exp per query row; backward recomputes each
+ * (row, head) block of probabilities in a per-thread scratch from q, k, the
+ * bias and the log-sum-exp, and regenerates the dropout mask. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -10,116 +13,124 @@
 
 #include "../ops.h"
 
-/* Softmax of one row of scores in place; invisible keys get exactly 0. */
-static void softmax_row(float *s, const float *brow, const uint8_t *km,
-                        int Tk, int limit) {
-    float mx = -INFINITY;
-    for (int j = 0; j < Tk; j++) {
-        int vis = j <= limit && (!km || km[j]);
-        if (!vis) continue;
-        if (brow) s[j] += brow[j];
-        if (s[j] > mx) mx = s[j];
-    }
-    if (mx == -INFINITY) {
-        memset(s, 0, sizeof(float) * Tk);
-        return;
-    }
-    double sum = 0;
-    for (int j = 0; j < Tk; j++) {
-        int vis = j <= limit && (!km || km[j]);
-        float e = vis ? expf(s[j] - mx) : 0.0f;
-        s[j] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    for (int j = 0; j < Tk; j++) s[j] *= inv;
+static inline int visible(int j, int limit, const uint8_t *km) { return j <= limit && (!km || km[j]); }
+
+/* Scores of one (b, h) block: S = q_h k_h^T + bias[h]. S: [Tq, Tk] */
+static void scores(float *S, const float *qh, const float *kh, const float *bh, int Tq, int Tk,
+                   int D, int C) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f, qh, C, kh, C, 0.0f, S, Tk);
+    if (bh) lst_add_inplace(S, bh, (int64_t)Tq * Tk);
 }
 
 /* q: [B,Tq,H*D]  k,v: [B,Tk,H*D]  bias: [H,Tq,Tk]|NULL  kmask: [B,Tk]|NULL
- * out: [B,Tq,H*D]  probs: [B,H,Tq,Tk] */
-void lst_attention_forward(float *out, float *probs, const float *q,
+ * out: [B,Tq,H*D]  probs: [B,H,Tq,Tk] or NULL  lse: [B,H,Tq] or NULL */
+void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
                            const float *k, const float *v, const float *bias,
-                           const uint8_t *kmask, int causal, int B, int Tq,
-                           int Tk, int H, int D, const lst_drop_t *drop,
-                           float *scratch) {
+                           const uint8_t *kmask, int causal, int B, int Tq, int Tk, int H,
+                           int D, const lst_drop_t *drop, float *scratch) {
     const int C = H * D;
     const int off = Tk - Tq; /* query i sits at absolute position i + off */
     const int dropping = lst_drop_active(drop);
     const int nt = (double)B * H * Tq * Tk * D > 2e5 ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int bh = 0; bh < B * H; bh++) {
-            const int b = bh / H, h = bh % H;
-            float *mine = scratch ? scratch + (size_t)omp_get_thread_num() * Tq * Tk : NULL;
-            float *P = probs + ((size_t)b * H + h) * Tq * Tk;
-            const float *qh = q + (size_t)b * Tq * C + (size_t)h * D;
-            const float *kh = k + (size_t)b * Tk * C + (size_t)h * D;
-            const float *vh = v + (size_t)b * Tk * C + (size_t)h * D;
-            float *oh = out + (size_t)b * Tq * C + (size_t)h * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f,
-                        qh, C, kh, C, 0.0f, P, Tk);
-            for (int i = 0; i < Tq; i++)
-                softmax_row(P + (size_t)i * Tk,
-                            bias ? bias + ((size_t)h * Tq + i) * Tk : NULL,
-                            kmask ? kmask + (size_t)b * Tk : NULL, Tk,
-                            causal ? i + off : Tk - 1);
-            const float *Pv = P;
-            if (dropping) {
-                lst_dropout_apply(mine, P, (int64_t)Tq * Tk, drop,
-                                  ((uint64_t)b * H + h) * Tq * Tk);
-                Pv = mine;
+        const int b = bh / H, h = bh % H;
+        float *mine = scratch ? scratch + (size_t)omp_get_thread_num() * 2 * Tq * Tk : NULL;
+        float *P = probs ? probs + (size_t)bh * Tq * Tk : mine;
+        const uint8_t *km = kmask ? kmask + (size_t)b * Tk : NULL;
+        scores(P, q + (size_t)b * Tq * C + (size_t)h * D, k + (size_t)b * Tk * C + (size_t)h * D,
+               bias ? bias + (size_t)h * Tq * Tk : NULL, Tq, Tk, D, C);
+        for (int i = 0; i < Tq; i++) {
+            float *s = P + (size_t)i * Tk;
+            const int limit = causal ? i + off : Tk - 1;
+            float mx = -INFINITY;
+            for (int j = 0; j < Tk; j++)
+                if (visible(j, limit, km) && s[j] > mx) mx = s[j];
+            if (mx == -INFINITY) { /* no visible key: zero output */
+                memset(s, 0, sizeof(float) * Tk);
+                if (lse) lse[(size_t)bh * Tq + i] = INFINITY;
+                continue;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk,
-                        1.0f, Pv, Tk, vh, C, 0.0f, oh, C);
+            double sum = 0;
+            for (int j = 0; j < Tk; j++) {
+                float e = visible(j, limit, km) ? expf(s[j] - mx) : 0.0f;
+                s[j] = e;
+                sum += e;
+            }
+            const float inv = (float)(1.0 / sum);
+            for (int j = 0; j < Tk; j++) s[j] *= inv;
+            if (lse) lse[(size_t)bh * Tq + i] = mx + (float)log(sum);
         }
+        const float *Pv = P;
+        if (dropping) {
+            float *Pd = mine + (size_t)Tq * Tk;
+            lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, (uint64_t)bh * Tq * Tk);
+            Pv = Pd;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk, 1.0f, Pv, Tk,
+                    v + (size_t)b * Tk * C + (size_t)h * D, C, 0.0f,
+                    out + (size_t)b * Tq * C + (size_t)h * D, C);
+    }
 }
 
-/* With dropout mask M (scaled): Pd = P * M.
- * dv += Pd^T dout;  dP = (dout v^T) * M;  dS = P * (dP - rowsum(dP * P))
- * dq += dS k   dk += dS^T q   dbias[h] += sum_b dS */
-void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
-                            const float *dout, const float *probs,
-                            const float *q, const float *k, const float *v,
-                            int B, int Tq, int Tk, int H, int D,
-                            const lst_drop_t *drop, float *scratch) {
+/* Per (b, h), with P recomputed from the scores and lse, M the dropout mask
+ * (scaled) and O the forward output:
+ *   dv += (P*M)^T dO;  dP = (dO v^T) * M;  Di = rowsum(dO * O)
+ *   dS = P * (dP - Di);  dq += dS k;  dk += dS^T q;  dbias[h] += sum_b dS
+ * (Di = rowsum(dP * P) because O_i = sum_j P_ij M_ij v_j.) */
+void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout,
+                            const float *out, const float *lse, const float *q, const float *k,
+                            const float *v, const float *bias, const uint8_t *kmask, int causal,
+                            int B, int Tq, int Tk, int H, int D, const lst_drop_t *drop,
+                            float *scratch) {
     const int C = H * D;
+    const int off = Tk - Tq;
     const int dropping = lst_drop_active(drop);
     /* threads own heads: dbias[h] and the head's columns of dq, dk, dv */
     const int nt = (double)B * H * Tq * Tk * D > 2e5 ? (H < lst_threads() ? H : lst_threads()) : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int h = 0; h < H; h++)
         for (int b = 0; b < B; b++) {
-            float *mine = scratch + (size_t)omp_get_thread_num() * 2 * Tq * Tk;
-            const float *P = probs + ((size_t)b * H + h) * Tq * Tk;
+            const size_t bh = (size_t)b * H + h;
+            float *P = scratch + (size_t)omp_get_thread_num() * 3 * Tq * Tk;
+            float *Pd = P + (size_t)Tq * Tk, *dS = Pd + (size_t)Tq * Tk;
             const float *qh = q + (size_t)b * Tq * C + (size_t)h * D;
             const float *kh = k + (size_t)b * Tk * C + (size_t)h * D;
             const float *vh = v + (size_t)b * Tk * C + (size_t)h * D;
             const float *doh = dout + (size_t)b * Tq * C + (size_t)h * D;
-            float *dS = mine, *Pd = mine + (size_t)Tq * Tk;
-            const uint64_t first = ((uint64_t)b * H + h) * Tq * Tk;
+            const float *oh = out + (size_t)b * Tq * C + (size_t)h * D;
+            const uint8_t *km = kmask ? kmask + (size_t)b * Tk : NULL;
+            const uint64_t first = bh * Tq * Tk;
+            scores(P, qh, kh, bias ? bias + (size_t)h * Tq * Tk : NULL, Tq, Tk, D, C);
+            for (int i = 0; i < Tq; i++) {
+                float *s = P + (size_t)i * Tk;
+                const float l = lse[bh * Tq + i];
+                const int limit = causal ? i + off : Tk - 1;
+                for (int j = 0; j < Tk; j++)
+                    s[j] = (l != INFINITY && visible(j, limit, km)) ? expf(s[j] - l) : 0.0f;
+            }
             if (dropping) lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, first);
             if (dv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, D, Tq,
-                            1.0f, dropping ? Pd : P, Tk, doh, C, 1.0f,
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, D, Tq, 1.0f,
+                            dropping ? Pd : P, Tk, doh, C, 1.0f,
                             dv + (size_t)b * Tk * C + (size_t)h * D, C);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f,
-                        doh, C, vh, C, 0.0f, dS, Tk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f, doh, C, vh, C,
+                        0.0f, dS, Tk);
             if (dropping) lst_dropout_apply(dS, dS, (int64_t)Tq * Tk, drop, first);
             for (int i = 0; i < Tq; i++) {
+                double di = 0;
+                for (int d = 0; d < D; d++) di += (double)doh[(size_t)i * C + d] * oh[(size_t)i * C + d];
                 float *row = dS + (size_t)i * Tk;
                 const float *pr = P + (size_t)i * Tk;
-                double dot = 0;
-                for (int j = 0; j < Tk; j++) dot += (double)row[j] * pr[j];
-                for (int j = 0; j < Tk; j++) row[j] = pr[j] * (row[j] - (float)dot);
+                for (int j = 0; j < Tk; j++) row[j] = pr[j] * (row[j] - (float)di);
             }
             if (dbias) lst_add_inplace(dbias + (size_t)h * Tq * Tk, dS, (int64_t)Tq * Tk);
             if (dq)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk,
-                            1.0f, dS, Tk, kh, C, 1.0f,
-                            dq + (size_t)b * Tq * C + (size_t)h * D, C);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk, 1.0f, dS, Tk, kh,
+                            C, 1.0f, dq + (size_t)b * Tq * C + (size_t)h * D, C);
             if (dk)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, D, Tq,
-                            1.0f, dS, Tk, qh, C, 1.0f,
-                            dk + (size_t)b * Tk * C + (size_t)h * D, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, D, Tq, 1.0f, dS, Tk, qh,
+                            C, 1.0f, dk + (size_t)b * Tk * C + (size_t)h * D, C);
         }
 }
 

@@ -203,3 +203,20 @@ TEST(ops_dropout_matches_reference) {
     }
     free(x); free(a); free(b);
 }
+
+TEST(ops_xent_chunks_add_up_to_full) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 6);
+    const int N = 7, V = 33;
+    float *z = randn(&r, N * V, 3), *full = malloc(4 * N * V), *ch = malloc(4 * N * V);
+    int32_t labels[7] = {3, -100, 0, 32, 5, -100, 17};
+    double mean = lst_xent_forward_backward(full, z, labels, N, V, 1.0f);
+    memcpy(ch, z, 4 * N * V);
+    double sum = 0;
+    const int R = 3; /* chunks of 3, 3, 1 rows */
+    for (int r0 = 0; r0 < N; r0 += R)
+        sum += lst_xent_chunk_inplace(ch + r0 * V, labels + r0, N - r0 < R ? N - r0 : R, V, 1.0f / 5);
+    CHECK(fabs(sum / 5 - mean) < 1e-9 * (1 + fabs(mean)), "loss %g vs %g", sum / 5, mean);
+    CHECK(maxdiff(ch, full, N * V) < 1e-7, "gradient differs by %g", maxdiff(ch, full, N * V));
+    free(z); free(full); free(ch);
+}

@@ -103,14 +103,20 @@ static int dump_lst(const lst_t5_t *m, const lst_t5_batch_t *b, const char *side
     grads0 = lst_calloc(side.n_floats, sizeof(float), err);
     losses = lst_calloc(sc.steps > 0 ? sc.steps : 1, sizeof(float), err);
     if (!grads || !grads0 || !losses) goto done;
-    if (lst_side_acts_alloc(&acts, m, &side, b->B, b->Ts, b->Td, 1, err)) goto done;
-    loss0 = (float)lst_side_forward(m, &side, b, &acts, NULL, NULL);
-    if (b->labels && lst_side_backward(m, &side, b, &acts, NULL, grads0, err)) goto done;
-    /* keep the initial logits: AdamW steps below reuse the activations */
+    /* logits from an inference-mode pass (training keeps only chunks of them) */
+    lst_side_acts_t ev;
+    if (lst_side_acts_alloc(&ev, m, &side, b->B, b->Ts, b->Td, 0, err)) goto done;
+    loss0 = (float)lst_side_forward(m, &side, b, &ev, NULL, NULL);
     const size_t n_logits = (size_t)b->B * b->Td * m->vocab;
     logits0 = lst_malloc(n_logits, sizeof(float), err);
+    if (logits0) memcpy(logits0, ev.logits, sizeof(float) * n_logits);
+    lst_side_acts_free(&ev);
     if (!logits0) goto done;
-    memcpy(logits0, acts.logits, sizeof(float) * n_logits);
+    if (lst_side_acts_alloc(&acts, m, &side, b->B, b->Ts, b->Td, 1, err)) goto done;
+    if (b->labels) {
+        lst_side_forward(m, &side, b, &acts, NULL, NULL);
+        if (lst_side_backward(m, &side, b, &acts, NULL, grads0, err)) goto done;
+    }
     int64_t sh[3] = {b->B, b->Td, m->vocab}, one = 1, nsteps = sc.steps;
     int bad = out_add(&out, "logits", logits0, 3, sh);
     if (b->labels) bad |= out_add(&out, "loss", &loss0, 1, &one);

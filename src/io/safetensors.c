@@ -237,7 +237,7 @@ static int parse_header(lst_st_file_t *f, const cJSON *root, const char *data,
     return 0;
 }
 
-int lst_st_open(lst_st_file_t *f, const char *path, lst_err_t *err) {
+static int open_impl(lst_st_file_t *f, const char *path, lst_err_t *err) {
     memset(f, 0, sizeof *f);
     f->path = strdup(path);
     if (!f->path) return lst_fail(err, "%s: out of memory", path);
@@ -314,6 +314,15 @@ int lst_st_open(lst_st_file_t *f, const char *path, lst_err_t *err) {
     int rc = parse_header(f, root, data, fsize - 8 - hlen, err);
     cJSON_Delete(root);
     free(hdr);
+    return rc;
+}
+
+/* A failed open releases what it took: every caller (batch, model, side,
+ * checkpoint loaders) returned on failure without lst_st_close, leaking the
+ * path, the mapping and the tensor table (found by fuzz/fuzz_batch). */
+int lst_st_open(lst_st_file_t *f, const char *path, lst_err_t *err) {
+    int rc = open_impl(f, path, err);
+    if (rc != 0) lst_st_close(f);
     return rc;
 }
 

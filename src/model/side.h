@@ -109,13 +109,12 @@ typedef struct {
     float *fin[2];               /* [B, T, ds] side stack output (after norm, dropout) */
     float *bias[2];              /* [H, T, T] side relative bias */
     float *up;                   /* [B, Td, d] upsample output -> LM head input */
-    float *logits;               /* [B, Td, V] */
+    float *logits;               /* [B, Td, V]; when training only a chunk of rows */
     float *emb;                  /* [B, Tm, d] embedding scratch */
     float *attn_scratch;         /* [LST_MAX_THREADS, 2, Tm * Tm] */
     /* backward buffers (only when allocated for training) */
     int backward;
-    float *dlogits;              /* [B, Td, V] */
-    float *dup;                  /* [B, Td, d] */
+    float *dup;                  /* [B, Td, d]: d(loss)/d(LM head input) */
     float *dfin, *ds_cur, *ds_next, *dD; /* [B, Tm, ds] */
     float *denc;                 /* [B, Ts, ds] */
     float *dbias;                /* [H, Tm, Tm] */
@@ -134,7 +133,11 @@ size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int 
                             int backward);
 
 /* Dropout: bb_drop for the backbone, side_drop for the side network (NULL:
- * eval mode). Returns the mean loss if batch->labels, else 0. */
+ * eval mode). Returns the mean loss if batch->labels, else 0. With acts
+ * allocated for training the logits are never whole: the LM head, the loss
+ * and the head's backward run a chunk of lst_side_logit_rows rows at a
+ * time (a->logits is then scratch); otherwise a->logits holds them all. */
+int lst_side_logit_rows(int rows, int V);
 double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s,
                         const lst_t5_batch_t *batch, lst_side_acts_t *a,
                         const lst_drop_t *bb_drop, const lst_drop_t *side_drop);

@@ -45,11 +45,11 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
         a->bias[st] = lst_carve(c, H * T * T);
     }
     a->up = lst_carve(c, B * Td * d);
-    a->logits = lst_carve(c, B * Td * bb->vocab);
+    /* training keeps no [B, Td, V] logits: a chunk of rows at a time */
+    a->logits = lst_carve(c, (a->backward ? (size_t)lst_side_logit_rows((int)(B * Td), bb->vocab) : B * Td) * bb->vocab);
     a->emb = lst_carve(c, B * Tm * d);
     a->attn_scratch = lst_carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
     if (!a->backward) return;
-    a->dlogits = lst_carve(c, B * Td * bb->vocab);
     a->dup = lst_carve(c, B * Td * d);
     a->dfin = lst_carve(c, B * Tm * ds);
     a->ds_cur = lst_carve(c, B * Tm * ds);
@@ -202,11 +202,34 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
     /* upsample, then the frozen LM head (scaled by d^-0.5 when tied) */
     lst_matmul_forward(a->up, a->fin[1], s->w.up_w, s->w.up_b, Nd, s->cfg.d_model, d);
     if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->up, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
-    lst_matmul_forward(a->logits, a->up, bb->w.lm_head, NULL, Nd, d, bb->vocab);
-    if (!bt->labels) return 0.0;
-    /* training: the loss gradient comes out of the same pass over the logits */
-    return lst_xent_forward_backward(a->backward ? a->dlogits : NULL, a->logits, bt->labels, Nd,
-                                     bb->vocab, 1.0f);
+    const int V = bb->vocab;
+    if (!a->backward) {
+        lst_matmul_forward(a->logits, a->up, bb->w.lm_head, NULL, Nd, d, V);
+        return bt->labels ? lst_xent_forward_backward(NULL, a->logits, bt->labels, Nd, V, 1.0f) : 0.0;
+    }
+    /* Training: LM head, loss and the head's backward a chunk of rows at a
+     * time; what survives is d(up), the gradient of the head's input. */
+    int count = 0;
+    for (int i = 0; i < Nd; i++) count += bt->labels[i] != -100;
+    const int R = lst_side_logit_rows(a->B * a->Td, V);
+    const float scale = count ? 1.0f / count : 0.0f;
+    double total = 0;
+    memset(a->dup, 0, sizeof(float) * (size_t)Nd * d);
+    for (int r0 = 0; r0 < Nd; r0 += R) {
+        const int n = Nd - r0 < R ? Nd - r0 : R;
+        lst_matmul_forward(a->logits, a->up + (size_t)r0 * d, bb->w.lm_head, NULL, n, d, V);
+        total += lst_xent_chunk_inplace(a->logits, bt->labels + r0, n, V, scale);
+        lst_matmul_backward(a->dup + (size_t)r0 * d, NULL, NULL, a->logits, a->up + (size_t)r0 * d,
+                            bb->w.lm_head, n, d, V);
+    }
+    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    return count ? total / count : 0.0;
+}
+
+int lst_side_logit_rows(int rows, int V) {
+    int r = (1 << 20) / (V > 0 ? V : 1); /* about 4 MiB of logits */
+    if (r < 1) r = 1;
+    return r < rows ? r : rows;
 }
 
 /* Backward of one side stack. dfin: gradient of the stack output
@@ -272,16 +295,13 @@ int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
                       lst_err_t *err) {
     if (!bt->labels) return lst_fail(err, "LST backward needs labels");
     if (!a->backward) return lst_fail(err, "LST backward needs activations allocated for training");
-    const int B = bt->B, Td = bt->Td, d = bb->cfg.d_model, V = bb->vocab;
+    const int B = bt->B, Td = bt->Td, d = bb->cfg.d_model;
     const int ds = s->cfg.d_model, Nd = B * Td;
     lst_side_weights_t G;
     lst_side_bind(s, grads, &G);
     lst_t5_bwd_scratch_t scr = a->bwd;
 
-    /* a->dlogits was written by the forward */
-    memset(a->dup, 0, sizeof(float) * (size_t)Nd * d);
-    lst_matmul_backward(a->dup, NULL, NULL, a->dlogits, a->up, bb->w.lm_head, Nd, d, V);
-    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    /* the forward left d(up) in a->dup (the head was done chunk by chunk) */
     memset(a->dfin, 0, sizeof(float) * (size_t)Nd * ds);
     lst_matmul_backward(a->dfin, G.up_w, G.up_b, a->dup, a->fin[1], s->w.up_w, Nd, ds, d);
     memset(a->denc, 0, sizeof(float) * (size_t)B * bt->Ts * ds);

@@ -146,6 +146,13 @@ double lst_xent_forward_backward(float *dlogits, const float *logits,
                                  const int32_t *labels, int N, int V,
                                  float dloss);
 
+/* The chunked form for training: z: [N, V] logits of a chunk of rows,
+ * overwritten in place by their gradient (softmax - onehot) * grad_scale
+ * (0 on ignored rows); returns the SUM of the chunk's row losses. With
+ * grad_scale = 1 / (labels counted over the whole batch) the chunks add up
+ * to lst_xent_forward_backward. */
+double lst_xent_chunk_inplace(float *z, const int32_t *labels, int N, int V, float grad_scale);
+
 /* ---- elementwise helpers (util.c) --------------------------------------- */
 void lst_add_inplace(float *y, const float *x, int64_t N);    /* y += x */
 void lst_scale_inplace(float *y, float s, int64_t N);         /* y *= s */

@@ -36,3 +36,25 @@ double lst_xent_forward_backward(float *dlogits, const float *logits,
     }
     return count ? total / count : 0.0;
 }
+
+double lst_xent_chunk_inplace(float *z, const int32_t *labels, int N, int V, float grad_scale) {
+    double total = 0;
+    const int nt = (double)N * V > 1e6 ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) reduction(+ : total) schedule(static) if (nt > 1)
+    for (int n = 0; n < N; n++) {
+        float *x = z + (size_t)n * V;
+        if (labels[n] == -100) {
+            for (int v = 0; v < V; v++) x[v] = 0;
+            continue;
+        }
+        float mx = x[0];
+        for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += exp((double)x[v] - mx);
+        const double lse = mx + log(sum);
+        total += lse - x[labels[n]];
+        for (int v = 0; v < V; v++) x[v] = (float)(exp((double)x[v] - lse) * grad_scale);
+        x[labels[n]] -= grad_scale;
+    }
+    return total;
+}

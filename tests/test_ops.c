@@ -220,3 +220,40 @@ TEST(ops_xent_chunks_add_up_to_full) {
     CHECK(maxdiff(ch, full, N * V) < 1e-7, "gradient differs by %g", maxdiff(ch, full, N * V));
     free(z); free(full); free(ch);
 }
+
+/* The fused residual + dropout + norm against its definition. */
+TEST(ops_residual_rmsnorm_matches_composition) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 8);
+    const int N = 5, C = 24;
+    float *x = randn(&r, N * C, 1), *y = randn(&r, N * C, 1), *w = randn(&r, C, 1);
+    float *res = malloc(4 * N * C), *nrm = malloc(4 * N * C), *rs = malloc(4 * N);
+    float *res2 = malloc(4 * N * C), *nrm2 = malloc(4 * N * C), *rs2 = malloc(4 * N);
+    for (int on = 0; on < 2; on++) {
+        lst_drop_t d = {0.25f, 3, 9};
+        const lst_drop_t *dp = on ? &d : NULL;
+        lst_residual_rmsnorm_forward(res, nrm, rs, x, y, w, N, C, 1e-6f, dp);
+        lst_dropout_apply(res2, y, N * C, dp, 0);
+        lst_add_inplace(res2, x, N * C);
+        lst_rmsnorm_forward(nrm2, rs2, res2, w, N, C, 1e-6f);
+        CHECK(maxdiff(res, res2, N * C) < 1e-6 && maxdiff(nrm, nrm2, N * C) < 1e-5 &&
+                  maxdiff(rs, rs2, N) < 1e-6, "forward differs (dropout %d)", on);
+        /* in place: res aliases y */
+        float *yy = malloc(4 * N * C);
+        memcpy(yy, y, 4 * N * C);
+        lst_residual_rmsnorm_forward(yy, NULL, NULL, x, yy, NULL, N, C, 1e-6f, dp);
+        CHECK(maxdiff(yy, res2, N * C) < 1e-6, "in-place differs");
+        free(yy);
+        /* backward: dres gains the norm's gradient; dy = drop(dres) */
+        float *g = randn(&r, N * C, 1), *dres = randn(&r, N * C, 1), *dres2 = malloc(4 * N * C);
+        float *dy = malloc(4 * N * C), *dy2 = malloc(4 * N * C), *dw = calloc(C, 4), *dw2 = calloc(C, 4);
+        memcpy(dres2, dres, 4 * N * C);
+        lst_residual_rmsnorm_backward(dres, dy, dw, g, res, w, rs, N, C, dp);
+        lst_rmsnorm_backward(dres2, dw2, g, res2, w, rs2, N, C);
+        lst_dropout_apply(dy2, dres2, N * C, dp, 0);
+        CHECK(maxdiff(dres, dres2, N * C) < 1e-5 && maxdiff(dy, dy2, N * C) < 1e-5 &&
+                  maxdiff(dw, dw2, C) < 1e-5, "backward differs (dropout %d)", on);
+        free(g); free(dres); free(dres2); free(dy); free(dy2); free(dw); free(dw2);
+    }
+    free(x); free(y); free(w); free(res); free(nrm); free(rs); free(res2); free(nrm2); free(rs2);
+}

@@ -338,6 +338,10 @@ TEST(robust_config_json) {
                  "eos_token_id");
     config_fails(__LINE__, "c_eps", "{" TINY_DIMS ", \"num_heads\": 4, \"layer_norm_epsilon\": 0}",
                  "layer_norm_epsilon");
+    /* regression: a huge layer count was trusted before the weights were read
+     * (lst dump was OOM-killed after minutes) */
+    config_fails(__LINE__, "c_layers", "{" TINY_DIMS ", \"num_heads\": 4, \"num_decoder_layers\": 100000000}",
+                 "key 'num_decoder_layers' is 100000000");
     config_fails(__LINE__, "c_trunc", "{" TINY_DIMS ", \"num_heads\": 4,", "invalid JSON");
     const char *dir = copy_model("c_nul");
     char path[700];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #define CONFIG_MAX_BYTES (16 * 1024 * 1024)
+#define T5_MAX_LAYERS 1024
 
 void lst_t5_config_default(lst_t5_config_t *c) {
     memset(c, 0, sizeof *c);
@@ -277,6 +278,15 @@ int lst_t5_config_validate(const lst_t5_config_t *c, const char *what, lst_err_t
         if (chk[i].v < chk[i].min)
             return lst_fail(err, "%s: key '%s' must be at least %d, got %d", what, chk[i].key,
                             chk[i].min, chk[i].v);
+    /* Layer counts size the parameter table before any weight is read, so a
+     * corrupt config.json with num_layers 1e8 made lst dump build a table of
+     * billions of entries until the OOM killer stopped it, instead of failing
+     * on the first missing tensor. T5 checkpoints have at most a few dozen. */
+    if (c->num_layers > T5_MAX_LAYERS || c->num_decoder_layers > T5_MAX_LAYERS)
+        return lst_fail(err, "%s: key '%s' is %d, more than the %d layers lst supports", what,
+                        c->num_layers > T5_MAX_LAYERS ? "num_layers" : "num_decoder_layers",
+                        c->num_layers > T5_MAX_LAYERS ? c->num_layers : c->num_decoder_layers,
+                        T5_MAX_LAYERS);
     if (!(c->layer_norm_eps > 0) || !isfinite(c->layer_norm_eps))
         return lst_fail(err, "%s: key 'layer_norm_epsilon' must be > 0, got %g", what,
                         (double)c->layer_norm_eps);

@@ -64,16 +64,13 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     lst_drop_t site = lst_drop_site(drop, SITE_SA_PROBS);
     lst_attention_forward(a->ctx, NULL, a->lse, a->q, a->k, a->v, bias, self_mask,
                           causal, B, T, T, H, c->d_kv, on ? &site : NULL, scratch);
+    /* xa = x + drop(ctx @ o^T), and the next sub-layer's norm of it */
     lst_matmul_forward(a->xa, a->ctx, w->o, NULL, N, I, d);
-    if (on) {
-        site = lst_drop_site(drop, SITE_SA_OUT);
-        lst_dropout_apply(a->xa, a->xa, (int64_t)N * d, &site, 0);
-    }
-    lst_add_inplace(a->xa, x, (int64_t)N * d);
-    const float *res = a->xa;
+    site = lst_drop_site(drop, SITE_SA_OUT);
+    lst_residual_rmsnorm_forward(a->xa, enc ? a->n_ca : a->n_ff, enc ? a->rstd_ca : a->rstd_ff, x,
+                                 a->xa, enc ? w->ln_ca : w->ln_ff, N, d, eps, on ? &site : NULL);
 
     if (enc) {
-        lst_rmsnorm_forward(a->n_ca, a->rstd_ca, a->xa, w->ln_ca, N, d, eps);
         lst_matmul_forward(a->cq, a->n_ca, w->cq, NULL, N, d, I);
         lst_matmul_forward(a->ck, enc, w->ck, NULL, B * Ts, d, I);
         lst_matmul_forward(a->cv, enc, w->cv, NULL, B * Ts, d, I);
@@ -81,15 +78,12 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         lst_attention_forward(a->cctx, NULL, a->clse, a->cq, a->ck, a->cv, NULL,
                               src_mask, 0, B, T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
         lst_matmul_forward(a->xb, a->cctx, w->co, NULL, N, I, d);
-        if (on) {
-            site = lst_drop_site(drop, SITE_CA_OUT);
-            lst_dropout_apply(a->xb, a->xb, (int64_t)N * d, &site, 0);
-        }
-        lst_add_inplace(a->xb, a->xa, (int64_t)N * d);
-        res = a->xb;
+        site = lst_drop_site(drop, SITE_CA_OUT);
+        lst_residual_rmsnorm_forward(a->xb, a->n_ff, a->rstd_ff, a->xa, a->xb, w->ln_ff, N, d, eps,
+                                     on ? &site : NULL);
     }
+    const float *res = enc ? a->xb : a->xa;
 
-    lst_rmsnorm_forward(a->n_ff, a->rstd_ff, res, w->ln_ff, N, d, eps);
     lst_matmul_forward(a->h, a->n_ff, w->wi, NULL, N, d, F);
     if (c->gated) {
         lst_matmul_forward(a->l, a->n_ff, w->wi1, NULL, N, d, F);
@@ -102,11 +96,8 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         lst_dropout_apply(a->act, a->act, (int64_t)N * F, &site, 0);
     }
     lst_matmul_forward(out, a->act, w->wo, NULL, N, F, d);
-    if (on) {
-        site = lst_drop_site(drop, SITE_FF_OUT);
-        lst_dropout_apply(out, out, (int64_t)N * d, &site, 0);
-    }
-    lst_add_inplace(out, res, (int64_t)N * d);
+    site = lst_drop_site(drop, SITE_FF_OUT);
+    lst_residual_rmsnorm_forward(out, NULL, NULL, res, out, NULL, N, d, eps, on ? &site : NULL);
 }
 
 /* Stack-level dropout sites: the embedding output and the final norm output. */
@@ -232,10 +223,11 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     const int on = lst_drop_active(drop);
     lst_drop_t site;
 
-    /* FFN: out = res + drop(drop(act) @ wo^T) */
+    /* FFN: out = res + drop(drop(act) @ wo^T); dres = d(out) = d(res) so far */
     memcpy(s->dres, dout, sizeof(float) * Nd);
-    memcpy(s->dtmp, dout, sizeof(float) * Nd);
-    drop_grad(s->dtmp, Nd, drop, SITE_FF_OUT);
+    site = lst_drop_site(drop, SITE_FF_OUT);
+    lst_residual_rmsnorm_backward(s->dres, s->dtmp, NULL, NULL, NULL, NULL, NULL, N, d,
+                                  on ? &site : NULL);
     memset(s->dF, 0, sizeof(float) * NF);
     lst_matmul_backward(s->dF, g->wo, NULL, s->dtmp, a->act, w->wo, N, F, d);
     drop_grad(s->dF, NF, drop, SITE_FF_HIDDEN);
@@ -250,12 +242,13 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         lst_act_backward(s->dF2, s->dF, a->h, NF, op_act(c));
         lst_matmul_backward(s->dn, g->wi, NULL, s->dF2, a->n_ff, w->wi, N, d, F);
     }
-    lst_rmsnorm_backward(s->dres, g->ln_ff, s->dn, res, w->ln_ff, a->rstd_ff, N, d);
+    /* seam: res = prev + drop(sub-layer output), n_ff = norm(res) */
+    site = lst_drop_site(drop, enc ? SITE_CA_OUT : SITE_SA_OUT);
+    lst_residual_rmsnorm_backward(s->dres, s->dtmp, g->ln_ff, s->dn, res, w->ln_ff, a->rstd_ff, N,
+                                  d, on ? &site : NULL);
 
     if (enc) {
-        /* Cross-attention: xb = xa + drop(cctx @ co^T); dres holds d(xb). */
-        memcpy(s->dtmp, s->dres, sizeof(float) * Nd);
-        drop_grad(s->dtmp, Nd, drop, SITE_CA_OUT);
+        /* Cross-attention: dtmp = d(cctx @ co^T); dres = d(xa) so far. */
         memset(s->dI, 0, sizeof(float) * (size_t)N * I);
         lst_matmul_backward(s->dI, g->co, NULL, s->dtmp, a->cctx, w->co, N, I, d);
         memset(s->dq, 0, sizeof(float) * (size_t)N * I);
@@ -265,23 +258,20 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cctx, a->clse, a->cq, a->ck,
                                a->cv, NULL, src_mask, 0, B, T, Ts, H, c->d_kv,
                                on ? &site : NULL, s->attn);
-        if (denc) {
-            lst_matmul_backward(denc, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
-            lst_matmul_backward(denc, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
-        } else {
-            lst_matmul_backward(NULL, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
-            lst_matmul_backward(NULL, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
-        }
+        lst_matmul_backward(denc, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
+        lst_matmul_backward(denc, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
         memset(s->dn, 0, sizeof(float) * Nd);
         lst_matmul_backward(s->dn, g->cq, NULL, s->dq, a->n_ca, w->cq, N, d, I);
-        lst_rmsnorm_backward(s->dres, g->ln_ca, s->dn, a->xa, w->ln_ca, a->rstd_ca, N, d);
+        /* seam: xa = x + drop(self-attention output), n_ca = norm(xa) */
+        site = lst_drop_site(drop, SITE_SA_OUT);
+        lst_residual_rmsnorm_backward(s->dres, s->dtmp, g->ln_ca, s->dn, a->xa, w->ln_ca,
+                                      a->rstd_ca, N, d, on ? &site : NULL);
     }
 
-    /* Self-attention: xa = x + drop(ctx @ o^T); dres holds d(xa). */
+    /* Self-attention: dtmp = d(ctx @ o^T); dres = d(x) so far. */
     memcpy(dx, s->dres, sizeof(float) * Nd);
-    drop_grad(s->dres, Nd, drop, SITE_SA_OUT);
     memset(s->dI, 0, sizeof(float) * (size_t)N * I);
-    lst_matmul_backward(s->dI, g->o, NULL, s->dres, a->ctx, w->o, N, I, d);
+    lst_matmul_backward(s->dI, g->o, NULL, s->dtmp, a->ctx, w->o, N, I, d);
     memset(s->dq, 0, sizeof(float) * (size_t)N * I);
     memset(s->dk, 0, sizeof(float) * (size_t)N * I);
     memset(s->dv, 0, sizeof(float) * (size_t)N * I);

@@ -73,6 +73,21 @@ void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
                           const float *x, const float *w, const float *rstd,
                           int N, int C);
 
+/* Fused residual + dropout + RMSNorm, the seam between two sub-layers:
+ *   res = x + drop(y)           (res may equal y; y is the sub-layer output)
+ *   norm = w * res * rstd(res)  (skipped when norm is NULL)
+ * res, x, y, norm: [N, C]; rstd: [N]. drop index = position in [N, C]. */
+void lst_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const float *x,
+                                  const float *y, const float *w, int N, int C, float eps,
+                                  const lst_drop_t *drop);
+/* Backward of the above: dres holds the residual stream's gradient from
+ * above and gets the norm's contribution added (it is then d(x)); dy =
+ * drop(dres) (overwritten, may be NULL); dw accumulates (may be NULL);
+ * dnorm may be NULL (no norm). */
+void lst_residual_rmsnorm_backward(float *dres, float *dy, float *dw, const float *dnorm,
+                                   const float *res, const float *w, const float *rstd, int N,
+                                   int C, const lst_drop_t *drop);
+
 /* ---- activation.c: FFN nonlinearities ----------------------------------- */
 /* relu; gelu_new (tanh approximation); gelu (exact, erf) */
 typedef enum { LST_OP_RELU = 0, LST_OP_GELU_NEW = 1, LST_OP_GELU = 2 } lst_op_act_t;

@@ -1,6 +1,7 @@
 /* rmsnorm.c: T5's layer norm (no mean subtraction, no bias); the variance
  * is accumulated in double so long rows lose nothing. */
 #include <math.h>
+#include <string.h>
 
 #include "../ops.h"
 
@@ -37,4 +38,37 @@ void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
             for (int c = 0; c < C; c++) d[c] += r * w[c] * dy[c] - xr[c] * k;
         }
     }
+}
+
+/* One pass per row: residual add with the sub-layer's dropout, then the
+ * norm of the result. Same arithmetic as dropout + add + rmsnorm. */
+void lst_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const float *x,
+                                  const float *y, const float *w, int N, int C, float eps,
+                                  const lst_drop_t *drop) {
+    const int on = lst_drop_active(drop);
+    const int nt = (double)N * C > 1e5 ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int n = 0; n < N; n++) {
+        float *r = res + (size_t)n * C;
+        const float *xr = x + (size_t)n * C;
+        if (on) lst_dropout_apply(r, y + (size_t)n * C, C, drop, (uint64_t)n * C);
+        else if (r != y + (size_t)n * C) memcpy(r, y + (size_t)n * C, sizeof(float) * C);
+        double ss = 0;
+        for (int c = 0; c < C; c++) {
+            r[c] += xr[c];
+            ss += (double)r[c] * r[c];
+        }
+        if (!norm) continue;
+        float rs = (float)(1.0 / sqrt(ss / C + eps));
+        if (rstd) rstd[n] = rs;
+        float *o = norm + (size_t)n * C;
+        for (int c = 0; c < C; c++) o[c] = w[c] * (r[c] * rs);
+    }
+}
+
+void lst_residual_rmsnorm_backward(float *dres, float *dy, float *dw, const float *dnorm,
+                                   const float *res, const float *w, const float *rstd, int N,
+                                   int C, const lst_drop_t *drop) {
+    if (dnorm) lst_rmsnorm_backward(dres, dw, dnorm, res, w, rstd, N, C);
+    if (dy) lst_dropout_apply(dy, dres, (int64_t)N * C, drop, 0);
 }

@@ -2,6 +2,7 @@
  * random backbone: the run directory's files, reproducibility (same seed,
  * same numbers), exact resume after an interruption, eval/predict, and
  * clear errors for bad options. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,4 +215,61 @@ TEST(train_bad_options) {
     free(log);
     CHECK(!lst_test_file_exists(tmp("r_bad")) && !lst_test_file_exists(tmp("r_bad2")),
           "a failed start left a run directory");
+}
+
+TEST(train_memory_budget_and_nan_guard) {
+    if (!setup()) return;
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train %s --out %s --max-memory 1M", train_args(), tmp("r_mem"));
+    CHECK(rc == 1 && log && strstr(log, "needs") && strstr(log, "--max-memory is 1.0 MiB"),
+          "budget: %d %s", rc, log ? log : "");
+    free(log);
+    CHECK(!lst_test_file_exists(tmp("r_mem")), "a refused run left its directory");
+    rc = lst_test_run(&log, "train %s --out %s --max-memory 2G", train_args(), tmp("r_mem2"));
+    CHECK(rc == 0, "a run within budget failed: %s", log ? log : "");
+    free(log);
+    /* a backbone with a NaN weight: the guard stops at the first step and names it */
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/config.json %s/", tmp("tiny_nan"), tmp("tiny"), tmp("tiny_nan"));
+    CHECK(system(cmd) == 0, "copy");
+    lst_st_file_t in = {0};
+    lst_err_t err;
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", tmp("tiny"));
+    if (lst_st_open(&in, path, &err) == 0) {
+        lst_st_out_t *outs = calloc(in.n, sizeof *outs);
+        float *bad = NULL;
+        for (int i = 0; i < in.n; i++) {
+            outs[i].name = in.tensors[i].name;
+            outs[i].dtype = in.tensors[i].dtype;
+            outs[i].ndim = in.tensors[i].ndim;
+            memcpy(outs[i].shape, in.tensors[i].shape, sizeof outs[i].shape);
+            outs[i].data = in.tensors[i].data;
+            if (!strcmp(in.tensors[i].name, "encoder.final_layer_norm.weight")) {
+                bad = malloc(in.tensors[i].nbytes);
+                memcpy(bad, in.tensors[i].data, in.tensors[i].nbytes);
+                bad[0] = NAN;
+                outs[i].data = bad;
+            }
+        }
+        snprintf(path, sizeof path, "%s/model.safetensors", tmp("tiny_nan"));
+        CHECK(lst_st_write(path, outs, in.n, &err) == 0, "%s", err.msg);
+        free(bad);
+        free(outs);
+        lst_st_close(&in);
+    }
+    rc = lst_test_run(&log,
+                      "train --model %s --task custom --train %s --valid %s --r 4 --epochs 1 --batch 8 "
+                      "--init random --quiet --out %s",
+                      tmp("tiny_nan"), tmp("train.jsonl"), tmp("valid.jsonl"), tmp("r_nan"));
+    CHECK(rc == 1 && log && strstr(log, "loss is nan at step 1"), "guard: %d %s", rc, log ? log : "");
+    free(log);
+    CHECK(!lst_test_file_exists(tmp("r_nan/metrics.json")), "a failed run wrote metrics");
+    /* the checkpoint written before the blow-up still loads */
+    if (lst_test_file_exists(tmp("r_nan/checkpoint.safetensors"))) {
+        lst_st_file_t f = {0};
+        lst_err_t err;
+        CHECK(lst_st_open(&f, tmp("r_nan/checkpoint.safetensors"), &err) == 0, "%s", err.msg);
+        lst_st_close(&f);
+    }
 }

@@ -62,6 +62,7 @@ int lst_cmd_train(int argc, char **argv) {
         {"full-vocab", 1, 0, "keep the checkpoint's vocabulary (default: the tokenizer's 32100)", NULL},
         {"checkpoint-every", 0, 0, "also checkpoint every N steps (default: epoch ends)", NULL},
         {"halt-after", 0, 0, "testing: stop after the checkpoint at this step", NULL},
+        {"max-memory", 0, 0, "refuse to start if the planned memory exceeds BYTES (suffix K, M, G)", NULL},
         {"quiet", 1, 0, "no progress output", NULL},
     };
     const int n = sizeof opts / sizeof opts[0];
@@ -141,6 +142,17 @@ int lst_cmd_train(int argc, char **argv) {
                 fprintf(stderr, "lst train: side layers '%s': expected comma-separated layer indices\n", spec);
                 return 2;
             }
+        }
+        if ((s = lst_opt(opts, n, "max-memory"))) {
+            char *end;
+            double mv = strtod(s, &end);
+            double mul = *end == 'K' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1.0;
+            if (mul > 1) end++;
+            if (end == s || *end || !(mv > 0) || mv * mul > 9e18) {
+                fprintf(stderr, "lst train: --max-memory: '%s' is not a size in bytes (e.g. 4G)\n", s);
+                return 2;
+            }
+            o.max_memory = (int64_t)(mv * mul);
         }
         o.bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
         o.full_vocab = lst_opt(opts, n, "full-vocab") != NULL;

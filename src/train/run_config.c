@@ -72,6 +72,7 @@ int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err) {
     cJSON_AddNumberToObject(j, "checkpoint_every", o->ckpt_every);
     cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
     cJSON_AddNumberToObject(j, "max_train", (double)o->max_train);
+    cJSON_AddNumberToObject(j, "max_memory", (double)o->max_memory);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
@@ -116,6 +117,9 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     bad |= str(j, "valid_file", o->valid_file, sizeof o->valid_file);
     bad |= str(j, "test_file", o->test_file, sizeof o->test_file);
     bad |= str(j, "init", o->init, sizeof o->init);
+    double mm = 0;
+    num(j, "max_memory", &mm); /* optional (older run files lack it) */
+    o->max_memory = (int64_t)mm;
     double v[19];
     const char *keys[19] = {"r", "gate_T", "lr", "clip", "epochs", "batch", "eval_batch",
                             "warmup", "max_source_length", "fisher_samples", "gen_validation",

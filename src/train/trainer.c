@@ -259,6 +259,14 @@ static FILE *open_log(const char *path, int64_t step, lst_err_t *err) {
     return f;
 }
 
+/* Name of the first parameter whose gradient holds a NaN or Inf. */
+static const char *first_nonfinite(const lst_param_t *p, int n, const float *g) {
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < p[i].numel; j++)
+            if (!isfinite(g[p[i].offset + j])) return p[i].name;
+    return NULL;
+}
+
 static void fmt_time(char *buf, size_t n, double s) {
     if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
     else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
@@ -297,27 +305,50 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     state_t S = {0};
     S.history = cJSON_CreateArray();
     int rc = -1;
+    size_t planned = 0;
     const double t0 = now_s();
 
     if (open_model(o, &tok, &bb, &side, err)) goto done;
     /* record the resolved kept layers */
     o->side = side.opts;
     if (load_data(o, tok, &data, err)) goto done;
-    if (!resume) {
-        if (lst_mkdir_p(o->out, err)) goto done;
-        snprintf(path, sizeof path, "%s/run.json", o->out);
-        if (lst_run_save(o, path, err)) goto done;
-    }
     const int n_train = data.train.n, B = o->batch;
     const int per_epoch = (n_train + B - 1) / B;
     S.total_steps = (int64_t)per_epoch * o->epochs;
     if (o->max_steps > 0 && o->max_steps < S.total_steps) S.total_steps = o->max_steps;
     S.best_score = -INFINITY;
 
+    /* The memory plan: every buffer of the run, known before the first step. */
+    int maxTs = 1, maxTd = 1;
+    for (int i = 0; i < n_train; i++) {
+        if (data.train.src_len[i] > maxTs) maxTs = data.train.src_len[i];
+        if (data.train.tgt_len[i] > maxTd) maxTd = data.train.tgt_len[i];
+    }
+    const int Bmax = B < n_train ? B : n_train;
+    const size_t act_floats = lst_side_acts_floats(&bb, &side, Bmax, maxTs, maxTd, 1);
+    planned = 4 * (bb.n_floats + 5 * side.n_floats + act_floats);
+    if (o->max_memory > 0 && planned > (size_t)o->max_memory) {
+        lst_fail(err,
+                 "the run needs %.1f MiB (backbone %.1f, side parameters + gradients + best copy + "
+                 "AdamW state %.1f, activations %.1f for batch %d x %d source x %d target tokens) "
+                 "but --max-memory is %.1f MiB",
+                 planned / 1048576.0, bb.n_floats * 4 / 1048576.0, side.n_floats * 20 / 1048576.0,
+                 act_floats * 4 / 1048576.0, Bmax, maxTs, maxTd, o->max_memory / 1048576.0);
+        goto done;
+    }
     grads = lst_calloc(side.n_floats, sizeof(float), err);
     best = lst_calloc(side.n_floats, sizeof(float), err);
     order = lst_malloc(n_train, sizeof(int), err);
-    if (!grads || !best || !order) goto done;
+    if (!grads || !best || !order ||
+        lst_side_acts_alloc(&acts, &bb, &side, Bmax, maxTs, maxTd, 1, err)) {
+        lst_fail_ctx(err, "allocating the planned %.1f MiB", planned / 1048576.0);
+        goto done;
+    }
+    if (!resume) { /* only now: a run that cannot start leaves no directory */
+        if (lst_mkdir_p(o->out, err)) goto done;
+        snprintf(path, sizeof path, "%s/run.json", o->out);
+        if (lst_run_save(o, path, err)) goto done;
+    }
     lst_adamw_cfg_t ac;
     lst_adamw_cfg_default(&ac);
     ac.lr = o->lr;
@@ -359,17 +390,6 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             lst_batch_t b;
             if (lst_batch_make(&b, &data.train, order + first, nb, bb.cfg.decoder_start_token_id, err))
                 goto done;
-            if (!acts.arena || acts.B < nb || acts.Ts < b.view.Ts || acts.Td < b.view.Td) {
-                /* grow once to the largest batch seen (then reused) */
-                int nB = nb > acts.B ? nb : acts.B, nTs = b.view.Ts > acts.Ts ? b.view.Ts : acts.Ts;
-                int nTd = b.view.Td > acts.Td ? b.view.Td : acts.Td;
-                if (nTs < o->max_src) nTs = o->max_src; /* the largest a batch can need */
-                lst_side_acts_free(&acts);
-                if (lst_side_acts_alloc(&acts, &bb, &side, nB, nTs, nTd, 1, err)) {
-                    lst_batch_release(&b);
-                    goto done;
-                }
-            }
             lst_drop_t bd = {o->bb_dropout ? p_drop : 0, o->seed, (uint64_t)S.step * 4 + 0};
             lst_drop_t sd = {p_drop, o->seed, (uint64_t)S.step * 4 + 1};
             double loss = lst_side_forward(&bb, &side, &b.view, &acts, &bd, &sd);
@@ -378,14 +398,15 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             lst_batch_release(&b);
             if (brc) goto done;
             if (!isfinite(loss)) {
-                lst_fail(err, "loss is %g at step %lld: stopping (last checkpoint kept)", loss,
-                         (long long)S.step);
+                lst_fail(err, "the loss is %g at step %lld: stopping; the last checkpoint is kept",
+                         loss, (long long)S.step + 1);
                 goto done;
             }
             double gnorm = lst_clip_grad_norm(side.params, side.n_params, grads, o->clip);
             if (!isfinite(gnorm)) {
-                lst_fail(err, "gradient norm is %g at step %lld: stopping (last checkpoint kept)",
-                         gnorm, (long long)S.step);
+                const char *bad = first_nonfinite(side.params, side.n_params, grads);
+                lst_fail(err, "the gradient of %s is not finite at step %lld: stopping; the last "
+                         "checkpoint is kept", bad ? bad : "?", (long long)S.step + 1);
                 goto done;
             }
             double lr = lst_lr_at(o->lr, S.step, o->warmup, S.total_steps);
@@ -481,6 +502,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     cJSON_AddNumberToObject(mj, "train_examples", n_train);
     cJSON_AddNumberToObject(mj, "peak_rss_mib", peak_rss_mib());
     cJSON_AddNumberToObject(mj, "activation_mib", acts.arena_floats * 4.0 / (1 << 20));
+    cJSON_AddNumberToObject(mj, "planned_mib", planned / 1048576.0);
     cJSON_AddNumberToObject(mj, "wall_s", wall_before + now_s() - run_start);
     char *text = cJSON_Print(mj);
     cJSON_Delete(mj);

@@ -31,6 +31,7 @@ typedef struct {
     int64_t max_steps;          /* 0: epochs decide */
     int64_t max_train;          /* 0: all training examples */
     int64_t halt_after;         /* testing: exit (as if killed) after this step's checkpoint */
+    int64_t max_memory;         /* bytes; 0: no limit. Checked against the plan before training */
     uint64_t seed;
     int quiet;
 } lst_train_opts_t;

@@ -11,6 +11,8 @@
 #include "../src/io/safetensors.h"
 #include "test.h"
 
+#include <sys/wait.h>
+
 static const char *tmp(const char *name) {
     static char buf[8][512];
     static int k;
@@ -50,7 +52,7 @@ static const char *train_args(void) {
     snprintf(a, sizeof a,
              "--model %s --task custom --train %s --valid %s --test %s --r 4 --epochs 2 "
              "--batch 8 --eval-batch 16 --warmup 4 --fisher-samples 8 --gen-validation 3 "
-             "--checkpoint-every 2 --seed 5 --quiet",
+             "--checkpoint-every 1 --seed 5 --quiet",
              tmp("tiny"), tmp("train.jsonl"), tmp("valid.jsonl"), tmp("valid.jsonl"));
     return a;
 }
@@ -272,4 +274,64 @@ TEST(train_memory_budget_and_nan_guard) {
         CHECK(lst_st_open(&f, tmp("r_nan/checkpoint.safetensors"), &err) == 0, "%s", err.msg);
         lst_st_close(&f);
     }
+}
+
+/* SIGKILL at arbitrary moments, then resume, until the run finishes: every
+ * checkpoint left behind loads, and the final numbers are exactly those of
+ * the uninterrupted run (train_resume_is_exact's "full"). */
+TEST(train_kill_and_resume) {
+    if (!setup()) return;
+    if (!lst_test_file_exists(tmp("full/metrics.json"))) {
+        CHECK(lst_test_run(NULL, "train %s --out %s", train_args(), tmp("full")) == 0, "train");
+    }
+    char run[512];
+    snprintf(run, sizeof run, "%s", tmp("killed")); /* tmp()'s buffers rotate */
+    char cmd[4096], ckpt[600], metrics[600];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", run);
+    snprintf(metrics, sizeof metrics, "%s/metrics.json", run);
+    unsigned seed = 12345;
+    int kills = 0, attempts = 0;
+    while (!lst_test_file_exists(metrics) && attempts < 60) {
+        attempts++;
+        seed = seed * 1103515245u + 12345u;
+        double delay = 0.05 + (seed >> 16) % 600 / 1000.0; /* 50..650 ms */
+        const int resume = lst_test_file_exists(ckpt);
+        char how[2200];
+        if (resume) snprintf(how, sizeof how, "train --resume %s --quiet", run);
+        else snprintf(how, sizeof how, "train %s --out %s", train_args(), run);
+        snprintf(cmd, sizeof cmd,
+                 "%s %s > /dev/null 2>%s/kill_err.txt & pid=$!; sleep %.3f; "
+                 "if kill -9 $pid 2>/dev/null; then wait $pid 2>/dev/null; exit 9; else wait $pid; fi",
+                 lst_test_bin(), how, lst_test_tmpdir(), delay);
+        int st = system(cmd);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 9) kills++;
+        else {
+            char ep[600];
+            snprintf(ep, sizeof ep, "%s/kill_err.txt", lst_test_tmpdir());
+            lst_err_t e2;
+            char *msg = lst_read_file(ep, 1 << 20, NULL, &e2);
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a run ended with status %d: %s", st,
+                  msg ? msg : "");
+            free(msg);
+        }
+        if (lst_test_file_exists(ckpt)) { /* the last checkpoint always loads */
+            lst_st_file_t f = {0};
+            lst_err_t err;
+            CHECK(lst_st_open(&f, ckpt, &err) == 0, "checkpoint after a kill: %s", err.msg);
+            CHECK(lst_st_find(&f, "state") != NULL, "checkpoint without state");
+            lst_st_close(&f);
+        }
+    }
+    CHECK(lst_test_file_exists(metrics), "the run never finished (%d attempts)", attempts);
+    CHECK(kills >= 2, "only %d kills landed: the test did not test anything", kills);
+    char *a = metrics_core(tmp("full")), *b = metrics_core(run);
+    CHECK(a && b && !strcmp(a, b), "after %d kills the metrics differ:\n%s\n%s", kills, a ? a : "",
+          b ? b : "");
+    free(a);
+    free(b);
+    char x[600], y[600];
+    snprintf(x, sizeof x, "%s/side.safetensors", tmp("full"));
+    snprintf(y, sizeof y, "%s/side.safetensors", run);
+    CHECK(same_file(x, y), "after %d kills the side weights differ", kills);
+    fprintf(stderr, "(%d kills) ", kills);
 }

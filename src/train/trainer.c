@@ -6,6 +6,7 @@
 #include "trainer.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,14 +277,32 @@ static void fmt_time(char *buf, size_t n, double s) {
 
 /* ---- the run ------------------------------------------------------------- */
 
+/* A run killed while writing leaves "<file>.tmp.XXXXXX" behind (the real
+ * file is intact: writes are atomic). Resuming clears them. */
+static void remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[LST_PATH_MAX + 300];
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+}
+
 int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     char path[LST_PATH_MAX + 64];
     if (resume) {
         snprintf(path, sizeof path, "%s/run.json", o->out);
         char out[LST_PATH_MAX];
+        const int quiet = o->quiet;
         memcpy(out, o->out, sizeof out);
         if (lst_run_load(o, path, err)) return -1;
         memcpy(o->out, out, sizeof out);
+        o->quiet = quiet;
+        remove_stale_temps(o->out);
     } else {
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->out);
         if (access(path, F_OK) == 0)

@@ -17,6 +17,7 @@ static const struct {
     {"predict", lst_cmd_predict, "a trained run's predictions for stdin lines"},
     {"plan", lst_cmd_plan, "the memory a training step needs, predicted without running"},
     {"bench", lst_cmd_bench, "time training steps on random tokens"},
+    {"params", lst_cmd_params, "trainable parameters of a method and their share"},
 };
 
 static void usage(FILE *out) {

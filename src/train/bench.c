@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../core/rng.h"
+#include "../model/methods.h"
 #include "../model/presets.h"
 #include "adamw.h"
 
@@ -60,15 +61,6 @@ static void side_opts(const lst_bench_opts_t *o, const lst_t5_config_t *c, lst_s
         }
 }
 
-/* Floats of the parameter layout of a config (without allocating it). */
-static size_t t5_floats(const lst_t5_config_t *c, int vocab) {
-    const size_t d = c->d_model, I = (size_t)c->num_heads * c->d_kv, F = c->d_ff;
-    const size_t ffn = (c->gated ? 2 : 1) * F * d + d * F;
-    const size_t enc = 4 * I * d + d + ffn + d, dec = 8 * I * d + 2 * d + ffn + d;
-    return (size_t)vocab * d * (c->tie_word_embeddings ? 1 : 2) + c->num_layers * enc +
-           c->num_decoder_layers * dec + 2 * (size_t)c->rel_buckets * c->num_heads + 2 * d;
-}
-
 /* Floats of lst_t5_backward's own scratch (allocated per call). */
 static size_t t5_backward_floats(const lst_t5_config_t *c, int vocab, int B, int T, int D) {
     lst_t5_bwd_scratch_t s;
@@ -83,7 +75,7 @@ int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *p, lst_err_t *err) {
     lst_t5_t m;
     int rc = open_backbone(o, &m, 0, err);
     if (rc < 0) return -1;
-    const size_t bb = rc == 1 ? t5_floats(&m.cfg, m.vocab) : m.n_floats;
+    const size_t bb = rc == 1 ? (size_t)lst_t5_param_count(&m.cfg, m.vocab) : m.n_floats;
     if (!strcmp(o->method, "lst")) {
         lst_side_opts_t so;
         side_opts(o, &m.cfg, &so);

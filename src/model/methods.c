@@ -1,0 +1,73 @@
+/* methods.c: parameter counts of the fine-tuning methods (see methods.h). */
+#include "methods.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void lst_method_default(lst_method_t *m, const char *name) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->side.r = 8;
+    m->side.gate_T = 0.1f;
+    m->side.n_keep[0] = m->side.n_keep[1] = -1;
+    m->lora_rank = 32;
+    m->prompt_len = 100;
+}
+
+int64_t lst_t5_param_count(const lst_t5_config_t *c, int vocab) {
+    const int64_t d = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
+    const int64_t ffn = (c->gated ? 2 : 1) * F * d + d * F;
+    const int64_t enc = 4 * I * d + d + ffn + d, dec = 8 * I * d + 2 * d + ffn + d;
+    return (int64_t)vocab * d * (c->tie_word_embeddings ? 1 : 2) + c->num_layers * enc +
+           c->num_decoder_layers * dec + 2 * (int64_t)c->rel_buckets * c->num_heads + 2 * d;
+}
+
+/* BitFit biases: every linear's output width, every block layer norm. */
+static int64_t bitfit_count(const lst_t5_config_t *c, int vocab) {
+    const int64_t d = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
+    const int64_t ffn = (c->gated ? 2 : 1) * F + d;
+    const int64_t enc = 3 * I + d + ffn + 2 * d;          /* q k v o, FFN, 2 norms */
+    const int64_t dec = 2 * (3 * I + d) + ffn + 3 * d;    /* self, cross, FFN, 3 norms */
+    return c->num_layers * enc + c->num_decoder_layers * dec + vocab; /* + LM head bias */
+}
+
+int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab,
+                      int64_t *trainable, int64_t *backbone, lst_err_t *err) {
+    const int64_t d = c->d_model;
+    const int64_t L = c->num_layers, Ld = c->num_decoder_layers;
+    *backbone = lst_t5_param_count(c, vocab);
+    if (!strcmp(m->name, "full")) {
+        *trainable = *backbone;
+    } else if (!strcmp(m->name, "lst")) {
+        lst_side_opts_t so = m->side, all;
+        lst_side_opts_default(&all, c);
+        for (int st = 0; st < 2; st++)
+            if (so.n_keep[st] < 0) {
+                so.n_keep[st] = all.n_keep[st];
+                memcpy(so.keep[st], all.keep[st], sizeof so.keep[st]);
+            }
+        lst_side_t s;
+        if (lst_side_create(&s, c, &so, err)) return -1;
+        *trainable = (int64_t)s.n_floats;
+        lst_side_free(&s);
+    } else if (!strcmp(m->name, "adapters")) {
+        const int64_t h = m->adapter_dim > 0 ? m->adapter_dim : d / 16;
+        if (h < 1) return lst_fail(err, "adapters: hidden size %lld must be positive", (long long)h);
+        const int64_t adapter = d * h + h + h * d + d;
+        const int64_t norms = (2 * L + 3 * Ld + 2) * d;
+        *trainable = 2 * (L + Ld) * adapter + norms;
+    } else if (!strcmp(m->name, "lora")) {
+        const int64_t r = m->lora_rank, I = (int64_t)c->num_heads * c->d_kv;
+        if (r < 1) return lst_fail(err, "lora: rank %lld must be positive", (long long)r);
+        const int64_t per_matrix = r * d + I * r; /* A: [r, d], B: [I, r] */
+        *trainable = (L + 2 * Ld) * 2 * per_matrix + bitfit_count(c, vocab);
+    } else if (!strcmp(m->name, "bitfit")) {
+        *trainable = bitfit_count(c, vocab);
+    } else if (!strcmp(m->name, "prompt")) {
+        if (m->prompt_len < 1) return lst_fail(err, "prompt: length %d must be positive", m->prompt_len);
+        *trainable = (int64_t)m->prompt_len * d;
+    } else {
+        return lst_fail(err, "unknown method '%s' (full, lst, adapters, lora, bitfit, prompt)", m->name);
+    }
+    return 0;
+}

@@ -291,29 +291,17 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = bt->Ts, Td = bt->Td, d = c->d_model, V = m->vocab;
     const int H = c->num_heads;
-    const int Tm = Ts > Td ? Ts : Td;
-    const size_t Nm = (size_t)B * Tm;
     if (!a->keep_all || !bt->labels)
         return lst_fail(err, "T5 backward needs a forward with saved activations and labels");
-    lst_t5_weights_t g;
-    if (lst_t5_bind(m, grads, &g, err)) return -1;
-    lst_t5_bwd_scratch_t s;
-    size_t n_dlog = (size_t)B * Td * V;
-    size_t extra = n_dlog + 2 * Nm * d + (size_t)B * Ts * d + (size_t)H * Ts * Ts +
-                   (size_t)H * Td * Td;
-    float *buf = lst_calloc(extra, sizeof(float), err);
-    if (!buf || lst_t5_bwd_scratch_alloc(&s, c, B, Td, Ts, err)) {
-        free(buf);
-        lst_t5_weights_free(&g);
-        return lst_fail_ctx(err, "T5 backward scratch");
-    }
-    float *p = buf;
-    float *dlogits = p; p += n_dlog;
-    float *dcur = p; p += Nm * d;  /* gradient w.r.t. the current block output */
-    float *dnext = p; p += Nm * d;
-    float *denc = p; p += (size_t)B * Ts * d;
-    float *dbias_enc = p; p += (size_t)H * Ts * Ts;
-    float *dbias_dec = p;
+    /* every buffer comes from the activations' allocation */
+    lst_t5_weights_t g = a->grad_w;
+    lst_t5_bind_fill(m, grads, &g);
+    lst_t5_bwd_scratch_t s = a->bwd;
+    float *dlogits = a->dlogits, *dcur = a->dcur, *dnext = a->dnext, *denc = a->denc;
+    float *dbias_enc = a->dbias_enc, *dbias_dec = a->dbias_dec;
+    memset(denc, 0, sizeof(float) * (size_t)B * Ts * d);
+    memset(dbias_enc, 0, sizeof(float) * (size_t)H * Ts * Ts);
+    memset(dbias_dec, 0, sizeof(float) * (size_t)H * Td * Td);
     const int on = lst_drop_active(drop);
 
     /* Loss -> logits -> LM head. */
@@ -363,8 +351,5 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     lst_embedding_backward(g.shared, dcur, bt->input_ids, Ns, d);
     lst_relbias_backward(g.enc_rel, dbias_enc, H, Ts, Ts, 1, c->rel_buckets,
                          c->rel_max_distance);
-    free(buf);
-    lst_t5_bwd_scratch_free(&s);
-    lst_t5_weights_free(&g);
     return 0;
 }

@@ -71,6 +71,8 @@ void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
 int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
                 lst_err_t *err);
 void lst_t5_weights_free(lst_t5_weights_t *w);
+/* Re-points an already bound w (its block arrays allocated) at flat. */
+void lst_t5_bind_fill(const lst_t5_t *m, float *flat, lst_t5_weights_t *w);
 
 /* The FFN activation of the config as an lst_op_act_t (ops.h). */
 int lst_t5_op_act(const lst_t5_config_t *c);
@@ -95,6 +97,12 @@ typedef struct {
     float *rstd_ff, *n_ff, *h, *l, *act;
 } lst_t5_block_acts_t;
 
+/* Backward scratch for blocks of up to T (and Ts source) positions. */
+typedef struct {
+    float *dres, *dn, *dtmp, *dI, *dF, *dF2, *dF3, *dq, *dk, *dv, *dck, *dcv, *attn;
+    float *base;
+} lst_t5_bwd_scratch_t;
+
 /* Activations of one forward pass. With keep_all every block keeps its
  * own lst_t5_block_acts_t (needed for backward); without, one set is reused
  * by every block, and only the taps survive. */
@@ -112,6 +120,13 @@ typedef struct {
     float *attn_scratch; /* [LST_MAX_THREADS, 2, max(Ts,Td)^2]: attention scratch */
     int n_blk;
     lst_t5_block_acts_t *enc_blk, *dec_blk;
+    /* backward buffers (keep_all only): nothing is allocated inside a step */
+    float *dlogits;   /* [B, Td, V] */
+    float *dcur, *dnext; /* [B, max(Ts,Td), d] */
+    float *denc;      /* [B, Ts, d] */
+    float *dbias_enc, *dbias_dec; /* [H, Ts, Ts], [H, Td, Td] */
+    lst_t5_bwd_scratch_t bwd;
+    lst_t5_weights_t grad_w; /* gradient pointers, re-bound per call */
     float *arena;     /* one allocation behind every buffer above */
     size_t arena_floats;
 } lst_t5_acts_t;
@@ -163,11 +178,6 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           const float *enc, int Ts, const uint8_t *src_mask,
                           const lst_drop_t *drop, float *scratch);
 
-/* Backward scratch for blocks of up to T (and Ts source) positions. */
-typedef struct {
-    float *dres, *dn, *dtmp, *dI, *dF, *dF2, *dF3, *dq, *dk, *dv, *dck, *dcv, *attn;
-    float *base;
-} lst_t5_bwd_scratch_t;
 int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c,
                              int B, int T, int Ts, lst_err_t *err);
 /* The same buffers carved from a caller's allocation (base stays NULL). */

@@ -61,6 +61,16 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     a->attn_scratch = carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
     int ne = a->keep_all ? cfg->num_layers : 1;
     int nd = a->keep_all ? cfg->num_decoder_layers : 1;
+    if (a->keep_all) { /* the backward's buffers */
+        const size_t V = m->vocab;
+        a->dlogits = carve(c, (size_t)B * Td * V);
+        a->dcur = carve(c, (size_t)B * Tm * d);
+        a->dnext = carve(c, (size_t)B * Tm * d);
+        a->denc = carve(c, (size_t)B * Ts * d);
+        a->dbias_enc = carve(c, H * Ts * Ts);
+        a->dbias_dec = carve(c, H * Td * Td);
+        lst_t5_bwd_scratch_carve(c, &a->bwd, cfg, B, Td, Ts);
+    }
     for (int i = 0; i < cfg->num_layers; i++)
         if (i < ne) lst_t5_block_acts_carve(c, &a->enc_blk[i], cfg, B, Ts, Ts, 0);
         else a->enc_blk[i] = a->enc_blk[0];
@@ -95,6 +105,14 @@ int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
     c.base = a->arena;
     c.used = 0;
     carve_all(&c, a, m);
+    if (keep_all) {
+        a->grad_w.enc = lst_calloc(m->cfg.num_layers, sizeof *a->grad_w.enc, err);
+        a->grad_w.dec = lst_calloc(m->cfg.num_decoder_layers, sizeof *a->grad_w.dec, err);
+        if (!a->grad_w.enc || !a->grad_w.dec) {
+            lst_t5_acts_free(a);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -119,6 +137,7 @@ size_t lst_t5_acts_floats(const lst_t5_t *m, int B, int Ts, int Td, int keep_all
 }
 
 void lst_t5_acts_free(lst_t5_acts_t *a) {
+    lst_t5_weights_free(&a->grad_w);
     free(a->arena);
     free(a->enc_blk);
     free(a->dec_blk);

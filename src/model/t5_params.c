@@ -121,16 +121,8 @@ void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
 #undef P
 }
 
-int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
-                lst_err_t *err) {
+void lst_t5_bind_fill(const lst_t5_t *m, float *flat, lst_t5_weights_t *w) {
     const lst_t5_config_t *c = &m->cfg;
-    memset(w, 0, sizeof *w);
-    w->enc = lst_calloc(c->num_layers, sizeof *w->enc, err);
-    w->dec = lst_calloc(c->num_decoder_layers, sizeof *w->dec, err);
-    if (!w->enc || !w->dec) {
-        lst_t5_weights_free(w);
-        return -1;
-    }
     char prefix[64];
     w->shared = find(m, flat, "shared.weight");
     w->lm_head = c->tie_word_embeddings ? w->shared : find(m, flat, "lm_head.weight");
@@ -145,6 +137,19 @@ int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
             lst_t5_bind_block(m->params, m->n_params, flat, c, prefix, s, s ? &w->dec[i] : &w->enc[i]);
         }
     }
+}
+
+int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
+                lst_err_t *err) {
+    const lst_t5_config_t *c = &m->cfg;
+    memset(w, 0, sizeof *w);
+    w->enc = lst_calloc(c->num_layers, sizeof *w->enc, err);
+    w->dec = lst_calloc(c->num_decoder_layers, sizeof *w->dec, err);
+    if (!w->enc || !w->dec) {
+        lst_t5_weights_free(w);
+        return -1;
+    }
+    lst_t5_bind_fill(m, flat, w);
     return 0;
 }
 

@@ -61,7 +61,7 @@ static void side_opts(const lst_bench_opts_t *o, const lst_t5_config_t *c, lst_s
         }
 }
 
-/* Floats of lst_t5_backward's own scratch (allocated per call). */
+/* Floats of lst_t5_backward's buffers (part of the keep-all activations). */
 static size_t t5_backward_floats(const lst_t5_config_t *c, int vocab, int B, int T, int D) {
     lst_t5_bwd_scratch_t s;
     lst_carve_t cv = {0};
@@ -93,11 +93,12 @@ int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *p, lst_err_t *err) {
         p->workspace = 4 * (all - fwd);
         lst_side_free(&s);
     } else if (!strcmp(o->method, "full")) {
-        p->activations = 4 * lst_t5_acts_floats(&m, o->B, o->T, o->D, 1);
+        /* the keep-all activations include the backward's buffers */
+        p->workspace = 4 * t5_backward_floats(&m.cfg, m.vocab, o->B, o->T, o->D);
+        p->activations = 4 * lst_t5_acts_floats(&m, o->B, o->T, o->D, 1) - p->workspace;
         p->weights = 4 * bb;
         p->gradients = 4 * bb;
         p->optimizer = 8 * bb;
-        p->workspace = 4 * t5_backward_floats(&m.cfg, m.vocab, o->B, o->T, o->D);
     } else {
         if (rc == 0) lst_t5_free(&m);
         return lst_fail(err, "--method must be lst or full, not '%s'", o->method);

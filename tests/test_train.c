@@ -190,7 +190,7 @@ TEST(train_bad_options) {
         {"--model M --task sst2 --out X --r zero", "--r", 2},
         {"--model M --task sst2 --out X --batch 0", "--batch", 2},
         {"--model M --task sst2 --out X --init best", "--init", 2},
-        {"--model M --task sst2 --out X --side-layers 1,,2", "side layers", 2},
+        {"--model M --task sst2 --out X --side-layers 1,,2", "--side-layers '1,,2'", 2},
         {"--model M --task sst2 --out X --method lora", "lora", 2},
         {"--resume X --epochs 3", "--resume", 2},
     };

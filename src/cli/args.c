@@ -108,3 +108,26 @@ int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
     *out = v;
     return 0;
 }
+
+int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, int *keep, int *n) {
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v >= max || *n >= max || (*end && *end != ',') ||
+            (*end == ',' && !end[1])) {
+            fprintf(stderr, "lst %s: --%s '%s': expected comma-separated layer indices "
+                    "(e.g. 1,2,3,5), each in 0..%d\n", cmd, name, s, max - 1);
+            return -1;
+        }
+        keep[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!*n) {
+        fprintf(stderr, "lst %s: --%s: no layers given\n", cmd, name);
+        return -1;
+    }
+    return 0;
+}

@@ -46,6 +46,10 @@ int lst_opt_int(const char *cmd, const char *name, const char *s, long lo,
 int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
                   double hi, double *out);
 
+/* "1,2,5" -> ascending-as-given layer indices in [0, max); returns -1 (after
+ * printing "lst <cmd>: --<name> ...") on anything else. */
+int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, int *keep, int *n);
+
 /* Prints "lst <cmd>: <msg>" to stderr. */
 void lst_cli_error(const char *cmd, const char *msg);
 

@@ -7,21 +7,6 @@
 #include "../train/bench.h"
 #include "cli.h"
 
-static int parse_layers(const char *s, int *keep, int *n) {
-    *n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v >= LST_MAX_LAYERS || *n >= LST_MAX_LAYERS) return -1;
-        keep[(*n)++] = (int)v;
-        if (*end == ',') end++;
-        else if (*end) return -1;
-        p = end;
-    }
-    return *n ? 0 : -1;
-}
-
 /* Shared options of plan and bench; returns 0, or the exit status. */
 static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_bench_opts_t *o,
                  int *json) {
@@ -63,10 +48,8 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
         o->side.r = (int)x;
     }
     if ((v = lst_opt(opts, n, "side-layers"))) {
-        if (parse_layers(v, o->side.keep[0], &o->side.n_keep[0])) {
-            fprintf(stderr, "lst %s: --side-layers '%s': expected comma-separated indices\n", cmd, v);
+        if (lst_opt_layers(cmd, "side-layers", v, LST_MAX_LAYERS, o->side.keep[0], &o->side.n_keep[0]))
             return 2;
-        }
         o->side.n_keep[1] = o->side.n_keep[0];
         memcpy(o->side.keep[1], o->side.keep[0], sizeof o->side.keep[0]);
     }

@@ -51,24 +51,10 @@ int lst_cmd_params(int argc, char **argv) {
     INT_OPT("prompt-len", m.prompt_len, 1, 1 << 20);
 #undef INT_OPT
     if ((v = lst_opt(opts, n, "side-layers"))) {
-        int k = 0;
-        const char *p = v;
-        while (*p) {
-            char *end;
-            long l = strtol(p, &end, 10);
-            if (end == p || l < 0 || l >= LST_MAX_LAYERS || k >= LST_MAX_LAYERS) {
-                fprintf(stderr, "lst params: --side-layers '%s': expected comma-separated indices\n", v);
-                return 2;
-            }
-            m.side.keep[0][k] = m.side.keep[1][k] = (int)l;
-            k++;
-            p = *end == ',' ? end + 1 : end;
-            if (*end && *end != ',') {
-                fprintf(stderr, "lst params: --side-layers '%s': expected comma-separated indices\n", v);
-                return 2;
-            }
-        }
-        m.side.n_keep[0] = m.side.n_keep[1] = k;
+        if (lst_opt_layers("params", "side-layers", v, LST_MAX_LAYERS, m.side.keep[0], &m.side.n_keep[0]))
+            return 2;
+        m.side.n_keep[1] = m.side.n_keep[0];
+        memcpy(m.side.keep[1], m.side.keep[0], sizeof m.side.keep[0]);
     }
     const int vocab = lst_opt(opts, n, "full-vocab") || c.vocab_size < 32100 ? c.vocab_size : 32100;
     int64_t trainable, total;

@@ -7,22 +7,6 @@
 #include "../train/trainer.h"
 #include "cli.h"
 
-/* "1,2,3" -> ascending layer list */
-static int parse_layers(const char *s, int *keep, int *n) {
-    *n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v >= LST_MAX_LAYERS || *n >= LST_MAX_LAYERS) return -1;
-        keep[(*n)++] = (int)v;
-        if (*end == ',') end++;
-        else if (*end) return -1;
-        p = end;
-    }
-    return *n ? 0 : -1;
-}
-
 static int copy_opt(char *dst, size_t cap, const char *v) {
     if (!v) return 0;
     if (strlen(v) >= cap) return -1;
@@ -136,12 +120,12 @@ int lst_cmd_train(int argc, char **argv) {
         }
         const char *both = lst_opt(opts, n, "side-layers");
         const char *lay[2] = {lst_opt(opts, n, "encoder-side-layers"), lst_opt(opts, n, "decoder-side-layers")};
+        const char *lay_name[2] = {"encoder-side-layers", "decoder-side-layers"};
         for (int st = 0; st < 2; st++) {
             const char *spec = lay[st] ? lay[st] : both;
-            if (spec && parse_layers(spec, o.side.keep[st], &o.side.n_keep[st])) {
-                fprintf(stderr, "lst train: side layers '%s': expected comma-separated layer indices\n", spec);
+            if (spec && lst_opt_layers("train", lay[st] ? lay_name[st] : "side-layers", spec,
+                                       LST_MAX_LAYERS, o.side.keep[st], &o.side.n_keep[st]))
                 return 2;
-            }
         }
         if ((s = lst_opt(opts, n, "max-memory"))) {
             char *end;

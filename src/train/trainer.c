@@ -221,6 +221,23 @@ static int state_parse(state_t *s, const char *text, lst_err_t *err) {
     return 0;
 }
 
+/* Writes the checkpoint (atomically) and flushes the step log. Returns 3
+ * when --halt-after asks to stop here (as if killed), -1 on failure. */
+static int checkpoint(const char *path, const state_t *S, const lst_side_t *side,
+                      const lst_ckpt_part_t *parts, FILE *log, int64_t halt_after, lst_err_t *err) {
+    char *st = state_text(S);
+    int rc = st ? lst_ckpt_write(path, st, side->params, side->n_params, parts, 4, err)
+                : lst_fail(err, "out of memory writing the checkpoint state");
+    free(st);
+    fflush(log);
+    if (rc) return -1;
+    if (halt_after > 0 && S->step >= halt_after) {
+        lst_fail(err, "halted after step %lld as asked (--halt-after)", (long long)S->step);
+        return 3;
+    }
+    return 0;
+}
+
 /* ---- outputs ------------------------------------------------------------- */
 
 static int save_side(const lst_side_t *s, const float *flat, const char *path, lst_err_t *err) {
@@ -448,15 +465,10 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             if (o->ckpt_every > 0 && S.step % o->ckpt_every == 0 && S.batch_index + 1 < per_epoch) {
                 S.batch_index++; /* resume after this batch */
                 S.wall_s = elapsed;
-                char *st = state_text(&S);
-                int crc = st ? lst_ckpt_write(ckpt, st, side.params, side.n_params, parts, 4, err) : -1;
-                free(st);
+                int crc = checkpoint(ckpt, &S, &side, parts, log, o->halt_after, err);
                 S.batch_index--;
-                fflush(log);
-                if (crc) goto done;
-                if (o->halt_after > 0 && S.step >= o->halt_after) {
-                    lst_fail(err, "halted after step %lld as asked (--halt-after)", (long long)S.step);
-                    rc = 3;
+                if (crc) {
+                    rc = crc == 3 ? 3 : -1;
                     goto done;
                 }
             }
@@ -483,14 +495,9 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         S.epoch++;
         S.batch_index = 0;
         S.wall_s = wall_before + now_s() - run_start;
-        char *st = state_text(&S);
-        int crc = st ? lst_ckpt_write(ckpt, st, side.params, side.n_params, parts, 4, err) : -1;
-        free(st);
-        fflush(log);
-        if (crc) goto done;
-        if (o->halt_after > 0 && S.step >= o->halt_after) {
-            lst_fail(err, "halted after step %lld as asked (--halt-after)", (long long)S.step);
-            rc = 3;
+        int crc = checkpoint(ckpt, &S, &side, parts, log, o->halt_after, err);
+        if (crc) {
+            rc = crc == 3 ? 3 : -1;
             goto done;
         }
     }

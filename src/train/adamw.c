@@ -47,7 +47,9 @@ void lst_adamw_step(lst_adamw_t *o, const lst_param_t *params, int n_params, flo
         if (!params[i].trainable) continue;
         float *p = flat + params[i].offset, *m = o->m + params[i].offset, *v = o->v + params[i].offset;
         const float *g = grads + params[i].offset;
-        for (size_t j = 0; j < params[i].numel; j++) {
+        const int64_t n = (int64_t)params[i].numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+        for (int64_t j = 0; j < n; j++) {
             p[j] *= decay;
             m[j] = b1 * m[j] + (1.0f - b1) * g[j];
             v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];

@@ -15,7 +15,7 @@ static void print_usage(FILE *out, const char *cmd, const char *usage,
                         const lst_opt_t *opts, int n) {
     fprintf(out, "usage: lst %s %s\n", cmd, usage);
     for (int i = 0; i < n; i++)
-        fprintf(out, "  --%-16s %s%s\n", opts[i].name, opts[i].help,
+        fprintf(out, "  --%-21s %s%s\n", opts[i].name, opts[i].help,
                 opts[i].required ? " (required)" : "");
 }
 

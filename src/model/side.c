@@ -113,6 +113,12 @@ void lst_side_free(lst_side_t *s) {
     memset(s, 0, sizeof *s);
 }
 
+void lst_side_gate(const float *alpha, float T, float *g, float *one_minus_g) {
+    const double z = (double)alpha[0] / T;
+    *g = (float)(1.0 / (1.0 + exp(-z)));
+    *one_minus_g = (float)(1.0 / (1.0 + exp(z)));
+}
+
 void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w) {
     char nm[160];
     memset(w, 0, sizeof *w);

@@ -60,6 +60,12 @@ int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb,
                     const lst_side_opts_t *o, lst_err_t *err);
 void lst_side_free(lst_side_t *s);
 
+/* The gate of a kept layer: g = sigmoid(alpha / T) and 1 - g, both from
+ * double precision (1 - g computed as sigmoid(-alpha / T), not by
+ * subtraction: a saturated gate would otherwise lose its few significant
+ * digits, and with them the ladder's gradient). */
+void lst_side_gate(const float *alpha, float T, float *g, float *one_minus_g);
+
 /* Points w at any buffer with s's layout (gradients, moments). */
 void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w);
 

@@ -58,8 +58,9 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
             lst_dec_cache_layer(&cbb, &bb->w.dec[i], i);
             if (s->opts.keep[1][k] != i) continue;
             lst_matmul_forward(D, cbb.x, W->down_w[i], W->down_b[i], B, d, ds);
-            const float g = 1.0f / (1.0f + expf(-W->gate[i][0] / s->opts.gate_T));
-            for (size_t j = 0; j < (size_t)B * ds; j++) cside.x[j] = g * cside.x[j] + (1.0f - g) * D[j];
+            float g, omg;
+            lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
+            for (size_t j = 0; j < (size_t)B * ds; j++) cside.x[j] = g * cside.x[j] + omg * D[j];
             lst_dec_cache_layer(&cside, &W->blk[i], k);
             k++;
         }

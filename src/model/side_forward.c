@@ -18,7 +18,6 @@ static lst_drop_t stack_site(const lst_drop_t *drop, int stack, int site) {
     return lst_drop_site(&base, site);
 }
 
-static float gate_of(const float *alpha, float T) { return 1.0f / (1.0f + expf(-alpha[0] / T)); }
 
 static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
                        const lst_side_t *s) {
@@ -162,8 +161,9 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
         float *D = a->D[st] + k * N * ds, *M = a->M[st] + k * N * ds, *S = a->S[st] + k * N * ds;
         memcpy(tap, a->bb_x, sizeof(float) * N * d);
         lst_matmul_forward(D, tap, W->down_w[i], W->down_b[i], (int)N, d, ds);
-        const float g = gate_of(W->gate[i], s->opts.gate_T);
-        for (size_t j = 0; j < N * ds; j++) M[j] = g * cur_s[j] + (1.0f - g) * D[j];
+        float g, omg;
+        lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
+        for (size_t j = 0; j < N * ds; j++) M[j] = g * cur_s[j] + omg * D[j];
         lst_drop_t sd = lst_drop_layer(side_drop, st, i);
         lst_t5_block_forward(cs, &W->blk[i], &a->blk[st][k], S, M, B, T, a->bias[st], self_mask,
                              st, st ? a->fin[0] : NULL, Ts, bt->src_mask, son ? &sd : NULL,
@@ -269,14 +269,15 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5
                               a->bias[st], st ? bt->dec_mask : bt->src_mask, st, dbias,
                               st ? a->fin[0] : NULL, denc, Ts, bt->src_mask, son ? &sd : NULL, scr);
         /* gate: M = gt*prev + (1-gt)*D */
-        const float gt = gate_of(W->gate[i], s->opts.gate_T);
+        float gt, omg;
+        lst_side_gate(W->gate[i], s->opts.gate_T, &gt, &omg);
         double dg = 0;
         for (size_t j = 0; j < N * ds; j++) {
             dg += (double)ds_next[j] * (prev[j] - D[j]);
-            dD[j] = (1.0f - gt) * ds_next[j];
+            dD[j] = omg * ds_next[j];
             ds_cur[j] = gt * ds_next[j];
         }
-        g->gate[i][0] += (float)(dg * gt * (1.0 - gt) / s->opts.gate_T);
+        g->gate[i][0] += (float)(dg * gt * omg / s->opts.gate_T);
         lst_matmul_backward(NULL, g->down_w[i], g->down_b[i], dD, tap, W->down_w[i], (int)N, d, ds);
     }
     /* first_downsample of the (side-dropped) embedding, recomputed */

@@ -1,0 +1,118 @@
+#!/bin/sh
+# bench/run.sh: lst against the PyTorch peer on the same machine, same shapes, one after the
+# other (never concurrently): training step time, tokens/s and peak memory, with their ratios
+# and the targets of the CPU performance issue. `make bench` runs it.
+#
+#   bench/run.sh                 the three configurations below, STEPS timed steps each (default 3)
+#   STEPS=5 bench/run.sh         more steps
+#   QUICK=1 bench/run.sh         t5-tiny shapes only: a smoke test of the harness (seconds)
+#   LST_BIN=build/lst PYTHON=/usr/bin/python3 THREADS=2 OUT=results.jsonl bench/run.sh
+#
+# lst side:  $LST_BIN bench --model PRESET --method lst|full --batch B --src-len T --tgt-len D
+#            --steps N --json
+# peer side: $PYTHON bench/peers/bench_torch.py (same options; PyTorch, float32, THREADS threads)
+set -eu
+cd "$(dirname "$0")/.."
+LST_BIN=${LST_BIN:-build/lst}
+PYTHON=${PYTHON:-/usr/bin/python3}
+STEPS=${STEPS:-3}
+THREADS=${THREADS:-2}
+OUT=${OUT:-}
+
+if [ "${QUICK:-0}" = 1 ]; then
+    CONFIGS="t5-tiny:lst:8:64:3 t5-tiny:full:8:64:3"
+else
+    # model:method:batch:source:target
+    CONFIGS="t5-small:lst:16:128:3 t5-small:full:16:128:3 t5-base:lst:8:128:3"
+fi
+
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+    echo "bench: $PYTHON cannot import torch (Debian: apt-get install python3-torch)" >&2
+    exit 1
+fi
+have_lst=1
+if ! "$LST_BIN" bench --help >/dev/null 2>&1; then
+    echo "bench: '$LST_BIN bench' is not available: measuring the peer only" >&2
+    have_lst=0
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+echo "bench: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), load $(cut -d' ' -f1-3 /proc/loadavg), $STEPS timed steps after 1 warm-up, peer threads $THREADS" >&2
+for c in $CONFIGS; do
+    IFS=: read -r model method B T D <<EOF
+$c
+EOF
+    args="--model $model --method $method --batch $B --src-len $T --tgt-len $D --steps $STEPS"
+    if [ $have_lst = 1 ]; then
+        echo "bench: lst  $args" >&2
+        OMP_NUM_THREADS=$THREADS "$LST_BIN" bench $args --json | tail -n 1 > "$tmp/$c.lst" || echo '{"error": "lst bench failed"}' > "$tmp/$c.lst"
+    else
+        echo '{}' > "$tmp/$c.lst"
+    fi
+    echo "bench: peer $args" >&2
+    "$PYTHON" bench/peers/bench_torch.py $args --threads "$THREADS" | tail -n 1 > "$tmp/$c.peer" \
+        || echo '{"error": "peer failed"}' > "$tmp/$c.peer"
+done
+
+"$PYTHON" - "$tmp" "$OUT" $CONFIGS <<'PY'
+import json, sys
+tmp, out, configs = sys.argv[1], sys.argv[2], sys.argv[3:]
+# targets from the CPU performance issue: ratio lst / peer must be at most this
+TARGETS = {("lst", "step"): 0.25, ("lst", "rss"): 0.5, ("full", "step"): 0.5}
+
+def load(p):
+    try:
+        with open(p) as f:
+            return json.loads(f.read() or "{}")
+    except ValueError:
+        return {"error": "unparsable output"}
+
+def fmt(v, scale=1.0, digits=0):
+    return "-" if v is None else f"{v / scale:,.{digits}f}"
+
+rows, records = [], []
+for c in configs:
+    model, method, B, T, D = c.split(":")
+    l, p = load(f"{tmp}/{c}.lst"), load(f"{tmp}/{c}.peer")
+    rec = {"config": {"model": model, "method": method, "batch": int(B), "src_len": int(T), "tgt_len": int(D)},
+           "lst": l, "peer": p}
+    records.append(rec)
+    def ratio(key):
+        a, b = l.get(key), p.get(key)
+        return a / b if a is not None and b else None
+    rs, rr = ratio("step_ms_median"), ratio("peak_rss_bytes")
+    def verdict(r, kind):
+        t = TARGETS.get((method, kind))
+        if t is None or r is None:
+            return "", ""
+        return f"<= {t}", "met" if r <= t else "MISSED"
+    ts, vs = verdict(rs, "step")
+    tr, vr = verdict(rr, "rss")
+    rows.append([f"{model} {method} B{B} T{T} D{D}",
+                 fmt(l.get("step_ms_median"), 1, 1), fmt(p.get("step_ms_median"), 1, 1),
+                 fmt(rs, 1, 3), ts, vs,
+                 fmt(l.get("peak_rss_bytes"), 2**20, 1), fmt(p.get("peak_rss_bytes"), 2**20, 1),
+                 fmt(rr, 1, 3), tr, vr,
+                 fmt(l.get("tokens_per_s")), fmt(p.get("tokens_per_s")),
+                 fmt(l.get("peak_bytes"), 2**20, 1)])
+    for who, d in (("lst", l), ("peer", p)):
+        if "error" in d:
+            print(f"bench: {c}: {who}: {d['error']}", file=sys.stderr)
+
+head = ["configuration", "lst ms", "peer ms", "ratio", "target", "met?",
+        "lst RSS MiB", "peer RSS MiB", "ratio", "target", "met?",
+        "lst tok/s", "peer tok/s", "lst planned MiB"]
+w = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+line = lambda r: "  ".join(str(x).rjust(w[i]) if i else str(x).ljust(w[i]) for i, x in enumerate(r))
+print(line(head))
+print("  ".join("-" * x for x in w))
+for r in rows:
+    print(line(r))
+print("step = forward + backward + clip + AdamW, median of the timed steps; RSS = whole-process peak"
+      " (ru_maxrss); tokens/s = batch x (source + target) / median step; ratio = lst / peer")
+if out:
+    with open(out, "a") as f:
+        for rec in records:
+            f.write(json.dumps(rec) + "\n")
+PY

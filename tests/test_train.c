@@ -335,3 +335,31 @@ TEST(train_kill_and_resume) {
     CHECK(same_file(x, y), "after %d kills the side weights differ", kills);
     fprintf(stderr, "(%d kills) ", kills);
 }
+
+/* A damaged checkpoint state is refused with the key that is wrong. */
+TEST(train_resume_refuses_damaged_state) {
+    if (!setup()) return;
+    char run[512];
+    snprintf(run, sizeof run, "%s", tmp("damaged"));
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train %s --out %s --halt-after 2", train_args(), run);
+    CHECK(rc == 3, "halt: %d %s", rc, log ? log : "");
+    free(log);
+    char path[600];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run);
+    size_t len = 0;
+    lst_err_t err;
+    char *buf = lst_read_file(path, 1 << 26, &len, &err);
+    CHECK(buf != NULL, "%s", err.msg);
+    if (!buf) return;
+    /* same length, out of range: batch 9 of an epoch of 6 batches */
+    char *p = memmem(buf, len, "\"batch_index\":", 14);
+    CHECK(p && p[14] >= '0' && p[14] <= '9' && p[15] == ',', "state layout");
+    if (p && p[15] == ',') p[14] = '9';
+    CHECK(lst_write_atomic(path, buf, len, &err) == 0, "%s", err.msg);
+    free(buf);
+    rc = lst_test_run(&log, "train --resume %s --quiet", run);
+    CHECK(rc == 1 && log && strstr(log, "'batch_index' = 9 does not fit"), "damaged: %d %s", rc,
+          log ? log : "");
+    free(log);
+}

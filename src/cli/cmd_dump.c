@@ -191,7 +191,9 @@ int lst_cmd_dump(int argc, char **argv) {
     const char *side_cfg = lst_opt(opts, n_opts, "side-config");
     if (lst_opt(opts, n_opts, "side") && !side_cfg) {
         lst_fail(&err, "--side needs --side-config (r and kept layers)");
-        goto fail;
+        lst_cli_error("dump", err.msg);
+        status = 2;
+        goto fail_quiet;
     }
     if (side_cfg) {
         long seed = 0;

@@ -18,6 +18,10 @@ int lst_cmd_eval(int argc, char **argv) {
     int rc = lst_args_parse("eval", "--run RUNDIR [--split test]", opts, n, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     const char *split = lst_opt(opts, n, "split") ? lst_opt(opts, n, "split") : "test";
+    if (strcmp(split, "test") && strcmp(split, "validation") && strcmp(split, "train")) {
+        fprintf(stderr, "lst eval: --split must be train, validation or test, not '%s'\n", split);
+        return 2;
+    }
     lst_err_t err = {{0}};
     lst_run_t r;
     lst_tokdata_t d = {0};

@@ -79,6 +79,11 @@ int lst_cmd_train(int argc, char **argv) {
                 fprintf(stderr, "lst train: missing required option '--%s'\n", need[i]);
                 return 2;
             }
+        if (!strcmp(lst_opt(opts, n, "task"), "custom") &&
+            (!lst_opt(opts, n, "train") || !lst_opt(opts, n, "valid"))) {
+            lst_cli_error("train", "--task custom needs --train FILE and --valid FILE");
+            return 2;
+        }
         if ((s = lst_opt(opts, n, "method")) && strcmp(s, "lst")) {
             fprintf(stderr, "lst train: --method %s is not available yet (only lst)\n", s);
             return 2;

@@ -119,7 +119,7 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     bad |= str(j, "init", o->init, sizeof o->init);
     double mm = 0;
     num(j, "max_memory", &mm); /* optional (older run files lack it) */
-    o->max_memory = (int64_t)mm;
+    if (mm >= 0 && mm <= 9e18) o->max_memory = (int64_t)mm;
     double v[19];
     const char *keys[19] = {"r", "gate_T", "lr", "clip", "epochs", "batch", "eval_batch",
                             "warmup", "max_source_length", "fisher_samples", "gen_validation",
@@ -143,6 +143,25 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     cJSON_Delete(j);
     if (bad || !o->model[0] || !o->spm[0] || !o->task[0])
         return lst_fail(err, "%s: malformed run file (a key is missing or has the wrong type)", path);
+    /* every number checked before it is cast */
+    static const struct {
+        int idx;
+        double lo, hi;
+    } range[] = {{0, 1, 1024},  {1, 1e-6, 1e6}, {2, 0, 100},     {3, 0, 1e6},   {4, 1, 1e5},
+                 {5, 1, 1e6},   {6, 1, 1e6},   {7, 0, 1e9},      {8, 2, 1e5},   {9, 1, 1e8},
+                 {10, 1, 1e5},  {11, 1, 1e5},  {12, 0, 1},       {13, 0, 1},    {14, 0, 1e12},
+                 {15, 0, 1e12}, {16, 0, 1e12}, {17, 0, 9e15},    {18, 1, 1}};
+    for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
+        double x = v[range[i].idx];
+        if (!(x >= range[i].lo && x <= range[i].hi))
+            return lst_fail(err, "%s: key '%s' = %g is outside [%g, %g]", path, keys[range[i].idx], x,
+                            range[i].lo, range[i].hi);
+    }
+    for (int st = 0; st < 2; st++)
+        for (int k = 0; k < o->side.n_keep[st]; k++)
+            if (o->side.keep[st][k] < 0 || o->side.keep[st][k] >= LST_MAX_LAYERS)
+                return lst_fail(err, "%s: a side layer index is outside 0..%d", path, LST_MAX_LAYERS - 1);
+    if (mm < 0 || mm > 9e18) return lst_fail(err, "%s: key 'max_memory' is out of range", path);
     o->side.r = (int)v[0];
     o->side.gate_T = (float)v[1];
     o->lr = v[2];
@@ -161,7 +180,5 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     o->max_steps = (int64_t)v[15];
     o->max_train = (int64_t)v[16];
     o->seed = (uint64_t)v[17];
-    if (o->batch < 1 || o->eval_batch < 1 || o->epochs < 1 || o->side.r < 1 || o->max_src < 2)
-        return lst_fail(err, "%s: invalid values (batch, epochs, r, max_source_length)", path);
     return 0;
 }

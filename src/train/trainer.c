@@ -191,7 +191,11 @@ static char *state_text(const state_t *s) {
     return t;
 }
 
-static int state_parse(state_t *s, const char *text, lst_err_t *err) {
+/* Parses a checkpoint's state and checks it against this run's shape
+ * (epochs, batches per epoch, total steps): a damaged or foreign state is
+ * refused with the key that is wrong, never used to index anything. */
+static int state_parse(state_t *s, const char *text, int epochs, int per_epoch,
+                       int64_t total_steps, lst_err_t *err) {
     cJSON *j = cJSON_Parse(text);
     const char *keys[] = {"step", "total_steps", "epoch", "batch_index", "best_epoch", "best_score", "wall_s"};
     double v[7];
@@ -203,6 +207,15 @@ static int state_parse(state_t *s, const char *text, lst_err_t *err) {
         }
         v[i] = x->valuedouble;
     }
+    const double hi[7] = {(double)total_steps, (double)total_steps, epochs, per_epoch, epochs, 1e9, 1e12};
+    const double lo[7] = {0, (double)total_steps, 0, 0, 0, -1e9, 0};
+    for (int i = 0; i < 7; i++)
+        if (!(v[i] >= lo[i] && v[i] <= hi[i]) || (i != 5 && i != 6 && v[i] != floor(v[i]))) {
+            cJSON_Delete(j);
+            return lst_fail(err, "checkpoint state: '%s' = %g does not fit this run (%d epochs of "
+                            "%d batches, %lld steps)", keys[i], v[i], epochs, per_epoch,
+                            (long long)total_steps);
+        }
     s->step = (int64_t)v[0];
     s->total_steps = (int64_t)v[1];
     s->epoch = (int)v[2];
@@ -396,7 +409,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     if (resume) {
         char *st = NULL;
         if (lst_ckpt_read(ckpt, &st, side.params, side.n_params, parts, 4, err) ||
-            state_parse(&S, st, err)) {
+            state_parse(&S, st, o->epochs, per_epoch, S.total_steps, err)) {
             free(st);
             lst_fail_ctx(err, "resuming %s", o->out);
             goto done;

@@ -7,7 +7,7 @@ BUILD    ?= build
 CC       ?= cc
 CXX      ?= c++
 OPT      ?= -O2
-CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Wno-unused-parameter \
             -I/usr/include/x86_64-linux-gnu -Iinclude -fopenmp $(SANFLAGS)
 CXXFLAGS += $(OPT) -g -std=c++17 -Wall -Wextra $(SANFLAGS)
 LDLIBS   += -lopenblas -lcjson -lsentencepiece -lstdc++ -lm -fopenmp $(SANFLAGS)
@@ -50,6 +50,7 @@ sanitize:
 
 valgrind: $(BUILD)/lst
 	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+	  --suppressions=tests/valgrind.supp \
 	  --error-exitcode=3 $(BUILD)/lst dump --model tests/data/t5-tiny-gated \
 	  --batch tests/data/t5-tiny-gated/batch.safetensors --out /tmp/lst_valgrind_dump.safetensors
 	@rm -f /tmp/lst_valgrind_dump.safetensors
@@ -64,3 +65,63 @@ clean:
 demo: $(BUILD)/lst
 	./scripts/demo.sh
 .PHONY: demo
+
+# Fuzzing (fuzz/README.md): libFuzzer targets fuzz/fuzz_<name>.c, built with
+# clang + ASan + UBSan against the library into build-fuzz/, run from here.
+#   make fuzz-smoke   each target FUZZ_SMOKE_SECONDS (15) over fuzz/corpus/<name>; fails on any report
+#   make fuzz         the same for FUZZ_SECONDS (600) each
+# New inputs go to build-fuzz/corpus/<name>, findings to build-fuzz/artifacts/.
+FUZZ_BUILD         := build-fuzz
+FUZZ_CC            ?= clang
+FUZZ_CXX           ?= clang++
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_LIB_O := $(LIB_C:%.c=$(FUZZ_BUILD)/%.o) $(LIB_CC:%.cc=$(FUZZ_BUILD)/%.o) \
+              $(FUZZ_BUILD)/src/cli/args.o
+
+$(FUZZ_BUILD)/%: OPT = -O1
+$(FUZZ_BUILD)/%: SANFLAGS = $(FUZZ_SAN)
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_BUILD)/%.o: %.cc
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(CXXFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_BUILD)/liblst.a: $(FUZZ_LIB_O)
+	$(AR) rcs $@ $^
+# linked by clang++: UBSan's C++ checks in spm_bridge.cc need its runtime
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/fuzz/fuzz_%.o $(FUZZ_BUILD)/liblst.a
+	$(FUZZ_CXX) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+.SECONDARY: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%.o)
+
+# $(1): seconds per target
+define fuzz_run
+	@set -e; for t in $(FUZZ_NAMES); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts; \
+	  dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	  echo "fuzz: $$t for $(1) s"; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(1) -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+	    $$dict -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+	    > $(FUZZ_BUILD)/$$t.log 2>&1 || { tail -60 $(FUZZ_BUILD)/$$t.log; echo "fuzz: $$t FAILED"; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|stat::new_units_added" $(FUZZ_BUILD)/$$t.log | tr '\n' ' '; echo; \
+	done
+endef
+
+fuzz-build: $(FUZZ_BINS)
+fuzz-smoke: fuzz-build
+	$(call fuzz_run,$(FUZZ_SMOKE_SECONDS))
+fuzz: fuzz-build
+	$(call fuzz_run,$(FUZZ_SECONDS))
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+clean: fuzz-clean
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-clean
+-include $(FUZZ_LIB_O:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%.d)
+
+# lst against the PyTorch peer (Debian python3-torch), same machine, same shapes (bench/README.md).
+bench: $(BUILD)/lst
+	LST_BIN=$(BUILD)/lst bench/run.sh
+.PHONY: bench

@@ -352,6 +352,10 @@ TEST(train_resume_refuses_damaged_state) {
     char *buf = lst_read_file(path, 1 << 26, &len, &err);
     CHECK(buf != NULL, "%s", err.msg);
     if (!buf) return;
+    /* self-describing: the run's options and the RNG derivation travel with it */
+    CHECK(memmem(buf, len, "\"run\":{", 7) && memmem(buf, len, "\"rng\":{", 7) &&
+              memmem(buf, len, "\"step\":2", 8),
+          "checkpoint state is not self-describing");
     /* same length, out of range: batch 9 of an epoch of 6 batches */
     char *p = memmem(buf, len, "\"batch_index\":", 14);
     CHECK(p && p[14] >= '0' && p[14] <= '9' && p[15] == ',', "state layout");

@@ -42,7 +42,7 @@ static cJSON *layers(const lst_side_opts_t *s, int st) {
     return a;
 }
 
-int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err) {
+void *lst_run_json(const lst_train_opts_t *o) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "version", 1);
     add_path(j, "model", o->model);
@@ -74,7 +74,12 @@ int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err) {
     cJSON_AddNumberToObject(j, "max_train", (double)o->max_train);
     cJSON_AddNumberToObject(j, "max_memory", (double)o->max_memory);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
-    char *text = cJSON_Print(j);
+    return j;
+}
+
+int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err) {
+    cJSON *j = lst_run_json(o);
+    char *text = j ? cJSON_Print(j) : NULL;
     cJSON_Delete(j);
     if (!text) return lst_fail(err, "out of memory writing %s", path);
     int rc = lst_write_atomic(path, text, strlen(text), err);

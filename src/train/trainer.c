@@ -175,8 +175,17 @@ static cJSON *metrics_json(const lst_metrics_t *m) {
     return o;
 }
 
-static char *state_text(const state_t *s) {
+/* The checkpoint describes itself: the run's options and how every random
+ * number is derived, besides the position in training. */
+static char *state_text(const state_t *s, const lst_train_opts_t *o) {
     cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "run", (cJSON *)lst_run_json(o));
+    cJSON *rng = cJSON_CreateObject();
+    cJSON_AddStringToObject(rng, "generator", "philox4x32-10, counter-based");
+    cJSON_AddNumberToObject(rng, "seed", (double)o->seed);
+    cJSON_AddStringToObject(rng, "dropout_stream", "step*4 + (0 backbone, 1 side)");
+    cJSON_AddStringToObject(rng, "epoch_order", "Fisher-Yates from Philox(seed, epoch)");
+    cJSON_AddItemToObject(j, "rng", rng);
     cJSON_AddNumberToObject(j, "step", (double)s->step);
     cJSON_AddNumberToObject(j, "total_steps", (double)s->total_steps);
     cJSON_AddNumberToObject(j, "epoch", s->epoch);
@@ -236,9 +245,11 @@ static int state_parse(state_t *s, const char *text, int epochs, int per_epoch,
 
 /* Writes the checkpoint (atomically) and flushes the step log. Returns 3
  * when --halt-after asks to stop here (as if killed), -1 on failure. */
-static int checkpoint(const char *path, const state_t *S, const lst_side_t *side,
-                      const lst_ckpt_part_t *parts, FILE *log, int64_t halt_after, lst_err_t *err) {
-    char *st = state_text(S);
+static int checkpoint(const char *path, const state_t *S, const lst_train_opts_t *o,
+                      const lst_side_t *side, const lst_ckpt_part_t *parts, FILE *log,
+                      lst_err_t *err) {
+    const int64_t halt_after = o->halt_after;
+    char *st = state_text(S, o);
     int rc = st ? lst_ckpt_write(path, st, side->params, side->n_params, parts, 4, err)
                 : lst_fail(err, "out of memory writing the checkpoint state");
     free(st);
@@ -478,7 +489,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             if (o->ckpt_every > 0 && S.step % o->ckpt_every == 0 && S.batch_index + 1 < per_epoch) {
                 S.batch_index++; /* resume after this batch */
                 S.wall_s = elapsed;
-                int crc = checkpoint(ckpt, &S, &side, parts, log, o->halt_after, err);
+                int crc = checkpoint(ckpt, &S, o, &side, parts, log, err);
                 S.batch_index--;
                 if (crc) {
                     rc = crc == 3 ? 3 : -1;
@@ -508,7 +519,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         S.epoch++;
         S.batch_index = 0;
         S.wall_s = wall_before + now_s() - run_start;
-        int crc = checkpoint(ckpt, &S, &side, parts, log, o->halt_after, err);
+        int crc = checkpoint(ckpt, &S, o, &side, parts, log, err);
         if (crc) {
             rc = crc == 3 ? 3 : -1;
             goto done;

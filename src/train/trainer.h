@@ -42,6 +42,8 @@ void lst_train_opts_default(lst_train_opts_t *o);
 
 /* run.json <-> options (paths stored absolute). */
 int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err);
+/* The same options as a cJSON object (a cJSON *; caller deletes). */
+void *lst_run_json(const lst_train_opts_t *o);
 int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err);
 
 /* Trains (or, with resume, continues the run in o->out). */

@@ -43,13 +43,8 @@ int lst_preset_config(const char *name, lst_t5_config_t *c, lst_err_t *err) {
         c->num_heads = presets[i].heads;
         c->num_layers = presets[i].layers;
         c->num_decoder_layers = presets[i].layers;
-        c->rel_buckets = 32;
-        c->rel_max_distance = 128;
-        c->dropout_rate = 0.1f;
-        c->layer_norm_eps = 1e-6f;
-        c->act = LST_ACT_RELU;
-        c->gated = 0;
-        c->tie_word_embeddings = 1;
+        /* everything else (32 buckets, distance 128, dropout 0.1, eps 1e-6,
+         * relu, tied) is transformers' default, set above */
         return 0;
     }
     return lst_fail(err, "unknown preset '%s' (valid: %s)", name ? name : "(null)",

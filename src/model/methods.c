@@ -39,15 +39,8 @@ int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab
     if (!strcmp(m->name, "full")) {
         *trainable = *backbone;
     } else if (!strcmp(m->name, "lst")) {
-        lst_side_opts_t so = m->side, all;
-        lst_side_opts_default(&all, c);
-        for (int st = 0; st < 2; st++)
-            if (so.n_keep[st] < 0) {
-                so.n_keep[st] = all.n_keep[st];
-                memcpy(so.keep[st], all.keep[st], sizeof so.keep[st]);
-            }
         lst_side_t s;
-        if (lst_side_create(&s, c, &so, err)) return -1;
+        if (lst_side_create(&s, c, &m->side, err)) return -1;
         *trainable = (int64_t)s.n_floats;
         lst_side_free(&s);
     } else if (!strcmp(m->name, "adapters")) {

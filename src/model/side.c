@@ -56,9 +56,17 @@ static int check_opts(const lst_t5_config_t *bb, const lst_side_opts_t *o, lst_e
     return 0;
 }
 
-int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *o,
+int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *opts,
                     lst_err_t *err) {
     memset(s, 0, sizeof *s);
+    lst_side_opts_t resolved = *opts, all;
+    const lst_side_opts_t *o = &resolved;
+    lst_side_opts_default(&all, bb);
+    for (int st = 0; st < 2; st++)
+        if (resolved.n_keep[st] < 0) { /* every layer of that stack */
+            resolved.n_keep[st] = all.n_keep[st];
+            memcpy(resolved.keep[st], all.keep[st], sizeof resolved.keep[st]);
+        }
     if (check_opts(bb, o, err)) return -1;
     s->opts = *o;
     s->cfg = *bb;

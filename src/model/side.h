@@ -55,7 +55,8 @@ void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb);
 
 /* Validates the options against the backbone (r divides into non-zero side
  * sizes, kept lists ascending, unique and in range, at least one per
- * stack) and allocates zeroed parameters. */
+ * stack) and allocates zeroed parameters. n_keep[st] < 0 keeps every layer
+ * of that stack (s->opts then holds the resolved list). */
 int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb,
                     const lst_side_opts_t *o, lst_err_t *err);
 void lst_side_free(lst_side_t *s);

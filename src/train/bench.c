@@ -50,16 +50,6 @@ static int open_backbone(const lst_bench_opts_t *o, lst_t5_t *m, int alloc_weigh
     return 0;
 }
 
-static void side_opts(const lst_bench_opts_t *o, const lst_t5_config_t *c, lst_side_opts_t *so) {
-    *so = o->side;
-    lst_side_opts_t all;
-    lst_side_opts_default(&all, c);
-    for (int st = 0; st < 2; st++)
-        if (so->n_keep[st] < 0) {
-            so->n_keep[st] = all.n_keep[st];
-            memcpy(so->keep[st], all.keep[st], sizeof so->keep[st]);
-        }
-}
 
 /* Floats of lst_t5_backward's buffers (part of the keep-all activations). */
 static size_t t5_backward_floats(const lst_t5_config_t *c, int vocab, int B, int T, int D) {
@@ -77,10 +67,8 @@ int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *p, lst_err_t *err) {
     if (rc < 0) return -1;
     const size_t bb = rc == 1 ? (size_t)lst_t5_param_count(&m.cfg, m.vocab) : m.n_floats;
     if (!strcmp(o->method, "lst")) {
-        lst_side_opts_t so;
-        side_opts(o, &m.cfg, &so);
         lst_side_t s;
-        if (lst_side_create(&s, &m.cfg, &so, err)) {
+        if (lst_side_create(&s, &m.cfg, &o->side, err)) {
             if (rc == 0) lst_t5_free(&m);
             return -1;
         }
@@ -146,9 +134,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
     float *flat;
     size_t n_floats;
     if (is_lst) {
-        lst_side_opts_t so;
-        side_opts(o, &m.cfg, &so);
-        if (lst_side_create(&s, &m.cfg, &so, err)) goto done;
+        if (lst_side_create(&s, &m.cfg, &o->side, err)) goto done;
         lst_side_init_random(&s, 3);
         if (lst_side_acts_alloc(&sa, &m, &s, B, T, D, 1, err)) goto done;
         params = s.params;

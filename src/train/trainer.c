@@ -118,15 +118,7 @@ static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_t5_t
     if (bb->vocab < tv)
         return lst_fail(err, "%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)",
                         o->model, bb->vocab, tv);
-    lst_side_opts_t so = o->side;
-    lst_side_opts_t all;
-    lst_side_opts_default(&all, &bb->cfg);
-    for (int st = 0; st < 2; st++)
-        if (so.n_keep[st] < 0) {
-            so.n_keep[st] = all.n_keep[st];
-            memcpy(so.keep[st], all.keep[st], sizeof so.keep[st]);
-        }
-    return lst_side_create(side, &bb->cfg, &so, err);
+    return lst_side_create(side, &bb->cfg, &o->side, err);
 }
 
 static int init_side(const lst_train_opts_t *o, const lst_t5_t *bb, lst_side_t *side,

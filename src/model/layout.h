@@ -17,6 +17,7 @@ typedef struct {
     size_t offset;    /* in floats, into the flat buffer */
     size_t numel;
     int trainable;    /* 0: present (saved, counted) but never updated */
+    int ext;          /* 1: added by a fine-tuning method, not in the checkpoint */
 } lst_param_t;
 
 typedef struct {

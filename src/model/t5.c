@@ -9,6 +9,7 @@
 
 #include "../ops/ops.h"
 #include "t5.h"
+#include "t5_ext.h"
 
 int lst_t5_op_act(const lst_t5_config_t *c) {
     return c->act == LST_ACT_GELU_NEW ? LST_OP_GELU_NEW
@@ -36,7 +37,33 @@ int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
 }
 
 /* Dropout sites inside a block (derived from the block's base site). */
-enum { SITE_SA_PROBS, SITE_SA_OUT, SITE_CA_PROBS, SITE_CA_OUT, SITE_FF_HIDDEN, SITE_FF_OUT };
+enum { SITE_SA_PROBS, SITE_SA_OUT, SITE_CA_PROBS, SITE_CA_OUT, SITE_FF_HIDDEN, SITE_FF_OUT,
+       SITE_LORA_Q, SITE_LORA_V, SITE_LORA_CQ, SITE_LORA_CV };
+
+/* A LoRA path beside projection y = x W^T (when the block has one). */
+static void lora_fwd(const lst_t5_block_t *w, float *y, float *u, const float *x, const float *A,
+                     const float *Bm, int N, int in, int O, const lst_drop_t *drop, int site,
+                     float *xs) {
+    if (!A) return;
+    lst_drop_t d = lst_drop_site(drop, site);
+    if (lst_drop_active(drop)) d.p = w->lora_p;
+    lst_lora_forward(y, u, x, A, Bm, N, in, O, w->lora_r, w->lora_scale,
+                     lst_drop_active(drop) ? &d : NULL, xs);
+}
+
+static void lora_bwd(const lst_t5_block_t *w, float *dx, float *dA, float *dB, const float *dy,
+                     const float *x, const float *u, const float *A, const float *Bm, int N,
+                     int in, int O, const lst_drop_t *drop, int site, lst_t5_bwd_scratch_t *s) {
+    if (!A) return;
+    lst_drop_t d = lst_drop_site(drop, site);
+    if (lst_drop_active(drop)) d.p = w->lora_p;
+    lst_lora_backward(dx, dA, dB, dy, x, u, A, Bm, N, in, O, w->lora_r, w->lora_scale,
+                      lst_drop_active(drop) ? &d : NULL, s->ext_x, s->ext_dx, s->ext_a);
+}
+
+static void bias_rows(float *y, const float *b, int N, int C) {
+    if (b) lst_add_rows(y, b, N, C);
+}
 
 lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer) {
     lst_drop_t d = {0, 0, 0};
@@ -53,40 +80,49 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           const uint8_t *src_mask, const lst_drop_t *drop,
                           float *scratch) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff, H = c->num_heads;
-    const int N = B * T;
+    const int N = B * T, A = w->ad_dim;
     const float eps = c->layer_norm_eps;
 
     lst_rmsnorm_forward(a->n_sa, a->rstd_sa, x, w->ln_sa, N, d, eps);
-    lst_matmul_forward(a->q, a->n_sa, w->q, NULL, N, d, I);
-    lst_matmul_forward(a->k, a->n_sa, w->k, NULL, N, d, I);
-    lst_matmul_forward(a->v, a->n_sa, w->v, NULL, N, d, I);
+    bias_rows(a->n_sa, w->bln_sa, N, d);
+    lst_matmul_forward(a->q, a->n_sa, w->q, w->bq, N, d, I);
+    lst_matmul_forward(a->k, a->n_sa, w->k, w->bk, N, d, I);
+    lst_matmul_forward(a->v, a->n_sa, w->v, w->bv, N, d, I);
+    lora_fwd(w, a->q, a->lu_q, a->n_sa, w->lA_q, w->lB_q, N, d, I, drop, SITE_LORA_Q, a->lx);
+    lora_fwd(w, a->v, a->lu_v, a->n_sa, w->lA_v, w->lB_v, N, d, I, drop, SITE_LORA_V, a->lx);
     const int on = lst_drop_active(drop);
     lst_drop_t site = lst_drop_site(drop, SITE_SA_PROBS);
     lst_attention_forward(a->ctx, NULL, a->lse, a->q, a->k, a->v, bias, self_mask,
                           causal, B, T, T, H, c->d_kv, on ? &site : NULL, scratch);
-    /* xa = x + drop(ctx @ o^T), and the next sub-layer's norm of it */
-    lst_matmul_forward(a->xa, a->ctx, w->o, NULL, N, I, d);
+    /* xa = x + drop(adapter(ctx @ o^T)), and the next sub-layer's norm of it */
+    lst_matmul_forward(a->xa, a->ctx, w->o, w->bo, N, I, d);
+    if (A) lst_adapter_forward(a->xa, a->ad_sa_y, a->ad_sa_u, a->ad_sa_g, w->ad_sa, N, d, A);
     site = lst_drop_site(drop, SITE_SA_OUT);
     lst_residual_rmsnorm_forward(a->xa, enc ? a->n_ca : a->n_ff, enc ? a->rstd_ca : a->rstd_ff, x,
                                  a->xa, enc ? w->ln_ca : w->ln_ff, N, d, eps, on ? &site : NULL);
+    bias_rows(enc ? a->n_ca : a->n_ff, enc ? w->bln_ca : w->bln_ff, N, d);
 
     if (enc) {
-        lst_matmul_forward(a->cq, a->n_ca, w->cq, NULL, N, d, I);
-        lst_matmul_forward(a->ck, enc, w->ck, NULL, B * Ts, d, I);
-        lst_matmul_forward(a->cv, enc, w->cv, NULL, B * Ts, d, I);
+        const int Ns = B * Ts;
+        lst_matmul_forward(a->cq, a->n_ca, w->cq, w->bcq, N, d, I);
+        lst_matmul_forward(a->ck, enc, w->ck, w->bck, Ns, d, I);
+        lst_matmul_forward(a->cv, enc, w->cv, w->bcv, Ns, d, I);
+        lora_fwd(w, a->cq, a->lu_cq, a->n_ca, w->lA_cq, w->lB_cq, N, d, I, drop, SITE_LORA_CQ, a->lx);
+        lora_fwd(w, a->cv, a->lu_cv, enc, w->lA_cv, w->lB_cv, Ns, d, I, drop, SITE_LORA_CV, a->lx);
         site = lst_drop_site(drop, SITE_CA_PROBS);
         lst_attention_forward(a->cctx, NULL, a->clse, a->cq, a->ck, a->cv, NULL,
                               src_mask, 0, B, T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
-        lst_matmul_forward(a->xb, a->cctx, w->co, NULL, N, I, d);
+        lst_matmul_forward(a->xb, a->cctx, w->co, w->bco, N, I, d);
         site = lst_drop_site(drop, SITE_CA_OUT);
         lst_residual_rmsnorm_forward(a->xb, a->n_ff, a->rstd_ff, a->xa, a->xb, w->ln_ff, N, d, eps,
                                      on ? &site : NULL);
+        bias_rows(a->n_ff, w->bln_ff, N, d);
     }
     const float *res = enc ? a->xb : a->xa;
 
-    lst_matmul_forward(a->h, a->n_ff, w->wi, NULL, N, d, F);
+    lst_matmul_forward(a->h, a->n_ff, w->wi, w->bwi, N, d, F);
     if (c->gated) {
-        lst_matmul_forward(a->l, a->n_ff, w->wi1, NULL, N, d, F);
+        lst_matmul_forward(a->l, a->n_ff, w->wi1, w->bwi1, N, d, F);
         lst_gated_forward(a->act, a->h, a->l, (int64_t)N * F, op_act(c));
     } else {
         lst_act_forward(a->act, a->h, (int64_t)N * F, op_act(c));
@@ -95,7 +131,8 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         site = lst_drop_site(drop, SITE_FF_HIDDEN);
         lst_dropout_apply(a->act, a->act, (int64_t)N * F, &site, 0);
     }
-    lst_matmul_forward(out, a->act, w->wo, NULL, N, F, d);
+    lst_matmul_forward(out, a->act, w->wo, w->bwo, N, F, d);
+    if (A) lst_adapter_forward(out, a->ad_ff_y, a->ad_ff_u, a->ad_ff_g, w->ad_ff, N, d, A);
     site = lst_drop_site(drop, SITE_FF_OUT);
     lst_residual_rmsnorm_forward(out, NULL, NULL, res, out, NULL, N, d, eps, on ? &site : NULL);
 }
@@ -106,13 +143,40 @@ static lst_drop_t stack_site(const lst_drop_t *drop, int stack, int site) {
     return lst_drop_site(&base, site);
 }
 
+/* The encoder's input: prompt vectors (prompt tuning) then the embedded
+ * ids, per row: x: [B, P + Ts, d]; the extended mask goes to a. */
+static void encoder_input(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
+                          float *x) {
+    const int B = bt->B, Ts = bt->Ts, d = m->cfg.d_model, P = m->w.prompt ? m->w.prompt_len : 0;
+    if (!P) {
+        lst_embedding_forward(x, bt->input_ids, m->w.shared, B * Ts, d);
+        return;
+    }
+    const int Te = P + Ts;
+    for (int b = 0; b < B; b++) {
+        memcpy(x + (size_t)b * Te * d, m->w.prompt, sizeof(float) * (size_t)P * d);
+        lst_embedding_forward(x + ((size_t)b * Te + P) * d, bt->input_ids + (size_t)b * Ts,
+                              m->w.shared, Ts, d);
+        memset(a->src_mask_ext + (size_t)b * Te, 1, P);
+        memcpy(a->src_mask_ext + (size_t)b * Te + P, bt->src_mask + (size_t)b * Ts, Ts);
+    }
+}
+
+int lst_t5_enc_len(const lst_t5_t *m, int Ts) { return Ts + (m->w.prompt ? m->w.prompt_len : 0); }
+
+const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_t5_batch_t *bt,
+                               const lst_t5_acts_t *a) {
+    return m->w.prompt ? a->src_mask_ext : bt->src_mask;
+}
+
 void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
                    const lst_drop_t *drop) {
     const lst_t5_config_t *c = &m->cfg;
-    const int B = bt->B, Ts = bt->Ts, d = c->d_model;
+    const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), d = c->d_model;
     const size_t tap = (size_t)B * Ts * d;
     const int on = lst_drop_active(drop);
-    lst_embedding_forward(a->enc_taps, bt->input_ids, m->w.shared, B * Ts, d);
+    encoder_input(m, bt, a, a->enc_taps);
+    const uint8_t *mask = lst_t5_enc_mask(m, bt, a);
     if (on) {
         lst_drop_t e = stack_site(drop, 0, 0);
         lst_dropout_apply(a->enc_taps, a->enc_taps, (int64_t)tap, &e, 0);
@@ -122,7 +186,7 @@ void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a
     for (int i = 0; i < c->num_layers; i++) {
         lst_drop_t bd = lst_drop_layer(drop, 0, i);
         lst_t5_block_forward(c, &m->w.enc[i], &a->enc_blk[i], a->enc_taps + (i + 1) * tap,
-                             a->enc_taps + i * tap, B, Ts, a->enc_bias, bt->src_mask, 0,
+                             a->enc_taps + i * tap, B, Ts, a->enc_bias, mask, 0,
                              NULL, 0, NULL, on ? &bd : NULL, a->attn_scratch);
     }
     lst_rmsnorm_forward(a->enc_out, a->enc_rstd, a->enc_taps + c->num_layers * tap,
@@ -136,10 +200,11 @@ void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a
 double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
                       const lst_drop_t *drop) {
     const lst_t5_config_t *c = &m->cfg;
-    const int B = bt->B, Ts = bt->Ts, Td = bt->Td, d = c->d_model;
+    const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), Td = bt->Td, d = c->d_model;
     const size_t tap = (size_t)B * Td * d;
     const int on = lst_drop_active(drop);
     lst_t5_encode(m, bt, a, drop);
+    const uint8_t *mask = lst_t5_enc_mask(m, bt, a);
 
     lst_embedding_forward(a->dec_taps, bt->dec_ids, m->w.shared, B * Td, d);
     if (on) {
@@ -152,7 +217,7 @@ double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t
         lst_drop_t bd = lst_drop_layer(drop, 1, i);
         lst_t5_block_forward(c, &m->w.dec[i], &a->dec_blk[i], a->dec_taps + (i + 1) * tap,
                              a->dec_taps + i * tap, B, Td, a->dec_bias, bt->dec_mask, 1,
-                             a->enc_out, Ts, bt->src_mask, on ? &bd : NULL, a->attn_scratch);
+                             a->enc_out, Ts, mask, on ? &bd : NULL, a->attn_scratch);
     }
     lst_rmsnorm_forward(a->dec_out, a->dec_rstd, a->dec_taps + c->num_decoder_layers * tap,
                         m->w.dec_final, B * Td, d, c->layer_norm_eps);
@@ -164,7 +229,7 @@ double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t
     /* LM head; tied embeddings scale the input by d_model^-0.5 first. */
     memcpy(a->head_in, a->dec_out, sizeof(float) * tap);
     if (c->tie_word_embeddings) lst_scale_inplace(a->head_in, 1.0f / sqrtf((float)d), (int64_t)tap);
-    lst_matmul_forward(a->logits, a->head_in, m->w.lm_head, NULL, B * Td, d, m->vocab);
+    lst_matmul_forward(a->logits, a->head_in, m->w.lm_head, m->w.lm_bias, B * Td, d, m->vocab);
     if (!bt->labels) return 0.0;
     return lst_xent_forward_backward(NULL, a->logits, bt->labels, B * Td, m->vocab, 1.0f);
 }
@@ -206,9 +271,10 @@ static void drop_grad(float *g, int64_t n, const lst_drop_t *drop, int site) {
     lst_dropout_apply(g, g, n, &d, 0);
 }
 
-/* dout: [B, T, d] gradient of the block output -> dx: [B, T, d] (overwritten).
- * denc: [B, Ts, d] accumulates the cross-attention's gradient of enc.
- * g: gradient pointers (NULL members skip that weight's gradient). */
+/* dout: [B, T, d] gradient of the block output -> dx: [B, T, d] (overwritten;
+ * may be NULL when nothing below needs it). denc: [B, Ts, d] accumulates the
+ * cross-attention's gradient of enc (may be NULL). g: gradient pointers
+ * (NULL members skip that weight's gradient). */
 void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                            const lst_t5_block_t *g, const lst_t5_block_acts_t *a,
                            float *dx, const float *dout, const float *x, int B,
@@ -217,61 +283,73 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                            int Ts, const uint8_t *src_mask, const lst_drop_t *drop,
                            lst_t5_bwd_scratch_t *s) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff, H = c->num_heads;
-    const int N = B * T;
+    const int N = B * T, A = w->ad_dim;
     const int64_t Nd = (int64_t)N * d, NF = (int64_t)N * F;
     const float *res = enc ? a->xb : a->xa;
     const int on = lst_drop_active(drop);
     lst_drop_t site;
 
-    /* FFN: out = res + drop(drop(act) @ wo^T); dres = d(out) = d(res) so far */
+    /* FFN: out = res + drop(adapter(drop(act) @ wo^T)); dres = d(out) = d(res) so far */
     memcpy(s->dres, dout, sizeof(float) * Nd);
     site = lst_drop_site(drop, SITE_FF_OUT);
     lst_residual_rmsnorm_backward(s->dres, s->dtmp, NULL, NULL, NULL, NULL, NULL, N, d,
                                   on ? &site : NULL);
+    if (A)
+        lst_adapter_backward(s->dtmp, g->ad_ff, a->ad_ff_y, a->ad_ff_u, a->ad_ff_g, w->ad_ff, N, d,
+                             A, s->ext_a, s->ext_b);
     memset(s->dF, 0, sizeof(float) * NF);
-    lst_matmul_backward(s->dF, g->wo, NULL, s->dtmp, a->act, w->wo, N, F, d);
+    lst_matmul_backward(s->dF, g->wo, g->bwo, s->dtmp, a->act, w->wo, N, F, d);
     drop_grad(s->dF, NF, drop, SITE_FF_HIDDEN);
     memset(s->dn, 0, sizeof(float) * Nd);
     memset(s->dF2, 0, sizeof(float) * NF);
     if (c->gated) {
         memset(s->dF3, 0, sizeof(float) * NF);
         lst_gated_backward(s->dF2, s->dF3, s->dF, a->h, a->l, NF, op_act(c));
-        lst_matmul_backward(s->dn, g->wi, NULL, s->dF2, a->n_ff, w->wi, N, d, F);
-        lst_matmul_backward(s->dn, g->wi1, NULL, s->dF3, a->n_ff, w->wi1, N, d, F);
+        lst_matmul_backward(s->dn, g->wi, g->bwi, s->dF2, a->n_ff, w->wi, N, d, F);
+        lst_matmul_backward(s->dn, g->wi1, g->bwi1, s->dF3, a->n_ff, w->wi1, N, d, F);
     } else {
         lst_act_backward(s->dF2, s->dF, a->h, NF, op_act(c));
-        lst_matmul_backward(s->dn, g->wi, NULL, s->dF2, a->n_ff, w->wi, N, d, F);
+        lst_matmul_backward(s->dn, g->wi, g->bwi, s->dF2, a->n_ff, w->wi, N, d, F);
     }
+    if (g->bln_ff) lst_colsum_acc(g->bln_ff, s->dn, N, d);
     /* seam: res = prev + drop(sub-layer output), n_ff = norm(res) */
     site = lst_drop_site(drop, enc ? SITE_CA_OUT : SITE_SA_OUT);
     lst_residual_rmsnorm_backward(s->dres, s->dtmp, g->ln_ff, s->dn, res, w->ln_ff, a->rstd_ff, N,
                                   d, on ? &site : NULL);
 
     if (enc) {
+        const int Ns = B * Ts;
         /* Cross-attention: dtmp = d(cctx @ co^T); dres = d(xa) so far. */
         memset(s->dI, 0, sizeof(float) * (size_t)N * I);
-        lst_matmul_backward(s->dI, g->co, NULL, s->dtmp, a->cctx, w->co, N, I, d);
+        lst_matmul_backward(s->dI, g->co, g->bco, s->dtmp, a->cctx, w->co, N, I, d);
         memset(s->dq, 0, sizeof(float) * (size_t)N * I);
-        memset(s->dck, 0, sizeof(float) * (size_t)B * Ts * I);
-        memset(s->dcv, 0, sizeof(float) * (size_t)B * Ts * I);
+        memset(s->dck, 0, sizeof(float) * (size_t)Ns * I);
+        memset(s->dcv, 0, sizeof(float) * (size_t)Ns * I);
         site = lst_drop_site(drop, SITE_CA_PROBS);
         lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cctx, a->clse, a->cq, a->ck,
                                a->cv, NULL, src_mask, 0, B, T, Ts, H, c->d_kv,
                                on ? &site : NULL, s->attn);
-        lst_matmul_backward(denc, g->ck, NULL, s->dck, enc, w->ck, B * Ts, d, I);
-        lst_matmul_backward(denc, g->cv, NULL, s->dcv, enc, w->cv, B * Ts, d, I);
+        lst_matmul_backward(denc, g->ck, g->bck, s->dck, enc, w->ck, Ns, d, I);
+        lst_matmul_backward(denc, g->cv, g->bcv, s->dcv, enc, w->cv, Ns, d, I);
+        lora_bwd(w, denc, g->lA_cv, g->lB_cv, s->dcv, enc, a->lu_cv, w->lA_cv, w->lB_cv, Ns, d, I,
+                 drop, SITE_LORA_CV, s);
         memset(s->dn, 0, sizeof(float) * Nd);
-        lst_matmul_backward(s->dn, g->cq, NULL, s->dq, a->n_ca, w->cq, N, d, I);
+        lst_matmul_backward(s->dn, g->cq, g->bcq, s->dq, a->n_ca, w->cq, N, d, I);
+        lora_bwd(w, s->dn, g->lA_cq, g->lB_cq, s->dq, a->n_ca, a->lu_cq, w->lA_cq, w->lB_cq, N, d,
+                 I, drop, SITE_LORA_CQ, s);
+        if (g->bln_ca) lst_colsum_acc(g->bln_ca, s->dn, N, d);
         /* seam: xa = x + drop(self-attention output), n_ca = norm(xa) */
         site = lst_drop_site(drop, SITE_SA_OUT);
         lst_residual_rmsnorm_backward(s->dres, s->dtmp, g->ln_ca, s->dn, a->xa, w->ln_ca,
                                       a->rstd_ca, N, d, on ? &site : NULL);
     }
 
-    /* Self-attention: dtmp = d(ctx @ o^T); dres = d(x) so far. */
-    memcpy(dx, s->dres, sizeof(float) * Nd);
+    /* Self-attention: dtmp = d(adapter(ctx @ o^T)); dres = d(x) so far. */
+    if (A)
+        lst_adapter_backward(s->dtmp, g->ad_sa, a->ad_sa_y, a->ad_sa_u, a->ad_sa_g, w->ad_sa, N, d,
+                             A, s->ext_a, s->ext_b);
     memset(s->dI, 0, sizeof(float) * (size_t)N * I);
-    lst_matmul_backward(s->dI, g->o, NULL, s->dtmp, a->ctx, w->o, N, I, d);
+    lst_matmul_backward(s->dI, g->o, g->bo, s->dtmp, a->ctx, w->o, N, I, d);
     memset(s->dq, 0, sizeof(float) * (size_t)N * I);
     memset(s->dk, 0, sizeof(float) * (size_t)N * I);
     memset(s->dv, 0, sizeof(float) * (size_t)N * I);
@@ -280,56 +358,76 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                            bias, self_mask, causal, B, T, T, H, c->d_kv, on ? &site : NULL,
                            s->attn);
     memset(s->dn, 0, sizeof(float) * Nd);
-    lst_matmul_backward(s->dn, g->q, NULL, s->dq, a->n_sa, w->q, N, d, I);
-    lst_matmul_backward(s->dn, g->k, NULL, s->dk, a->n_sa, w->k, N, d, I);
-    lst_matmul_backward(s->dn, g->v, NULL, s->dv, a->n_sa, w->v, N, d, I);
+    lst_matmul_backward(s->dn, g->q, g->bq, s->dq, a->n_sa, w->q, N, d, I);
+    lst_matmul_backward(s->dn, g->k, g->bk, s->dk, a->n_sa, w->k, N, d, I);
+    lst_matmul_backward(s->dn, g->v, g->bv, s->dv, a->n_sa, w->v, N, d, I);
+    lora_bwd(w, s->dn, g->lA_q, g->lB_q, s->dq, a->n_sa, a->lu_q, w->lA_q, w->lB_q, N, d, I, drop,
+             SITE_LORA_Q, s);
+    lora_bwd(w, s->dn, g->lA_v, g->lB_v, s->dv, a->n_sa, a->lu_v, w->lA_v, w->lB_v, N, d, I, drop,
+             SITE_LORA_V, s);
+    if (g->bln_sa) lst_colsum_acc(g->bln_sa, s->dn, N, d);
+    if (!dx) {
+        if (g->ln_sa) lst_rmsnorm_backward(NULL, g->ln_sa, s->dn, x, w->ln_sa, a->rstd_sa, N, d);
+        return;
+    }
+    memcpy(dx, s->dres, sizeof(float) * Nd);
     lst_rmsnorm_backward(dx, g->ln_sa, s->dn, x, w->ln_sa, a->rstd_sa, N, d);
 }
 
 int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_acts_t *a,
                     const lst_drop_t *drop, float *grads, lst_err_t *err) {
     const lst_t5_config_t *c = &m->cfg;
-    const int B = bt->B, Ts = bt->Ts, Td = bt->Td, d = c->d_model, V = m->vocab;
-    const int H = c->num_heads;
+    const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), Td = bt->Td, d = c->d_model, V = m->vocab;
+    const int H = c->num_heads, P = m->w.prompt ? m->w.prompt_len : 0;
     if (!a->keep_all || !bt->labels)
         return lst_fail(err, "T5 backward needs a forward with saved activations and labels");
-    /* every buffer comes from the activations' allocation */
+    /* every buffer comes from the activations' allocation; frozen
+     * parameters have no gradient pointer */
     lst_t5_weights_t g = a->grad_w;
-    lst_t5_bind_fill(m, grads, &g);
+    lst_t5_bind_grads(m, grads, &g);
     lst_t5_bwd_scratch_t s = a->bwd;
-    float *dlogits = a->dlogits, *dcur = a->dcur, *dnext = a->dnext, *denc = a->denc;
-    float *dbias_enc = a->dbias_enc, *dbias_dec = a->dbias_dec;
-    memset(denc, 0, sizeof(float) * (size_t)B * Ts * d);
-    memset(dbias_enc, 0, sizeof(float) * (size_t)H * Ts * Ts);
-    memset(dbias_dec, 0, sizeof(float) * (size_t)H * Td * Td);
+    float *dlogits = a->dlogits, *dcur = a->dcur, *dnext = a->dnext;
+    float *denc = m->enc_need ? a->denc : NULL;
+    float *dbias_enc = g.enc_rel ? a->dbias_enc : NULL, *dbias_dec = g.dec_rel ? a->dbias_dec : NULL;
+    if (denc) memset(denc, 0, sizeof(float) * (size_t)B * Ts * d);
+    if (dbias_enc) memset(dbias_enc, 0, sizeof(float) * (size_t)H * Ts * Ts);
+    if (dbias_dec) memset(dbias_dec, 0, sizeof(float) * (size_t)H * Td * Td);
     const int on = lst_drop_active(drop);
+    const uint8_t *mask = lst_t5_enc_mask(m, bt, a);
 
     /* Loss -> logits -> LM head. */
     lst_xent_forward_backward(dlogits, a->logits, bt->labels, B * Td, V, 1.0f);
     const int Nd = B * Td;
     memset(s.dn, 0, sizeof(float) * (size_t)Nd * d);
-    lst_matmul_backward(s.dn, g.lm_head, NULL, dlogits, a->head_in, m->w.lm_head, Nd, d, V);
+    lst_matmul_backward(s.dn, g.lm_head, g.lm_bias, dlogits, a->head_in, m->w.lm_head, Nd, d, V);
     if (c->tie_word_embeddings) lst_scale_inplace(s.dn, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
 
-    /* Decoder final norm (and its dropout) and blocks, last to first. */
+    /* Decoder final norm (and its dropout) and blocks, last to first, down
+     * to the lowest one anything trainable needs. */
     const size_t dtap = (size_t)Nd * d;
     lst_drop_t site = stack_site(drop, 1, 1);
     if (on) lst_dropout_apply(s.dn, s.dn, (int64_t)dtap, &site, 0);
     memset(dcur, 0, sizeof(float) * dtap);
     lst_rmsnorm_backward(dcur, g.dec_final, s.dn, a->dec_taps + c->num_decoder_layers * dtap,
                          m->w.dec_final, a->dec_rstd, Nd, d);
-    for (int i = c->num_decoder_layers - 1; i >= 0; i--) {
+    for (int i = c->num_decoder_layers - 1; i >= m->dec_stop; i--) {
         lst_drop_t bd = lst_drop_layer(drop, 1, i);
         lst_t5_block_backward(c, &m->w.dec[i], &g.dec[i], &a->dec_blk[i], dnext, dcur,
                               a->dec_taps + i * dtap, B, Td, a->dec_bias, bt->dec_mask, 1,
-                              dbias_dec, a->enc_out, denc, Ts, bt->src_mask, on ? &bd : NULL, &s);
+                              dbias_dec, a->enc_out, denc, Ts, mask, on ? &bd : NULL, &s);
         float *t = dcur; dcur = dnext; dnext = t;
     }
-    site = stack_site(drop, 1, 0);
-    if (on) lst_dropout_apply(dcur, dcur, (int64_t)dtap, &site, 0);
-    lst_embedding_backward(g.shared, dcur, bt->dec_ids, Nd, d);
-    lst_relbias_backward(g.dec_rel, dbias_dec, H, Td, Td, 0, c->rel_buckets,
-                         c->rel_max_distance);
+    if (m->dec_stop == 0) {
+        site = stack_site(drop, 1, 0);
+        if (g.shared) {
+            if (on) lst_dropout_apply(dcur, dcur, (int64_t)dtap, &site, 0);
+            lst_embedding_backward(g.shared, dcur, bt->dec_ids, Nd, d);
+        }
+        if (dbias_dec)
+            lst_relbias_backward(g.dec_rel, dbias_dec, H, Td, Td, 0, c->rel_buckets,
+                                 c->rel_max_distance);
+    }
+    if (!m->enc_need) return 0;
 
     /* Encoder: its output's gradient came from every cross-attention. */
     const int Ns = B * Ts;
@@ -339,17 +437,26 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     memset(dcur, 0, sizeof(float) * etap);
     lst_rmsnorm_backward(dcur, g.enc_final, denc, a->enc_taps + c->num_layers * etap,
                          m->w.enc_final, a->enc_rstd, Ns, d);
-    for (int i = c->num_layers - 1; i >= 0; i--) {
+    for (int i = c->num_layers - 1; i >= m->enc_stop; i--) {
         lst_drop_t bd = lst_drop_layer(drop, 0, i);
         lst_t5_block_backward(c, &m->w.enc[i], &g.enc[i], &a->enc_blk[i], dnext, dcur,
-                              a->enc_taps + i * etap, B, Ts, a->enc_bias, bt->src_mask, 0,
+                              a->enc_taps + i * etap, B, Ts, a->enc_bias, mask, 0,
                               dbias_enc, NULL, NULL, 0, NULL, on ? &bd : NULL, &s);
         float *t = dcur; dcur = dnext; dnext = t;
     }
+    if (m->enc_stop > 0) return 0;
     site = stack_site(drop, 0, 0);
     if (on) lst_dropout_apply(dcur, dcur, (int64_t)etap, &site, 0);
-    lst_embedding_backward(g.shared, dcur, bt->input_ids, Ns, d);
-    lst_relbias_backward(g.enc_rel, dbias_enc, H, Ts, Ts, 1, c->rel_buckets,
-                         c->rel_max_distance);
+    const int Tb = bt->Ts;
+    for (int b = 0; b < B; b++) { /* per row: prompt rows, then the ids */
+        const float *row = dcur + (size_t)b * Ts * d;
+        if (g.prompt) lst_add_inplace(g.prompt, row, (int64_t)P * d);
+        if (g.shared)
+            lst_embedding_backward(g.shared, row + (size_t)P * d, bt->input_ids + (size_t)b * Tb,
+                                   Tb, d);
+    }
+    if (dbias_enc)
+        lst_relbias_backward(g.enc_rel, dbias_enc, H, Ts, Ts, 1, c->rel_buckets,
+                             c->rel_max_distance);
     return 0;
 }

@@ -23,6 +23,16 @@ typedef struct {
     float *ln_ff;                     /* [d] */
     float *wi, *wi1;                  /* [F, d]; wi1 = wi_1 when gated */
     float *wo;                        /* [d, F] */
+    /* Method extensions (LST-SPEC section 6, peft.c); NULL when absent. */
+    float *bq, *bk, *bv, *bo;         /* BitFit: linear biases [I] x 3, [d] */
+    float *bcq, *bck, *bcv, *bco;
+    float *bwi, *bwi1, *bwo;          /* [F], [F], [d] */
+    float *bln_sa, *bln_ca, *bln_ff;  /* BitFit: additive block layer-norm biases [d] */
+    float *ad_sa[4], *ad_ff[4];       /* adapters: down W [A, d], b [A]; up W [d, A], b [d] */
+    float *lA_q, *lB_q, *lA_v, *lB_v; /* LoRA: A [r, d], B [I, r] */
+    float *lA_cq, *lB_cq, *lA_cv, *lB_cv;
+    int ad_dim, lora_r;               /* A, r (0: none) */
+    float lora_scale, lora_p;         /* alpha / r, LoRA dropout */
 } lst_t5_block_t;
 
 typedef struct {
@@ -32,7 +42,25 @@ typedef struct {
     float *enc_final, *dec_final; /* [d] */
     lst_t5_block_t *enc;        /* [num_layers] */
     lst_t5_block_t *dec;        /* [num_decoder_layers] */
+    float *lm_bias;             /* [V] BitFit's LM head bias, or NULL */
+    float *prompt;              /* [prompt_len, d] prompt tuning's vectors, or NULL */
+    int prompt_len;
 } lst_t5_weights_t;
+
+/* What a fine-tuning method adds to the backbone and what it trains
+ * (LST-SPEC section 6; peft.c builds it from a method name). All zero: the
+ * plain backbone, every parameter trainable (full fine-tuning, Fisher). */
+typedef struct {
+    int bitfit;          /* a bias on every linear, the LM head and every block norm */
+    int adapter_dim;     /* Houlsby adapters' hidden size (0: none) */
+    int lora_rank;       /* LoRA on q and v of every attention (0: none) */
+    float lora_alpha;    /* LoRA scale = alpha / rank */
+    float lora_dropout;
+    int prompt_len;      /* prompt vectors prepended to the encoder input (0: none) */
+    int frozen_base;     /* 1: backbone weights frozen (every method but full) */
+    int train_norms;     /* with frozen_base: layer-norm weights still train (adapters) */
+    int freeze_layers;   /* the first k layers, encoder first, and the embedding frozen */
+} lst_t5_ext_t;
 
 typedef struct {
     lst_t5_config_t cfg;
@@ -42,18 +70,39 @@ typedef struct {
     size_t n_floats;
     float *flat;         /* the parameters */
     lst_t5_weights_t w;  /* points into flat */
+    lst_t5_ext_t ext;
+    /* Trainable parameters come first in the table: params[0, n_trainable)
+     * fill flat[0, n_trainable_floats), so gradients and optimizer state
+     * cover exactly them. */
+    int n_trainable;
+    size_t n_trainable_floats;
+    /* Where backward can stop (derived from ext): encoder blocks below
+     * enc_stop and decoder blocks below dec_stop need no gradient; enc_need:
+     * the encoder needs any gradient at all. */
+    int enc_stop, dec_stop, enc_need;
 } lst_t5_t;
 
 /* Builds the parameter layout for cfg with `vocab` rows (<= cfg vocab_size)
  * and allocates zeroed parameters. */
 int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
                   lst_err_t *err);
+/* The same with a method's extensions (ext may be NULL). Extension
+ * parameters start at zero: lst_t5_ext_init gives them their values. */
+int lst_t5_create_ext(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
+                      const lst_t5_ext_t *ext, lst_err_t *err);
 
 /* Loads DIR/config.json and DIR/model.safetensors. vocab_limit > 0 keeps
  * only the first vocab_limit rows of shared/lm_head (the tokenizer's size);
  * 0 keeps the checkpoint's. Any tensor with a shape that disagrees with the
  * config, or a missing tensor, is an error naming it. */
 int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
+/* Loads with a method's extensions (not in the checkpoint: initialised by
+ * lst_t5_ext_init(m, seed) afterwards). */
+int lst_t5_load_ext(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
+                    lst_err_t *err);
+/* Backward stop points of a config and extension (see lst_t5_t). */
+void lst_t5_grad_plan(const lst_t5_config_t *c, const lst_t5_ext_t *ext, int *enc_stop,
+                      int *dec_stop, int *enc_need);
 void lst_t5_free(lst_t5_t *m);
 
 /* Appends one block's parameters under `prefix` (e.g. "encoder.block.3"):
@@ -73,6 +122,9 @@ int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
 void lst_t5_weights_free(lst_t5_weights_t *w);
 /* Re-points an already bound w (its block arrays allocated) at flat. */
 void lst_t5_bind_fill(const lst_t5_t *m, float *flat, lst_t5_weights_t *w);
+/* The same for a gradient buffer of n_trainable_floats: frozen parameters
+ * get NULL (their gradient is never computed). */
+void lst_t5_bind_grads(const lst_t5_t *m, float *grads, lst_t5_weights_t *w);
 
 /* The FFN activation of the config as an lst_op_act_t (ops.h). */
 int lst_t5_op_act(const lst_t5_config_t *c);
@@ -95,11 +147,17 @@ typedef struct {
     float *rstd_sa, *n_sa, *q, *k, *v, *lse, *ctx, *xa;   /* lse: [B, H, T] */
     float *rstd_ca, *n_ca, *cq, *ck, *cv, *clse, *cctx, *xb;
     float *rstd_ff, *n_ff, *h, *l, *act;
+    /* method extensions (NULL when absent) */
+    float *ad_sa_y, *ad_sa_u, *ad_sa_g;  /* adapter input [N, d], hidden [N, A] x 2 */
+    float *ad_ff_y, *ad_ff_u, *ad_ff_g;
+    float *lu_q, *lu_v, *lu_cq, *lu_cv;  /* LoRA: scale * drop(x) A^T [rows, r] */
+    float *lx;                           /* LoRA scratch [B * max(T, Ts), max(d, I)], shared */
 } lst_t5_block_acts_t;
 
 /* Backward scratch for blocks of up to T (and Ts source) positions. */
 typedef struct {
     float *dres, *dn, *dtmp, *dI, *dF, *dF2, *dF3, *dq, *dk, *dv, *dck, *dcv, *attn;
+    float *ext_x, *ext_dx, *ext_a, *ext_b; /* extensions: [Nm, max(d, I)] x 2, [Nm, max(A, r)] x 2 */
     float *base;
 } lst_t5_bwd_scratch_t;
 
@@ -117,6 +175,7 @@ typedef struct {
     float *dec_bias;  /* [H, Td, Td] */
     float *logits;    /* [B, Td, V] */
     float *head_in;   /* [B, Td, d]: LM head input (scaled when tied) */
+    uint8_t *src_mask_ext; /* [B, P + Ts]: the source mask with the prompt (prompt tuning) */
     float *attn_scratch; /* [LST_MAX_THREADS, 2, max(Ts,Td)^2]: attention scratch */
     int n_blk;
     lst_t5_block_acts_t *enc_blk, *dec_blk;
@@ -157,7 +216,13 @@ lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer);
 double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *batch,
                       lst_t5_acts_t *a, const lst_drop_t *drop);
 
-/* Encoder only (fills enc_taps, enc_out). */
+/* Encoder length with the prompt (prompt tuning prepends prompt_len
+ * positions), and the mask over it (the batch's, or the extended one in a). */
+int lst_t5_enc_len(const lst_t5_t *m, int Ts);
+const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_t5_batch_t *bt,
+                               const lst_t5_acts_t *a);
+
+/* Encoder only (fills enc_taps, enc_out: [B, enc_len, d]). */
 void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *batch,
                    lst_t5_acts_t *a, const lst_drop_t *drop);
 
@@ -209,6 +274,7 @@ typedef struct {
     uint8_t *src_mask;        /* [B, Ts] */
     float *x;                 /* [B, d]: the running hidden state of this step */
     float *n, *q, *kk, *vv, *ctx, *tmp, *h, *l, *probs, *bias; /* step scratch */
+    float *lu, *lx, *ay, *au, *ag; /* method extensions: LoRA, adapter scratch */
 } lst_t5_cache_t;
 
 /* blocks[l] for l < n_layers; enc_out: [B, Ts, cfg->d_model]. */
@@ -229,5 +295,11 @@ int lst_t5_cache_init(lst_t5_cache_t *c, const lst_t5_t *m,
 /* ids: [B] tokens at position c->len; logits: [B, V]. Fails when full. */
 int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c,
                        const int32_t *ids, float *logits, lst_err_t *err);
+
+/* Greedy generation with the backbone alone (and a method's extensions):
+ * as lst_side_generate in side.h (out: [B, max_len], EOS included, 0
+ * after; teacher/logits for tests). */
+int lst_t5_generate(const lst_t5_t *m, const lst_t5_batch_t *bt, int max_len, int32_t *out,
+                    int *out_len, const int32_t *teacher, float *logits, lst_err_t *err);
 
 #endif

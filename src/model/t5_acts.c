@@ -43,10 +43,34 @@ void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
     b->act = carve(c, N * F);
 }
 
+/* A method's extra saved activations in one block. */
+static void ext_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_ext_t *e,
+                           size_t N, size_t Ns, size_t d, int decoder, float *lx) {
+    const size_t A = e->adapter_dim, r = e->lora_rank;
+    if (A) {
+        b->ad_sa_y = carve(c, N * d);
+        b->ad_sa_u = carve(c, N * A);
+        b->ad_sa_g = carve(c, N * A);
+        b->ad_ff_y = carve(c, N * d);
+        b->ad_ff_u = carve(c, N * A);
+        b->ad_ff_g = carve(c, N * A);
+    }
+    if (r) {
+        b->lu_q = carve(c, N * r);
+        b->lu_v = carve(c, N * r);
+        if (decoder) {
+            b->lu_cq = carve(c, N * r);
+            b->lu_cv = carve(c, Ns * r);
+        }
+    }
+    b->lx = lx;
+}
+
 static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     const lst_t5_config_t *cfg = &m->cfg;
-    const size_t d = cfg->d_model, H = cfg->num_heads;
-    const int B = a->B, Ts = a->Ts, Td = a->Td;
+    const lst_t5_ext_t *e = &m->ext;
+    const size_t d = cfg->d_model, H = cfg->num_heads, I = (size_t)cfg->num_heads * cfg->d_kv;
+    const int B = a->B, Ts = a->Ts + e->prompt_len, Td = a->Td; /* the encoder sees the prompt */
     a->enc_taps = carve(c, (size_t)(cfg->num_layers + 1) * B * Ts * d);
     a->dec_taps = carve(c, (size_t)(cfg->num_decoder_layers + 1) * B * Td * d);
     a->enc_out = carve(c, (size_t)B * Ts * d);
@@ -57,10 +81,10 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     a->dec_bias = carve(c, H * Td * Td);
     a->logits = carve(c, (size_t)B * Td * m->vocab);
     a->head_in = carve(c, (size_t)B * Td * d);
-    const size_t Tm = (size_t)(Ts > Td ? Ts : Td);
+    a->src_mask_ext = e->prompt_len ? (uint8_t *)carve(c, ((size_t)B * Ts + 3) / 4) : NULL;
+    const size_t Tm = (size_t)(Ts > Td ? Ts : Td), Dm = d > I ? d : I;
     a->attn_scratch = carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
-    int ne = a->keep_all ? cfg->num_layers : 1;
-    int nd = a->keep_all ? cfg->num_decoder_layers : 1;
+    float *lx = e->lora_rank ? carve(c, (size_t)B * Tm * Dm) : NULL;
     if (a->keep_all) { /* the backward's buffers */
         const size_t V = m->vocab;
         a->dlogits = carve(c, (size_t)B * Td * V);
@@ -70,13 +94,43 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
         a->dbias_enc = carve(c, H * Ts * Ts);
         a->dbias_dec = carve(c, H * Td * Td);
         lst_t5_bwd_scratch_carve(c, &a->bwd, cfg, B, Td, Ts);
+        if (e->lora_rank || e->adapter_dim) {
+            const size_t Ar = (size_t)(e->adapter_dim > e->lora_rank ? e->adapter_dim : e->lora_rank);
+            a->bwd.ext_x = carve(c, (size_t)B * Tm * Dm);
+            a->bwd.ext_dx = carve(c, (size_t)B * Tm * Dm);
+            a->bwd.ext_a = carve(c, (size_t)B * Tm * Ar);
+            a->bwd.ext_b = carve(c, (size_t)B * Tm * Ar);
+        }
     }
-    for (int i = 0; i < cfg->num_layers; i++)
-        if (i < ne) lst_t5_block_acts_carve(c, &a->enc_blk[i], cfg, B, Ts, Ts, 0);
-        else a->enc_blk[i] = a->enc_blk[0];
-    for (int i = 0; i < cfg->num_decoder_layers; i++)
-        if (i < nd) lst_t5_block_acts_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, 1);
-        else a->dec_blk[i] = a->dec_blk[0];
+    /* Blocks whose backward runs keep their activations; the others (all
+     * in inference, those below a frozen prefix in training) share one set. */
+    const int es = a->keep_all ? m->enc_stop : cfg->num_layers;
+    const int ds = a->keep_all ? (m->enc_need ? 0 : m->dec_stop) : cfg->num_decoder_layers;
+    lst_t5_block_acts_t te = {0}, td = {0};
+    if (es > 0) {
+        lst_t5_block_acts_carve(c, &te, cfg, B, Ts, Ts, 0);
+        ext_acts_carve(c, &te, e, (size_t)B * Ts, (size_t)B * Ts, d, 0, lx);
+    }
+    if (ds > 0) {
+        lst_t5_block_acts_carve(c, &td, cfg, B, Td, Ts, 1);
+        ext_acts_carve(c, &td, e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
+    }
+    for (int i = 0; i < cfg->num_layers; i++) {
+        if (i < es) {
+            a->enc_blk[i] = te;
+            continue;
+        }
+        lst_t5_block_acts_carve(c, &a->enc_blk[i], cfg, B, Ts, Ts, 0);
+        ext_acts_carve(c, &a->enc_blk[i], e, (size_t)B * Ts, (size_t)B * Ts, d, 0, lx);
+    }
+    for (int i = 0; i < cfg->num_decoder_layers; i++) {
+        if (i < ds) {
+            a->dec_blk[i] = td;
+            continue;
+        }
+        lst_t5_block_acts_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, 1);
+        ext_acts_carve(c, &a->dec_blk[i], e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
+    }
 }
 
 int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,

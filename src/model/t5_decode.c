@@ -9,6 +9,7 @@
 
 #include "../ops/ops.h"
 #include "t5.h"
+#include "t5_ext.h"
 
 int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                        const lst_t5_block_t *const *blocks, int n_layers,
@@ -42,9 +43,24 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     c->l = lst_malloc((size_t)B * F, sizeof(float), err);
     c->probs = lst_malloc(H * kmax, sizeof(float), err);
     c->bias = lst_malloc(H * (size_t)max_len, sizeof(float), err);
+    /* a method's extensions (LoRA over B x Ts rows at most, adapters) */
+    const int r = L ? blocks[0]->lora_r : 0, A = L ? blocks[0]->ad_dim : 0;
+    const size_t rows = (size_t)B * (Ts > 1 ? Ts : 1), Dm = d > I ? d : I;
+    int ext_ok = 1;
+    if (r) {
+        c->lu = lst_malloc(rows, r * sizeof(float), err);
+        c->lx = lst_malloc(rows, Dm * sizeof(float), err);
+        ext_ok &= c->lu && c->lx;
+    }
+    if (A) {
+        c->ay = lst_malloc((size_t)B * d, sizeof(float), err);
+        c->au = lst_malloc((size_t)B * A, sizeof(float), err);
+        c->ag = lst_malloc((size_t)B * A, sizeof(float), err);
+        ext_ok &= c->ay && c->au && c->ag;
+    }
     if (!c->self_k || !c->self_v || !c->cross_k || !c->cross_v || !c->src_mask || !c->x ||
         !c->n || !c->tmp || !c->q || !c->kk || !c->vv || !c->ctx || !c->h || !c->l ||
-        !c->probs || !c->bias) {
+        !c->probs || !c->bias || !ext_ok) {
         lst_t5_cache_free(c);
         return lst_fail_ctx(err, "decode cache for batch %d, %d source tokens, %d steps", B, Ts,
                             max_len);
@@ -52,16 +68,35 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     memcpy(c->src_mask, src_mask, (size_t)B * Ts);
     for (size_t l = 0; l < L; l++) {
         const lst_t5_block_t *w = blocks[l];
-        lst_matmul_forward(c->cross_k + l * B * Ts * I, enc_out, w->ck, NULL, B * Ts, (int)d, (int)I);
-        lst_matmul_forward(c->cross_v + l * B * Ts * I, enc_out, w->cv, NULL, B * Ts, (int)d, (int)I);
+        float *cv = c->cross_v + l * B * Ts * I;
+        lst_matmul_forward(c->cross_k + l * B * Ts * I, enc_out, w->ck, w->bck, B * Ts, (int)d, (int)I);
+        lst_matmul_forward(cv, enc_out, w->cv, w->bcv, B * Ts, (int)d, (int)I);
+        if (w->lA_cv)
+            lst_lora_forward(cv, c->lu, enc_out, w->lA_cv, w->lB_cv, B * Ts, (int)d, (int)I, w->lora_r,
+                             w->lora_scale, NULL, c->lx);
     }
     return 0;
+}
+
+/* y = x W^T (+ b) (+ the LoRA path), inference. */
+static void proj(lst_t5_cache_t *c, const lst_t5_block_t *w, float *y, const float *x,
+                 const float *W, const float *b, const float *lA, const float *lB, int N, int in,
+                 int O) {
+    lst_matmul_forward(y, x, W, b, N, in, O);
+    if (lA) lst_lora_forward(y, c->lu, x, lA, lB, N, in, O, w->lora_r, w->lora_scale, NULL, c->lx);
+}
+
+static void norm(lst_t5_cache_t *c, const float *ln, const float *bias, int B, int d, float eps) {
+    lst_rmsnorm_forward(c->n, NULL, c->x, ln, B, d, eps);
+    if (bias) lst_add_rows(c->n, bias, B, d);
 }
 
 void lst_t5_cache_free(lst_t5_cache_t *c) {
     float *bufs[] = {c->self_k, c->self_v, c->cross_k, c->cross_v, c->x, c->n, c->tmp, c->q,
                      c->kk, c->vv, c->ctx, c->h, c->l, c->probs, c->bias};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    float *ext[] = {c->lu, c->lx, c->ay, c->au, c->ag};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) free(ext[i]);
     free(c->src_mask);
     memset(c, 0, sizeof *c);
 }
@@ -83,10 +118,10 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
     const float *CK = c->cross_k + (size_t)l * B * Ts * I;
     const float *CV = c->cross_v + (size_t)l * B * Ts * I;
 
-    lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_sa, B, d, eps);
-    lst_matmul_forward(c->q, c->n, w->q, NULL, B, d, I);
-    lst_matmul_forward(c->kk, c->n, w->k, NULL, B, d, I);
-    lst_matmul_forward(c->vv, c->n, w->v, NULL, B, d, I);
+    norm(c, w->ln_sa, w->bln_sa, B, d, eps);
+    proj(c, w, c->q, c->n, w->q, w->bq, w->lA_q, w->lB_q, B, d, I);
+    lst_matmul_forward(c->kk, c->n, w->k, w->bk, B, d, I);
+    proj(c, w, c->vv, c->n, w->v, w->bv, w->lA_v, w->lB_v, B, d, I);
     for (int b = 0; b < B; b++) {
         float *Kb = K + (size_t)b * c->max_len * I, *Vb = Vc + (size_t)b * c->max_len * I;
         memcpy(Kb + (size_t)t * I, c->kk + (size_t)b * I, sizeof(float) * I);
@@ -94,28 +129,30 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
         lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I, Kb, Vb,
                               c->bias, NULL, 0, 1, 1, Tk, H, D, NULL, NULL);
     }
-    lst_matmul_forward(c->tmp, c->ctx, w->o, NULL, B, I, d);
+    lst_matmul_forward(c->tmp, c->ctx, w->o, w->bo, B, I, d);
+    if (w->ad_dim) lst_adapter_forward(c->tmp, c->ay, c->au, c->ag, w->ad_sa, B, d, w->ad_dim);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 
-    lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_ca, B, d, eps);
-    lst_matmul_forward(c->q, c->n, w->cq, NULL, B, d, I);
+    norm(c, w->ln_ca, w->bln_ca, B, d, eps);
+    proj(c, w, c->q, c->n, w->cq, w->bcq, w->lA_cq, w->lB_cq, B, d, I);
     for (int b = 0; b < B; b++)
         lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I,
                               CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
                               c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
-    lst_matmul_forward(c->tmp, c->ctx, w->co, NULL, B, I, d);
+    lst_matmul_forward(c->tmp, c->ctx, w->co, w->bco, B, I, d);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 
-    lst_rmsnorm_forward(c->n, NULL, c->x, w->ln_ff, B, d, eps);
-    lst_matmul_forward(c->h, c->n, w->wi, NULL, B, d, F);
+    norm(c, w->ln_ff, w->bln_ff, B, d, eps);
+    lst_matmul_forward(c->h, c->n, w->wi, w->bwi, B, d, F);
     lst_op_act_t act = (lst_op_act_t)lst_t5_op_act(cfg);
     if (cfg->gated) {
-        lst_matmul_forward(c->l, c->n, w->wi1, NULL, B, d, F);
+        lst_matmul_forward(c->l, c->n, w->wi1, w->bwi1, B, d, F);
         lst_gated_forward(c->h, c->h, c->l, (int64_t)B * F, act);
     } else {
         lst_act_forward(c->h, c->h, (int64_t)B * F, act);
     }
-    lst_matmul_forward(c->tmp, c->h, w->wo, NULL, B, F, d);
+    lst_matmul_forward(c->tmp, c->h, w->wo, w->bwo, B, F, d);
+    if (w->ad_dim) lst_adapter_forward(c->tmp, c->ay, c->au, c->ag, w->ad_ff, B, d, w->ad_dim);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 }
 
@@ -146,7 +183,58 @@ int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c, const int32_t *ids,
     for (int l = 0; l < cfg->num_decoder_layers; l++) lst_dec_cache_layer(c, &m->w.dec[l], l);
     lst_rmsnorm_forward(c->n, NULL, c->x, m->w.dec_final, B, d, cfg->layer_norm_eps);
     if (cfg->tie_word_embeddings) lst_scale_inplace(c->n, 1.0f / sqrtf((float)d), (int64_t)B * d);
-    lst_matmul_forward(logits, c->n, m->w.lm_head, NULL, B, d, m->vocab);
+    lst_matmul_forward(logits, c->n, m->w.lm_head, m->w.lm_bias, B, d, m->vocab);
     c->len++;
     return 0;
+}
+
+int lst_t5_generate(const lst_t5_t *m, const lst_t5_batch_t *bt, int max_len, int32_t *out,
+                    int *out_len, const int32_t *teacher, float *logits, lst_err_t *err) {
+    const lst_t5_config_t *cfg = &m->cfg;
+    const int B = bt->B, V = m->vocab;
+    if (max_len <= 0) return lst_fail(err, "generation length %d must be positive", max_len);
+    lst_t5_acts_t a;
+    lst_t5_cache_t c = {0};
+    if (lst_t5_acts_alloc(&a, m, B, bt->Ts, 1, 0, err)) return -1;
+    lst_t5_encode(m, bt, &a, NULL);
+    int32_t *ids = lst_malloc(B, sizeof *ids, err);
+    int *done = lst_calloc(B, sizeof *done, err);
+    float *lg = lst_malloc((size_t)B * V, sizeof(float), err);
+    int rc = -1;
+    if (!ids || !done || !lg ||
+        lst_t5_cache_init(&c, m, a.enc_out, lst_t5_enc_mask(m, bt, &a), B,
+                          lst_t5_enc_len(m, bt->Ts), max_len, err))
+        goto out;
+    memset(out, 0, sizeof(int32_t) * (size_t)B * max_len);
+    for (int b = 0; b < B; b++) {
+        ids[b] = cfg->decoder_start_token_id;
+        out_len[b] = 0;
+    }
+    for (int t = 0; t < max_len; t++) {
+        if (lst_t5_decode_step(m, &c, ids, lg, err)) goto out;
+        if (logits) memcpy(logits + (size_t)t * B * V, lg, sizeof(float) * B * V);
+        int all_done = 1;
+        for (int b = 0; b < B; b++) {
+            const float *row = lg + (size_t)b * V;
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (row[v] > row[best]) best = v;
+            if (!done[b]) {
+                out[(size_t)b * max_len + t] = best;
+                if (best == cfg->eos_token_id) done[b] = 1;
+                else out_len[b]++;
+            }
+            all_done &= done[b];
+            ids[b] = teacher ? teacher[(size_t)b * max_len + t] : best;
+        }
+        if (all_done && !teacher) break;
+    }
+    rc = 0;
+out:
+    free(ids);
+    free(done);
+    free(lg);
+    lst_t5_cache_free(&c);
+    lst_t5_acts_free(&a);
+    return rc;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../io/safetensors.h"
+#include "peft.h"
 #include "t5.h"
 
 int lst_t5_layout_block(lst_layout_t *L, const lst_t5_config_t *c,
@@ -44,7 +45,7 @@ int lst_t5_layout_block(lst_layout_t *L, const lst_t5_config_t *c,
 }
 
 static int build_layout(lst_layout_t *L, const lst_t5_config_t *c, int V,
-                        lst_err_t *err) {
+                        const lst_t5_ext_t *e, lst_err_t *err) {
     char prefix[64];
     int rc = lst_layout_add(L, err, V, c->d_model, "shared.weight");
     for (int s = 0; s < 2 && !rc; s++) {
@@ -53,15 +54,48 @@ static int build_layout(lst_layout_t *L, const lst_t5_config_t *c, int V,
         for (int i = 0; i < nl && !rc; i++) {
             snprintf(prefix, sizeof prefix, "%s.block.%d", stack, i);
             rc = lst_t5_layout_block(L, c, prefix, s, i == 0, err);
+            if (!rc) rc = lst_t5_ext_layout_block(L, c, e, prefix, s, err);
         }
         if (!rc) rc = lst_layout_add(L, err, c->d_model, 0, "%s.final_layer_norm.weight", stack);
     }
     if (!rc && !c->tie_word_embeddings) rc = lst_layout_add(L, err, V, c->d_model, "lm_head.weight");
-    return rc ? -1 : 0;
+    if (!rc) rc = lst_t5_ext_layout_model(L, c, e, V, err);
+    if (rc) return -1;
+    /* trainable parameters first (stable), offsets recomputed */
+    lst_t5_ext_mark(L->p, L->n, c, e);
+    lst_param_t *tmp = malloc(sizeof *tmp * (L->n ? L->n : 1));
+    if (!tmp) return lst_fail(err, "out of memory building a parameter layout");
+    int k = 0;
+    for (int pass = 1; pass >= 0; pass--)
+        for (int i = 0; i < L->n; i++)
+            if (L->p[i].trainable == pass) tmp[k++] = L->p[i];
+    size_t off = 0;
+    for (int i = 0; i < L->n; i++) {
+        tmp[i].offset = off;
+        off += tmp[i].numel;
+    }
+    memcpy(L->p, tmp, sizeof *tmp * L->n);
+    free(tmp);
+    return 0;
+}
+
+void lst_t5_grad_plan(const lst_t5_config_t *c, const lst_t5_ext_t *e, int *enc_stop,
+                      int *dec_stop, int *enc_need) {
+    const int k = e ? e->freeze_layers : 0, L = c->num_layers, Ld = c->num_decoder_layers;
+    *enc_need = k < L;
+    *enc_stop = k < L ? k : L;
+    *dec_stop = *enc_need ? 0 : (k - L < Ld ? k - L : Ld);
 }
 
 int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
                   lst_err_t *err) {
+    return lst_t5_create_ext(m, cfg, vocab, NULL, err);
+}
+
+int lst_t5_create_ext(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
+                      const lst_t5_ext_t *ext, lst_err_t *err) {
+    static const lst_t5_ext_t none;
+    if (!ext) ext = &none;
     memset(m, 0, sizeof *m);
     if (lst_t5_config_validate(cfg, "T5 config", err)) return -1;
     if (vocab <= 0 || vocab > cfg->vocab_size)
@@ -69,14 +103,20 @@ int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
                         vocab, cfg->vocab_size);
     m->cfg = *cfg;
     m->vocab = vocab;
+    m->ext = *ext;
+    lst_t5_grad_plan(cfg, ext, &m->enc_stop, &m->dec_stop, &m->enc_need);
     lst_layout_t L = {0};
-    if (build_layout(&L, cfg, vocab, err)) {
+    if (build_layout(&L, cfg, vocab, ext, err)) {
         lst_layout_free(&L);
         return -1;
     }
     m->params = L.p;
     m->n_params = L.n;
     m->n_floats = L.total;
+    for (int i = 0; i < L.n && L.p[i].trainable; i++) {
+        m->n_trainable++;
+        m->n_trainable_floats += L.p[i].numel;
+    }
     m->flat = lst_calloc(L.total, sizeof(float), err);
     if (!m->flat || lst_t5_bind(m, m->flat, &m->w, err)) {
         lst_t5_free(m);
@@ -85,18 +125,21 @@ int lst_t5_create(lst_t5_t *m, const lst_t5_config_t *cfg, int vocab,
     return 0;
 }
 
-static float *find(const lst_t5_t *m, float *flat, const char *name) {
-    return lst_layout_ptr(m->params, m->n_params, flat, name);
+/* flat + offset of `name`; NULL when absent, or frozen and only_trainable. */
+static float *pick(const lst_param_t *p, int n, float *flat, const char *name,
+                   int only_trainable) {
+    int i = lst_layout_find(p, n, name);
+    if (i < 0 || (only_trainable && !p[i].trainable)) return NULL;
+    return flat + p[i].offset;
 }
 
-void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
-                       const lst_t5_config_t *c, const char *prefix,
-                       int decoder, lst_t5_block_t *b) {
+static void bind_block(const lst_param_t *p, int n, float *flat, const lst_t5_config_t *c,
+                       const char *prefix, int decoder, lst_t5_block_t *b, int tonly) {
     char nm[200];
     memset(b, 0, sizeof *b);
 #define P(field, fmt, ...)                                          \
     snprintf(nm, sizeof nm, "%s." fmt, prefix, ##__VA_ARGS__);      \
-    b->field = lst_layout_ptr(p, n, flat, nm)
+    b->field = pick(p, n, flat, nm, tonly)
     P(ln_sa, "layer.0.layer_norm.weight");
     P(q, "layer.0.SelfAttention.q.weight");
     P(k, "layer.0.SelfAttention.k.weight");
@@ -118,25 +161,81 @@ void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
         P(wi, "layer.%d.DenseReluDense.wi.weight", ff);
     }
     P(wo, "layer.%d.DenseReluDense.wo.weight", ff);
+    /* method extensions (peft.h names) */
+    P(bq, "layer.0.SelfAttention.q.bias");
+    P(bk, "layer.0.SelfAttention.k.bias");
+    P(bv, "layer.0.SelfAttention.v.bias");
+    P(bo, "layer.0.SelfAttention.o.bias");
+    P(bln_sa, "layer.0.layer_norm.bias");
+    P(lA_q, "layer.0.SelfAttention.q.lora_A.weight");
+    P(lB_q, "layer.0.SelfAttention.q.lora_B.weight");
+    P(lA_v, "layer.0.SelfAttention.v.lora_A.weight");
+    P(lB_v, "layer.0.SelfAttention.v.lora_B.weight");
+    if (decoder) {
+        P(bcq, "layer.1.EncDecAttention.q.bias");
+        P(bck, "layer.1.EncDecAttention.k.bias");
+        P(bcv, "layer.1.EncDecAttention.v.bias");
+        P(bco, "layer.1.EncDecAttention.o.bias");
+        P(bln_ca, "layer.1.layer_norm.bias");
+        P(lA_cq, "layer.1.EncDecAttention.q.lora_A.weight");
+        P(lB_cq, "layer.1.EncDecAttention.q.lora_B.weight");
+        P(lA_cv, "layer.1.EncDecAttention.v.lora_A.weight");
+        P(lB_cv, "layer.1.EncDecAttention.v.lora_B.weight");
+    }
+    P(bln_ff, "layer.%d.layer_norm.bias", ff);
+    P(bwi, "layer.%d.DenseReluDense.%s.bias", ff, c->gated ? "wi_0" : "wi");
+    if (c->gated) {
+        P(bwi1, "layer.%d.DenseReluDense.wi_1.bias", ff);
+    }
+    P(bwo, "layer.%d.DenseReluDense.wo.bias", ff);
+    const char *part[4] = {"down.weight", "down.bias", "up.weight", "up.bias"};
+    for (int k = 0; k < 4; k++) {
+        P(ad_sa[k], "layer.0.adapter.%s", part[k]);
+        P(ad_ff[k], "layer.%d.adapter.%s", ff, part[k]);
+    }
 #undef P
 }
 
-void lst_t5_bind_fill(const lst_t5_t *m, float *flat, lst_t5_weights_t *w) {
+void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
+                       const lst_t5_config_t *c, const char *prefix,
+                       int decoder, lst_t5_block_t *b) {
+    bind_block(p, n, flat, c, prefix, decoder, b, 0);
+}
+
+static void bind_model(const lst_t5_t *m, float *flat, lst_t5_weights_t *w, int tonly) {
     const lst_t5_config_t *c = &m->cfg;
+    const lst_param_t *p = m->params;
+    const int n = m->n_params;
     char prefix[64];
-    w->shared = find(m, flat, "shared.weight");
-    w->lm_head = c->tie_word_embeddings ? w->shared : find(m, flat, "lm_head.weight");
-    w->enc_rel = find(m, flat, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
-    w->dec_rel = find(m, flat, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
-    w->enc_final = find(m, flat, "encoder.final_layer_norm.weight");
-    w->dec_final = find(m, flat, "decoder.final_layer_norm.weight");
+    w->shared = pick(p, n, flat, "shared.weight", tonly);
+    w->lm_head = c->tie_word_embeddings ? w->shared : pick(p, n, flat, "lm_head.weight", tonly);
+    w->enc_rel = pick(p, n, flat, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", tonly);
+    w->dec_rel = pick(p, n, flat, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", tonly);
+    w->enc_final = pick(p, n, flat, "encoder.final_layer_norm.weight", tonly);
+    w->dec_final = pick(p, n, flat, "decoder.final_layer_norm.weight", tonly);
+    w->lm_bias = pick(p, n, flat, "lm_head.bias", tonly);
+    w->prompt = pick(p, n, flat, "prompt.weight", tonly);
+    w->prompt_len = m->ext.prompt_len;
     for (int s = 0; s < 2; s++) {
         int nl = s ? c->num_decoder_layers : c->num_layers;
         for (int i = 0; i < nl; i++) {
+            lst_t5_block_t *b = s ? &w->dec[i] : &w->enc[i];
             snprintf(prefix, sizeof prefix, "%s.block.%d", s ? "decoder" : "encoder", i);
-            lst_t5_bind_block(m->params, m->n_params, flat, c, prefix, s, s ? &w->dec[i] : &w->enc[i]);
+            bind_block(p, n, flat, c, prefix, s, b, tonly);
+            b->ad_dim = m->ext.adapter_dim;
+            b->lora_r = m->ext.lora_rank;
+            b->lora_scale = m->ext.lora_rank ? m->ext.lora_alpha / m->ext.lora_rank : 0.0f;
+            b->lora_p = m->ext.lora_dropout;
         }
     }
+}
+
+void lst_t5_bind_fill(const lst_t5_t *m, float *flat, lst_t5_weights_t *w) {
+    bind_model(m, flat, w, 0);
+}
+
+void lst_t5_bind_grads(const lst_t5_t *m, float *grads, lst_t5_weights_t *w) {
+    bind_model(m, grads, w, 1);
 }
 
 int lst_t5_bind(const lst_t5_t *m, float *flat, lst_t5_weights_t *w,
@@ -183,6 +282,11 @@ static int read_param(const lst_st_file_t *f, const lst_param_t *p, float *dst,
 }
 
 int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err) {
+    return lst_t5_load_ext(m, dir, vocab_limit, NULL, err);
+}
+
+int lst_t5_load_ext(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
+                    lst_err_t *err) {
     char path[4096];
     lst_t5_config_t cfg;
     memset(m, 0, sizeof *m);
@@ -207,12 +311,13 @@ int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err) {
         return -1;
     }
     int vocab = vocab_limit > 0 && vocab_limit < cfg.vocab_size ? vocab_limit : cfg.vocab_size;
-    if (lst_t5_create(m, &cfg, vocab, err)) {
+    if (lst_t5_create_ext(m, &cfg, vocab, ext, err)) {
         lst_st_close(&f);
         return -1;
     }
     for (int i = 0; i < m->n_params; i++) {
         const lst_param_t *p = &m->params[i];
+        if (p->ext) continue; /* a method's addition: initialised by the caller */
         if (read_param(&f, p, m->flat + p->offset, cfg.vocab_size, err)) {
             lst_st_close(&f);
             lst_t5_free(m);

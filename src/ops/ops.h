@@ -171,5 +171,9 @@ double lst_xent_chunk_inplace(float *z, const int32_t *labels, int N, int V, flo
 /* ---- elementwise helpers (util.c) --------------------------------------- */
 void lst_add_inplace(float *y, const float *x, int64_t N);    /* y += x */
 void lst_scale_inplace(float *y, float s, int64_t N);         /* y *= s */
+/* y: [N, C] += b: [C] on every row */
+void lst_add_rows(float *y, const float *b, int N, int C);
+/* db: [C] += sum over rows of dy: [N, C] */
+void lst_colsum_acc(float *db, const float *dy, int N, int C);
 
 #endif

@@ -279,3 +279,44 @@ TEST(method_freeze_layers_shrinks_activations) {
     CHECK(lst_method_ext(&me, 7, &cfg, &e, &err) != 0, "7 layers of 6 accepted");
     CHECK(strstr(err.msg, "6 layers") != NULL, "message: %s", err.msg);
 }
+
+/* The paper's train-memory order on T5-base at batch 100, source 128
+ * (Table 1 / Figure 6), from the memory plan: prompt > full > adapters ~
+ * LoRA > BitFit > LST, and LST at most 35% of full fine-tuning. */
+#include "../src/model/presets.h"
+#include "../src/train/tuner.h"
+
+TEST(method_memory_order_t5_base_batch100) {
+    lst_err_t err;
+    lst_t5_config_t c;
+    CHECK(lst_preset_config("t5-base", &c, &err) == 0, "%s", err.msg);
+    const char *names[] = {"prompt", "full", "adapters", "lora", "bitfit", "lst"};
+    size_t total[6];
+    for (int i = 0; i < 6; i++) {
+        lst_method_t m;
+        lst_method_default(&m, names[i]);
+        lst_side_opts_t side = m.side;
+        if (!strcmp(names[i], "lst")) { /* the paper's T5-base layers */
+            const int keep[] = {1, 2, 3, 5, 6, 7, 9, 10, 11};
+            for (int st = 0; st < 2; st++) {
+                side.n_keep[st] = 9;
+                memcpy(side.keep[st], keep, sizeof keep);
+            }
+        }
+        lst_plan_t p;
+        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 100, 128, 3, &p, &err) == 0, "%s", err.msg);
+        CHECK(p.total == p.weights + p.gradients + p.optimizer + p.activations + p.workspace,
+              "%s: the split does not add up", names[i]);
+        CHECK(p.gradients == 4 * p.trainable && p.optimizer == 8 * p.trainable,
+              "%s: gradients/optimizer are not per trained parameter", names[i]);
+        total[i] = p.total;
+    }
+    for (int i = 0; i + 1 < 6; i++)
+        CHECK(total[i] > total[i + 1], "%s (%.0f MiB) should need more than %s (%.0f MiB)", names[i],
+              total[i] / 1048576.0, names[i + 1], total[i + 1] / 1048576.0);
+    /* adapters ~ LoRA: within 15% of each other */
+    CHECK(total[2] < 1.15 * total[3], "adapters %.0f MiB vs LoRA %.0f MiB", total[2] / 1048576.0,
+          total[3] / 1048576.0);
+    CHECK(total[5] <= 0.35 * total[1], "LST %.0f MiB is more than 35%% of full %.0f MiB",
+          total[5] / 1048576.0, total[1] / 1048576.0);
+}

@@ -67,8 +67,8 @@ static char *metrics_core(const char *run) {
         CHECK(0, "%s", err.msg);
         return NULL;
     }
-    const char *cut[] = {"\"peak_rss_mib\"", "\"wall_s\""};
-    for (int i = 0; i < 2; i++) {
+    const char *cut[] = {"\"peak_rss_mib\"", "\"wall_s\"", "\"step_ms_median\""};
+    for (int i = 0; i < 3; i++) {
         char *q = strstr(t, cut[i]);
         if (q) {
             char *e = strchr(q, '\n');
@@ -191,7 +191,9 @@ TEST(train_bad_options) {
         {"--model M --task sst2 --out X --batch 0", "--batch", 2},
         {"--model M --task sst2 --out X --init best", "--init", 2},
         {"--model M --task sst2 --out X --side-layers 1,,2", "--side-layers '1,,2'", 2},
-        {"--model M --task sst2 --out X --method lora", "lora", 2},
+        {"--model M --task sst2 --out X --method lorax", "lorax", 2},
+        {"--model M --task sst2 --out X --method lora --r 4", "--r applies", 2},
+        {"--model M --task sst2 --out X --method full --lora-rank 4", "--lora-rank applies", 2},
         {"--resume X --epochs 3", "--resume", 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -366,4 +368,87 @@ TEST(train_resume_refuses_damaged_state) {
     CHECK(rc == 1 && log && strstr(log, "'batch_index' = 9 does not fit"), "damaged: %d %s", rc,
           log ? log : "");
     free(log);
+}
+
+/* Every baseline through `lst train`: the run directory holds the method's
+ * trained parameters (tuned.safetensors: exactly the trainable tensors),
+ * metrics name the method and its share, eval and predict reload it, and
+ * a run interrupted mid-epoch resumes to the same numbers. */
+static const char *base_args(const char *method) {
+    static char a[2048];
+    snprintf(a, sizeof a,
+             "--model %s --task custom --train %s --valid %s --test %s --method %s --epochs 1 "
+             "--batch 8 --eval-batch 16 --warmup 2 --gen-validation 3 --checkpoint-every 1 "
+             "--seed 5 --quiet%s",
+             tmp("tiny"), tmp("train.jsonl"), tmp("valid.jsonl"), tmp("valid.jsonl"), method,
+             !strcmp(method, "prompt") ? " --prompt-len 4"
+             : !strcmp(method, "lora") ? " --lora-rank 4"
+             : strcmp(method, "side-tuning") && strcmp(method, "compression") ? ""
+             : " --r 4 --init magnitude");
+    return a;
+}
+
+TEST(train_baseline_methods_end_to_end) {
+    if (!setup()) return;
+    const char *methods[] = {"full", "adapters", "lora", "bitfit", "prompt", "side-tuning",
+                             "compression"};
+    for (int i = 0; i < 7; i++) {
+        const int side = i >= 5;
+        char run[600], path[700];
+        snprintf(run, sizeof run, "%s/m_%s", lst_test_tmpdir(), methods[i]);
+        char *log = NULL;
+        int rc = lst_test_run(&log, "train %s --out %s", base_args(methods[i]), run);
+        CHECK(rc == 0, "%s: %s", methods[i], log ? log : "");
+        free(log);
+        snprintf(path, sizeof path, "%s/metrics.json", run);
+        lst_err_t err;
+        char *m = lst_read_file(path, 1 << 20, NULL, &err);
+        char want[64];
+        snprintf(want, sizeof want, "\"method\":\t\"%s\"", methods[i]);
+        CHECK(m && strstr(m, want) && strstr(m, "\"step_ms_median\"") && strstr(m, "\"memory\""),
+              "%s: metrics.json: %s", methods[i], m ? m : err.msg);
+        free(m);
+        snprintf(path, sizeof path, "%s/%s.safetensors", run, side ? "side" : "tuned");
+        lst_st_file_t f = {0};
+        CHECK(lst_st_open(&f, path, &err) == 0, "%s: %s", methods[i], err.msg);
+        if (side) { /* the ablations' side networks: no ladders; side-tuning's merge gate */
+            CHECK(!lst_st_find(&f, "side_encoder.downsamples.0.weight") &&
+                  (i == 6) == !lst_st_find(&f, "merge_gate"), "%s: side tensors", methods[i]);
+        }
+        int has_ext = 0, has_frozen = 0;
+        for (int t = 0; t < f.n; t++) {
+            const char *nm = f.tensors[t].name;
+            has_ext |= strstr(nm, "adapter") || strstr(nm, "lora_") || strstr(nm, ".bias") ||
+                       strstr(nm, "prompt");
+            has_frozen |= strstr(nm, "SelfAttention.q.weight") != NULL;
+        }
+        if (!strcmp(methods[i], "full")) CHECK(has_frozen && !has_ext, "full: tensors saved");
+        else if (!side) CHECK(has_ext && !has_frozen, "%s: the saved tensors are not the method's own", methods[i]);
+        lst_st_close(&f);
+        rc = lst_test_run(&log, "eval --run %s --split test", run);
+        CHECK(rc == 0 && log && strstr(log, "accuracy"), "%s eval: %s", methods[i], log ? log : "");
+        free(log);
+        rc = lst_test_run(&log, "predict --run %s < %s", run, tmp("valid.jsonl"));
+        CHECK(rc == 0, "%s predict: %s", methods[i], log ? log : "");
+        free(log);
+    }
+    /* exact resume with a method's additions */
+    char cut[600], full[600];
+    snprintf(full, sizeof full, "%s/m_lora", lst_test_tmpdir());
+    snprintf(cut, sizeof cut, "%s/m_lora_cut", lst_test_tmpdir());
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train %s --out %s --halt-after 3", base_args("lora"), cut);
+    CHECK(rc == 3, "halt: %d %s", rc, log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "train --resume %s --quiet", cut);
+    CHECK(rc == 0, "resume: %s", log ? log : "");
+    free(log);
+    char *a = metrics_core(full), *b = metrics_core(cut);
+    CHECK(a && b && !strcmp(a, b), "resumed lora metrics differ:\n%s\n%s", a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+    char x[700], y[700];
+    snprintf(x, sizeof x, "%s/tuned.safetensors", full);
+    snprintf(y, sizeof y, "%s/tuned.safetensors", cut);
+    CHECK(same_file(x, y), "resumed lora weights differ");
 }

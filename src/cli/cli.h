@@ -18,6 +18,7 @@ int lst_cmd_predict(int argc, char **argv);
 int lst_cmd_plan(int argc, char **argv);
 int lst_cmd_bench(int argc, char **argv);
 int lst_cmd_params(int argc, char **argv);
+int lst_cmd_compare(int argc, char **argv);
 
 /* Option table: every option is "--name value" or a flag "--name".
  * lst_args_parse refuses unknown options, missing values, repeated options

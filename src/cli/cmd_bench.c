@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../model/peft.h"
 #include "../train/bench.h"
+#include "../train/trainer.h"
 #include "cli.h"
 
 /* Shared options of plan and bench; returns 0, or the exit status. */
@@ -12,7 +14,11 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
                  int *json) {
     lst_opt_t opts[] = {
         {"model", 0, 1, "checkpoint directory or preset (t5-tiny, t5-small, t5-base, t5-large, t5-3b)", NULL},
-        {"method", 0, 0, "lst (default) or full", NULL},
+        {"method", 0, 0, "lst (default), side-tuning, compression, full, adapters, lora, bitfit, prompt", NULL},
+        {"adapter-dim", 0, 0, "adapters: hidden size (default d_model/16)", NULL},
+        {"lora-rank", 0, 0, "lora: rank (default 32)", NULL},
+        {"prompt-len", 0, 0, "prompt: prompt vectors (default 100)", NULL},
+        {"freeze-layers", 0, 0, "baselines: the first K layers frozen, encoder first", NULL},
         {"batch", 0, 1, "batch size", NULL},
         {"src-len", 0, 1, "source length", NULL},
         {"tgt-len", 0, 1, "target length", NULL},
@@ -29,11 +35,23 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
     const char *v;
     long x;
     snprintf(o->model, sizeof o->model, "%s", lst_opt(opts, n, "model"));
-    snprintf(o->method, sizeof o->method, "%s", (v = lst_opt(opts, n, "method")) ? v : "lst");
-    if (strcmp(o->method, "lst") && strcmp(o->method, "full")) {
-        fprintf(stderr, "lst %s: --method must be lst or full, not '%s'\n", cmd, o->method);
+    v = lst_opt(opts, n, "method");
+    int mode;
+    if (v && (strlen(v) >= sizeof o->method.name ||
+              (lst_method_side_mode(v, &mode) && !lst_method_is_backbone(v)))) {
+        fprintf(stderr, "lst %s: unknown --method '%s' (lst, side-tuning, compression, full, "
+                        "adapters, lora, bitfit, prompt)\n", cmd, v);
         return 2;
     }
+    lst_method_default(&o->method, v ? v : "lst");
+    const char *sizes[4] = {"adapter-dim", "lora-rank", "prompt-len", "freeze-layers"};
+    int *dst[4] = {&o->method.adapter_dim, &o->method.lora_rank, &o->method.prompt_len,
+                   &o->freeze_layers};
+    for (int i = 0; i < 4; i++)
+        if ((v = lst_opt(opts, n, sizes[i]))) {
+            if (lst_opt_int(cmd, sizes[i], v, i == 3 ? 0 : 1, 1000000, &x)) return 2;
+            *dst[i] = (int)x;
+        }
     if (lst_opt_int(cmd, "batch", lst_opt(opts, n, "batch"), 1, 100000, &x)) return 2;
     o->B = (int)x;
     if (lst_opt_int(cmd, "src-len", lst_opt(opts, n, "src-len"), 1, 100000, &x)) return 2;
@@ -76,12 +94,13 @@ int lst_cmd_plan(int argc, char **argv) {
         return 1;
     }
     if (json) {
-        printf("{\"weights\":%zu,\"gradients\":%zu,\"optimizer\":%zu,\"activations\":%zu,"
-               "\"workspace\":%zu,\"total\":%zu}\n",
-               p.weights, p.gradients, p.optimizer, p.activations, p.workspace, p.total);
+        printf("{\"method\":\"%s\",\"trainable\":%zu,\"weights\":%zu,\"gradients\":%zu,"
+               "\"optimizer\":%zu,\"activations\":%zu,\"workspace\":%zu,\"total\":%zu}\n",
+               o.method.name, p.trainable, p.weights, p.gradients, p.optimizer, p.activations,
+               p.workspace, p.total);
     } else {
         printf("%s, %s, batch %d, source %d, target %d: predicted peak %.1f MiB\n", o.model,
-               o.method, o.B, o.T, o.D, mib(p.total));
+               o.method.name, o.B, o.T, o.D, mib(p.total));
         printf("  weights      %10.1f MiB\n  gradients    %10.1f MiB\n  optimizer    %10.1f MiB\n"
                "  activations  %10.1f MiB\n  workspace    %10.1f MiB\n",
                mib(p.weights), mib(p.gradients), mib(p.optimizer), mib(p.activations), mib(p.workspace));
@@ -104,12 +123,12 @@ int lst_cmd_bench(int argc, char **argv) {
         printf("{\"model\":\"%s\",\"method\":\"%s\",\"batch\":%d,\"src_len\":%d,\"tgt_len\":%d,"
                "\"steps\":%d,\"step_ms_median\":%.3f,\"step_ms_min\":%.3f,\"tokens_per_s\":%.1f,"
                "\"peak_bytes\":%zu,\"peak_rss_bytes\":%zu,\"loss_first\":%.6f,\"loss_last\":%.6f}\n",
-               o.model, o.method, o.B, o.T, o.D, o.steps, r.step_ms_median, r.step_ms_min,
+               o.model, o.method.name, o.B, o.T, o.D, o.steps, r.step_ms_median, r.step_ms_min,
                r.tokens_per_s, r.peak_bytes, r.peak_rss_bytes, r.loss_first, r.loss_last);
     } else {
         printf("%s, %s, batch %d, source %d, target %d, %d steps: median %.1f ms/step (min %.1f), "
                "%.0f tokens/s, planned peak %.1f MiB, peak RSS %.1f MiB\n",
-               o.model, o.method, o.B, o.T, o.D, o.steps, r.step_ms_median, r.step_ms_min,
+               o.model, o.method.name, o.B, o.T, o.D, o.steps, r.step_ms_median, r.step_ms_min,
                r.tokens_per_s, mib(r.peak_bytes), mib(r.peak_rss_bytes));
     }
     return 0;

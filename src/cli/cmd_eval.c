@@ -1,5 +1,5 @@
 /* cmd_eval.c: `lst eval --run RUNDIR [--split test]`: the finished run's
- * side network on one split, metrics printed as JSON. */
+ * model on one split, metrics printed as JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +38,7 @@ int lst_cmd_eval(int argc, char **argv) {
     lst_metrics_t m;
     int status = 1;
     if (!lst_run_split(&r, split, &d, &err) &&
-        !lst_evaluate(&r.bb, &r.side, r.tok, &d, r.task, (int)gen, r.opts.eval_batch, &m, NULL, &err)) {
+        !lst_evaluate(&r.bb, r.sidep, r.tok, &d, r.task, (int)gen, r.opts.eval_batch, &m, NULL, &err)) {
         printf("{\"split\": \"%s\", \"examples\": %d", split, d.n);
         for (int i = 0; i < m.n; i++) printf(", \"%s\": %.4f", lst_metric_name(m.kinds[i]), m.values[i]);
         printf(", \"score\": %.4f}\n", m.score);

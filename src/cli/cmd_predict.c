@@ -48,7 +48,7 @@ int lst_cmd_predict(int argc, char **argv) {
             ids[r.opts.max_src - 1] = 1; /* truncate like training: pieces + EOS */
             nid = r.opts.max_src;
         }
-        if (lst_generate_texts(&r.bb, &r.side, r.tok, &ids, &nid, 1, (int)gen, &out, &err)) {
+        if (lst_generate_texts(&r.bb, r.sidep, r.tok, &ids, &nid, 1, (int)gen, &out, &err)) {
             free(ids);
             fprintf(stderr, "lst predict: stdin line %ld: %s\n", lineno, err.msg);
             status = 1;

@@ -1,9 +1,11 @@
-/* cmd_train.c: `lst train`: Ladder Side-Tuning on a GLUE task or custom
- * data, with a live progress line and a run directory that can be resumed. */
+/* cmd_train.c: `lst train`: Ladder Side-Tuning (or a baseline, --method)
+ * on a GLUE task or custom data, with a live progress line and a run
+ * directory that can be resumed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../model/peft.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -25,14 +27,18 @@ int lst_cmd_train(int argc, char **argv) {
         {"spm", 0, 0, "SentencePiece model (default data/t5/spiece.model)", NULL},
         {"out", 0, 0, "run directory", NULL},
         {"resume", 0, 0, "RUNDIR: continue an interrupted run", NULL},
-        {"method", 0, 0, "lst (the baselines come later)", NULL},
+        {"method", 0, 0, "lst (default), side-tuning, compression, full, adapters, lora, bitfit, prompt", NULL},
+        {"adapter-dim", 0, 0, "adapters: hidden size (default d_model/16)", NULL},
+        {"lora-rank", 0, 0, "lora: rank (default 32, alpha 32)", NULL},
+        {"prompt-len", 0, 0, "prompt: prompt vectors (default 100)", NULL},
+        {"freeze-layers", 0, 0, "baselines: freeze the first K layers, encoder first (Figure 6)", NULL},
         {"r", 0, 0, "reduction factor (default 8)", NULL},
         {"side-layers", 0, 0, "kept layers of both stacks, e.g. 1,2,3,5,6,7,9,10,11 (default all)", NULL},
         {"encoder-side-layers", 0, 0, "kept encoder layers", NULL},
         {"decoder-side-layers", 0, 0, "kept decoder layers", NULL},
         {"init", 0, 0, "fisher (default), magnitude or random", NULL},
         {"fisher-samples", 0, 0, "examples for the Fisher importance (default 1024)", NULL},
-        {"lr", 0, 0, "peak learning rate (default 3e-3)", NULL},
+        {"lr", 0, 0, "peak learning rate (default: the paper's for the method: 3e-3 side networks, 0.3 prompt, 3e-4 others)", NULL},
         {"epochs", 0, 0, "epochs (default 20)", NULL},
         {"batch", 0, 0, "batch size (default 100)", NULL},
         {"eval-batch", 0, 0, "generation batch size (default 100)", NULL},
@@ -84,10 +90,35 @@ int lst_cmd_train(int argc, char **argv) {
             lst_cli_error("train", "--task custom needs --train FILE and --valid FILE");
             return 2;
         }
-        if ((s = lst_opt(opts, n, "method")) && strcmp(s, "lst")) {
-            fprintf(stderr, "lst train: --method %s is not available yet (only lst)\n", s);
-            return 2;
+        if ((s = lst_opt(opts, n, "method"))) {
+            int mode;
+            if (strlen(s) >= sizeof o.method.name ||
+                (lst_method_side_mode(s, &mode) && !lst_method_is_backbone(s))) {
+                fprintf(stderr, "lst train: unknown --method '%s' (lst, side-tuning, compression, "
+                                "full, adapters, lora, bitfit, prompt)\n", s);
+                return 2;
+            }
+            lst_method_default(&o.method, s);
+            o.lr = lst_method_lr(s);
         }
+        const int side_method = lst_method_side_mode(o.method.name, &o.side.mode) == 0;
+        const char *side_only[] = {"r", "side-layers", "encoder-side-layers", "decoder-side-layers", "init", "fisher-samples"};
+        for (size_t i = 0; i < sizeof side_only / sizeof side_only[0]; i++)
+            if (!side_method && lst_opt(opts, n, side_only[i])) {
+                fprintf(stderr, "lst train: --%s applies to the side-network methods, not to %s\n",
+                        side_only[i], o.method.name);
+                return 2;
+            }
+        const char *only[][2] = {{"adapter-dim", "adapters"}, {"lora-rank", "lora"}, {"prompt-len", "prompt"}};
+        for (int i = 0; i < 3; i++)
+            if (lst_opt(opts, n, only[i][0]) && strcmp(o.method.name, only[i][1])) {
+                fprintf(stderr, "lst train: --%s applies to --method %s only\n", only[i][0], only[i][1]);
+                return 2;
+            }
+        INT_OPT("adapter-dim", method.adapter_dim, 1, 1000000);
+        INT_OPT("lora-rank", method.lora_rank, 1, 1000000);
+        INT_OPT("prompt-len", method.prompt_len, 1, 1000000);
+        INT_OPT("freeze-layers", freeze_layers, 0, 100000);
         if (copy_opt(o.model, sizeof o.model, lst_opt(opts, n, "model")) ||
             copy_opt(o.task, sizeof o.task, lst_opt(opts, n, "task")) ||
             copy_opt(o.out, sizeof o.out, lst_opt(opts, n, "out")) ||

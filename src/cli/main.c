@@ -18,6 +18,7 @@ static const struct {
     {"plan", lst_cmd_plan, "the memory a training step needs, predicted without running"},
     {"bench", lst_cmd_bench, "time training steps on random tokens"},
     {"params", lst_cmd_params, "trainable parameters of a method and their share"},
+    {"compare", lst_cmd_compare, "train and measure several methods, Table 1 and Figure 6"},
 };
 
 static void usage(FILE *out) {

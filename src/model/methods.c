@@ -4,12 +4,20 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The side network's mode for a method name (LADDER for anything else). */
+static int side_mode(const char *name) {
+    if (!strcmp(name, "side-tuning")) return LST_SIDE_TUNING;
+    if (!strcmp(name, "compression")) return LST_SIDE_COMPRESSION;
+    return LST_SIDE_LADDER;
+}
+
 void lst_method_default(lst_method_t *m, const char *name) {
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->side.r = 8;
     m->side.gate_T = 0.1f;
     m->side.n_keep[0] = m->side.n_keep[1] = -1;
+    m->side.mode = side_mode(name);
     m->lora_rank = 32;
     m->prompt_len = 100;
 }
@@ -41,7 +49,17 @@ int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab
     } else if (!strcmp(m->name, "lst")) {
         lst_side_t s;
         if (lst_side_create(&s, c, &m->side, err)) return -1;
-        *trainable = (int64_t)s.n_floats;
+        *trainable = (int64_t)s.n_floats; /* unused gates too, as the reference */
+        lst_side_free(&s);
+    } else if (!strcmp(m->name, "side-tuning") || !strcmp(m->name, "compression")) {
+        /* the mode's own table: no ladders or gates, so every entry trains */
+        lst_side_opts_t o = m->side;
+        o.mode = side_mode(m->name);
+        lst_side_t s;
+        if (lst_side_create(&s, c, &o, err)) return -1;
+        *trainable = 0;
+        for (int i = 0; i < s.n_params; i++)
+            if (s.params[i].trainable) *trainable += (int64_t)s.params[i].numel;
         lst_side_free(&s);
     } else if (!strcmp(m->name, "adapters")) {
         const int64_t h = m->adapter_dim > 0 ? m->adapter_dim : d / 16;
@@ -60,7 +78,8 @@ int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab
         if (m->prompt_len < 1) return lst_fail(err, "prompt: length %d must be positive", m->prompt_len);
         *trainable = (int64_t)m->prompt_len * d;
     } else {
-        return lst_fail(err, "unknown method '%s' (full, lst, adapters, lora, bitfit, prompt)", m->name);
+        return lst_fail(err, "unknown method '%s' (full, lst, side-tuning, compression, adapters, "
+                        "lora, bitfit, prompt)", m->name);
     }
     return 0;
 }

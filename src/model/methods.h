@@ -2,6 +2,9 @@
  * trains. Parameter counts follow the spec's definitions exactly:
  *   full      every backbone parameter
  *   lst       the side network (all gates, used or not, as the reference)
+ *   side-tuning  the paper's ablation: the side stacks without ladders or
+ *             gates, upsample and one merge gate (LST_SIDE_TUNING)
+ *   compression  the pruned side network alone (LST_SIDE_COMPRESSION)
  *   adapters  Houlsby adapters (hidden d_model/16, biases) after every
  *             self-attention and FFN sub-layer of both stacks + all layer
  *             norm weights
@@ -21,13 +24,16 @@
 #include "side.h"
 
 typedef struct {
-    char name[16];        /* full | lst | adapters | lora | bitfit | prompt */
-    lst_side_opts_t side; /* lst: r, kept layers (n_keep < 0: all) */
+    char name[16];        /* full | lst | side-tuning | compression | adapters | lora |
+                             bitfit | prompt */
+    lst_side_opts_t side; /* lst and the ablations: r, kept layers (n_keep < 0:
+                             all); mode follows the name */
     int adapter_dim;      /* 0: d_model / 16 */
     int lora_rank;        /* default 32 */
     int prompt_len;       /* default 100 */
 } lst_method_t;
 
+/* Defaults for `name`; "side-tuning" and "compression" also set side.mode. */
 void lst_method_default(lst_method_t *m, const char *name);
 
 /* trainable: parameters the method trains; backbone: the backbone's own

@@ -1,6 +1,8 @@
-/* side.c: the side network's configuration, parameter layout, loading and
- * the simple initialisations (ladders, random ablation). The pruning
- * initialisation lives in prune.c, the forward/backward in side_forward.c. */
+/* side.c: the side network's configuration, parameter layout (per mode:
+ * LST's ladders and gates, or side-tuning's single merge gate, or neither
+ * for compression), loading and the simple initialisations (ladders,
+ * random ablation). The pruning initialisation lives in prune.c, the
+ * forward/backward in side_forward.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,15 @@ void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb) {
         for (int i = 0; i < o->n_keep[s]; i++) o->keep[s][i] = i;
 }
 
+const char *lst_side_mode_name(int mode) {
+    switch (mode) {
+    case LST_SIDE_LADDER: return "ladder";
+    case LST_SIDE_TUNING: return "side-tuning";
+    case LST_SIDE_COMPRESSION: return "compression";
+    }
+    return "unknown";
+}
+
 static int is_kept(const lst_side_opts_t *o, int s, int layer) {
     for (int k = 0; k < o->n_keep[s]; k++)
         if (o->keep[s][k] == layer) return 1;
@@ -29,6 +40,9 @@ static int is_kept(const lst_side_opts_t *o, int s, int layer) {
 }
 
 static int check_opts(const lst_t5_config_t *bb, const lst_side_opts_t *o, lst_err_t *err) {
+    if (o->mode != LST_SIDE_LADDER && o->mode != LST_SIDE_TUNING && o->mode != LST_SIDE_COMPRESSION)
+        return lst_fail(err, "side network: mode %d is not ladder (0), side-tuning (1) or "
+                        "compression (2)", o->mode);
     if (o->r < 1) return lst_fail(err, "side network: r = %d must be a positive integer", o->r);
     if (bb->d_model / o->r < 1 || bb->d_ff / o->r < 1 || bb->d_kv / o->r < 1)
         return lst_fail(err, "side network: r = %d leaves no width (d_model %d, d_ff %d, d_kv %d)",
@@ -77,6 +91,7 @@ int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opt
     s->L[0] = bb->num_layers;
     s->L[1] = bb->num_decoder_layers;
     const int64_t d = bb->d_model, ds = s->cfg.d_model;
+    const int ladder = o->mode == LST_SIDE_LADDER;
     lst_layout_t L = {0};
     char prefix[96];
     int rc = 0;
@@ -84,14 +99,16 @@ int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opt
         const char *sn = stack_name[st];
         rc |= lst_layout_add(&L, err, ds, d, "%s.first_downsample.weight", sn);
         rc |= lst_layout_add(&L, err, ds, 0, "%s.first_downsample.bias", sn);
-        for (int i = 0; i < s->L[st] && !rc; i++) {
+        for (int i = 0; i < s->L[st] && ladder && !rc; i++) {
             rc |= lst_layout_add(&L, err, 1, 0, "%s.gates.%d", sn, i);
             if (!rc && !is_kept(o, st, i)) L.p[L.n - 1].trainable = 0; /* counted, never used */
         }
         for (int k = 0; k < o->n_keep[st] && !rc; k++) {
             int i = o->keep[st][k];
-            rc |= lst_layout_add(&L, err, ds, d, "%s.downsamples.%d.weight", sn, i);
-            rc |= lst_layout_add(&L, err, ds, 0, "%s.downsamples.%d.bias", sn, i);
+            if (ladder) {
+                rc |= lst_layout_add(&L, err, ds, d, "%s.downsamples.%d.weight", sn, i);
+                rc |= lst_layout_add(&L, err, ds, 0, "%s.downsamples.%d.bias", sn, i);
+            }
             snprintf(prefix, sizeof prefix, "%s.block.%d", sn, i);
             rc |= lst_t5_layout_block(&L, &s->cfg, prefix, st, k == 0, err);
         }
@@ -99,6 +116,7 @@ int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opt
     }
     if (!rc) rc = lst_layout_add(&L, err, d, ds, "upsample.weight");
     if (!rc) rc = lst_layout_add(&L, err, d, 0, "upsample.bias");
+    if (!rc && o->mode == LST_SIDE_TUNING) rc = lst_layout_add(&L, err, 1, 0, "merge_gate");
     if (rc) {
         lst_layout_free(&L);
         return lst_fail_ctx(err, "side network layout");
@@ -152,6 +170,7 @@ void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w) {
     }
     w->up_w = PTR("upsample.weight");
     w->up_b = PTR("upsample.bias");
+    w->merge = PTR("merge_gate"); /* NULL unless side-tuning */
 #undef PTR
 }
 
@@ -162,7 +181,8 @@ int lst_side_load(lst_side_t *s, const char *path, lst_err_t *err) {
         const lst_param_t *p = &s->params[i];
         if (lst_st_read_f32(&f, p->name, p->ndim, p->shape, s->flat + p->offset, err)) {
             lst_st_close(&f);
-            return lst_fail_ctx(err, "side weights (do r and the kept layers match the file?)");
+            return lst_fail_ctx(err, "%s side weights (do r, the kept layers and the mode "
+                                "match the file?)", lst_side_mode_name(s->opts.mode));
         }
     }
     lst_st_close(&f);
@@ -182,7 +202,7 @@ void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init) {
         fill_normal(&r, S->first_w, ds * d, 0.01);
         memset(S->first_b, 0, sizeof(float) * ds);
         for (int i = 0; i < s->L[st]; i++) {
-            S->gate[i][0] = gate_init;
+            if (S->gate[i]) S->gate[i][0] = gate_init;
             if (!S->down_w[i]) continue;
             fill_normal(&r, S->down_w[i], ds * d, 0.01);
             memset(S->down_b[i], 0, sizeof(float) * ds);
@@ -190,6 +210,7 @@ void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init) {
     }
     fill_normal(&r, s->w.up_w, d * ds, 0.01);
     memset(s->w.up_b, 0, sizeof(float) * d);
+    if (s->w.merge) s->w.merge[0] = gate_init;
 }
 
 void lst_side_init_random(lst_side_t *s, uint64_t seed) {

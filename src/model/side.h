@@ -6,7 +6,17 @@
  * sigmoid(alpha_i / T)) and a side T5 block with d_model, d_ff, d_kv
  * divided by r (heads unchanged); a final side RMSNorm. Then upsample
  * (Linear ds -> d, bias) and the backbone's frozen LM head. Names follow
- * shared/golden/README.md (side_encoder.block.{i}..., upsample.weight). */
+ * shared/golden/README.md (side_encoder.block.{i}..., upsample.weight).
+ *
+ * The paper's two side-network ablations (LST-SPEC section 6) run in the
+ * same engine, selected by lst_side_opts_t.mode:
+ *   LST_SIDE_TUNING       side-tuning: the same side stacks without ladders
+ *                         or per-layer gates; one merge gate before the LM
+ *                         head mixes the backbone decoder output with the
+ *                         upsampled side output.
+ *   LST_SIDE_COMPRESSION  network compression: the side stacks alone; the
+ *                         backbone contributes its frozen embedding and LM
+ *                         head, and none of its blocks runs. */
 #ifndef LST_SIDE_H
 #define LST_SIDE_H
 
@@ -16,18 +26,29 @@
 
 #define LST_MAX_LAYERS 64
 
+/* What the side network is wired to (zero: Ladder Side-Tuning). */
+enum {
+    LST_SIDE_LADDER = 0,      /* LST: a ladder and a gate into every kept side block */
+    LST_SIDE_TUNING = 1,      /* side-tuning: no ladders; head_in = g*dec_out + (1-g)*up */
+    LST_SIDE_COMPRESSION = 2, /* the side network alone: no backbone block runs */
+};
+
 typedef struct {
     int r;                        /* reduction factor */
-    float gate_T;                 /* gate temperature, 0.1 */
+    float gate_T;                 /* gate temperature, 0.1 (also the merge gate's) */
     int n_keep[2];                /* kept layers: [0] encoder, [1] decoder */
     int keep[2][LST_MAX_LAYERS];  /* ascending backbone layer indices */
+    int mode;                     /* LST_SIDE_LADDER (0), _TUNING or _COMPRESSION */
 } lst_side_opts_t;
+
+/* "ladder", "side-tuning" or "compression". */
+const char *lst_side_mode_name(int mode);
 
 typedef struct {
     float *first_w, *first_b;          /* [ds, d], [ds] */
-    float *down_w[LST_MAX_LAYERS];     /* [ds, d]; NULL where not kept */
+    float *down_w[LST_MAX_LAYERS];     /* [ds, d]; NULL where not kept, or no ladders */
     float *down_b[LST_MAX_LAYERS];     /* [ds] */
-    float *gate[LST_MAX_LAYERS];       /* [1], every backbone layer */
+    float *gate[LST_MAX_LAYERS];       /* [1], every backbone layer; NULL without ladders */
     lst_t5_block_t blk[LST_MAX_LAYERS]; /* side blocks; zeroed where not kept */
     float *rel;                        /* [buckets, H]: the first kept block's */
     float *final_ln;                   /* [ds] */
@@ -36,6 +57,7 @@ typedef struct {
 typedef struct {
     lst_side_stack_t st[2];            /* [0] side_encoder, [1] side_decoder */
     float *up_w, *up_b;                /* [d, ds], [d] */
+    float *merge;                      /* [1] side-tuning's merge gate alpha_m; else NULL */
 } lst_side_weights_t;
 
 typedef struct {
@@ -44,7 +66,8 @@ typedef struct {
     int d_backbone;        /* backbone d_model */
     int L[2];              /* backbone layers per stack */
     int n_params;
-    lst_param_t *params;   /* unkept gates are present but not trainable */
+    lst_param_t *params;   /* unkept gates are present but not trainable; the
+                              ablations have no ladders or gates at all */
     size_t n_floats;
     float *flat;
     lst_side_weights_t w;
@@ -55,8 +78,10 @@ void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb);
 
 /* Validates the options against the backbone (r divides into non-zero side
  * sizes, kept lists ascending, unique and in range, at least one per
- * stack) and allocates zeroed parameters. n_keep[st] < 0 keeps every layer
- * of that stack (s->opts then holds the resolved list). */
+ * stack, a known mode) and allocates zeroed parameters. n_keep[st] < 0
+ * keeps every layer of that stack (s->opts then holds the resolved list).
+ * The table follows the mode: side-tuning and compression have no
+ * downsamples.{i} or gates.{i}; side-tuning adds merge_gate [1] last. */
 int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb,
                     const lst_side_opts_t *o, lst_err_t *err);
 void lst_side_free(lst_side_t *s);
@@ -74,7 +99,8 @@ void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w);
  * lst_side_init.safetensors; strict shapes; a missing tensor is an error). */
 int lst_side_load(lst_side_t *s, const char *path, lst_err_t *err);
 
-/* Ladders and upsample N(0, 0.01^2), biases 0, gates alpha = gate_init. */
+/* Ladders and upsample N(0, 0.01^2), biases 0, gates alpha = gate_init
+ * (side-tuning: the merge gate; its default is 0 like the ladder gates). */
 void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init);
 /* The random-init ablation: ladders as above; side blocks' layer norms 1,
  * every other block weight (and the relative bias) N(0, 0.01^2). */
@@ -99,7 +125,9 @@ int lst_fisher_importance(const lst_t5_t *bb, const lst_t5_batch_t *batch,
 
 /* Everything one LST step keeps: one backbone block's transient buffers,
  * one tap per KEPT layer, and the (small) side activations. The backbone
- * computes no gradient. */
+ * computes no gradient. Side-tuning plans no taps or ladder buffers
+ * (taps, D, M stay NULL) but the backbone decoder output and the merged
+ * head input; compression plans no backbone buffer at all (bb_* NULL). */
 typedef struct {
     int B, Ts, Td;
     /* backbone, transient */
@@ -115,13 +143,19 @@ typedef struct {
     float *rstd[2];              /* [B*T] side final norm */
     float *fin[2];               /* [B, T, ds] side stack output (after norm, dropout) */
     float *bias[2];              /* [H, T, T] side relative bias */
-    float *up;                   /* [B, Td, d] upsample output -> LM head input */
+    float *up;                   /* [B, Td, d] upsample output -> LM head input
+                                    (side-tuning: the upsample output only) */
+    float *bb_dec_out;           /* [B, Td, d] side-tuning: backbone decoder output
+                                    after its final norm and dropout */
+    float *head;                 /* [B, Td, d] side-tuning: g*bb_dec_out + (1-g)*up */
+    float dmerge;                /* side-tuning, training: d(loss)/d(alpha_m), left
+                                    by the forward for lst_side_backward */
     float *logits;               /* [B, Td, V]; when training only a chunk of rows */
     float *emb;                  /* [B, Tm, d] embedding scratch */
     float *attn_scratch;         /* [LST_MAX_THREADS, 2, Tm * Tm] */
     /* backward buffers (only when allocated for training) */
     int backward;
-    float *dup;                  /* [B, Td, d]: d(loss)/d(LM head input) */
+    float *dup;                  /* [B, Td, d]: d(loss)/d(upsample output) */
     float *dfin, *ds_cur, *ds_next, *dD; /* [B, Tm, ds] */
     float *denc;                 /* [B, Ts, ds] */
     float *dbias;                /* [H, Tm, Tm] */
@@ -139,8 +173,8 @@ void lst_side_acts_free(lst_side_acts_t *a);
 size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td,
                             int backward);
 
-/* Dropout: bb_drop for the backbone, side_drop for the side network (NULL:
- * eval mode). Returns the mean loss if batch->labels, else 0. With acts
+/* Dropout: bb_drop for the backbone (unused in compression), side_drop for
+ * the side network (NULL: eval mode). Returns the mean loss if batch->labels, else 0. With acts
  * allocated for training the logits are never whole: the LM head, the loss
  * and the head's backward run a chunk of lst_side_logit_rows rows at a
  * time (a->logits is then scratch); otherwise a->logits holds them all. */
@@ -149,13 +183,15 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s,
                         const lst_t5_batch_t *batch, lst_side_acts_t *a,
                         const lst_drop_t *bb_drop, const lst_drop_t *side_drop);
 
-/* Encoder stacks only, eval mode: fills bb_enc_out and fin[0] (batch->Td
- * and the decoder fields are not used). */
+/* Encoder stacks only, eval mode: fills bb_enc_out (not in compression)
+ * and fin[0] (batch->Td and the decoder fields are not used). */
 void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s,
                      const lst_t5_batch_t *batch, lst_side_acts_t *a);
 
 /* ---- side_decode.c: greedy generation, backbone and side decoders
- * stepping together with their key/value caches. ---------------------- */
+ * stepping together with their key/value caches (side-tuning steps every
+ * backbone decoder layer for dec_out; compression has no backbone
+ * decoder). ---------------------------------------------------------- */
 /* batch: input_ids/src_mask [B, Ts] (decoder fields ignored). out: [B,
  * max_len] generated ids (EOS included when produced, 0 after); out_len[b]:
  * ids before EOS. If logits is non-NULL and teacher != NULL, the decoder is

@@ -1,7 +1,9 @@
 /* side_decode.c: greedy generation with the LST model. The encoder stacks
  * (backbone and side) run once; then each step feeds one token to the
  * backbone decoder (cached, up to the last kept layer) and, layer by
- * layer, its outputs through the ladders into the cached side decoder. */
+ * layer, its outputs through the ladders into the cached side decoder.
+ * Side-tuning steps every backbone decoder layer (its final-norm output is
+ * merged into the LM head input); compression has no backbone decoder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,11 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
     const int B = bt->B, Ts = bt->Ts, d = cb->d_model, ds = cs->d_model, V = bb->vocab;
     const lst_side_stack_t *W = &s->w.st[1];
-    const int nk = s->opts.n_keep[1], last = s->opts.keep[1][nk - 1];
+    const int ladder = s->opts.mode == LST_SIDE_LADDER, tuning = s->opts.mode == LST_SIDE_TUNING;
+    const int nk = s->opts.n_keep[1], Ld = s->L[1];
+    /* backbone decoder layers stepped: LST up to the last kept layer,
+     * side-tuning all of them, compression none */
+    const int n_bb = ladder ? s->opts.keep[1][nk - 1] + 1 : tuning ? Ld : 0;
     if (max_len <= 0) return lst_fail(err, "generation length %d must be positive", max_len);
     lst_side_acts_t a;
     lst_t5_cache_t cbb = {0}, cside = {0};
@@ -28,7 +34,7 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     lst_side_encode(bb, s, &enc, &a);
 
     const lst_t5_block_t *bblk[LST_MAX_LAYERS], *sblk[LST_MAX_LAYERS];
-    for (int l = 0; l <= last; l++) bblk[l] = &bb->w.dec[l];
+    for (int l = 0; l < n_bb; l++) bblk[l] = &bb->w.dec[l];
     for (int k = 0; k < nk; k++) sblk[k] = &W->blk[s->opts.keep[1][k]];
     int32_t *ids = lst_malloc(B, sizeof *ids, err);
     int *done = lst_calloc(B, sizeof *done, err);
@@ -38,7 +44,8 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     float *lg = lst_malloc((size_t)B * V, sizeof(float), err);
     int rc = -1;
     if (!ids || !done || !emb || !D || !up || !lg) goto out;
-    if (lst_dec_cache_init(&cbb, cb, bblk, last + 1, a.bb_enc_out, bt->src_mask, B, Ts, max_len, err) ||
+    if ((n_bb && lst_dec_cache_init(&cbb, cb, bblk, n_bb, a.bb_enc_out, bt->src_mask, B, Ts,
+                                    max_len, err)) ||
         lst_dec_cache_init(&cside, cs, sblk, nk, a.fin[0], bt->src_mask, B, Ts, max_len, err))
         goto out;
     memset(out, 0, sizeof(int32_t) * (size_t)B * max_len);
@@ -49,25 +56,33 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     for (int t = 0; t < max_len; t++) {
         /* embedding -> backbone x and side first_downsample */
         lst_embedding_forward(emb, ids, bb->w.shared, B, d);
-        memcpy(cbb.x, emb, sizeof(float) * B * d);
+        if (n_bb) memcpy(cbb.x, emb, sizeof(float) * B * d);
         lst_matmul_forward(cside.x, emb, W->first_w, W->first_b, B, d, ds);
-        lst_dec_cache_bias(&cbb, bb->w.dec_rel);
+        if (n_bb) lst_dec_cache_bias(&cbb, bb->w.dec_rel);
         lst_dec_cache_bias(&cside, W->rel);
         int k = 0;
-        for (int i = 0; i <= last; i++) {
-            lst_dec_cache_layer(&cbb, &bb->w.dec[i], i);
-            if (s->opts.keep[1][k] != i) continue;
-            lst_matmul_forward(D, cbb.x, W->down_w[i], W->down_b[i], B, d, ds);
-            float g, omg;
-            lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
-            for (size_t j = 0; j < (size_t)B * ds; j++) cside.x[j] = g * cside.x[j] + omg * D[j];
+        for (int i = 0; i < Ld; i++) {
+            if (i < n_bb) lst_dec_cache_layer(&cbb, &bb->w.dec[i], i);
+            if (k >= nk || s->opts.keep[1][k] != i) continue;
+            if (ladder) {
+                lst_matmul_forward(D, cbb.x, W->down_w[i], W->down_b[i], B, d, ds);
+                float g, omg;
+                lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
+                for (size_t j = 0; j < (size_t)B * ds; j++) cside.x[j] = g * cside.x[j] + omg * D[j];
+            }
             lst_dec_cache_layer(&cside, &W->blk[i], k);
             k++;
         }
-        cbb.len++;
+        if (n_bb) cbb.len++;
         cside.len++;
         lst_rmsnorm_forward(cside.n, NULL, cside.x, W->final_ln, B, ds, cs->layer_norm_eps);
         lst_matmul_forward(up, cside.n, s->w.up_w, s->w.up_b, B, ds, d);
+        if (tuning) { /* head = g*dec_out + (1-g)*up, dec_out after the final norm */
+            lst_rmsnorm_forward(cbb.n, NULL, cbb.x, bb->w.dec_final, B, d, cb->layer_norm_eps);
+            float g, omg;
+            lst_side_gate(s->w.merge, s->opts.gate_T, &g, &omg);
+            for (size_t j = 0; j < (size_t)B * d; j++) up[j] = g * cbb.n[j] + omg * up[j];
+        }
         if (cb->tie_word_embeddings) lst_scale_inplace(up, 1.0f / sqrtf((float)d), (int64_t)B * d);
         lst_matmul_forward(lg, up, bb->w.lm_head, NULL, B, d, V);
         if (logits) memcpy(logits + (size_t)t * B * V, lg, sizeof(float) * B * V);

@@ -5,7 +5,12 @@
  * by the ladder downsample[i] and mixed into the side stream through the
  * gate g = sigmoid(alpha_i / T): s = g*s + (1-g)*down(tap); then side block
  * i runs. Backward touches only the side network and the ladders: no
- * backbone activation besides the kept taps is alive at that point. */
+ * backbone activation besides the kept taps is alive at that point.
+ *
+ * The ablations (side.h) reuse the same loop: side-tuning runs the whole
+ * backbone, feeds no tap to the side blocks and merges the backbone decoder
+ * output into the LM head input through one gate; compression skips every
+ * backbone block (only the frozen embedding and LM head are used). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +29,23 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
     const lst_t5_config_t *cb = &bb->cfg;
     const size_t B = a->B, Ts = a->Ts, Td = a->Td, Tm = Ts > Td ? Ts : Td;
     const size_t d = cb->d_model, ds = s->cfg.d_model, H = cb->num_heads;
-    a->bb_x = lst_carve(c, B * Tm * d);
-    a->bb_y = lst_carve(c, B * Tm * d);
-    a->bb_enc_out = lst_carve(c, B * Ts * d);
-    a->bb_bias_enc = lst_carve(c, H * Ts * Ts);
-    a->bb_bias_dec = lst_carve(c, H * Td * Td);
-    lst_t5_block_acts_carve(c, &a->bb_blk, cb, (int)B, (int)Tm, (int)Ts, 1);
+    const int ladder = s->opts.mode == LST_SIDE_LADDER;
+    if (s->opts.mode != LST_SIDE_COMPRESSION) {
+        a->bb_x = lst_carve(c, B * Tm * d);
+        a->bb_y = lst_carve(c, B * Tm * d);
+        a->bb_enc_out = lst_carve(c, B * Ts * d);
+        a->bb_bias_enc = lst_carve(c, H * Ts * Ts);
+        a->bb_bias_dec = lst_carve(c, H * Td * Td);
+        lst_t5_block_acts_carve(c, &a->bb_blk, cb, (int)B, (int)Tm, (int)Ts, 1);
+    }
     for (int st = 0; st < 2; st++) {
         const size_t T = st ? Td : Ts, nk = s->opts.n_keep[st];
-        a->taps[st] = lst_carve(c, nk * B * T * d);
+        if (ladder) a->taps[st] = lst_carve(c, nk * B * T * d);
         a->s0[st] = lst_carve(c, B * T * ds);
-        a->D[st] = lst_carve(c, nk * B * T * ds);
-        a->M[st] = lst_carve(c, nk * B * T * ds);
+        if (ladder) {
+            a->D[st] = lst_carve(c, nk * B * T * ds);
+            a->M[st] = lst_carve(c, nk * B * T * ds);
+        }
         a->S[st] = lst_carve(c, nk * B * T * ds);
         for (size_t k = 0; k < nk; k++)
             lst_t5_block_acts_carve(c, &a->blk[st][k], &s->cfg, (int)B, (int)T, (int)Ts, st);
@@ -44,6 +54,10 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
         a->bias[st] = lst_carve(c, H * T * T);
     }
     a->up = lst_carve(c, B * Td * d);
+    if (s->opts.mode == LST_SIDE_TUNING) {
+        a->bb_dec_out = lst_carve(c, B * Td * d);
+        a->head = lst_carve(c, B * Td * d);
+    }
     /* training keeps no [B, Td, V] logits: a chunk of rows at a time */
     a->logits = lst_carve(c, (a->backward ? (size_t)lst_side_logit_rows((int)(B * Td), bb->vocab) : B * Td) * bb->vocab);
     a->emb = lst_carve(c, B * Tm * d);
@@ -124,14 +138,19 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
     const int32_t *ids = st ? bt->dec_ids : bt->input_ids;
     const uint8_t *self_mask = st ? bt->dec_mask : bt->src_mask;
     const int bon = lst_drop_active(bb_drop), son = lst_drop_active(side_drop);
+    const int ladder = s->opts.mode == LST_SIDE_LADDER;
+    const int backbone = s->opts.mode != LST_SIDE_COMPRESSION;
+    const int nk = s->opts.n_keep[st];
 
     /* Backbone embedding (with its dropout) and the side's first downsample
      * of the embedding under an independent dropout mask. */
     lst_embedding_forward(a->emb, ids, bb->w.shared, (int)N, d);
-    memcpy(a->bb_x, a->emb, sizeof(float) * N * d);
-    if (bon) {
-        lst_drop_t e = stack_site(bb_drop, st, 0);
-        lst_dropout_apply(a->bb_x, a->bb_x, (int64_t)(N * d), &e, 0);
+    if (backbone) {
+        memcpy(a->bb_x, a->emb, sizeof(float) * N * d);
+        if (bon) {
+            lst_drop_t e = stack_site(bb_drop, st, 0);
+            lst_dropout_apply(a->bb_x, a->bb_x, (int64_t)(N * d), &e, 0);
+        }
     }
     if (son) {
         lst_drop_t e = stack_site(side_drop, st, 0);
@@ -140,44 +159,63 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
     lst_matmul_forward(a->s0[st], a->emb, W->first_w, W->first_b, (int)N, d, ds);
 
     float *bbias = st ? a->bb_bias_dec : a->bb_bias_enc;
-    lst_relbias_forward(bbias, st ? bb->w.dec_rel : bb->w.enc_rel, cb->num_heads, T, T, 0, 0,
-                        !st, cb->rel_buckets, cb->rel_max_distance);
+    if (backbone)
+        lst_relbias_forward(bbias, st ? bb->w.dec_rel : bb->w.enc_rel, cb->num_heads, T, T, 0, 0,
+                            !st, cb->rel_buckets, cb->rel_max_distance);
     lst_relbias_forward(a->bias[st], W->rel, cs->num_heads, T, T, 0, 0, !st, cs->rel_buckets,
                         cs->rel_max_distance);
 
-    /* The backbone decoder need not run past the last kept layer. */
-    const int last = st ? s->opts.keep[st][s->opts.n_keep[st] - 1] : L - 1;
+    /* The backbone layers that run: LST's decoder need not go past the last
+     * kept layer; side-tuning needs the whole backbone (its decoder output
+     * feeds the merge); compression runs none. */
+    const int last = !backbone ? -1 : ladder && st ? s->opts.keep[st][nk - 1] : L - 1;
     const float *cur_s = a->s0[st];
     int k = 0;
-    for (int i = 0; i <= last; i++) {
-        lst_drop_t bd = lst_drop_layer(bb_drop, st, i);
-        lst_t5_block_forward(cb, st ? &bb->w.dec[i] : &bb->w.enc[i], &a->bb_blk, a->bb_y, a->bb_x,
-                             B, T, bbias, self_mask, st, st ? a->bb_enc_out : NULL, Ts,
-                             bt->src_mask, bon ? &bd : NULL, a->attn_scratch);
-        float *t = a->bb_x; a->bb_x = a->bb_y; a->bb_y = t;
-        if (k >= s->opts.n_keep[st] || s->opts.keep[st][k] != i) continue;
+    for (int i = 0; i < L; i++) {
+        if (i <= last) {
+            lst_drop_t bd = lst_drop_layer(bb_drop, st, i);
+            lst_t5_block_forward(cb, st ? &bb->w.dec[i] : &bb->w.enc[i], &a->bb_blk, a->bb_y,
+                                 a->bb_x, B, T, bbias, self_mask, st, st ? a->bb_enc_out : NULL,
+                                 Ts, bt->src_mask, bon ? &bd : NULL, a->attn_scratch);
+            float *t = a->bb_x; a->bb_x = a->bb_y; a->bb_y = t;
+        }
+        if (k >= nk || s->opts.keep[st][k] != i) continue;
 
-        float *tap = a->taps[st] + k * N * d;
-        float *D = a->D[st] + k * N * ds, *M = a->M[st] + k * N * ds, *S = a->S[st] + k * N * ds;
-        memcpy(tap, a->bb_x, sizeof(float) * N * d);
-        lst_matmul_forward(D, tap, W->down_w[i], W->down_b[i], (int)N, d, ds);
-        float g, omg;
-        lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
-        for (size_t j = 0; j < N * ds; j++) M[j] = g * cur_s[j] + omg * D[j];
+        float *S = a->S[st] + k * N * ds;
+        const float *in = cur_s; /* the side block's input: s itself without ladders */
+        if (ladder) {
+            float *tap = a->taps[st] + k * N * d;
+            float *D = a->D[st] + k * N * ds, *M = a->M[st] + k * N * ds;
+            memcpy(tap, a->bb_x, sizeof(float) * N * d);
+            lst_matmul_forward(D, tap, W->down_w[i], W->down_b[i], (int)N, d, ds);
+            float g, omg;
+            lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
+            for (size_t j = 0; j < N * ds; j++) M[j] = g * cur_s[j] + omg * D[j];
+            in = M;
+        }
         lst_drop_t sd = lst_drop_layer(side_drop, st, i);
-        lst_t5_block_forward(cs, &W->blk[i], &a->blk[st][k], S, M, B, T, a->bias[st], self_mask,
+        lst_t5_block_forward(cs, &W->blk[i], &a->blk[st][k], S, in, B, T, a->bias[st], self_mask,
                              st, st ? a->fin[0] : NULL, Ts, bt->src_mask, son ? &sd : NULL,
                              a->attn_scratch);
         cur_s = S;
         k++;
     }
-    if (!st) {
+    if (!st && backbone) {
         /* The backbone encoder output feeds the backbone decoder. */
         lst_rmsnorm_forward(a->bb_enc_out, NULL, a->bb_x, bb->w.enc_final, (int)N, d,
                             cb->layer_norm_eps);
         if (bon) {
             lst_drop_t f = stack_site(bb_drop, 0, 1);
             lst_dropout_apply(a->bb_enc_out, a->bb_enc_out, (int64_t)(N * d), &f, 0);
+        }
+    }
+    if (st && s->opts.mode == LST_SIDE_TUNING) {
+        /* dec_out: the backbone's own LM head input (before the tied scale) */
+        lst_rmsnorm_forward(a->bb_dec_out, NULL, a->bb_x, bb->w.dec_final, (int)N, d,
+                            cb->layer_norm_eps);
+        if (bon) {
+            lst_drop_t f = stack_site(bb_drop, 1, 1);
+            lst_dropout_apply(a->bb_dec_out, a->bb_dec_out, (int64_t)(N * d), &f, 0);
         }
     }
     lst_rmsnorm_forward(a->fin[st], a->rstd[st], cur_s, W->final_ln, (int)N, ds,
@@ -197,14 +235,22 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
                         lst_side_acts_t *a, const lst_drop_t *bb_drop,
                         const lst_drop_t *side_drop) {
     const int d = bb->cfg.d_model, Nd = bt->B * bt->Td;
+    const int tuning = s->opts.mode == LST_SIDE_TUNING;
     stack_forward(bb, s, bt, a, 0, bb_drop, side_drop);
     stack_forward(bb, s, bt, a, 1, bb_drop, side_drop);
-    /* upsample, then the frozen LM head (scaled by d^-0.5 when tied) */
+    /* upsample, then the frozen LM head (scaled by d^-0.5 when tied);
+     * side-tuning first merges: head = g*dec_out + (1-g)*up */
     lst_matmul_forward(a->up, a->fin[1], s->w.up_w, s->w.up_b, Nd, s->cfg.d_model, d);
-    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->up, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    float *head = a->up, g = 0, omg = 0;
+    if (tuning) {
+        lst_side_gate(s->w.merge, s->opts.gate_T, &g, &omg);
+        for (size_t j = 0; j < (size_t)Nd * d; j++) a->head[j] = g * a->bb_dec_out[j] + omg * a->up[j];
+        head = a->head;
+    }
+    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(head, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
     const int V = bb->vocab;
     if (!a->backward) {
-        lst_matmul_forward(a->logits, a->up, bb->w.lm_head, NULL, Nd, d, V);
+        lst_matmul_forward(a->logits, head, bb->w.lm_head, NULL, Nd, d, V);
         return bt->labels ? lst_xent_forward_backward(NULL, a->logits, bt->labels, Nd, V, 1.0f) : 0.0;
     }
     /* Training: LM head, loss and the head's backward a chunk of rows at a
@@ -217,12 +263,21 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
     memset(a->dup, 0, sizeof(float) * (size_t)Nd * d);
     for (int r0 = 0; r0 < Nd; r0 += R) {
         const int n = Nd - r0 < R ? Nd - r0 : R;
-        lst_matmul_forward(a->logits, a->up + (size_t)r0 * d, bb->w.lm_head, NULL, n, d, V);
+        lst_matmul_forward(a->logits, head + (size_t)r0 * d, bb->w.lm_head, NULL, n, d, V);
         total += lst_xent_chunk_inplace(a->logits, bt->labels + r0, n, V, scale);
-        lst_matmul_backward(a->dup + (size_t)r0 * d, NULL, NULL, a->logits, a->up + (size_t)r0 * d,
+        lst_matmul_backward(a->dup + (size_t)r0 * d, NULL, NULL, a->logits, head + (size_t)r0 * d,
                             bb->w.lm_head, n, d, V);
     }
     if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    if (tuning) {
+        /* through the merge: d(alpha_m) and d(up) = (1-g) d(head) */
+        double dg = 0;
+        for (size_t j = 0; j < (size_t)Nd * d; j++) {
+            dg += (double)a->dup[j] * (a->bb_dec_out[j] - a->up[j]);
+            a->dup[j] *= omg;
+        }
+        a->dmerge = (float)(dg * g * omg / s->opts.gate_T);
+    }
     return count ? total / count : 0.0;
 }
 
@@ -248,6 +303,7 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5
     const size_t N = (size_t)B * T;
     const int son = lst_drop_active(side_drop);
     const int nk = s->opts.n_keep[st];
+    const int ladder = s->opts.mode == LST_SIDE_LADDER;
 
     if (son) {
         lst_drop_t f = stack_site(side_drop, st, 1);
@@ -260,14 +316,19 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5
 
     for (int k = nk - 1; k >= 0; k--) {
         const int i = s->opts.keep[st][k];
-        const float *tap = a->taps[st] + k * N * d;
-        const float *D = a->D[st] + k * N * ds, *M = a->M[st] + k * N * ds;
         const float *prev = k ? a->S[st] + (k - 1) * N * ds : a->s0[st];
+        const float *M = ladder ? a->M[st] + k * N * ds : prev;
         lst_drop_t sd = lst_drop_layer(side_drop, st, i);
         /* side block: ds_cur = d(block output) -> ds_next = d(M) */
         lst_t5_block_backward(cs, &W->blk[i], &g->blk[i], &a->blk[st][k], ds_next, ds_cur, M, B, T,
                               a->bias[st], st ? bt->dec_mask : bt->src_mask, st, dbias,
                               st ? a->fin[0] : NULL, denc, Ts, bt->src_mask, son ? &sd : NULL, scr);
+        if (!ladder) { /* no ladder: d(M) is d(prev) */
+            float *t = ds_cur; ds_cur = ds_next; ds_next = t;
+            continue;
+        }
+        const float *tap = a->taps[st] + k * N * d;
+        const float *D = a->D[st] + k * N * ds;
         /* gate: M = gt*prev + (1-gt)*D */
         float gt, omg;
         lst_side_gate(W->gate[i], s->opts.gate_T, &gt, &omg);
@@ -302,7 +363,9 @@ int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     lst_side_bind(s, grads, &G);
     lst_t5_bwd_scratch_t scr = a->bwd;
 
-    /* the forward left d(up) in a->dup (the head was done chunk by chunk) */
+    /* the forward left d(up) in a->dup (the head was done chunk by chunk),
+     * and side-tuning's merge gate gradient in a->dmerge */
+    if (s->opts.mode == LST_SIDE_TUNING) G.merge[0] += a->dmerge;
     memset(a->dfin, 0, sizeof(float) * (size_t)Nd * ds);
     lst_matmul_backward(a->dfin, G.up_w, G.up_b, a->dup, a->fin[1], s->w.up_w, Nd, ds, d);
     memset(a->denc, 0, sizeof(float) * (size_t)B * bt->Ts * ds);

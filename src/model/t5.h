@@ -100,6 +100,10 @@ int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
  * lst_t5_ext_init(m, seed) afterwards). */
 int lst_t5_load_ext(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
                     lst_err_t *err);
+/* Parameters (floats) of the layout with an extension, and how many train,
+ * without allocating them (the memory plan). */
+int lst_t5_ext_count(const lst_t5_config_t *c, int vocab, const lst_t5_ext_t *e,
+                     size_t *trainable, size_t *total, lst_err_t *err);
 /* Backward stop points of a config and extension (see lst_t5_t). */
 void lst_t5_grad_plan(const lst_t5_config_t *c, const lst_t5_ext_t *ext, int *enc_stop,
                       int *dec_stop, int *enc_need);
@@ -206,6 +210,8 @@ int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
 void lst_t5_acts_free(lst_t5_acts_t *a);
 /* Floats lst_t5_acts_alloc would allocate (0 if out of memory planning). */
 size_t lst_t5_acts_floats(const lst_t5_t *m, int B, int Ts, int Td, int keep_all);
+/* The part of the keep_all floats that only the backward uses. */
+size_t lst_t5_acts_bwd_floats(const lst_t5_t *m, int B, int Ts, int Td);
 
 /* Dropout: drop == NULL (or p == 0) is eval mode. A base site (seed,
  * stream) expands to one stream per (stack, layer) and site inside it, so

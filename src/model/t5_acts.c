@@ -66,6 +66,41 @@ static void ext_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_
     b->lx = lx;
 }
 
+/* The backward's own buffers (Ts: the encoder length with the prompt). */
+static void carve_bwd(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m, int Ts, size_t Tm,
+                      size_t Dm) {
+    const lst_t5_config_t *cfg = &m->cfg;
+    const lst_t5_ext_t *e = &m->ext;
+    const size_t d = cfg->d_model, H = cfg->num_heads, V = m->vocab;
+    const int B = a->B, Td = a->Td;
+    a->dlogits = carve(c, (size_t)B * Td * V);
+    a->dcur = carve(c, (size_t)B * Tm * d);
+    a->dnext = carve(c, (size_t)B * Tm * d);
+    a->denc = carve(c, (size_t)B * Ts * d);
+    a->dbias_enc = carve(c, H * Ts * Ts);
+    a->dbias_dec = carve(c, H * Td * Td);
+    lst_t5_bwd_scratch_carve(c, &a->bwd, cfg, B, Td, Ts);
+    if (e->lora_rank || e->adapter_dim) {
+        const size_t Ar = (size_t)(e->adapter_dim > e->lora_rank ? e->adapter_dim : e->lora_rank);
+        a->bwd.ext_x = carve(c, (size_t)B * Tm * Dm);
+        a->bwd.ext_dx = carve(c, (size_t)B * Tm * Dm);
+        a->bwd.ext_a = carve(c, (size_t)B * Tm * Ar);
+        a->bwd.ext_b = carve(c, (size_t)B * Tm * Ar);
+    }
+}
+
+size_t lst_t5_acts_bwd_floats(const lst_t5_t *m, int B, int Ts, int Td) {
+    lst_t5_acts_t a;
+    memset(&a, 0, sizeof a);
+    a.B = B;
+    a.Td = Td;
+    const size_t d = m->cfg.d_model, I = (size_t)m->cfg.num_heads * m->cfg.d_kv;
+    const int Te = Ts + m->ext.prompt_len;
+    lst_carve_t c = {0};
+    carve_bwd(&c, &a, m, Te, (size_t)(Te > Td ? Te : Td), d > I ? d : I);
+    return c.used;
+}
+
 static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     const lst_t5_config_t *cfg = &m->cfg;
     const lst_t5_ext_t *e = &m->ext;
@@ -85,23 +120,7 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     const size_t Tm = (size_t)(Ts > Td ? Ts : Td), Dm = d > I ? d : I;
     a->attn_scratch = carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
     float *lx = e->lora_rank ? carve(c, (size_t)B * Tm * Dm) : NULL;
-    if (a->keep_all) { /* the backward's buffers */
-        const size_t V = m->vocab;
-        a->dlogits = carve(c, (size_t)B * Td * V);
-        a->dcur = carve(c, (size_t)B * Tm * d);
-        a->dnext = carve(c, (size_t)B * Tm * d);
-        a->denc = carve(c, (size_t)B * Ts * d);
-        a->dbias_enc = carve(c, H * Ts * Ts);
-        a->dbias_dec = carve(c, H * Td * Td);
-        lst_t5_bwd_scratch_carve(c, &a->bwd, cfg, B, Td, Ts);
-        if (e->lora_rank || e->adapter_dim) {
-            const size_t Ar = (size_t)(e->adapter_dim > e->lora_rank ? e->adapter_dim : e->lora_rank);
-            a->bwd.ext_x = carve(c, (size_t)B * Tm * Dm);
-            a->bwd.ext_dx = carve(c, (size_t)B * Tm * Dm);
-            a->bwd.ext_a = carve(c, (size_t)B * Tm * Ar);
-            a->bwd.ext_b = carve(c, (size_t)B * Tm * Ar);
-        }
-    }
+    if (a->keep_all) carve_bwd(c, a, m, Ts, Tm, Dm);
     /* Blocks whose backward runs keep their activations; the others (all
      * in inference, those below a frozen prefix in training) share one set. */
     const int es = a->keep_all ? m->enc_stop : cfg->num_layers;

@@ -79,6 +79,22 @@ static int build_layout(lst_layout_t *L, const lst_t5_config_t *c, int V,
     return 0;
 }
 
+int lst_t5_ext_count(const lst_t5_config_t *c, int vocab, const lst_t5_ext_t *e,
+                     size_t *trainable, size_t *total, lst_err_t *err) {
+    lst_layout_t L = {0};
+    *trainable = *total = 0;
+    if (build_layout(&L, c, vocab, e, err)) {
+        lst_layout_free(&L);
+        return -1;
+    }
+    for (int i = 0; i < L.n; i++) {
+        *total += L.p[i].numel;
+        if (L.p[i].trainable) *trainable += L.p[i].numel;
+    }
+    lst_layout_free(&L);
+    return 0;
+}
+
 void lst_t5_grad_plan(const lst_t5_config_t *c, const lst_t5_ext_t *e, int *enc_stop,
                       int *dec_stop, int *enc_need) {
     const int k = e ? e->freeze_layers : 0, L = c->num_layers, Ld = c->num_decoder_layers;

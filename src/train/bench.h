@@ -1,6 +1,6 @@
 /* bench.h: the memory plan of a training step (`lst plan`) and timed
- * training steps on random tokens (`lst bench`), for LST and full
- * fine-tuning, on a checkpoint directory or a preset's shapes. */
+ * training steps on random tokens (`lst bench`), for every method, on a
+ * checkpoint directory or a preset's shapes. */
 #ifndef LST_BENCH_H
 #define LST_BENCH_H
 
@@ -8,20 +8,17 @@
 
 #include "../core/error.h"
 #include "../model/side.h"
+#include "tuner.h"
 
 typedef struct {
     char model[1024];     /* checkpoint directory or preset name */
-    char method[16];      /* lst | full */
+    lst_method_t method;  /* any method of methods.h, with its sizes */
+    int freeze_layers;    /* baselines: the first k layers frozen */
     int B, T, D;          /* batch, source length, target length */
     lst_side_opts_t side; /* r, kept layers (n_keep < 0: all) */
     int vocab;            /* rows kept (0: 32100 like training, or the model's if fewer) */
     int steps;
 } lst_bench_opts_t;
-
-/* Bytes of every buffer a step needs, by kind. */
-typedef struct {
-    size_t weights, gradients, optimizer, activations, workspace, total;
-} lst_plan_t;
 
 int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *plan, lst_err_t *err);
 

@@ -28,7 +28,10 @@ int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokeni
         memset(mask + (size_t)i * Ts, 1, len[i]);
     }
     lst_t5_batch_t b = {B, Ts, 1, ids, mask, NULL, NULL, NULL};
-    if (lst_side_generate(bb, s, &b, max_gen, gen, glen, NULL, NULL, err)) goto done;
+    /* s == NULL: the method trained the backbone itself */
+    if (s ? lst_side_generate(bb, s, &b, max_gen, gen, glen, NULL, NULL, err)
+          : lst_t5_generate(bb, &b, max_gen, gen, glen, NULL, NULL, err))
+        goto done;
     for (int i = 0; i < n; i++) {
         /* ids outside the tokenizer (the model may be wider) decode as nothing */
         int k = 0;

@@ -8,7 +8,8 @@
 #include "data.h"
 #include "metrics.h"
 
-/* task NULL: custom data, scored by exact-match accuracy. preds (optional):
+/* s: the side network, or NULL when the method trained the backbone (its
+ * additions live in bb). task NULL: custom data, scored by exact-match accuracy. preds (optional):
  * receives n malloc'ed prediction strings (free with lst_preds_free). */
 int lst_evaluate(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
                  const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/fileio.h"
+#include "../model/peft.h"
 #include "trainer.h"
 
 void lst_train_opts_default(lst_train_opts_t *o) {
@@ -27,6 +28,21 @@ void lst_train_opts_default(lst_train_opts_t *o) {
     o->gen_val = 20;
     o->gen_test = 128;
     o->bb_dropout = 1;
+    lst_method_default(&o->method, "lst");
+}
+
+int lst_method_side_mode(const char *m, int *mode) {
+    if (!strcmp(m, "lst")) *mode = LST_SIDE_LADDER;
+    else if (!strcmp(m, "side-tuning")) *mode = LST_SIDE_TUNING;
+    else if (!strcmp(m, "compression")) *mode = LST_SIDE_COMPRESSION;
+    else return -1;
+    return 0;
+}
+
+double lst_method_lr(const char *m) {
+    if (!strcmp(m, "lst") || !strcmp(m, "side-tuning") || !strcmp(m, "compression")) return 3e-3;
+    if (!strcmp(m, "prompt")) return 0.3;
+    return 3e-4;
 }
 
 /* Stores a path made absolute, so the run directory works from anywhere. */
@@ -52,6 +68,11 @@ void *lst_run_json(const lst_train_opts_t *o) {
     add_path(j, "train_file", o->train_file);
     add_path(j, "valid_file", o->valid_file);
     add_path(j, "test_file", o->test_file);
+    cJSON_AddStringToObject(j, "method", o->method.name);
+    cJSON_AddNumberToObject(j, "adapter_dim", o->method.adapter_dim);
+    cJSON_AddNumberToObject(j, "lora_rank", o->method.lora_rank);
+    cJSON_AddNumberToObject(j, "prompt_len", o->method.prompt_len);
+    cJSON_AddNumberToObject(j, "freeze_layers", o->freeze_layers);
     cJSON_AddNumberToObject(j, "r", o->side.r);
     cJSON_AddItemToObject(j, "encoder_side_layers", layers(&o->side, 0));
     cJSON_AddItemToObject(j, "decoder_side_layers", layers(&o->side, 1));
@@ -122,6 +143,23 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     bad |= str(j, "valid_file", o->valid_file, sizeof o->valid_file);
     bad |= str(j, "test_file", o->test_file, sizeof o->test_file);
     bad |= str(j, "init", o->init, sizeof o->init);
+    /* the method (optional: older run files are LST runs) */
+    char method[sizeof o->method.name] = "lst";
+    bad |= str(j, "method", method, sizeof method);
+    if (!method[0]) snprintf(method, sizeof method, "lst");
+    lst_method_default(&o->method, method);
+    const char *mk[4] = {"adapter_dim", "lora_rank", "prompt_len", "freeze_layers"};
+    int *mf[4] = {&o->method.adapter_dim, &o->method.lora_rank, &o->method.prompt_len,
+                  &o->freeze_layers};
+    for (int i = 0; i < 4; i++) {
+        double x = *mf[i];
+        num(j, mk[i], &x);
+        if (!(x >= 0 && x <= 1e6) || x != (int)x) {
+            cJSON_Delete(j);
+            return lst_fail(err, "%s: key '%s' = %g is outside [0, 1e6]", path, mk[i], x);
+        }
+        *mf[i] = (int)x;
+    }
     double mm = 0;
     num(j, "max_memory", &mm); /* optional (older run files lack it) */
     if (mm >= 0 && mm <= 9e18) o->max_memory = (int64_t)mm;
@@ -169,6 +207,10 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     if (mm < 0 || mm > 9e18) return lst_fail(err, "%s: key 'max_memory' is out of range", path);
     o->side.r = (int)v[0];
     o->side.gate_T = (float)v[1];
+    if (lst_method_side_mode(o->method.name, &o->side.mode) && !lst_method_is_backbone(o->method.name)) {
+        cJSON_Delete(j);
+        return lst_fail(err, "%s: unknown method '%s'", path, o->method.name);
+    }
     o->lr = v[2];
     o->clip = v[3];
     o->epochs = (int)v[4];

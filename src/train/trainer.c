@@ -22,6 +22,7 @@
 #include "evaluate.h"
 #include "metrics.h"
 #include "schedule.h"
+#include "tuner.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -76,7 +77,9 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
             }
             return lst_fail(err, "unknown task '%s' (tasks: %s, custom)", o->task, names);
         }
-        if (lst_glue_load(o->task, o->data, NULL, 1, &sp, err)) return -1;
+        /* the Adapters baseline alone runs without the task prefix (LST-SPEC 5) */
+        if (lst_glue_load(o->task, o->data, NULL, strcmp(o->method.name, "adapters") != 0, &sp, err))
+            return -1;
         d->task = sp.task;
         src[0] = &sp.train;
         src[1] = &sp.validation;
@@ -109,16 +112,18 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
 
 /* ---- model --------------------------------------------------------------- */
 
-static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_t5_t *bb,
-                      lst_side_t *side, lst_err_t *err) {
+static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_tuner_t *t,
+                      lst_err_t *err) {
     *tok = lst_tokenizer_load(o->spm, err);
     if (!*tok) return -1;
     const int tv = lst_tokenizer_vocab_size(*tok);
-    if (lst_t5_load(bb, o->model, o->full_vocab ? 0 : tv, err)) return -1;
-    if (bb->vocab < tv)
+    if (lst_tuner_open(t, o->model, o->full_vocab ? 0 : tv, &o->method, o->freeze_layers, &o->side,
+                       o->seed, err))
+        return -1;
+    if (t->bb.vocab < tv)
         return lst_fail(err, "%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)",
-                        o->model, bb->vocab, tv);
-    return lst_side_create(side, &bb->cfg, &o->side, err);
+                        o->model, t->bb.vocab, tv);
+    return 0;
 }
 
 static int init_side(const lst_train_opts_t *o, const lst_t5_t *bb, lst_side_t *side,
@@ -238,11 +243,11 @@ static int state_parse(state_t *s, const char *text, int epochs, int per_epoch,
 /* Writes the checkpoint (atomically) and flushes the step log. Returns 3
  * when --halt-after asks to stop here (as if killed), -1 on failure. */
 static int checkpoint(const char *path, const state_t *S, const lst_train_opts_t *o,
-                      const lst_side_t *side, const lst_ckpt_part_t *parts, FILE *log,
+                      const lst_tuner_t *t, const lst_ckpt_part_t *parts, FILE *log,
                       lst_err_t *err) {
     const int64_t halt_after = o->halt_after;
     char *st = state_text(S, o);
-    int rc = st ? lst_ckpt_write(path, st, side->params, side->n_params, parts, 4, err)
+    int rc = st ? lst_ckpt_write(path, st, t->params, t->n_params, parts, 4, err)
                 : lst_fail(err, "out of memory writing the checkpoint state");
     free(st);
     fflush(log);
@@ -256,20 +261,27 @@ static int checkpoint(const char *path, const state_t *S, const lst_train_opts_t
 
 /* ---- outputs ------------------------------------------------------------- */
 
-static int save_side(const lst_side_t *s, const float *flat, const char *path, lst_err_t *err) {
-    lst_st_out_t *t = lst_calloc(s->n_params, sizeof *t, err);
-    if (!t) return -1;
-    for (int i = 0; i < s->n_params; i++) {
-        t[i].name = s->params[i].name;
-        t[i].dtype = LST_DT_F32;
-        t[i].ndim = s->params[i].ndim;
-        t[i].shape[0] = s->params[i].shape[0];
-        t[i].shape[1] = s->params[i].shape[1];
-        t[i].data = flat + s->params[i].offset;
-    }
-    int rc = lst_st_write(path, t, s->n_params, err);
-    free(t);
-    return rc;
+/* The trained parameters' file in a run directory. */
+static void trained_path(char *buf, size_t n, const char *dir, const lst_tuner_t *t) {
+    snprintf(buf, n, "%s/%s", dir, t->backbone ? "tuned.safetensors" : "side.safetensors");
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static cJSON *plan_json(const lst_plan_t *p) {
+    cJSON *j = cJSON_CreateObject();
+    const double M = 1048576.0;
+    cJSON_AddNumberToObject(j, "weights_mib", p->weights / M);
+    cJSON_AddNumberToObject(j, "gradients_mib", p->gradients / M);
+    cJSON_AddNumberToObject(j, "optimizer_mib", p->optimizer / M);
+    cJSON_AddNumberToObject(j, "activations_mib", p->activations / M);
+    cJSON_AddNumberToObject(j, "workspace_mib", p->workspace / M);
+    cJSON_AddNumberToObject(j, "best_copy_mib", p->best / M);
+    cJSON_AddNumberToObject(j, "planned_mib", p->total / M);
+    return j;
 }
 
 /* Keeps the log rows up to `step` (a resumed run rewrites the rest). */
@@ -346,23 +358,23 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     }
 
     lst_tokenizer_t *tok = NULL;
-    lst_t5_t bb = {0};
-    lst_side_t side = {0};
+    lst_tuner_t tu = {0};
     rundata_t data = {0};
-    lst_side_acts_t acts = {0};
     lst_adamw_t opt = {0};
+    double *step_ms = NULL;
     float *grads = NULL, *best = NULL;
     int *order = NULL;
     FILE *log = NULL;
     state_t S = {0};
     S.history = cJSON_CreateArray();
     int rc = -1;
-    size_t planned = 0;
+    lst_plan_t plan;
     const double t0 = now_s();
 
-    if (open_model(o, &tok, &bb, &side, err)) goto done;
+    if (open_model(o, &tok, &tu, err)) goto done;
+    const lst_t5_t *bb = &tu.bb;
     /* record the resolved kept layers */
-    o->side = side.opts;
+    if (!tu.backbone) o->side = tu.side.opts;
     if (load_data(o, tok, &data, err)) goto done;
     const int n_train = data.train.n, B = o->batch;
     const int per_epoch = (n_train + B - 1) / B;
@@ -377,23 +389,28 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         if (data.train.tgt_len[i] > maxTd) maxTd = data.train.tgt_len[i];
     }
     const int Bmax = B < n_train ? B : n_train;
-    const size_t act_floats = lst_side_acts_floats(&bb, &side, Bmax, maxTs, maxTd, 1);
-    planned = 4 * (bb.n_floats + 5 * side.n_floats + act_floats);
-    if (o->max_memory > 0 && planned > (size_t)o->max_memory) {
+    if (lst_plan_compute(&bb->cfg, bb->vocab, &o->method, o->freeze_layers, &o->side, Bmax, maxTs,
+                         maxTd, &plan, err))
+        goto done;
+    plan.best = 4 * tu.n_floats;
+    plan.total += plan.best;
+    const double MiB = 1048576.0;
+    if (o->max_memory > 0 && plan.total > (size_t)o->max_memory) {
         lst_fail(err,
-                 "the run needs %.1f MiB (backbone %.1f, side parameters + gradients + best copy + "
-                 "AdamW state %.1f, activations %.1f for batch %d x %d source x %d target tokens) "
-                 "but --max-memory is %.1f MiB",
-                 planned / 1048576.0, bb.n_floats * 4 / 1048576.0, side.n_floats * 20 / 1048576.0,
-                 act_floats * 4 / 1048576.0, Bmax, maxTs, maxTd, o->max_memory / 1048576.0);
+                 "the run needs %.1f MiB (weights %.1f, gradients %.1f, AdamW state %.1f, best copy "
+                 "%.1f, activations %.1f and backward workspace %.1f for batch %d x %d source x %d "
+                 "target tokens) but --max-memory is %.1f MiB",
+                 plan.total / MiB, plan.weights / MiB, plan.gradients / MiB, plan.optimizer / MiB,
+                 plan.best / MiB, plan.activations / MiB, plan.workspace / MiB, Bmax, maxTs, maxTd,
+                 o->max_memory / MiB);
         goto done;
     }
-    grads = lst_calloc(side.n_floats, sizeof(float), err);
-    best = lst_calloc(side.n_floats, sizeof(float), err);
+    grads = lst_calloc(tu.n_floats, sizeof(float), err);
+    best = lst_calloc(tu.n_floats, sizeof(float), err);
     order = lst_malloc(n_train, sizeof(int), err);
-    if (!grads || !best || !order ||
-        lst_side_acts_alloc(&acts, &bb, &side, Bmax, maxTs, maxTd, 1, err)) {
-        lst_fail_ctx(err, "allocating the planned %.1f MiB", planned / 1048576.0);
+    step_ms = lst_calloc(S.total_steps + 1, sizeof(double), err);
+    if (!grads || !best || !order || !step_ms || lst_tuner_alloc(&tu, Bmax, maxTs, maxTd, err)) {
+        lst_fail_ctx(err, "allocating the planned %.1f MiB", plan.total / MiB);
         goto done;
     }
     if (!resume) { /* only now: a run that cannot start leaves no directory */
@@ -404,14 +421,14 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     lst_adamw_cfg_t ac;
     lst_adamw_cfg_default(&ac);
     ac.lr = o->lr;
-    if (lst_adamw_init(&opt, &ac, side.n_floats, err)) goto done;
-    lst_ckpt_part_t parts[4] = {{side.flat, "param."}, {opt.m, "adam_m."}, {opt.v, "adam_v."},
+    if (lst_adamw_init(&opt, &ac, tu.n_floats, err)) goto done;
+    lst_ckpt_part_t parts[4] = {{tu.flat, "param."}, {opt.m, "adam_m."}, {opt.v, "adam_v."},
                                 {best, "best."}};
     char ckpt[LST_PATH_MAX + 64];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o->out);
     if (resume) {
         char *st = NULL;
-        if (lst_ckpt_read(ckpt, &st, side.params, side.n_params, parts, 4, err) ||
+        if (lst_ckpt_read(ckpt, &st, tu.params, tu.n_params, parts, 4, err) ||
             state_parse(&S, st, o->epochs, per_epoch, S.total_steps, err)) {
             free(st);
             lst_fail_ctx(err, "resuming %s", o->out);
@@ -423,14 +440,17 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             fprintf(stderr, "lst train: resuming %s at step %lld (epoch %d)\n", o->out,
                     (long long)S.step, S.epoch + 1);
     } else {
-        if (init_side(o, &bb, &side, &data.train, err)) goto done;
-        memcpy(best, side.flat, sizeof(float) * side.n_floats);
+        /* the side network's initialisation (the backbone methods' additions
+         * were initialised when the model opened) */
+        if (!tu.backbone && init_side(o, bb, &tu.side, &data.train, err)) goto done;
+        memcpy(best, tu.flat, sizeof(float) * tu.n_floats);
     }
     snprintf(path, sizeof path, "%s/log.csv", o->out);
     if (!(log = open_log(path, S.step, err))) goto done;
 
     const int is_tty = isatty(2);
-    const float p_drop = bb.cfg.dropout_rate;
+    const float p_drop = bb->cfg.dropout_rate;
+    int64_t n_timed = 0;
     double last_print = 0, loss_avg = NAN;
     const double run_start = now_s(), wall_before = S.wall_s;
     const int64_t step_start = S.step;
@@ -440,13 +460,16 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         for (; S.batch_index < per_epoch && S.step < S.total_steps; S.batch_index++) {
             const int first = S.batch_index * B, nb = n_train - first < B ? n_train - first : B;
             lst_batch_t b;
-            if (lst_batch_make(&b, &data.train, order + first, nb, bb.cfg.decoder_start_token_id, err))
+            if (lst_batch_make(&b, &data.train, order + first, nb, bb->cfg.decoder_start_token_id, err))
                 goto done;
+            const double ts = now_s();
             lst_drop_t bd = {o->bb_dropout ? p_drop : 0, o->seed, (uint64_t)S.step * 4 + 0};
             lst_drop_t sd = {p_drop, o->seed, (uint64_t)S.step * 4 + 1};
-            double loss = lst_side_forward(&bb, &side, &b.view, &acts, &bd, &sd);
-            memset(grads, 0, sizeof(float) * side.n_floats);
-            int brc = lst_side_backward(&bb, &side, &b.view, &acts, &sd, grads, err);
+            /* backbone methods train the backbone itself: its dropout is theirs */
+            lst_drop_t td = {p_drop, o->seed, (uint64_t)S.step * 4 + 0};
+            memset(grads, 0, sizeof(float) * tu.n_floats);
+            int brc;
+            double loss = lst_tuner_step(&tu, &b.view, tu.backbone ? &td : &bd, &sd, grads, &brc, err);
             lst_batch_release(&b);
             if (brc) goto done;
             if (!isfinite(loss)) {
@@ -454,15 +477,16 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
                          loss, (long long)S.step + 1);
                 goto done;
             }
-            double gnorm = lst_clip_grad_norm(side.params, side.n_params, grads, o->clip);
+            double gnorm = lst_clip_grad_norm(tu.params, tu.n_params, grads, o->clip);
             if (!isfinite(gnorm)) {
-                const char *bad = first_nonfinite(side.params, side.n_params, grads);
+                const char *bad = first_nonfinite(tu.params, tu.n_params, grads);
                 lst_fail(err, "the gradient of %s is not finite at step %lld: stopping; the last "
                          "checkpoint is kept", bad ? bad : "?", (long long)S.step + 1);
                 goto done;
             }
             double lr = lst_lr_at(o->lr, S.step, o->warmup, S.total_steps);
-            lst_adamw_step(&opt, side.params, side.n_params, side.flat, grads, lr);
+            lst_adamw_step(&opt, tu.params, tu.n_params, tu.flat, grads, lr);
+            step_ms[n_timed++] = (now_s() - ts) * 1e3;
             S.step++;
             double elapsed = wall_before + now_s() - run_start;
             fprintf(log, "%lld,%d,%.6f,%.6g,%.6f,%.3f\n", (long long)S.step, S.epoch + 1, loss, lr,
@@ -481,7 +505,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             if (o->ckpt_every > 0 && S.step % o->ckpt_every == 0 && S.batch_index + 1 < per_epoch) {
                 S.batch_index++; /* resume after this batch */
                 S.wall_s = elapsed;
-                int crc = checkpoint(ckpt, &S, o, &side, parts, log, err);
+                int crc = checkpoint(ckpt, &S, o, &tu, parts, log, err);
                 S.batch_index--;
                 if (crc) {
                     rc = crc == 3 ? 3 : -1;
@@ -492,8 +516,8 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         if (!o->quiet && is_tty) fputc('\n', stderr);
         /* validation at the end of the epoch (or where max-steps stopped) */
         lst_metrics_t vm;
-        if (lst_evaluate(&bb, &side, tok, &data.val, data.task, o->gen_val, o->eval_batch, &vm,
-                         NULL, err))
+        if (lst_evaluate(bb, lst_tuner_side(&tu), tok, &data.val, data.task, o->gen_val,
+                         o->eval_batch, &vm, NULL, err))
             goto done;
         cJSON *h = cJSON_CreateObject();
         cJSON_AddNumberToObject(h, "epoch", S.epoch + 1);
@@ -503,7 +527,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         if (vm.score > S.best_score) { /* strict: ties keep the earlier epoch */
             S.best_score = vm.score;
             S.best_epoch = S.epoch + 1;
-            memcpy(best, side.flat, sizeof(float) * side.n_floats);
+            memcpy(best, tu.flat, sizeof(float) * tu.n_floats);
         }
         if (!o->quiet)
             fprintf(stderr, "epoch %d: validation score %.2f (best %.2f at epoch %d)\n", S.epoch + 1,
@@ -511,7 +535,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         S.epoch++;
         S.batch_index = 0;
         S.wall_s = wall_before + now_s() - run_start;
-        int crc = checkpoint(ckpt, &S, o, &side, parts, log, err);
+        int crc = checkpoint(ckpt, &S, o, &tu, parts, log, err);
         if (crc) {
             rc = crc == 3 ? 3 : -1;
             goto done;
@@ -519,32 +543,42 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     }
 
     /* The best epoch's weights: validation and test with the long generation. */
-    memcpy(side.flat, best, sizeof(float) * side.n_floats);
-    snprintf(path, sizeof path, "%s/side.safetensors", o->out);
-    if (save_side(&side, side.flat, path, err)) goto done;
+    memcpy(tu.flat, best, sizeof(float) * tu.n_floats);
+    trained_path(path, sizeof path, o->out, &tu);
+    if (lst_layout_save(path, tu.params, tu.n_params, tu.flat, err)) goto done;
     lst_metrics_t bv, bt;
-    if (lst_evaluate(&bb, &side, tok, &data.val, data.task, o->gen_test, o->eval_batch, &bv, NULL, err))
+    const lst_side_t *sp = lst_tuner_side(&tu);
+    if (lst_evaluate(bb, sp, tok, &data.val, data.task, o->gen_test, o->eval_batch, &bv, NULL, err))
         goto done;
     if (data.has_test &&
-        lst_evaluate(&bb, &side, tok, &data.test, data.task, o->gen_test, o->eval_batch, &bt, NULL, err))
+        lst_evaluate(bb, sp, tok, &data.test, data.task, o->gen_test, o->eval_batch, &bt, NULL, err))
         goto done;
 
     cJSON *mj = cJSON_CreateObject();
     cJSON_AddStringToObject(mj, "task", o->task);
-    cJSON_AddStringToObject(mj, "method", "lst");
+    cJSON_AddStringToObject(mj, "method", o->method.name);
     cJSON_AddItemToObject(mj, "epochs", cJSON_Duplicate(S.history, 1));
     cJSON_AddNumberToObject(mj, "best_epoch", S.best_epoch);
     cJSON_AddItemToObject(mj, "validation", metrics_json(&bv));
     if (data.has_test) cJSON_AddItemToObject(mj, "test", metrics_json(&bt));
-    size_t trainable = side.n_floats;
-    cJSON_AddNumberToObject(mj, "trainable_params", (double)trainable);
-    cJSON_AddNumberToObject(mj, "backbone_params", (double)bb.n_floats);
-    cJSON_AddNumberToObject(mj, "trainable_percent", 100.0 * trainable / bb.n_floats);
+    /* the share's denominator: the backbone itself, as in the paper */
+    const double backbone = (double)lst_t5_param_count(&bb->cfg, bb->vocab);
+    cJSON_AddNumberToObject(mj, "trainable_params", (double)tu.n_floats);
+    cJSON_AddNumberToObject(mj, "backbone_params", backbone);
+    cJSON_AddNumberToObject(mj, "trainable_percent", 100.0 * tu.n_floats / backbone);
+    if (n_timed > 0) {
+        qsort(step_ms, n_timed, sizeof(double), cmp_double);
+        double med = n_timed % 2 ? step_ms[n_timed / 2]
+                                 : 0.5 * (step_ms[n_timed / 2 - 1] + step_ms[n_timed / 2]);
+        cJSON_AddNumberToObject(mj, "step_ms_median", med);
+    } else { /* a resumed run that had no step left to time */
+        cJSON_AddNullToObject(mj, "step_ms_median");
+    }
     cJSON_AddNumberToObject(mj, "steps", (double)S.step);
     cJSON_AddNumberToObject(mj, "train_examples", n_train);
     cJSON_AddNumberToObject(mj, "peak_rss_mib", peak_rss_mib());
-    cJSON_AddNumberToObject(mj, "activation_mib", acts.arena_floats * 4.0 / (1 << 20));
-    cJSON_AddNumberToObject(mj, "planned_mib", planned / 1048576.0);
+    cJSON_AddNumberToObject(mj, "planned_mib", plan.total / MiB);
+    cJSON_AddItemToObject(mj, "memory", plan_json(&plan));
     cJSON_AddNumberToObject(mj, "wall_s", wall_before + now_s() - run_start);
     char *text = cJSON_Print(mj);
     cJSON_Delete(mj);
@@ -563,11 +597,10 @@ done:
     free(grads);
     free(best);
     free(order);
+    free(step_ms);
     lst_adamw_free(&opt);
-    lst_side_acts_free(&acts);
     rundata_free(&data);
-    lst_side_free(&side);
-    lst_t5_free(&bb);
+    lst_tuner_free(&tu);
     lst_tokenizer_free(tok);
     return rc;
 }
@@ -579,15 +612,23 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
     char path[LST_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/run.json", rundir);
     if (lst_run_load(&r->opts, path, err)) return -1;
-    if (open_model(&r->opts, &r->tok, &r->bb, &r->side, err)) {
+    lst_tuner_t t;
+    memset(&t, 0, sizeof t);
+    if (open_model(&r->opts, &r->tok, &t, err)) {
+        lst_tuner_free(&t);
         lst_run_close(r);
         return -1;
     }
-    snprintf(path, sizeof path, "%s/side.safetensors", rundir);
-    if (lst_side_load(&r->side, path, err)) {
+    trained_path(path, sizeof path, rundir, &t);
+    if (lst_layout_load(path, t.params, t.n_params, t.flat, err)) {
+        lst_tuner_free(&t);
         lst_run_close(r);
         return lst_fail_ctx(err, "%s (has the run finished?)", rundir);
     }
+    /* the run keeps the model; the tuner's activations were never allocated */
+    r->bb = t.bb;
+    r->side = t.side;
+    r->sidep = t.backbone ? NULL : &r->side;
     r->task = strcmp(r->opts.task, "custom") ? lst_task_find(r->opts.task) : NULL;
     return 0;
 }

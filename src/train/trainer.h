@@ -11,6 +11,7 @@
 #include "../core/error.h"
 #include "../io/glue.h"
 #include "../io/tokenizer.h"
+#include "../model/methods.h"
 #include "../model/side.h"
 #include "data.h"
 
@@ -20,7 +21,10 @@ typedef struct {
     char model[LST_PATH_MAX], spm[LST_PATH_MAX], out[LST_PATH_MAX];
     char task[32], data[LST_PATH_MAX];
     char train_file[LST_PATH_MAX], valid_file[LST_PATH_MAX], test_file[LST_PATH_MAX];
-    lst_side_opts_t side;       /* r, kept layers, gate temperature */
+    lst_method_t method;        /* name (lst, side-tuning, compression, full, adapters, lora,
+                                   bitfit, prompt) and the baselines' sizes */
+    int freeze_layers;          /* baselines: the first k layers frozen (Figure 6) */
+    lst_side_opts_t side;       /* r, kept layers, gate temperature, side mode */
     char init[16];              /* fisher | magnitude | random */
     double lr, clip;
     int epochs, batch, eval_batch, warmup, max_src, fisher_samples;
@@ -49,12 +53,20 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err);
 /* Trains (or, with resume, continues the run in o->out). */
 int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err);
 
+/* The paper's learning rate of a method (LST-SPEC section 5): 3e-3 for
+ * the side networks, 0.3 for prompt tuning, 3e-4 for the others. */
+double lst_method_lr(const char *method);
+/* The side mode of a side-network method (lst, side-tuning, compression);
+ * -1 for the others. */
+int lst_method_side_mode(const char *method, int *mode);
+
 /* A trained run, loaded for evaluation or prediction. */
 typedef struct {
     lst_train_opts_t opts;
     lst_tokenizer_t *tok;
-    lst_t5_t bb;
-    lst_side_t side;
+    lst_t5_t bb;            /* with the method's extensions, trained values loaded */
+    lst_side_t side;        /* side-network methods */
+    const lst_side_t *sidep; /* &side, or NULL when the method trains the backbone */
     const lst_task_t *task; /* NULL for custom data */
 } lst_run_t;
 

@@ -1,0 +1,724 @@
+/* cmd_compare.c: `lst compare`: every requested method under the same
+ * protocol, each (method, seed) trained by a child `lst train` and measured
+ * by a child `lst eval` (peak RSS from wait4), then the paper's Table 1 and
+ * Figure 6 for those runs (src/train/report.h). Resumable: finished runs and
+ * their measurements (runs/M-sS/compare.json) are reused, interrupted ones
+ * continued with `lst train --resume`. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/fileio.h"
+#include "../train/report.h"
+#include "../train/trainer.h"
+#include "cli.h"
+
+#define MAX_SEEDS 64
+#define MAX_METHODS 8
+#define MAX_ARGS 96
+
+static const char *const known_methods[MAX_METHODS] = {"full", "adapters", "lora", "bitfit",
+                                                       "prompt", "lst", "side-tuning", "compression"};
+
+/* Options handed to `lst train` as given (only when given): compare's name,
+ * lst train's name, help, kind ('i' integer >= lo, 'f' number, 's' text),
+ * and the methods that take it (NULL: every method; lst train refuses an
+ * option that does not apply to the method, so it is not given there). */
+#define SIDE_METHODS "lst,side-tuning,compression"
+static const struct {
+    const char *name, *train_name, *help;
+    char kind;
+    long lo;
+    const char *methods;
+} passes[] = {
+    {"epochs", "epochs", "epochs", 'i', 1, NULL},
+    {"max-steps", "max-steps", "stop after this many steps", 'i', 1, NULL},
+    {"batch", "batch", "batch size", 'i', 1, NULL},
+    {"eval-batch", "eval-batch", "generation batch size", 'i', 1, NULL},
+    {"max-train", "max-train", "use only the first N training examples", 'i', 1, NULL},
+    {"lr", "lr", "peak learning rate for every method (default: each method's paper rate)", 'f', 0, NULL},
+    {"warmup", "warmup", "warmup steps", 'i', 0, NULL},
+    {"r", "r", "side networks: reduction factor", 'i', 1, SIDE_METHODS},
+    {"side-layers", "side-layers", "side networks: kept layers of both stacks", 's', 0, SIDE_METHODS},
+    {"init", "init", "side networks: init (fisher, magnitude, random)", 's', 0, SIDE_METHODS},
+    {"fisher-samples", "fisher-samples", "side networks: examples for the Fisher importance", 'i', 1, SIDE_METHODS},
+    {"adapter-dim", "adapter-dim", "adapters: hidden size", 'i', 1, "adapters"},
+    {"lora-rank", "lora-rank", "lora: rank", 'i', 1, "lora"},
+    {"prompt-len", "prompt-len", "prompt: vectors", 'i', 1, "prompt"},
+    {"freeze-layers", "freeze-layers", "full, adapters, lora, bitfit: freeze the first K layers", 'i', 0,
+     "full,adapters,lora,bitfit"},
+    {"spm", "spm", "SentencePiece model", 's', 0, NULL},
+    {"max-src", "max-source-length", "source tokens incl. EOS (lst train --max-source-length)", 'i', 2, NULL},
+    {"gen-validation", "gen-validation", "generation length during training", 'i', 1, NULL},
+};
+#define N_PASSES ((int)(sizeof passes / sizeof passes[0]))
+
+/* compare's own options, then the pass-through ones */
+static const lst_opt_t own_opts[] = {
+    {"model", 0, 1, "backbone checkpoint directory", NULL},
+    {"task", 0, 1, "cola, sst2, mrpc, qqp, mnli, qnli, rte, stsb, or custom", NULL},
+    {"data", 0, 0, "GLUE data directory (default: lst train's, data/glue)", NULL},
+    {"train", 0, 0, "custom data: training file", NULL},
+    {"valid", 0, 0, "custom data: validation file", NULL},
+    {"test", 0, 0, "custom data: test file (optional)", NULL},
+    {"methods", 0, 1, "comma-separated: full, adapters, lora, bitfit, prompt, lst, side-tuning, compression", NULL},
+    {"seeds", 0, 0, "comma-separated seeds (default 0)", NULL},
+    {"out", 0, 1, "output directory: compare.md, compare.csv, compare.svg, runs/", NULL},
+    {"quiet", 1, 0, "no progress lines (failures are still reported)", NULL},
+};
+#define N_OWN ((int)(sizeof own_opts / sizeof own_opts[0]))
+#define N_OPTS (N_OWN + N_PASSES)
+
+typedef struct {
+    lst_opt_t opts[N_OPTS];
+    const char *out;
+    int quiet;
+    const char *base[MAX_ARGS]; /* the fresh `lst train` arguments but method, seed, out */
+    int n_base;
+    char pass_flag[N_PASSES][40]; /* "--<lst train name>" of each pass-through option */
+    char protocol[2048];
+    /* metric names in order of first appearance */
+    char metric_names[LST_REPORT_MAX_METRICS][32];
+    int n_metrics;
+    int n_test, n_valid; /* runs whose metrics come from each split */
+    char notes[MAX_SEEDS * MAX_METHODS][512];
+    int n_notes;
+} ctx_t;
+
+static const char *opt(const ctx_t *c, const char *name) { return lst_opt(c->opts, N_OPTS, name); }
+
+static void progress(const ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(const ctx_t *c, const char *fmt, ...) {
+    if (c->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lst compare: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ---- option checks --------------------------------------------------------- */
+
+static int parse_methods(const char *s, const char **out, int *n) {
+    *n = 0;
+    const char *p = s;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (!len) {
+            fprintf(stderr, "lst compare: --methods '%s': an empty method name (expected e.g. lst,full,lora)\n", s);
+            return -1;
+        }
+        int k = -1;
+        for (int i = 0; i < MAX_METHODS; i++)
+            if (strlen(known_methods[i]) == len && !strncmp(known_methods[i], p, len)) k = i;
+        if (k < 0) {
+            fprintf(stderr, "lst compare: unknown method '%.*s' in --methods (valid: ", (int)len, p);
+            for (int i = 0; i < MAX_METHODS; i++) fprintf(stderr, "%s%s", i ? ", " : "", known_methods[i]);
+            fprintf(stderr, ")\n");
+            return -1;
+        }
+        for (int i = 0; i < *n; i++)
+            if (out[i] == known_methods[k]) {
+                fprintf(stderr, "lst compare: --methods: '%s' is given twice\n", known_methods[k]);
+                return -1;
+            }
+        out[(*n)++] = known_methods[k];
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static int parse_seeds(const char *s, long long *seeds, int *n) {
+    *n = 0;
+    const char *p = s;
+    if (!*s) {
+        fprintf(stderr, "lst compare: --seeds is empty (expected comma-separated seeds, e.g. 0,1,2)\n");
+        return -1;
+    }
+    for (;;) {
+        const char *q = p;
+        long long v = 0;
+        while (*q >= '0' && *q <= '9' && v <= 0x7fffffffffffLL) v = v * 10 + (*q++ - '0');
+        if (q == p || (*q && *q != ',') || v > 0x7fffffffffffLL || (*q == ',' && !q[1])) {
+            fprintf(stderr, "lst compare: --seeds '%s': expected comma-separated non-negative integers "
+                            "(e.g. 0,1,2)\n", s);
+            return -1;
+        }
+        for (int i = 0; i < *n; i++)
+            if (seeds[i] == v) {
+                fprintf(stderr, "lst compare: --seeds: seed %lld is given twice\n", v);
+                return -1;
+            }
+        if (*n >= MAX_SEEDS) {
+            fprintf(stderr, "lst compare: --seeds: at most %d seeds\n", MAX_SEEDS);
+            return -1;
+        }
+        seeds[(*n)++] = v;
+        if (!*q) break;
+        p = q + 1;
+    }
+    return 0;
+}
+
+/* ---- children ---------------------------------------------------------------- */
+
+typedef struct {
+    int started; /* 0: could not fork */
+    int status;  /* wait status */
+    double rss_mib, wall_s;
+} child_t;
+
+static void join_args(const char *const *argv, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; argv[i] && len + 1 < cap; i++) {
+        const int quote = strpbrk(argv[i], " \t'\"\\$") != NULL || !*argv[i];
+        int k = snprintf(buf + len, cap - len, "%s%s%s%s", i ? " " : "", quote ? "'" : "", argv[i],
+                         quote ? "'" : "");
+        if (k < 0) break;
+        len += (size_t)k;
+        if (len >= cap) len = cap - 1;
+    }
+}
+
+/* This binary: /proc/self/exe, resolved (so that it also works under a
+ * tool such as valgrind, which resolves it to the program it runs) unless
+ * the file is gone (rebuilt while we run): then the link itself. */
+static const char *self_exe(void) {
+    static char path[4096];
+    if (!path[0]) {
+        ssize_t k = readlink("/proc/self/exe", path, sizeof path - 1);
+        if (k <= 0 || k >= (ssize_t)sizeof path - 1) k = 0;
+        path[k] = 0;
+        if (!k || strstr(path, " (deleted)") || access(path, X_OK) != 0)
+            snprintf(path, sizeof path, "/proc/self/exe");
+    }
+    return path;
+}
+
+/* Runs this binary with argv (argv[0] "lst"): stdout to out_path (or
+ * /dev/null), stderr appended to err_path after a header line. */
+static void run_child(const char *const *argv, const char *out_path, const char *err_path, child_t *res) {
+    memset(res, 0, sizeof *res);
+    res->rss_mib = NAN;
+    char cmd[4096];
+    join_args(argv, cmd, sizeof cmd);
+    int efd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int ofd = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (efd < 0 || ofd < 0) {
+        fprintf(stderr, "lst compare: cannot open %s: %s\n", efd < 0 ? err_path : out_path, strerror(errno));
+        if (efd >= 0) close(efd);
+        if (ofd >= 0) close(ofd);
+        return;
+    }
+    time_t t = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    dprintf(efd, "==== lst compare, %s: %s\n", when, cmd);
+    const char *exe = self_exe();
+    fflush(stdout);
+    fflush(stderr);
+    const double t0 = now_s();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) dup2(devnull, 0);
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        execv(exe, (char *const *)argv);
+        dprintf(2, "lst compare: cannot run %s: %s\n", exe, strerror(errno));
+        _exit(127);
+    }
+    close(efd);
+    close(ofd);
+    if (pid < 0) {
+        fprintf(stderr, "lst compare: cannot start '%s': %s\n", cmd, strerror(errno));
+        return;
+    }
+    struct rusage ru;
+    int st = 0;
+    pid_t w;
+    do w = wait4(pid, &st, 0, &ru);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        fprintf(stderr, "lst compare: waiting for '%s': %s\n", cmd, strerror(errno));
+        return;
+    }
+    res->started = 1;
+    res->status = st;
+    res->rss_mib = ru.ru_maxrss / 1024.0; /* Linux: KiB */
+    res->wall_s = now_s() - t0;
+}
+
+static int child_ok(const child_t *c) { return c->started && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0; }
+
+static void describe_status(const child_t *c, char *buf, size_t cap) {
+    if (!c->started) snprintf(buf, cap, "could not be started");
+    else if (WIFEXITED(c->status)) snprintf(buf, cap, "exited with status %d", WEXITSTATUS(c->status));
+    else if (WIFSIGNALED(c->status))
+        snprintf(buf, cap, "was killed by signal %d (%s)", WTERMSIG(c->status), strsignal(WTERMSIG(c->status)));
+    else snprintf(buf, cap, "ended with wait status %d", c->status);
+}
+
+/* The last `want` lines the child wrote into log from byte `from` on. */
+static void print_tail(const char *log, long from, int want) {
+    lst_err_t err;
+    size_t len = 0;
+    char *t = lst_read_file(log, 1 << 26, &len, &err);
+    if (!t) return;
+    if (from < 0 || (size_t)from > len) from = 0;
+    char *s = t + from;
+    /* skip compare's own header line */
+    if (!strncmp(s, "==== lst compare", 16)) {
+        char *nl = strchr(s, '\n');
+        s = nl ? nl + 1 : s + strlen(s);
+    }
+    size_t n = strlen(s);
+    while (n && s[n - 1] == '\n') s[--n] = 0;
+    char *p = s + n;
+    int lines = 0;
+    while (p > s && lines < want) {
+        p--;
+        if (*p == '\n') lines++;
+    }
+    if (*p == '\n') p++;
+    if (!*p) fprintf(stderr, "    (it wrote nothing to stderr)\n");
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        const int k = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(stderr, "    | %.*s\n", k, p);
+        p += k + (nl != NULL);
+    }
+    free(t);
+}
+
+static long file_size(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* ---- per-run files -------------------------------------------------------- */
+
+static cJSON *read_json(const char *path, lst_err_t *err) {
+    char *t = lst_read_file(path, 1 << 26, NULL, err);
+    if (!t) return NULL;
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    if (!j) lst_fail(err, "%s: not valid JSON", path);
+    return j;
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void set_num(cJSON *o, const char *key, double v) {
+    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    cJSON_AddNumberToObject(o, key, v);
+}
+
+static void set_str(cJSON *o, const char *key, const char *v) {
+    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    cJSON_AddStringToObject(o, key, v);
+}
+
+static int save_json(const cJSON *j, const char *path) {
+    char *t = cJSON_Print(j);
+    char *nl = t ? realloc(t, strlen(t) + 2) : NULL;
+    if (nl) strcat(nl, "\n");
+    else free(t);
+    t = nl;
+    lst_err_t err;
+    int rc = t ? lst_write_atomic(path, t, strlen(t), &err) : lst_fail(&err, "%s: out of memory", path);
+    if (rc) fprintf(stderr, "lst compare: %s\n", err.msg);
+    free(t);
+    return rc;
+}
+
+static void add_attempt(cJSON *c, const char *key, const char *cmd, const child_t *ch) {
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(c, key);
+    if (!cJSON_IsArray(a)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c, key);
+        a = cJSON_AddArrayToObject(c, key);
+    }
+    cJSON *e = cJSON_CreateObject();
+    char st[128];
+    describe_status(ch, st, sizeof st);
+    cJSON_AddStringToObject(e, "command", cmd);
+    cJSON_AddStringToObject(e, "result", child_ok(ch) ? "ok" : st);
+    if (ch->started) {
+        cJSON_AddNumberToObject(e, "peak_rss_mib", ch->rss_mib);
+        cJSON_AddNumberToObject(e, "wall_s", ch->wall_s);
+    }
+    cJSON_AddItemToArray(a, e);
+}
+
+static void note_failure(ctx_t *c, const char *method, long long seed, const char *what, const child_t *ch,
+                         const char *log, long from) {
+    char st[128];
+    describe_status(ch, st, sizeof st);
+    fprintf(stderr, "lst compare: %s seed %lld: %s %s; last lines of %s:\n", method, seed, what, st, log);
+    print_tail(log, from, 8);
+    if (c->n_notes < (int)(sizeof c->notes / sizeof c->notes[0]))
+        snprintf(c->notes[c->n_notes++], sizeof c->notes[0], "%s, seed %lld: %s %s (runs/%s-s%lld/stderr.log)",
+                 method, seed, what, st, method, seed);
+}
+
+static int metric_index(ctx_t *c, const char *name) {
+    for (int i = 0; i < c->n_metrics; i++)
+        if (!strcmp(c->metric_names[i], name)) return i;
+    if (c->n_metrics >= LST_REPORT_MAX_METRICS || strlen(name) >= sizeof c->metric_names[0]) return -1;
+    snprintf(c->metric_names[c->n_metrics], sizeof c->metric_names[0], "%s", name);
+    return c->n_metrics++;
+}
+
+/* The run's figures from its metrics.json; the split its metrics come from. */
+static void read_metrics(ctx_t *c, const cJSON *m, lst_report_run_t *run, const char **split) {
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(m, "test");
+    const cJSON *sp = cJSON_IsObject(test) ? test : cJSON_GetObjectItemCaseSensitive(m, "validation");
+    *split = cJSON_IsObject(test) ? "test" : "validation";
+    run->trainable_pct = num(m, "trainable_percent");
+    run->step_ms = num(m, "step_ms_median");
+    const cJSON *mem = cJSON_GetObjectItemCaseSensitive(m, "memory");
+    for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s_mib", lst_report_mem_names[k]);
+        run->mem[k] = num(mem, key);
+    }
+    run->plan_mib = num(mem, "planned_mib");
+    if (isnan(run->plan_mib)) run->plan_mib = num(m, "planned_mib");
+    if (cJSON_IsObject(sp)) {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, sp) {
+            if (!cJSON_IsNumber(v) || !v->string) continue;
+            if (!strcmp(v->string, "score")) run->score = v->valuedouble;
+            else {
+                const int k = metric_index(c, v->string);
+                if (k >= 0) run->metrics[k] = v->valuedouble;
+            }
+        }
+    }
+}
+
+/* method is one of the comma-separated list (NULL: every method) */
+static int applies(const char *list, const char *method) {
+    if (!list) return 1;
+    const size_t n = strlen(method);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, method, n) && (p[n] == ',' || !p[n])) return 1;
+    return 0;
+}
+
+/* Trains (or reuses, or continues) runs/M-sS, then measures inference. */
+static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_t *run) {
+    lst_report_run_init(run, method, seed);
+    char dir[LST_PATH_MAX], metrics[LST_PATH_MAX + 32], ckpt[LST_PATH_MAX + 32], cpath[LST_PATH_MAX + 32],
+        log[LST_PATH_MAX + 32], evout[LST_PATH_MAX + 32], seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%lld", seed);
+    if (snprintf(dir, sizeof dir, "%s/runs/%s-s%lld", c->out, method, seed) >= (int)sizeof dir) {
+        fprintf(stderr, "lst compare: --out is too long\n");
+        run->train_failed = 1;
+        return;
+    }
+    snprintf(metrics, sizeof metrics, "%s/metrics.json", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    snprintf(cpath, sizeof cpath, "%s/compare.json", dir);
+    snprintf(log, sizeof log, "%s/stderr.log", dir);
+    snprintf(evout, sizeof evout, "%s/eval.stdout", dir);
+    lst_err_t err = {{0}};
+    if (lst_mkdir_p(dir, &err)) {
+        fprintf(stderr, "lst compare: %s\n", err.msg);
+        run->train_failed = 1;
+        return;
+    }
+    cJSON *cj = file_exists(cpath) ? read_json(cpath, &err) : NULL;
+    if (file_exists(cpath) && !cJSON_IsObject(cj)) {
+        fprintf(stderr, "lst compare: warning: %s is unreadable (%s); measuring again\n", cpath, err.msg);
+        cJSON_Delete(cj);
+        cj = NULL;
+    }
+    if (!cj) cj = cJSON_CreateObject();
+    set_str(cj, "method", method);
+    set_num(cj, "seed", (double)seed);
+
+    /* the command that starts this run afresh */
+    const char *fresh[MAX_ARGS + 2 * N_PASSES + 16];
+    int na = 0;
+    for (int i = 0; i < c->n_base; i++) fresh[na++] = c->base[i];
+    for (int i = 0; i < N_PASSES; i++)
+        if (opt(c, passes[i].name) && applies(passes[i].methods, method)) {
+            fresh[na++] = c->pass_flag[i];
+            fresh[na++] = opt(c, passes[i].name);
+        }
+    fresh[na++] = "--method";
+    fresh[na++] = method;
+    fresh[na++] = "--seed";
+    fresh[na++] = seed_s;
+    fresh[na++] = "--out";
+    fresh[na++] = dir;
+    fresh[na++] = "--quiet";
+    fresh[na] = NULL;
+    char fresh_cmd[4096];
+    join_args(fresh, fresh_cmd, sizeof fresh_cmd);
+
+    if (file_exists(metrics)) {
+        const cJSON *was = cJSON_GetObjectItemCaseSensitive(cj, "train_command");
+        if (cJSON_IsString(was) && strcmp(was->valuestring, fresh_cmd))
+            fprintf(stderr, "lst compare: warning: reusing %s, trained by a different command:\n    %s\n"
+                            "  (remove the directory to train it again)\n", dir, was->valuestring);
+        progress(c, "%s seed %lld: reusing %s", method, seed, dir);
+    } else {
+        const int resume = file_exists(ckpt);
+        const char *res_argv[] = {"lst", "train", "--resume", dir, "--quiet", NULL};
+        const char *const *argv = resume ? res_argv : fresh;
+        char cmd[4096];
+        join_args(argv, cmd, sizeof cmd);
+        progress(c, "%s seed %lld: %s %s", method, seed, resume ? "continuing" : "training", dir);
+        const long from = file_size(log);
+        child_t ch;
+        run_child(argv, NULL, log, &ch);
+        if (!resume) set_str(cj, "train_command", fresh_cmd);
+        add_attempt(cj, "train_attempts", cmd, &ch);
+        if (ch.started && (child_ok(&ch) || file_exists(ckpt))) { /* it trained (a start-up failure did not) */
+            const double was = num(cj, "train_peak_rss_mib");
+            set_num(cj, "train_peak_rss_mib", isnan(was) || ch.rss_mib > was ? ch.rss_mib : was);
+            set_str(cj, "train_peak_source", "wait4 ru_maxrss of lst train (the largest over its invocations)");
+        }
+        save_json(cj, cpath);
+        if (!child_ok(&ch) || !file_exists(metrics)) {
+            note_failure(c, method, seed, "lst train", &ch, log, from);
+            run->train_failed = 1;
+            cJSON_Delete(cj);
+            return;
+        }
+        progress(c, "%s seed %lld: trained in %.1f s, peak RSS %.1f MiB", method, seed, ch.wall_s, ch.rss_mib);
+    }
+    cJSON *m = read_json(metrics, &err);
+    if (!cJSON_IsObject(m)) {
+        fprintf(stderr, "lst compare: %s seed %lld: %s\n", method, seed, err.msg);
+        if (c->n_notes < (int)(sizeof c->notes / sizeof c->notes[0]))
+            snprintf(c->notes[c->n_notes++], sizeof c->notes[0], "%s, seed %lld: metrics.json unreadable", method,
+                     seed);
+        run->train_failed = 1;
+        cJSON_Delete(m);
+        cJSON_Delete(cj);
+        return;
+    }
+    const cJSON *mm = cJSON_GetObjectItemCaseSensitive(m, "method");
+    if (cJSON_IsString(mm) && strcmp(mm->valuestring, method))
+        fprintf(stderr, "lst compare: warning: %s holds a '%s' run, not '%s'\n", dir, mm->valuestring, method);
+    const char *split;
+    read_metrics(c, m, run, &split);
+    if (!strcmp(split, "test")) c->n_test++;
+    else c->n_valid++;
+    if (isnan(num(cj, "train_peak_rss_mib"))) { /* trained outside lst compare: its own getrusage figure */
+        const double rss = num(m, "peak_rss_mib");
+        if (!isnan(rss)) {
+            set_num(cj, "train_peak_rss_mib", rss);
+            set_str(cj, "train_peak_source", "metrics.json peak_rss_mib (not trained by lst compare)");
+            save_json(cj, cpath);
+        }
+    }
+    cJSON_Delete(m);
+    run->train_peak_mib = num(cj, "train_peak_rss_mib");
+
+    /* inference: `lst eval` on the split the metrics come from */
+    const cJSON *isplit = cJSON_GetObjectItemCaseSensitive(cj, "inference_split");
+    if (!isnan(num(cj, "inference_peak_rss_mib")) && cJSON_IsString(isplit) && !strcmp(isplit->valuestring, split)) {
+        run->infer_peak_mib = num(cj, "inference_peak_rss_mib");
+    } else {
+        const char *argv[] = {"lst", "eval", "--run", dir, "--split", split, NULL};
+        char cmd[4096];
+        join_args(argv, cmd, sizeof cmd);
+        progress(c, "%s seed %lld: lst eval --split %s", method, seed, split);
+        const long from = file_size(log);
+        child_t ch;
+        run_child(argv, evout, log, &ch);
+        add_attempt(cj, "inference_attempts", cmd, &ch);
+        if (child_ok(&ch)) {
+            set_num(cj, "inference_peak_rss_mib", ch.rss_mib);
+            set_str(cj, "inference_split", split);
+            set_str(cj, "inference_peak_source", "wait4 ru_maxrss of lst eval");
+            lst_err_t e2;
+            cJSON *ev = read_json(evout, &e2);
+            cJSON_DeleteItemFromObjectCaseSensitive(cj, "eval");
+            if (cJSON_IsObject(ev)) cJSON_AddItemToObject(cj, "eval", ev);
+            else cJSON_Delete(ev);
+            run->infer_peak_mib = ch.rss_mib;
+        } else {
+            note_failure(c, method, seed, "lst eval", &ch, log, from);
+            run->infer_failed = 1;
+        }
+        unlink(evout);
+        save_json(cj, cpath);
+    }
+    cJSON_Delete(cj);
+}
+
+int lst_cmd_compare(int argc, char **argv) {
+    ctx_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        lst_cli_error("compare", "out of memory");
+        return 1;
+    }
+    for (int i = 0; i < N_OWN; i++) c->opts[i] = own_opts[i];
+    for (int i = 0; i < N_PASSES; i++)
+        c->opts[N_OWN + i] = (lst_opt_t){passes[i].name, 0, 0, passes[i].help, NULL};
+    int rc = lst_args_parse("compare",
+                            "--model DIR --task NAME --methods lst,full,... [--seeds 0,1,2] --out DIR "
+                            "[--data DIR | --train F --valid F [--test F]] [train options]",
+                            c->opts, N_OPTS, argc, argv);
+    if (rc) {
+        free(c);
+        return rc == 1 ? 0 : rc;
+    }
+    const char *methods[MAX_METHODS];
+    long long seeds[MAX_SEEDS];
+    int n_methods = 0, n_seeds = 0;
+    if (parse_methods(opt(c, "methods"), methods, &n_methods) ||
+        parse_seeds(opt(c, "seeds") ? opt(c, "seeds") : "0", seeds, &n_seeds)) {
+        free(c);
+        return 2;
+    }
+    if (!*opt(c, "out")) {
+        lst_cli_error("compare", "--out is empty");
+        free(c);
+        return 2;
+    }
+    if (!strcmp(opt(c, "task"), "custom") && (!opt(c, "train") || !opt(c, "valid"))) {
+        lst_cli_error("compare", "--task custom needs --train FILE and --valid FILE");
+        free(c);
+        return 2;
+    }
+    c->out = opt(c, "out");
+    c->quiet = opt(c, "quiet") != NULL;
+    /* the common `lst train` arguments */
+    c->base[c->n_base++] = "lst";
+    c->base[c->n_base++] = "train";
+    const char *paths[] = {"model", "task", "data", "train", "valid", "test"};
+    for (int i = 0; i < 6; i++)
+        if (opt(c, paths[i])) {
+            static char flag[6][16];
+            snprintf(flag[i], sizeof flag[i], "--%s", paths[i]);
+            c->base[c->n_base++] = flag[i];
+            c->base[c->n_base++] = opt(c, paths[i]);
+        }
+    size_t plen = 0;
+    c->protocol[0] = 0;
+    for (int i = 0; i < N_PASSES; i++) {
+        const char *v = opt(c, passes[i].name);
+        if (!v) continue;
+        long iv;
+        double fv;
+        if ((passes[i].kind == 'i' && lst_opt_int("compare", passes[i].name, v, passes[i].lo, 1L << 40, &iv)) ||
+            (passes[i].kind == 'f' && lst_opt_float("compare", passes[i].name, v, 0, 100, &fv))) {
+            free(c);
+            return 2;
+        }
+        snprintf(c->pass_flag[i], sizeof c->pass_flag[i], "--%s", passes[i].train_name);
+        const char *scope = !passes[i].methods                    ? ""
+                            : !strcmp(passes[i].methods, SIDE_METHODS) ? " (side networks)"
+                                                                       : NULL;
+        char scope_buf[64];
+        if (!scope) {
+            snprintf(scope_buf, sizeof scope_buf, " (%s)", passes[i].methods);
+            scope = scope_buf;
+        }
+        int k = snprintf(c->protocol + plen, sizeof c->protocol - plen, "%s--%s %s%s", plen ? " " : "",
+                         passes[i].name, v, scope);
+        if (k > 0 && plen + (size_t)k < sizeof c->protocol) plen += (size_t)k;
+    }
+    snprintf(c->protocol + plen, sizeof c->protocol - plen, "%s%s", plen ? "; otherwise " : "",
+             opt(c, "lr") ? "lst train's defaults"
+                          : "lst train's defaults, each method with its own paper learning rate");
+
+    lst_err_t err = {{0}};
+    char runs_dir[LST_PATH_MAX + 16];
+    snprintf(runs_dir, sizeof runs_dir, "%s/runs", c->out);
+    if (lst_mkdir_p(runs_dir, &err)) {
+        lst_cli_error("compare", err.msg);
+        free(c);
+        return 1;
+    }
+    lst_report_run_t *runs = calloc((size_t)n_methods * n_seeds, sizeof *runs);
+    lst_report_row_t rows[MAX_METHODS];
+    if (!runs) {
+        lst_cli_error("compare", "out of memory");
+        free(c);
+        return 1;
+    }
+    const double t0 = now_s();
+    int n_runs = 0;
+    for (int i = 0; i < n_methods; i++)
+        for (int s = 0; s < n_seeds; s++) do_run(c, methods[i], seeds[s], &runs[n_runs++]);
+    int failed = 0;
+    for (int i = 0; i < n_runs; i++) failed += runs[i].train_failed || runs[i].infer_failed;
+    for (int i = 0; i < n_methods; i++) lst_report_aggregate(runs, n_runs, methods[i], c->n_metrics, &rows[i]);
+
+    char seeds_s[MAX_SEEDS * 24];
+    size_t sl = 0;
+    seeds_s[0] = 0;
+    for (int s = 0; s < n_seeds && sl < sizeof seeds_s; s++)
+        sl += (size_t)snprintf(seeds_s + sl, sizeof seeds_s - sl, "%s%lld", s ? "," : "", seeds[s]);
+    const char *notes[MAX_SEEDS * MAX_METHODS];
+    for (int i = 0; i < c->n_notes; i++) notes[i] = c->notes[i];
+    lst_report_t rep = {
+        .task = opt(c, "task"),
+        .model = opt(c, "model"),
+        .split = c->n_valid == 0 ? "test"
+                 : c->n_test == 0 ? "validation"
+                                  : "test (validation where a run has no test split)",
+        .seeds = seeds_s,
+        .protocol = c->protocol,
+        .n_metrics = c->n_metrics,
+        .n_rows = n_methods,
+        .rows = rows,
+        .n_notes = c->n_notes,
+        .notes = notes,
+    };
+    for (int k = 0; k < c->n_metrics; k++) rep.metric_names[k] = c->metric_names[k];
+    int status = failed ? 1 : 0;
+    if (lst_report_write(&rep, c->out, &err)) {
+        lst_cli_error("compare", err.msg);
+        status = 1;
+    } else {
+        char *md = lst_report_markdown(&rep);
+        if (md) fputs(md, stdout);
+        free(md);
+        progress(c, "wrote %s/compare.md, compare.csv and compare.svg (%.1f s)", c->out, now_s() - t0);
+    }
+    if (failed) {
+        fprintf(stderr, "lst compare: %d of %d runs failed:\n", failed, n_runs);
+        for (int i = 0; i < c->n_notes; i++) fprintf(stderr, "  %s\n", c->notes[i]);
+    }
+    free(runs);
+    free(c);
+    return status;
+}

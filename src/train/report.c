@@ -1,0 +1,552 @@
+/* report.c: see report.h. */
+#include "report.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/fileio.h"
+
+const char *const lst_report_mem_names[LST_REPORT_MEM_PARTS] = {"weights", "gradients", "optimizer",
+                                                                 "activations", "workspace"};
+
+/* ---- a growable string --------------------------------------------------- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sb_t;
+
+static void sb_grow(sb_t *b, size_t need) {
+    if (b->oom || b->len + need + 1 <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + need + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = 1;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sb_t *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        b->oom = 1;
+        return;
+    }
+    sb_grow(b, (size_t)k);
+    if (b->oom) return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)k;
+}
+
+static void sb_puts(sb_t *b, const char *s) { sb_printf(b, "%s", s); }
+
+static char *sb_done(sb_t *b) {
+    if (!b->oom) sb_grow(b, 0);
+    if (b->oom) {
+        free(b->p);
+        return NULL;
+    }
+    b->p[b->len] = 0;
+    return b->p;
+}
+
+/* markdown: no '|' or line break may end a cell */
+static void sb_md(sb_t *b, const char *s) {
+    for (; s && *s; s++) {
+        if (*s == '|') sb_puts(b, "\\|");
+        else if (*s == '\n' || *s == '\r') sb_puts(b, " ");
+        else sb_printf(b, "%c", *s);
+    }
+}
+
+/* XML text and attribute values */
+static void sb_xml(sb_t *b, const char *s) {
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '&') sb_puts(b, "&amp;");
+        else if (c == '<') sb_puts(b, "&lt;");
+        else if (c == '>') sb_puts(b, "&gt;");
+        else if (c == '"') sb_puts(b, "&quot;");
+        else if (c == '\'') sb_puts(b, "&apos;");
+        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') sb_puts(b, " "); /* not allowed in XML 1.0 */
+        else sb_printf(b, "%c", *s);
+    }
+}
+
+/* a CSV field (RFC 4180 quoting when needed) */
+static void sb_csv(sb_t *b, const char *s) {
+    if (!s) s = "";
+    if (!strpbrk(s, ",\"\r\n")) {
+        sb_puts(b, s);
+        return;
+    }
+    sb_puts(b, "\"");
+    for (; *s; s++) sb_puts(b, *s == '"' ? "\"\"" : (char[2]){*s, 0});
+    sb_puts(b, "\"");
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+
+void lst_report_run_init(lst_report_run_t *r, const char *method, long long seed) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->method, sizeof r->method, "%s", method ? method : "");
+    r->seed = seed;
+    r->trainable_pct = r->train_peak_mib = r->plan_mib = r->infer_peak_mib = r->step_ms = r->score = NAN;
+    for (int i = 0; i < LST_REPORT_MEM_PARTS; i++) r->mem[i] = NAN;
+    for (int i = 0; i < LST_REPORT_MAX_METRICS; i++) r->metrics[i] = NAN;
+}
+
+static void stat_finish(lst_stat_t *s, double sum) { s->mean = s->n ? sum / s->n : NAN; }
+
+void lst_stat_compute(const double *v, int n, lst_stat_t *out) {
+    memset(out, 0, sizeof *out);
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i])) {
+            sum += v[i];
+            out->n++;
+        }
+    stat_finish(out, sum);
+    double ss = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i])) ss += (v[i] - out->mean) * (v[i] - out->mean);
+    out->std = out->n >= 2 ? sqrt(ss / (out->n - 1)) : NAN;
+}
+
+/* The statistic of the double at byte offset `off` of each run of `method`.
+ * which: 0 a training figure, 1 the inference figure. */
+static void stat_field(const lst_report_run_t *runs, int n, const char *method, size_t off, int which,
+                       lst_stat_t *out) {
+    memset(out, 0, sizeof *out);
+    double sum = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) {
+            const lst_report_run_t *r = &runs[i];
+            if (strcmp(r->method, method)) continue;
+            if (r->train_failed || (which == 1 && r->infer_failed)) {
+                if (!pass) out->n_failed++;
+                continue;
+            }
+            const double v = *(const double *)((const char *)r + off);
+            if (isnan(v)) continue;
+            if (!pass) {
+                sum += v;
+                out->n++;
+            } else {
+                ss += (v - out->mean) * (v - out->mean);
+            }
+        }
+        if (!pass) stat_finish(out, sum);
+        else out->std = out->n >= 2 ? sqrt(ss / (out->n - 1)) : NAN;
+    }
+}
+
+void lst_report_aggregate(const lst_report_run_t *runs, int n, const char *method, int n_metrics,
+                          lst_report_row_t *row) {
+    memset(row, 0, sizeof *row);
+    snprintf(row->method, sizeof row->method, "%s", method);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(runs[i].method, method)) {
+            row->n_runs++;
+            row->n_failed += runs[i].train_failed != 0;
+        }
+#define F(field, which, dst) stat_field(runs, n, method, offsetof(lst_report_run_t, field), which, dst)
+    F(trainable_pct, 0, &row->trainable_pct);
+    F(train_peak_mib, 0, &row->train_peak_mib);
+    F(plan_mib, 0, &row->plan_mib);
+    for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) F(mem[k], 0, &row->mem[k]);
+    F(infer_peak_mib, 1, &row->infer_peak_mib);
+    F(step_ms, 0, &row->step_ms);
+    if (n_metrics > LST_REPORT_MAX_METRICS) n_metrics = LST_REPORT_MAX_METRICS;
+    for (int k = 0; k < LST_REPORT_MAX_METRICS; k++) {
+        if (k < n_metrics) F(metrics[k], 0, &row->metrics[k]);
+        else row->metrics[k].mean = row->metrics[k].std = NAN;
+    }
+    F(score, 0, &row->score);
+#undef F
+}
+
+/* ---- markdown ------------------------------------------------------------ */
+
+/* "12.3 ± 0.4", "12.3", "n/a" or "failed" (+ " (1 failed)" when some are);
+ * spread: 1 always show the std (n >= 2), 0 only when it is not zero */
+static void md_cell_s(sb_t *b, const lst_stat_t *s, int prec, int spread) {
+    sb_puts(b, " ");
+    if (s->n == 0) {
+        sb_puts(b, s->n_failed ? "failed" : "n/a");
+    } else {
+        sb_printf(b, "%.*f", prec, s->mean);
+        if (s->n >= 2 && (spread || s->std != 0)) sb_printf(b, " ± %.*f", prec, s->std);
+        if (s->n_failed) sb_printf(b, " (%d failed)", s->n_failed);
+    }
+    sb_puts(b, " |");
+}
+
+static void md_cell(sb_t *b, const lst_stat_t *s, int prec) { md_cell_s(b, s, prec, 1); }
+
+static int n_metrics_of(const lst_report_t *r) {
+    return r->n_metrics < 0 ? 0 : r->n_metrics > LST_REPORT_MAX_METRICS ? LST_REPORT_MAX_METRICS : r->n_metrics;
+}
+
+char *lst_report_markdown(const lst_report_t *r) {
+    sb_t b = {0};
+    const int nm = n_metrics_of(r);
+    const char *split = r->split ? r->split : "test";
+    sb_puts(&b, "# lst compare: ");
+    sb_md(&b, r->task);
+    sb_puts(&b, "\n\nTask ");
+    sb_md(&b, r->task);
+    sb_puts(&b, ", model ");
+    sb_md(&b, r->model);
+    sb_puts(&b, ", seeds ");
+    sb_md(&b, r->seeds);
+    sb_puts(&b, ", metrics on the ");
+    sb_md(&b, split);
+    sb_puts(&b, " split. Protocol: ");
+    sb_md(&b, r->protocol && *r->protocol ? r->protocol : "lst train defaults");
+    sb_puts(&b, ".\n\n| method | runs | trainable % | train peak MiB | train plan MiB | inference peak MiB | step ms |");
+    for (int k = 0; k < nm; k++) {
+        sb_puts(&b, " ");
+        sb_md(&b, r->metric_names[k]);
+        sb_puts(&b, " |");
+    }
+    sb_puts(&b, " score |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (int k = 0; k < nm; k++) sb_puts(&b, " ---: |");
+    sb_puts(&b, " ---: |\n");
+    int any_mem = 0;
+    for (int i = 0; i < r->n_rows; i++) {
+        const lst_report_row_t *w = &r->rows[i];
+        sb_puts(&b, "| ");
+        sb_md(&b, w->method);
+        if (w->n_failed) sb_printf(&b, " | %d/%d |", w->n_runs - w->n_failed, w->n_runs);
+        else sb_printf(&b, " | %d |", w->n_runs);
+        md_cell_s(&b, &w->trainable_pct, 3, 0); /* the same for every seed */
+        md_cell(&b, &w->train_peak_mib, 1);
+        md_cell_s(&b, &w->plan_mib, 1, 0);
+        md_cell(&b, &w->infer_peak_mib, 1);
+        md_cell(&b, &w->step_ms, 1);
+        for (int k = 0; k < nm; k++) md_cell(&b, &w->metrics[k], 2);
+        md_cell(&b, &w->score, 2);
+        sb_puts(&b, "\n");
+        for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) any_mem |= w->mem[k].n > 0;
+    }
+    sb_puts(&b,
+            "\nMean ± sample standard deviation over the seeds (the mean alone for one seed). "
+            "runs: runs per method (ok/all when some failed). trainable %: trained parameters over "
+            "the backbone's. train peak: the peak resident set (RSS) of the `lst train` process. "
+            "train plan: the memory lst planned for training (metrics.json). inference peak: the peak "
+            "RSS of `lst eval` on the ");
+    sb_md(&b, split);
+    sb_puts(&b, " split. step ms: the median training step time. Metrics and score: the ");
+    sb_md(&b, split);
+    sb_puts(&b, " split at the best validation epoch. n/a: not reported by the run; failed: no successful run.\n");
+    if (any_mem) {
+        sb_puts(&b, "\n## Planned training memory, MiB\n\n| method |");
+        for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) sb_printf(&b, " %s |", lst_report_mem_names[k]);
+        sb_puts(&b, " total |\n| --- |");
+        for (int k = 0; k <= LST_REPORT_MEM_PARTS; k++) sb_puts(&b, " ---: |");
+        sb_puts(&b, "\n");
+        for (int i = 0; i < r->n_rows; i++) {
+            const lst_report_row_t *w = &r->rows[i];
+            sb_puts(&b, "| ");
+            sb_md(&b, w->method);
+            sb_puts(&b, " |");
+            for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) md_cell_s(&b, &w->mem[k], 1, 0);
+            md_cell_s(&b, &w->plan_mib, 1, 0);
+            sb_puts(&b, "\n");
+        }
+    }
+    if (r->n_notes > 0) {
+        sb_puts(&b, "\n## Failures\n\n");
+        for (int i = 0; i < r->n_notes; i++) {
+            sb_puts(&b, "- ");
+            sb_md(&b, r->notes[i]);
+            sb_puts(&b, "\n");
+        }
+    }
+    return sb_done(&b);
+}
+
+/* ---- CSV ----------------------------------------------------------------- */
+
+static void csv_stat(sb_t *b, const lst_stat_t *s) {
+    if (s->n > 0) sb_printf(b, ",%.15g", s->mean);
+    else sb_puts(b, ",");
+    if (s->n > 1) sb_printf(b, ",%.15g", s->std);
+    else sb_puts(b, ",");
+}
+
+char *lst_report_csv(const lst_report_t *r) {
+    sb_t b = {0};
+    const int nm = n_metrics_of(r);
+    sb_puts(&b, "task,split,method,runs,failed_runs,trainable_percent_mean,trainable_percent_std,"
+                "train_peak_mib_mean,train_peak_mib_std,train_plan_mib_mean,train_plan_mib_std");
+    for (int k = 0; k < LST_REPORT_MEM_PARTS; k++)
+        sb_printf(&b, ",plan_%s_mib_mean,plan_%s_mib_std", lst_report_mem_names[k], lst_report_mem_names[k]);
+    sb_puts(&b, ",inference_peak_mib_mean,inference_peak_mib_std,step_ms_median_mean,step_ms_median_std");
+    for (int k = 0; k < nm; k++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s_mean", r->metric_names[k] ? r->metric_names[k] : "");
+        sb_puts(&b, ",");
+        sb_csv(&b, name);
+        snprintf(name, sizeof name, "%s_std", r->metric_names[k] ? r->metric_names[k] : "");
+        sb_puts(&b, ",");
+        sb_csv(&b, name);
+    }
+    sb_puts(&b, ",score_mean,score_std\n");
+    for (int i = 0; i < r->n_rows; i++) {
+        const lst_report_row_t *w = &r->rows[i];
+        sb_csv(&b, r->task);
+        sb_puts(&b, ",");
+        sb_csv(&b, r->split ? r->split : "test");
+        sb_puts(&b, ",");
+        sb_csv(&b, w->method);
+        sb_printf(&b, ",%d,%d", w->n_runs, w->n_failed);
+        csv_stat(&b, &w->trainable_pct);
+        csv_stat(&b, &w->train_peak_mib);
+        csv_stat(&b, &w->plan_mib);
+        for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) csv_stat(&b, &w->mem[k]);
+        csv_stat(&b, &w->infer_peak_mib);
+        csv_stat(&b, &w->step_ms);
+        for (int k = 0; k < nm; k++) csv_stat(&b, &w->metrics[k]);
+        csv_stat(&b, &w->score);
+        sb_puts(&b, "\n");
+    }
+    return sb_done(&b);
+}
+
+/* ---- SVG: task score against training memory (the paper's Figure 6) ------ */
+
+static double nice_step(double span, int want) {
+    if (!(span > 0) || !isfinite(span)) return 1;
+    const double raw = span / want, e = pow(10, floor(log10(raw))), f = raw / e;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * e;
+}
+
+static int decimals_for(double step) {
+    if (step >= 1) return 0;
+    int d = (int)ceil(-log10(step) - 1e-9);
+    return d < 0 ? 0 : d > 6 ? 6 : d;
+}
+
+char *lst_report_svg(const lst_report_t *r) {
+    static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                   "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+    const double W = 720, H = 480, L = 80, R = 40, T = 56, B = 70;
+    const double pw = W - L - R, ph = H - T - B;
+    const char *split = r->split ? r->split : "test";
+    sb_t b = {0};
+    /* ranges: memory from 0, the score around the points */
+    double xhi = 0, ylo = INFINITY, yhi = -INFINITY;
+    int n_pts = 0;
+    for (int i = 0; i < r->n_rows; i++) {
+        const lst_report_row_t *w = &r->rows[i];
+        if (w->train_peak_mib.n == 0 || w->score.n == 0) continue;
+        const double sx = w->train_peak_mib.n > 1 ? w->train_peak_mib.std : 0;
+        const double sy = w->score.n > 1 ? w->score.std : 0;
+        if (w->train_peak_mib.mean + sx > xhi) xhi = w->train_peak_mib.mean + sx;
+        if (w->score.mean - sy < ylo) ylo = w->score.mean - sy;
+        if (w->score.mean + sy > yhi) yhi = w->score.mean + sy;
+        n_pts++;
+    }
+    if (!n_pts) {
+        xhi = 1;
+        ylo = 0;
+        yhi = 1;
+    }
+    if (!(xhi > 0)) xhi = 1;
+    xhi *= 1.08;
+    const double xstep = nice_step(xhi, 6);
+    xhi = ceil(xhi / xstep - 1e-9) * xstep;
+    double pad = 0.12 * (yhi - ylo);
+    if (!(pad > 0)) pad = fabs(yhi) > 0 ? 0.05 * fabs(yhi) : 1;
+    const int all_nonneg = ylo >= 0;
+    ylo -= pad;
+    yhi += pad;
+    if (all_nonneg && ylo < 0) ylo = 0;
+    const double ystep = nice_step(yhi - ylo, 6);
+    ylo = floor(ylo / ystep + 1e-9) * ystep;
+    yhi = ceil(yhi / ystep - 1e-9) * ystep;
+    if (!(yhi > ylo)) yhi = ylo + ystep;
+#define PX(x) (L + (x) / xhi * pw)
+#define PY(y) (T + ph - ((y) - ylo) / (yhi - ylo) * ph)
+
+    sb_printf(&b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+              "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n"
+              "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
+              W, H, W, H, W, H);
+    sb_printf(&b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">", W / 2);
+    sb_xml(&b, r->task);
+    sb_puts(&b, ": ");
+    sb_xml(&b, split);
+    sb_puts(&b, " score against training memory</text>\n");
+    sb_printf(&b, "<text x=\"%.1f\" y=\"46\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">model ", W / 2);
+    sb_xml(&b, r->model);
+    sb_puts(&b, ", seeds ");
+    sb_xml(&b, r->seeds);
+    sb_puts(&b, "</text>\n");
+
+    /* grid, ticks and tick labels */
+    sb_puts(&b, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
+    const int nx = (int)llround(xhi / xstep), ny = (int)llround((yhi - ylo) / ystep);
+    for (int k = 0; k <= nx; k++)
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(k * xstep), T, PX(k * xstep),
+                  T + ph);
+    for (int k = 0; k <= ny; k++)
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, PY(ylo + k * ystep), L + pw,
+                  PY(ylo + k * ystep));
+    sb_puts(&b, "</g>\n<g stroke=\"black\" stroke-width=\"1\">\n");
+    sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T + ph, L + pw, T + ph);
+    sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T, L, T + ph);
+    for (int k = 0; k <= nx; k++)
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(k * xstep), T + ph,
+                  PX(k * xstep), T + ph + 5);
+    for (int k = 0; k <= ny; k++)
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L - 5, PY(ylo + k * ystep), L,
+                  PY(ylo + k * ystep));
+    sb_puts(&b, "</g>\n<g fill=\"black\">\n");
+    const int xd = decimals_for(xstep), yd = decimals_for(ystep);
+    for (int k = 0; k <= nx; k++)
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", PX(k * xstep),
+                  T + ph + 19, xd, k * xstep);
+    for (int k = 0; k <= ny; k++)
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", L - 8,
+                  PY(ylo + k * ystep) + 4, yd, ylo + k * ystep);
+    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">"
+                  "train peak memory, MiB (peak RSS of lst train)</text>\n",
+              L + pw / 2, T + ph + 42);
+    sb_printf(&b, "<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">",
+              T + ph / 2);
+    sb_xml(&b, r->task);
+    sb_puts(&b, " ");
+    sb_xml(&b, split);
+    sb_puts(&b, " score</text>\n</g>\n");
+
+    /* one point per method, error bars for the spread over seeds; then the
+     * labels, above every point */
+    int missing = 0, n_boxes = 0;
+    double boxes[64][4]; /* placed labels: x0, y0, x1, y1 */
+    for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < r->n_rows; i++) {
+        const lst_report_row_t *w = &r->rows[i];
+        if (w->train_peak_mib.n == 0 || w->score.n == 0) {
+            missing += !pass;
+            continue;
+        }
+        const char *c = colors[i % 8];
+        const double x = PX(w->train_peak_mib.mean), y = PY(w->score.mean);
+        if (pass == 1) {
+            /* the first free place among: above/below, right/left, further and further
+             * away (a leader line then joins label and point); boxes estimated at
+             * 7.5 px per character */
+            const double tw = 7.5 * (double)strlen(w->method) + 2;
+            double lx = x + 9, ly = y - 8;
+            int anchor_end = 0, found = 0;
+            for (int k = 0; k < 16 && !found; k++) {
+                const double dy = (k % 2 ? 1 : -1) * (8 + 14.0 * (k / 2)) + (k % 2 ? 8 : 0);
+                for (int side = 0; side < 2 && !found; side++) {
+                    const int left = (x > L + pw - tw - 12) ? !side : side;
+                    const double cx = left ? x - 9 : x + 9, cy = y + dy;
+                    const double x0 = left ? cx - tw : cx, x1 = left ? cx : cx + tw;
+                    if (x0 < L + 1 || x1 > W - 2 || cy - 11 < T - 8 || cy + 3 > T + ph + 14) continue;
+                    int clash = 0;
+                    for (int j = 0; j < n_boxes && !clash; j++)
+                        clash = x0 < boxes[j][2] && boxes[j][0] < x1 && cy - 11 < boxes[j][3] && boxes[j][1] < cy + 3;
+                    if (clash) continue;
+                    found = 1;
+                    lx = cx;
+                    ly = cy;
+                    anchor_end = left;
+                    if (n_boxes < 64) {
+                        boxes[n_boxes][0] = x0;
+                        boxes[n_boxes][1] = cy - 11;
+                        boxes[n_boxes][2] = x1;
+                        boxes[n_boxes][3] = cy + 3;
+                        n_boxes++;
+                    }
+                }
+            }
+            if (fabs(ly - y) > 20)
+                sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                              "stroke-width=\"0.75\"/>\n",
+                          x, y, anchor_end ? lx + 2 : lx - 2, ly - 4, c);
+            sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"%s\" font-size=\"13\" "
+                      "stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">", lx, ly,
+                      anchor_end ? "end" : "start", c);
+            sb_xml(&b, w->method);
+            sb_puts(&b, "</text>\n");
+            continue;
+        }
+        sb_puts(&b, "<g>\n<title>");
+        sb_xml(&b, w->method);
+        sb_printf(&b, ": %.1f MiB, score %.2f</title>\n", w->train_peak_mib.mean, w->score.mean);
+        if (w->train_peak_mib.n > 1 && w->train_peak_mib.std > 0) {
+            const double x0 = PX(w->train_peak_mib.mean - w->train_peak_mib.std),
+                         x1 = PX(w->train_peak_mib.mean + w->train_peak_mib.std);
+            sb_printf(&b,
+                      "<path d=\"M %.1f %.1f H %.1f M %.1f %.1f V %.1f M %.1f %.1f V %.1f\" stroke=\"%s\" "
+                      "fill=\"none\" stroke-width=\"1.5\"/>\n",
+                      x0, y, x1, x0, y - 4, y + 4, x1, y - 4, y + 4, c);
+        }
+        if (w->score.n > 1 && w->score.std > 0) {
+            const double y0 = PY(w->score.mean - w->score.std), y1 = PY(w->score.mean + w->score.std);
+            sb_printf(&b,
+                      "<path d=\"M %.1f %.1f V %.1f M %.1f %.1f H %.1f M %.1f %.1f H %.1f\" stroke=\"%s\" "
+                      "fill=\"none\" stroke-width=\"1.5\"/>\n",
+                      x, y0, y1, x - 4, y0, x + 4, x - 4, y1, x + 4, c);
+        }
+        sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"black\" stroke-width=\"0.5\"/>\n",
+                  x, y, c);
+        sb_puts(&b, "</g>\n");
+    }
+    if (missing) {
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">not plotted (no score or memory): ",
+                  L, H - 8);
+        int first = 1;
+        for (int i = 0; i < r->n_rows; i++) {
+            const lst_report_row_t *w = &r->rows[i];
+            if (w->train_peak_mib.n != 0 && w->score.n != 0) continue;
+            if (!first) sb_puts(&b, ", ");
+            first = 0;
+            sb_xml(&b, w->method);
+            if (w->n_failed) sb_puts(&b, " (failed)");
+        }
+        sb_puts(&b, "</text>\n");
+    }
+    sb_puts(&b, "</svg>\n");
+#undef PX
+#undef PY
+    return sb_done(&b);
+}
+
+int lst_report_write(const lst_report_t *r, const char *dir, lst_err_t *err) {
+    char *(*fns[3])(const lst_report_t *) = {lst_report_markdown, lst_report_csv, lst_report_svg};
+    const char *names[3] = {"compare.md", "compare.csv", "compare.svg"};
+    for (int i = 0; i < 3; i++) {
+        char path[4200];
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path)
+            return lst_fail(err, "%s: path too long", dir);
+        char *text = fns[i](r);
+        if (!text) return lst_fail(err, "%s: out of memory", path);
+        const int rc = lst_write_atomic(path, text, strlen(text), err);
+        free(text);
+        if (rc) return -1;
+    }
+    return 0;
+}

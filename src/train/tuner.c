@@ -1,0 +1,118 @@
+/* tuner.c: see tuner.h. */
+#include "tuner.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../model/peft.h"
+#include "trainer.h"
+
+const lst_side_t *lst_tuner_side(const lst_tuner_t *t) { return t->backbone ? NULL : &t->side; }
+
+int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_method_t *m,
+                   int freeze_layers, const lst_side_opts_t *side, uint64_t seed, lst_err_t *err) {
+    memset(t, 0, sizeof *t);
+    t->backbone = lst_method_is_backbone(m->name);
+    if (t->backbone) {
+        lst_t5_config_t cfg;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        lst_t5_ext_t ext;
+        if (lst_t5_config_load(&cfg, path, err) || lst_method_ext(m, freeze_layers, &cfg, &ext, err) ||
+            lst_t5_load_ext(&t->bb, dir, vocab_limit, &ext, err))
+            return -1;
+        lst_t5_ext_init(&t->bb, seed);
+        t->params = t->bb.params;
+        t->n_params = t->bb.n_trainable;
+        t->flat = t->bb.flat;
+        t->n_floats = t->bb.n_trainable_floats;
+        return 0;
+    }
+    int mode;
+    if (lst_method_side_mode(m->name, &mode))
+        return lst_fail(err, "unknown method '%s' (lst, side-tuning, compression, full, adapters, "
+                        "lora, bitfit, prompt)", m->name);
+    if (freeze_layers)
+        return lst_fail(err, "--freeze-layers applies to the baselines, not to %s (its backbone is "
+                        "frozen already)", m->name);
+    if (lst_t5_load(&t->bb, dir, vocab_limit, err)) return -1;
+    lst_side_opts_t so = *side;
+    so.mode = mode;
+    if (lst_side_create(&t->side, &t->bb.cfg, &so, err)) return -1;
+    t->params = t->side.params;
+    t->n_params = t->side.n_params;
+    t->flat = t->side.flat;
+    t->n_floats = t->side.n_floats;
+    return 0;
+}
+
+void lst_tuner_free(lst_tuner_t *t) {
+    lst_side_acts_free(&t->sacts);
+    lst_t5_acts_free(&t->tacts);
+    lst_side_free(&t->side);
+    lst_t5_free(&t->bb);
+    memset(t, 0, sizeof *t);
+}
+
+int lst_tuner_alloc(lst_tuner_t *t, int B, int Ts, int Td, lst_err_t *err) {
+    if (t->backbone) return lst_t5_acts_alloc(&t->tacts, &t->bb, B, Ts, Td, 1, err);
+    return lst_side_acts_alloc(&t->sacts, &t->bb, &t->side, B, Ts, Td, 1, err);
+}
+
+double lst_tuner_step(lst_tuner_t *t, const lst_t5_batch_t *b, const lst_drop_t *bb_drop,
+                      const lst_drop_t *side_drop, float *grads, int *rc, lst_err_t *err) {
+    double loss;
+    if (t->backbone) {
+        loss = lst_t5_forward(&t->bb, b, &t->tacts, bb_drop);
+        *rc = lst_t5_backward(&t->bb, b, &t->tacts, bb_drop, grads, err);
+    } else {
+        loss = lst_side_forward(&t->bb, &t->side, b, &t->sacts, bb_drop, side_drop);
+        *rc = lst_side_backward(&t->bb, &t->side, b, &t->sacts, side_drop, grads, err);
+    }
+    return loss;
+}
+
+int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m, int freeze_layers,
+                     const lst_side_opts_t *side, int B, int T, int D, lst_plan_t *p,
+                     lst_err_t *err) {
+    memset(p, 0, sizeof *p);
+    if (B < 1 || T < 1 || D < 1) return lst_fail(err, "batch shape [%d, %d, %d] must be positive", B, T, D);
+    /* a stand-in backbone: shapes, no weights */
+    lst_t5_t bb;
+    memset(&bb, 0, sizeof bb);
+    bb.cfg = *c;
+    bb.vocab = vocab;
+    const size_t backbone = (size_t)lst_t5_param_count(c, vocab);
+    if (lst_method_is_backbone(m->name)) {
+        if (lst_method_ext(m, freeze_layers, c, &bb.ext, err)) return -1;
+        lst_t5_grad_plan(c, &bb.ext, &bb.enc_stop, &bb.dec_stop, &bb.enc_need);
+        size_t trainable, total;
+        if (lst_t5_ext_count(c, vocab, &bb.ext, &trainable, &total, err)) return -1;
+        const size_t all = lst_t5_acts_floats(&bb, B, T, D, 1);
+        const size_t bwd = lst_t5_acts_bwd_floats(&bb, B, T, D);
+        p->weights = 4 * total;
+        p->trainable = trainable;
+        p->activations = 4 * (all - bwd);
+        p->workspace = 4 * bwd;
+    } else {
+        int mode;
+        if (lst_method_side_mode(m->name, &mode))
+            return lst_fail(err, "unknown method '%s' (lst, side-tuning, compression, full, "
+                            "adapters, lora, bitfit, prompt)", m->name);
+        lst_side_opts_t so = *side;
+        so.mode = mode;
+        lst_side_t s;
+        if (lst_side_create(&s, c, &so, err)) return -1;
+        const size_t fwd = lst_side_acts_floats(&bb, &s, B, T, D, 0);
+        const size_t all = lst_side_acts_floats(&bb, &s, B, T, D, 1);
+        p->weights = 4 * (backbone + s.n_floats);
+        p->trainable = s.n_floats;
+        p->activations = 4 * fwd;
+        p->workspace = 4 * (all - fwd);
+        lst_side_free(&s);
+    }
+    p->gradients = 4 * p->trainable;
+    p->optimizer = 8 * p->trainable;
+    p->total = p->weights + p->gradients + p->optimizer + p->activations + p->workspace;
+    return 0;
+}

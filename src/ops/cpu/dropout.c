@@ -2,11 +2,14 @@
  * stream, element index), so backward regenerates it instead of storing
  * it, and a resumed run draws exactly the masks it would have drawn.
  *
- * Element i keeps iff lst_rng_uniform_at(seed, stream, i) >= p. That value
- * is word i % 4 of the Philox block i / 4, as 24 bits: the fast path below
- * draws each block once and compares the top 24 bits against
- * ceil(p * 2^24), which is the same test exactly. */
+ * Element i keeps iff u(i) >= p, where u(i) is the top 24 bits (over 2^24)
+ * of one word of a Philox4x32-10 block (key = seed, counter = {block,
+ * stream}): elements come in groups of 64, and element 64 G + 16 k + j is
+ * word k of block 16 G + j. This word-major order lets the fast path below
+ * compare 16 words of one kind at once; it draws each block once and
+ * compares the top 24 bits against ceil(p * 2^24), the same test exactly. */
 #include <math.h>
+#include <string.h>
 
 #include "../../core/rng.h"
 #include "../ops.h"
@@ -72,16 +75,27 @@ void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *
         uint64_t a = lo + (uint64_t)c * CHUNK, b = a + CHUNK;
         if (a < first) a = first;
         if (b > hi) b = hi;
-        uint32_t w[4][PB];
-        uint64_t base = UINT64_MAX;
-        for (uint64_t g = a; g < b; g++) {
-            const uint64_t blk = g / 4;
-            if (blk - base >= PB || base == UINT64_MAX) {
-                base = blk;
-                philox_many(key[0], key[1], s_lo, s_hi, base, w);
+        /* groups of 4 * PB elements: draw their PB blocks, one keep mask per
+         * element (element 16 k + j of the group is word k of block j), then a
+         * branch-free select over the group's part of [a, b) */
+        uint32_t w[4][PB], keep[4 * PB];
+        for (uint64_t g0 = a & ~(uint64_t)(4 * PB - 1); g0 < b; g0 += 4 * PB) {
+            philox_many(key[0], key[1], s_lo, s_hi, g0 / 4, w);
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < PB; j++) keep[PB * k + j] = -(uint32_t)((w[k][j] >> 8) >= thresh);
+            const uint64_t s0 = g0 > a ? g0 : a, s1 = g0 + 4 * PB < b ? g0 + 4 * PB : b;
+            const uint32_t *kp = keep + (s0 - g0);
+            const float *xp = x + (s0 - first);
+            float *op = out + (s0 - first);
+            const int n = (int)(s1 - s0);
+#pragma omp simd
+            for (int e = 0; e < n; e++) { /* kept: x * scale; dropped: +0.0 */
+                float v = xp[e] * scale;
+                uint32_t u;
+                memcpy(&u, &v, 4);
+                u &= kp[e];
+                memcpy(&op[e], &u, 4);
             }
-            const int64_t i = (int64_t)(g - first);
-            out[i] = (w[g % 4][blk - base] >> 8) >= thresh ? x[i] * scale : 0.0f;
         }
     }
 }
@@ -91,7 +105,11 @@ void lst_dropout_apply_ref(float *out, const float *x, int64_t N, const lst_drop
                            uint64_t first) {
     const float scale = 1.0f / (1.0f - d->p);
     for (int64_t i = 0; i < N; i++) {
-        float u = lst_rng_uniform_at(d->seed, d->stream, first + (uint64_t)i);
+        const uint64_t g = first + (uint64_t)i, e = g % 64;
+        /* word e / 16 of block 16 (g / 64) + e % 16, through the stateless
+         * form (index = 4 block + word) */
+        const uint64_t idx = 4 * (16 * (g / 64) + e % 16) + e / 16;
+        float u = lst_rng_uniform_at(d->seed, d->stream, idx);
         out[i] = u >= d->p ? x[i] * scale : 0.0f;
     }
 }

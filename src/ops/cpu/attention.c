@@ -15,6 +15,47 @@
 
 static inline int visible(int j, int limit, const uint8_t *km) { return j <= limit && (!km || km[j]); }
 
+/* exp(x) for x <= 88.7 (Cephes' expf: range reduction by ln 2 in two
+ * parts and a degree-6 polynomial; within 2 ulp of expf, 0 below -87.3),
+ * written so a row of them vectorises. */
+static inline float exp_poly(float x) {
+    const float xc = x < -87.33654f ? -87.33654f : x;
+    const float n = rintf(xc * 1.44269504088896341f);
+    float r = fmaf(n, -0.693359375f, xc);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r + 1.0f);
+    const int32_t e = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &e, 4);
+    return x < -87.33654f ? 0.0f : p * scale;
+}
+
+/* s[j] = visible(j) ? exp(s[j] - shift) : 0 over a row; returns the sum. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static double
+exp_row(float *s, int n, float shift, int limit, const uint8_t *km) {
+    float acc[16] = {0};
+    if (km) {
+#pragma omp simd
+        for (int j = 0; j < n; j++) s[j] = (j <= limit && km[j]) ? exp_poly(s[j] - shift) : 0.0f;
+    } else {
+#pragma omp simd
+        for (int j = 0; j < n; j++) s[j] = j <= limit ? exp_poly(s[j] - shift) : 0.0f;
+    }
+    int j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int t = 0; t < 16; t++) acc[t] += s[j + t];
+    double sum = 0;
+    for (int t = 0; t < 16; t++) sum += acc[t];
+    for (; j < n; j++) sum += s[j];
+    return sum;
+}
+
 /* Scores of one (b, h) block: S = q_h k_h^T + bias[h]. S: [Tq, Tk] */
 static void scores(float *S, const float *qh, const float *kh, const float *bh, int Tq, int Tk,
                    int D, int C) {
@@ -51,12 +92,7 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
                 if (lse) lse[(size_t)bh * Tq + i] = INFINITY;
                 continue;
             }
-            double sum = 0;
-            for (int j = 0; j < Tk; j++) {
-                float e = visible(j, limit, km) ? expf(s[j] - mx) : 0.0f;
-                s[j] = e;
-                sum += e;
-            }
+            const double sum = exp_row(s, Tk, mx, limit, km);
             const float inv = (float)(1.0 / sum);
             for (int j = 0; j < Tk; j++) s[j] *= inv;
             if (lse) lse[(size_t)bh * Tq + i] = mx + (float)log(sum);
@@ -106,8 +142,8 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
                 float *s = P + (size_t)i * Tk;
                 const float l = lse[bh * Tq + i];
                 const int limit = causal ? i + off : Tk - 1;
-                for (int j = 0; j < Tk; j++)
-                    s[j] = (l != INFINITY && visible(j, limit, km)) ? expf(s[j] - l) : 0.0f;
+                if (l == INFINITY) memset(s, 0, sizeof(float) * Tk); /* a row that saw no key */
+                else exp_row(s, Tk, l, limit, km);
             }
             if (dropping) lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, first);
             if (dv)

@@ -26,24 +26,46 @@ static inline float act_df(float x, lst_op_act_t a) {
     return (float)(0.5 * (1.0 + t) + 0.5 * xd * (1.0 - t * t) * du);
 }
 
+/* Elementwise loops split across threads when long; relu gets its own
+ * branch-free loop so it vectorises. */
+#define PAR_MIN 100000
+
 /* out, x: [N] */
 void lst_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act) {
+    const int nt = N > PAR_MIN ? lst_threads() : 1;
+    if (act == LST_OP_RELU) {
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (nt > 1)
+        for (int64_t i = 0; i < N; i++) out[i] = x[i] > 0 ? x[i] : 0.0f;
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < N; i++) out[i] = act_f(x[i], act);
 }
 
 void lst_act_backward(float *dx, const float *dout, const float *x, int64_t N,
                       lst_op_act_t act) {
+    const int nt = N > PAR_MIN ? lst_threads() : 1;
+    if (act == LST_OP_RELU) {
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (nt > 1)
+        for (int64_t i = 0; i < N; i++) dx[i] += x[i] > 0 ? dout[i] : 0.0f;
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < N; i++) dx[i] += dout[i] * act_df(x[i], act);
 }
 
 /* out = act(g) * l   all [N] */
 void lst_gated_forward(float *out, const float *g, const float *l, int64_t N,
                        lst_op_act_t act) {
+    const int nt = N > PAR_MIN ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < N; i++) out[i] = act_f(g[i], act) * l[i];
 }
 
 void lst_gated_backward(float *dg, float *dl, const float *dout, const float *g,
                         const float *l, int64_t N, lst_op_act_t act) {
+    const int nt = N > PAR_MIN ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < N; i++) {
         if (dg) dg[i] += dout[i] * l[i] * act_df(g[i], act);
         if (dl) dl[i] += dout[i] * act_f(g[i], act);

@@ -320,3 +320,24 @@ TEST(method_memory_order_t5_base_batch100) {
     CHECK(total[5] <= 0.35 * total[1], "LST %.0f MiB is more than 35%% of full %.0f MiB",
           total[5] / 1048576.0, total[1] / 1048576.0);
 }
+
+/* Every method's split is made of parts no larger than the whole (a
+ * negative part would wrap around), for a shape where inference logits
+ * exceed the training buffers. */
+TEST(method_plan_split_is_sane) {
+    lst_err_t err;
+    lst_t5_config_t c;
+    CHECK(lst_preset_config("t5-tiny", &c, &err) == 0, "%s", err.msg);
+    const char *names[] = {"lst", "side-tuning", "compression", "full", "adapters", "lora", "bitfit", "prompt"};
+    for (int i = 0; i < 8; i++) {
+        lst_method_t m;
+        lst_method_default(&m, names[i]);
+        lst_side_opts_t side = m.side;
+        lst_plan_t p;
+        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 32, 64, 3, &p, &err) == 0, "%s", err.msg);
+        const size_t parts[5] = {p.weights, p.gradients, p.optimizer, p.activations, p.workspace};
+        for (int k = 0; k < 5; k++)
+            CHECK(parts[k] > 0 && parts[k] < p.total, "%s: part %d is %zu of %zu", names[i], k,
+                  parts[k], p.total);
+    }
+}

@@ -103,7 +103,11 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
         so.mode = mode;
         lst_side_t s;
         if (lst_side_create(&s, c, &so, err)) return -1;
-        const size_t fwd = lst_side_acts_floats(&bb, &s, B, T, D, 0);
+        /* the forward's buffers as training carves them: inference keeps the
+         * whole [B, D, V] logits, training one chunk of rows */
+        const size_t V = (size_t)vocab, rows = (size_t)B * D;
+        const size_t fwd = lst_side_acts_floats(&bb, &s, B, T, D, 0) - rows * V +
+                           (size_t)lst_side_logit_rows((int)rows, vocab) * V;
         const size_t all = lst_side_acts_floats(&bb, &s, B, T, D, 1);
         p->weights = 4 * (backbone + s.n_floats);
         p->trainable = s.n_floats;

@@ -122,6 +122,20 @@ clean: fuzz-clean
 -include $(FUZZ_LIB_O:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%.d)
 
 # lst against the PyTorch peer (Debian python3-torch), same machine, same shapes (bench/README.md).
+# Every method on SST-2 with the tiny model: Table 1 and Figure 6 (scripts/compare_demo.sh).
+compare-demo: $(BUILD)/lst
+	LST=$(BUILD)/lst scripts/compare_demo.sh
+.PHONY: compare-demo
+
 bench: $(BUILD)/lst
 	LST_BIN=$(BUILD)/lst bench/run.sh
 .PHONY: bench
+
+# bf16 GEMM micro-benchmark (bench/gemm_bf16.c): cblas_sgemm vs cblas_sbgemm (if OpenBLAS exports
+# it) vs lst_matmul_forward_bf16 on the backbone's shapes, 1 and 2 threads.
+#   make bench-gemm [GEMM_ARGS="reps N K M ..."]
+$(BUILD)/gemm_bf16: $(BUILD)/bench/gemm_bf16.o $(BUILD)/liblst.a
+	$(CC) -o $@ $(BUILD)/bench/gemm_bf16.o $(BUILD)/liblst.a $(LDLIBS) -ldl
+bench-gemm: $(BUILD)/gemm_bf16
+	$(BUILD)/gemm_bf16 $(GEMM_ARGS)
+.PHONY: bench-gemm

@@ -304,7 +304,7 @@ TEST(method_memory_order_t5_base_batch100) {
             }
         }
         lst_plan_t p;
-        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 100, 128, 3, &p, &err) == 0, "%s", err.msg);
+        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 0, 100, 128, 3, &p, &err) == 0, "%s", err.msg);
         CHECK(p.total == p.weights + p.gradients + p.optimizer + p.activations + p.workspace,
               "%s: the split does not add up", names[i]);
         CHECK(p.gradients == 4 * p.trainable && p.optimizer == 8 * p.trainable,
@@ -334,7 +334,7 @@ TEST(method_plan_split_is_sane) {
         lst_method_default(&m, names[i]);
         lst_side_opts_t side = m.side;
         lst_plan_t p;
-        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 32, 64, 3, &p, &err) == 0, "%s", err.msg);
+        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 0, 32, 64, 3, &p, &err) == 0, "%s", err.msg);
         const size_t parts[5] = {p.weights, p.gradients, p.optimizer, p.activations, p.workspace};
         for (int k = 0; k < 5; k++)
             CHECK(parts[k] > 0 && parts[k] < p.total, "%s: part %d is %zu of %zu", names[i], k,

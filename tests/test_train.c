@@ -452,3 +452,31 @@ TEST(train_baseline_methods_end_to_end) {
     snprintf(y, sizeof y, "%s/tuned.safetensors", cut);
     CHECK(same_file(x, y), "resumed lora weights differ");
 }
+
+/* LST with the bf16 backbone option: trains, records it in run.json, and
+ * eval reloads the run the same way; refused for a method that trains the
+ * backbone. */
+TEST(train_bf16_backbone) {
+    if (!setup()) return;
+    char run[600];
+    snprintf(run, sizeof run, "%s/bf16", lst_test_tmpdir());
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train %s --out %s --backbone-dtype bf16", train_args(), run);
+    CHECK(rc == 0, "train: %s", log ? log : "");
+    free(log);
+    char path[700];
+    snprintf(path, sizeof path, "%s/run.json", run);
+    lst_err_t err;
+    char *j = lst_read_file(path, 1 << 20, NULL, &err);
+    CHECK(j && strstr(j, "\"backbone_dtype\":\t\"bf16\""), "run.json: %s", j ? j : err.msg);
+    free(j);
+    rc = lst_test_run(&log, "eval --run %s --split test", run);
+    CHECK(rc == 0 && log && strstr(log, "accuracy"), "eval: %s", log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "train --model M --task sst2 --out X --method full --backbone-dtype bf16");
+    CHECK(rc == 2 && log && strstr(log, "--backbone-dtype applies"), "full + bf16: %d %s", rc, log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "train --model M --task sst2 --out X --backbone-dtype fp16");
+    CHECK(rc == 2 && log && strstr(log, "fp16"), "fp16: %d %s", rc, log ? log : "");
+    free(log);
+}

@@ -19,6 +19,7 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
         {"lora-rank", 0, 0, "lora: rank (default 32)", NULL},
         {"prompt-len", 0, 0, "prompt: prompt vectors (default 100)", NULL},
         {"freeze-layers", 0, 0, "baselines: the first K layers frozen, encoder first", NULL},
+        {"backbone-dtype", 0, 0, "side networks: fp32 (default) or bf16 frozen backbone", NULL},
         {"batch", 0, 1, "batch size", NULL},
         {"src-len", 0, 1, "source length", NULL},
         {"tgt-len", 0, 1, "target length", NULL},
@@ -47,6 +48,13 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
     const char *sizes[4] = {"adapter-dim", "lora-rank", "prompt-len", "freeze-layers"};
     int *dst[4] = {&o->method.adapter_dim, &o->method.lora_rank, &o->method.prompt_len,
                    &o->freeze_layers};
+    if ((v = lst_opt(opts, n, "backbone-dtype"))) {
+        if (strcmp(v, "fp32") && strcmp(v, "bf16")) {
+            fprintf(stderr, "lst %s: --backbone-dtype must be fp32 or bf16, not '%s'\n", cmd, v);
+            return 2;
+        }
+        o->bf16 = !strcmp(v, "bf16");
+    }
     for (int i = 0; i < 4; i++)
         if ((v = lst_opt(opts, n, sizes[i]))) {
             if (lst_opt_int(cmd, sizes[i], v, i == 3 ? 0 : 1, 1000000, &x)) return 2;

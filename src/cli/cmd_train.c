@@ -49,6 +49,7 @@ int lst_cmd_train(int argc, char **argv) {
         {"gen-validation", 0, 0, "generation length during training (default 20)", NULL},
         {"seed", 0, 0, "seed (default 0)", NULL},
         {"no-backbone-dropout", 1, 0, "backbone in eval mode (the reference trains with dropout)", NULL},
+        {"backbone-dtype", 0, 0, "side networks: fp32 (default, exact) or bf16 (faster, half the weights)", NULL},
         {"full-vocab", 1, 0, "keep the checkpoint's vocabulary (default: the tokenizer's 32100)", NULL},
         {"checkpoint-every", 0, 0, "also checkpoint every N steps (default: epoch ends)", NULL},
         {"halt-after", 0, 0, "testing: stop after the checkpoint at this step", NULL},
@@ -102,7 +103,7 @@ int lst_cmd_train(int argc, char **argv) {
             o.lr = lst_method_lr(s);
         }
         const int side_method = lst_method_side_mode(o.method.name, &o.side.mode) == 0;
-        const char *side_only[] = {"r", "side-layers", "encoder-side-layers", "decoder-side-layers", "init", "fisher-samples"};
+        const char *side_only[] = {"r", "side-layers", "encoder-side-layers", "decoder-side-layers", "init", "fisher-samples", "backbone-dtype"};
         for (size_t i = 0; i < sizeof side_only / sizeof side_only[0]; i++)
             if (!side_method && lst_opt(opts, n, side_only[i])) {
                 fprintf(stderr, "lst train: --%s applies to the side-network methods, not to %s\n",
@@ -175,6 +176,13 @@ int lst_cmd_train(int argc, char **argv) {
             o.max_memory = (int64_t)(mv * mul);
         }
         o.bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
+        if ((s = lst_opt(opts, n, "backbone-dtype"))) {
+            if (strcmp(s, "fp32") && strcmp(s, "bf16")) {
+                fprintf(stderr, "lst train: --backbone-dtype must be fp32 or bf16, not '%s'\n", s);
+                return 2;
+            }
+            o.bb_bf16 = !strcmp(s, "bf16");
+        }
         o.full_vocab = lst_opt(opts, n, "full-vocab") != NULL;
         o.quiet = lst_opt(opts, n, "quiet") != NULL;
     }

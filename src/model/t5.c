@@ -85,9 +85,9 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
 
     lst_rmsnorm_forward(a->n_sa, a->rstd_sa, x, w->ln_sa, N, d, eps);
     bias_rows(a->n_sa, w->bln_sa, N, d);
-    lst_matmul_forward(a->q, a->n_sa, w->q, w->bq, N, d, I);
-    lst_matmul_forward(a->k, a->n_sa, w->k, w->bk, N, d, I);
-    lst_matmul_forward(a->v, a->n_sa, w->v, w->bv, N, d, I);
+    lst_t5_linear(a->q, a->n_sa, w->q, w->pq, w->bq, N, d, I);
+    lst_t5_linear(a->k, a->n_sa, w->k, w->pk, w->bk, N, d, I);
+    lst_t5_linear(a->v, a->n_sa, w->v, w->pv, w->bv, N, d, I);
     lora_fwd(w, a->q, a->lu_q, a->n_sa, w->lA_q, w->lB_q, N, d, I, drop, SITE_LORA_Q, a->lx);
     lora_fwd(w, a->v, a->lu_v, a->n_sa, w->lA_v, w->lB_v, N, d, I, drop, SITE_LORA_V, a->lx);
     const int on = lst_drop_active(drop);
@@ -95,7 +95,7 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     lst_attention_forward(a->ctx, NULL, a->lse, a->q, a->k, a->v, bias, self_mask,
                           causal, B, T, T, H, c->d_kv, on ? &site : NULL, scratch);
     /* xa = x + drop(adapter(ctx @ o^T)), and the next sub-layer's norm of it */
-    lst_matmul_forward(a->xa, a->ctx, w->o, w->bo, N, I, d);
+    lst_t5_linear(a->xa, a->ctx, w->o, w->po, w->bo, N, I, d);
     if (A) lst_adapter_forward(a->xa, a->ad_sa_y, a->ad_sa_u, a->ad_sa_g, w->ad_sa, N, d, A);
     site = lst_drop_site(drop, SITE_SA_OUT);
     lst_residual_rmsnorm_forward(a->xa, enc ? a->n_ca : a->n_ff, enc ? a->rstd_ca : a->rstd_ff, x,
@@ -104,15 +104,15 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
 
     if (enc) {
         const int Ns = B * Ts;
-        lst_matmul_forward(a->cq, a->n_ca, w->cq, w->bcq, N, d, I);
-        lst_matmul_forward(a->ck, enc, w->ck, w->bck, Ns, d, I);
-        lst_matmul_forward(a->cv, enc, w->cv, w->bcv, Ns, d, I);
+        lst_t5_linear(a->cq, a->n_ca, w->cq, w->pcq, w->bcq, N, d, I);
+        lst_t5_linear(a->ck, enc, w->ck, w->pck, w->bck, Ns, d, I);
+        lst_t5_linear(a->cv, enc, w->cv, w->pcv, w->bcv, Ns, d, I);
         lora_fwd(w, a->cq, a->lu_cq, a->n_ca, w->lA_cq, w->lB_cq, N, d, I, drop, SITE_LORA_CQ, a->lx);
         lora_fwd(w, a->cv, a->lu_cv, enc, w->lA_cv, w->lB_cv, Ns, d, I, drop, SITE_LORA_CV, a->lx);
         site = lst_drop_site(drop, SITE_CA_PROBS);
         lst_attention_forward(a->cctx, NULL, a->clse, a->cq, a->ck, a->cv, NULL,
                               src_mask, 0, B, T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
-        lst_matmul_forward(a->xb, a->cctx, w->co, w->bco, N, I, d);
+        lst_t5_linear(a->xb, a->cctx, w->co, w->pco, w->bco, N, I, d);
         site = lst_drop_site(drop, SITE_CA_OUT);
         lst_residual_rmsnorm_forward(a->xb, a->n_ff, a->rstd_ff, a->xa, a->xb, w->ln_ff, N, d, eps,
                                      on ? &site : NULL);
@@ -120,9 +120,9 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     }
     const float *res = enc ? a->xb : a->xa;
 
-    lst_matmul_forward(a->h, a->n_ff, w->wi, w->bwi, N, d, F);
+    lst_t5_linear(a->h, a->n_ff, w->wi, w->pwi, w->bwi, N, d, F);
     if (c->gated) {
-        lst_matmul_forward(a->l, a->n_ff, w->wi1, w->bwi1, N, d, F);
+        lst_t5_linear(a->l, a->n_ff, w->wi1, w->pwi1, w->bwi1, N, d, F);
         lst_gated_forward(a->act, a->h, a->l, (int64_t)N * F, op_act(c));
     } else {
         lst_act_forward(a->act, a->h, (int64_t)N * F, op_act(c));
@@ -131,7 +131,7 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         site = lst_drop_site(drop, SITE_FF_HIDDEN);
         lst_dropout_apply(a->act, a->act, (int64_t)N * F, &site, 0);
     }
-    lst_matmul_forward(out, a->act, w->wo, w->bwo, N, F, d);
+    lst_t5_linear(out, a->act, w->wo, w->pwo, w->bwo, N, F, d);
     if (A) lst_adapter_forward(out, a->ad_ff_y, a->ad_ff_u, a->ad_ff_g, w->ad_ff, N, d, A);
     site = lst_drop_site(drop, SITE_FF_OUT);
     lst_residual_rmsnorm_forward(out, NULL, NULL, res, out, NULL, N, d, eps, on ? &site : NULL);

@@ -33,6 +33,9 @@ typedef struct {
     float *lA_cq, *lB_cq, *lA_cv, *lB_cv;
     int ad_dim, lora_r;               /* A, r (0: none) */
     float lora_scale, lora_p;         /* alpha / r, LoRA dropout */
+    /* bf16 frozen backbone (lst_t5_to_bf16): the linears packed for
+     * lst_matmul_forward_bf16; the float32 ones are then NULL. */
+    const uint16_t *pq, *pk, *pv, *po, *pcq, *pck, *pcv, *pco, *pwi, *pwi1, *pwo;
 } lst_t5_block_t;
 
 typedef struct {
@@ -80,7 +83,23 @@ typedef struct {
      * enc_stop and decoder blocks below dec_stop need no gradient; enc_need:
      * the encoder needs any gradient at all. */
     int enc_stop, dec_stop, enc_need;
+    uint16_t *packed;    /* bf16 block linears (lst_t5_to_bf16), or NULL */
+    size_t packed_elems;
 } lst_t5_t;
+
+/* A linear of a block: y = x W^T (+ b), from the bf16 packed weight when
+ * the backbone was converted, else float32. */
+void lst_t5_linear(float *y, const float *x, const float *W, const uint16_t *Wp, const float *b,
+                   int N, int in, int out);
+
+/* Converts a frozen backbone to bf16 compute (LST-SPEC section 9): every
+ * block linear (q, k, v, o, cross-attention, wi[_0, wi_1], wo) is rounded
+ * to bf16 and packed, and its float32 copy released; the embedding, LM
+ * head, relative biases and norms stay float32. Forward and decoding only:
+ * no backward, Fisher or pruning afterwards. */
+int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err);
+/* Bytes of the converted backbone's parameters (float32 rest + bf16 packed). */
+size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab);
 
 /* Builds the parameter layout for cfg with `vocab` rows (<= cfg vocab_size)
  * and allocates zeroed parameters. */

@@ -69,8 +69,8 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     for (size_t l = 0; l < L; l++) {
         const lst_t5_block_t *w = blocks[l];
         float *cv = c->cross_v + l * B * Ts * I;
-        lst_matmul_forward(c->cross_k + l * B * Ts * I, enc_out, w->ck, w->bck, B * Ts, (int)d, (int)I);
-        lst_matmul_forward(cv, enc_out, w->cv, w->bcv, B * Ts, (int)d, (int)I);
+        lst_t5_linear(c->cross_k + l * B * Ts * I, enc_out, w->ck, w->pck, w->bck, B * Ts, (int)d, (int)I);
+        lst_t5_linear(cv, enc_out, w->cv, w->pcv, w->bcv, B * Ts, (int)d, (int)I);
         if (w->lA_cv)
             lst_lora_forward(cv, c->lu, enc_out, w->lA_cv, w->lB_cv, B * Ts, (int)d, (int)I, w->lora_r,
                              w->lora_scale, NULL, c->lx);
@@ -80,9 +80,9 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
 
 /* y = x W^T (+ b) (+ the LoRA path), inference. */
 static void proj(lst_t5_cache_t *c, const lst_t5_block_t *w, float *y, const float *x,
-                 const float *W, const float *b, const float *lA, const float *lB, int N, int in,
-                 int O) {
-    lst_matmul_forward(y, x, W, b, N, in, O);
+                 const float *W, const uint16_t *Wp, const float *b, const float *lA,
+                 const float *lB, int N, int in, int O) {
+    lst_t5_linear(y, x, W, Wp, b, N, in, O);
     if (lA) lst_lora_forward(y, c->lu, x, lA, lB, N, in, O, w->lora_r, w->lora_scale, NULL, c->lx);
 }
 
@@ -119,9 +119,9 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
     const float *CV = c->cross_v + (size_t)l * B * Ts * I;
 
     norm(c, w->ln_sa, w->bln_sa, B, d, eps);
-    proj(c, w, c->q, c->n, w->q, w->bq, w->lA_q, w->lB_q, B, d, I);
-    lst_matmul_forward(c->kk, c->n, w->k, w->bk, B, d, I);
-    proj(c, w, c->vv, c->n, w->v, w->bv, w->lA_v, w->lB_v, B, d, I);
+    proj(c, w, c->q, c->n, w->q, w->pq, w->bq, w->lA_q, w->lB_q, B, d, I);
+    lst_t5_linear(c->kk, c->n, w->k, w->pk, w->bk, B, d, I);
+    proj(c, w, c->vv, c->n, w->v, w->pv, w->bv, w->lA_v, w->lB_v, B, d, I);
     for (int b = 0; b < B; b++) {
         float *Kb = K + (size_t)b * c->max_len * I, *Vb = Vc + (size_t)b * c->max_len * I;
         memcpy(Kb + (size_t)t * I, c->kk + (size_t)b * I, sizeof(float) * I);
@@ -129,29 +129,29 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
         lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I, Kb, Vb,
                               c->bias, NULL, 0, 1, 1, Tk, H, D, NULL, NULL);
     }
-    lst_matmul_forward(c->tmp, c->ctx, w->o, w->bo, B, I, d);
+    lst_t5_linear(c->tmp, c->ctx, w->o, w->po, w->bo, B, I, d);
     if (w->ad_dim) lst_adapter_forward(c->tmp, c->ay, c->au, c->ag, w->ad_sa, B, d, w->ad_dim);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 
     norm(c, w->ln_ca, w->bln_ca, B, d, eps);
-    proj(c, w, c->q, c->n, w->cq, w->bcq, w->lA_cq, w->lB_cq, B, d, I);
+    proj(c, w, c->q, c->n, w->cq, w->pcq, w->bcq, w->lA_cq, w->lB_cq, B, d, I);
     for (int b = 0; b < B; b++)
         lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I,
                               CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
                               c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
-    lst_matmul_forward(c->tmp, c->ctx, w->co, w->bco, B, I, d);
+    lst_t5_linear(c->tmp, c->ctx, w->co, w->pco, w->bco, B, I, d);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 
     norm(c, w->ln_ff, w->bln_ff, B, d, eps);
-    lst_matmul_forward(c->h, c->n, w->wi, w->bwi, B, d, F);
+    lst_t5_linear(c->h, c->n, w->wi, w->pwi, w->bwi, B, d, F);
     lst_op_act_t act = (lst_op_act_t)lst_t5_op_act(cfg);
     if (cfg->gated) {
-        lst_matmul_forward(c->l, c->n, w->wi1, w->bwi1, B, d, F);
+        lst_t5_linear(c->l, c->n, w->wi1, w->pwi1, w->bwi1, B, d, F);
         lst_gated_forward(c->h, c->h, c->l, (int64_t)B * F, act);
     } else {
         lst_act_forward(c->h, c->h, (int64_t)B * F, act);
     }
-    lst_matmul_forward(c->tmp, c->h, w->wo, w->bwo, B, F, d);
+    lst_t5_linear(c->tmp, c->h, w->wo, w->pwo, w->bwo, B, F, d);
     if (w->ad_dim) lst_adapter_forward(c->tmp, c->ay, c->au, c->ag, w->ad_ff, B, d, w->ad_dim);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 }

@@ -275,6 +275,7 @@ void lst_t5_weights_free(lst_t5_weights_t *w) {
 }
 
 void lst_t5_free(lst_t5_t *m) {
+    free(m->packed);
     lst_t5_weights_free(&m->w);
     free(m->params);
     free(m->flat);

@@ -67,7 +67,7 @@ int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *p, lst_err_t *err) {
     lst_t5_config_t c;
     int vocab;
     if (open_config(o, &c, &vocab, err)) return -1;
-    return lst_plan_compute(&c, vocab, &o->method, o->freeze_layers, &o->side, o->B, o->T, o->D, p,
+    return lst_plan_compute(&c, vocab, &o->method, o->freeze_layers, &o->side, o->bf16, o->B, o->T, o->D, p,
                             err);
 }
 
@@ -123,6 +123,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
             goto done;
         }
         if (lst_side_create(&s, &m.cfg, &so, err)) goto done;
+        if (o->bf16 && lst_t5_to_bf16(&m, err)) goto done;
         lst_side_init_random(&s, 3);
         if (lst_side_acts_alloc(&sa, &m, &s, B, T, D, 1, err)) goto done;
         params = s.params;

@@ -14,6 +14,7 @@ typedef struct {
     char model[1024];     /* checkpoint directory or preset name */
     lst_method_t method;  /* any method of methods.h, with its sizes */
     int freeze_layers;    /* baselines: the first k layers frozen */
+    int bf16;             /* side methods: the frozen backbone in bf16 */
     int B, T, D;          /* batch, source length, target length */
     lst_side_opts_t side; /* r, kept layers (n_keep < 0: all) */
     int vocab;            /* rows kept (0: 32100 like training, or the model's if fewer) */

@@ -89,6 +89,7 @@ void *lst_run_json(const lst_train_opts_t *o) {
     cJSON_AddNumberToObject(j, "gen_validation", o->gen_val);
     cJSON_AddNumberToObject(j, "gen_test", o->gen_test);
     cJSON_AddBoolToObject(j, "backbone_dropout", o->bb_dropout);
+    cJSON_AddStringToObject(j, "backbone_dtype", o->bb_bf16 ? "bf16" : "fp32");
     cJSON_AddBoolToObject(j, "full_vocab", o->full_vocab);
     cJSON_AddNumberToObject(j, "checkpoint_every", o->ckpt_every);
     cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
@@ -160,6 +161,13 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
         }
         *mf[i] = (int)x;
     }
+    char dtype[8] = "fp32";
+    bad |= str(j, "backbone_dtype", dtype, sizeof dtype); /* optional: older runs are fp32 */
+    if (strcmp(dtype, "fp32") && strcmp(dtype, "bf16") && dtype[0]) {
+        cJSON_Delete(j);
+        return lst_fail(err, "%s: backbone_dtype '%s' is neither fp32 nor bf16", path, dtype);
+    }
+    o->bb_bf16 = !strcmp(dtype, "bf16");
     double mm = 0;
     num(j, "max_memory", &mm); /* optional (older run files lack it) */
     if (mm >= 0 && mm <= 9e18) o->max_memory = (int64_t)mm;

@@ -389,7 +389,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         if (data.train.tgt_len[i] > maxTd) maxTd = data.train.tgt_len[i];
     }
     const int Bmax = B < n_train ? B : n_train;
-    if (lst_plan_compute(&bb->cfg, bb->vocab, &o->method, o->freeze_layers, &o->side, Bmax, maxTs,
+    if (lst_plan_compute(&bb->cfg, bb->vocab, &o->method, o->freeze_layers, &o->side, o->bb_bf16, Bmax, maxTs,
                          maxTd, &plan, err))
         goto done;
     plan.best = 4 * tu.n_floats;
@@ -405,6 +405,11 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
                  o->max_memory / MiB);
         goto done;
     }
+    /* The side network's initialisation (Fisher and pruning read the float32
+     * backbone), then the optional bf16 backbone, before the activations:
+     * the float32 block weights are gone before the step buffers arrive. */
+    if (!resume && !tu.backbone && init_side(o, bb, &tu.side, &data.train, err)) goto done;
+    if (o->bb_bf16 && lst_t5_to_bf16(&tu.bb, err)) goto done;
     grads = lst_calloc(tu.n_floats, sizeof(float), err);
     best = lst_calloc(tu.n_floats, sizeof(float), err);
     order = lst_malloc(n_train, sizeof(int), err);
@@ -440,10 +445,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             fprintf(stderr, "lst train: resuming %s at step %lld (epoch %d)\n", o->out,
                     (long long)S.step, S.epoch + 1);
     } else {
-        /* the side network's initialisation (the backbone methods' additions
-         * were initialised when the model opened) */
-        if (!tu.backbone && init_side(o, bb, &tu.side, &data.train, err)) goto done;
-        memcpy(best, tu.flat, sizeof(float) * tu.n_floats);
+        memcpy(best, tu.flat, sizeof(float) * tu.n_floats); /* initialised above */
     }
     snprintf(path, sizeof path, "%s/log.csv", o->out);
     if (!(log = open_log(path, S.step, err))) goto done;
@@ -624,6 +626,11 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
         lst_tuner_free(&t);
         lst_run_close(r);
         return lst_fail_ctx(err, "%s (has the run finished?)", rundir);
+    }
+    if (r->opts.bb_bf16 && lst_t5_to_bf16(&t.bb, err)) {
+        lst_tuner_free(&t);
+        lst_run_close(r);
+        return -1;
     }
     /* the run keeps the model; the tuner's activations were never allocated */
     r->bb = t.bb;

@@ -30,6 +30,7 @@ typedef struct {
     int epochs, batch, eval_batch, warmup, max_src, fisher_samples;
     int gen_val, gen_test;      /* generation lengths: validation, final */
     int bb_dropout;             /* 1: backbone in train mode (dropout), the reference */
+    int bb_bf16;                /* 1: side methods' frozen backbone in bf16 (LST-SPEC 9) */
     int full_vocab;             /* 1: keep the checkpoint's vocabulary */
     int ckpt_every;             /* steps between checkpoints (0: epoch ends only) */
     int64_t max_steps;          /* 0: epochs decide */

@@ -73,9 +73,12 @@ double lst_tuner_step(lst_tuner_t *t, const lst_t5_batch_t *b, const lst_drop_t 
 }
 
 int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m, int freeze_layers,
-                     const lst_side_opts_t *side, int B, int T, int D, lst_plan_t *p,
+                     const lst_side_opts_t *side, int bf16, int B, int T, int D, lst_plan_t *p,
                      lst_err_t *err) {
     memset(p, 0, sizeof *p);
+    if (bf16 && lst_method_is_backbone(m->name))
+        return lst_fail(err, "a bf16 backbone is for the side-network methods (frozen backbone), "
+                        "not for %s", m->name);
     if (B < 1 || T < 1 || D < 1) return lst_fail(err, "batch shape [%d, %d, %d] must be positive", B, T, D);
     /* a stand-in backbone: shapes, no weights */
     lst_t5_t bb;
@@ -109,7 +112,7 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
         const size_t fwd = lst_side_acts_floats(&bb, &s, B, T, D, 0) - rows * V +
                            (size_t)lst_side_logit_rows((int)rows, vocab) * V;
         const size_t all = lst_side_acts_floats(&bb, &s, B, T, D, 1);
-        p->weights = 4 * (backbone + s.n_floats);
+        p->weights = (bf16 ? lst_t5_bf16_bytes(c, vocab) : 4 * backbone) + 4 * s.n_floats;
         p->trainable = s.n_floats;
         p->activations = 4 * fwd;
         p->workspace = 4 * (all - fwd);

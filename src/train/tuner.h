@@ -25,9 +25,10 @@ typedef struct {
 } lst_plan_t;
 
 /* The plan of one step at batch [B, T source, D target], from shapes alone
- * (no weights needed). side: r, kept layers, mode (side methods). */
+ * (no weights needed). side: r, kept layers, mode (side methods);
+ * bf16: the side methods' frozen backbone in bf16 (lst_t5_to_bf16). */
 int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m, int freeze_layers,
-                     const lst_side_opts_t *side, int B, int T, int D, lst_plan_t *p,
+                     const lst_side_opts_t *side, int bf16, int B, int T, int D, lst_plan_t *p,
                      lst_err_t *err);
 
 typedef struct {

@@ -1,0 +1,84 @@
+/* test_bf16_backbone.c: the optional bf16 frozen backbone (LST-SPEC
+ * section 9): the LST loss and logits stay close to float32 (bf16 has 8
+ * bits of mantissa), the cached generation equals the bf16 forward, the
+ * float32 block linears are really gone (smaller parameters, as the plan
+ * says), and the float32 default is untouched (the golden tests). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/io/batch.h"
+#include "../src/io/side_config.h"
+#include "../src/model/side.h"
+#include "../src/ops/cpu/matmul_bf16.h"
+#include "test.h"
+
+static void bf16_close_to_fp32(const char *model) {
+    char dir[256], path[300];
+    lst_err_t err;
+    lst_t5_t m;
+    lst_batch_file_t bf;
+    lst_side_config_t sc;
+    lst_side_t s;
+    snprintf(dir, sizeof dir, "tests/data/%s", model);
+    if (lst_t5_load(&m, dir, 0, &err)) { CHECK(0, "%s", err.msg); return; }
+    snprintf(path, sizeof path, "%s/batch.safetensors", dir);
+    CHECK(lst_batch_load(&bf, path, 0, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/lst_golden.json", dir);
+    CHECK(lst_side_config_load(&sc, &m.cfg, path, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_create(&s, &m.cfg, &sc.opts, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/lst_side_init.safetensors", dir);
+    CHECK(lst_side_load(&s, path, &err) == 0, "%s", err.msg);
+    lst_t5_batch_t b = bf.view;
+    b.dec_mask = NULL;
+    const size_t V = m.vocab, n = (size_t)b.B * b.Td * V;
+
+    lst_side_acts_t a;
+    CHECK(lst_side_acts_alloc(&a, &m, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
+    const double l32 = lst_side_forward(&m, &s, &b, &a, NULL, NULL);
+    float *lg32 = malloc(sizeof(float) * n);
+    memcpy(lg32, a.logits, sizeof(float) * n);
+
+    const size_t before = m.n_floats * 4;
+    CHECK(lst_t5_to_bf16(&m, &err) == 0, "%s", err.msg);
+    const size_t after = m.n_floats * 4 + m.packed_elems * 2;
+    CHECK(after < before && m.w.enc[0].q == NULL && m.w.enc[0].pq != NULL,
+          "%s: %zu bytes before, %zu after", model, before, after);
+    CHECK(after == lst_t5_bf16_bytes(&m.cfg, m.vocab), "%s: %zu bytes, the plan says %zu", model,
+          after, lst_t5_bf16_bytes(&m.cfg, m.vocab));
+
+    const double l16 = lst_side_forward(&m, &s, &b, &a, NULL, NULL);
+    double worst = 0, maxabs = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(a.logits[i] - lg32[i]) > worst) worst = fabs(a.logits[i] - lg32[i]);
+        if (fabs(lg32[i]) > maxabs) maxabs = fabs(lg32[i]);
+    }
+    CHECK(fabs(l16 - l32) < 2e-2 * fabs(l32), "%s: loss %.6f in bf16, %.6f in fp32", model, l16, l32);
+    CHECK(worst < 3e-2 * maxabs && worst > 0, "%s: logits differ by %.3g (max %.3g)", model, worst, maxabs);
+
+    /* cached generation with the bf16 backbone equals its forward */
+    int32_t *teacher = calloc((size_t)b.B * b.Td, sizeof(int32_t)), *out = calloc((size_t)b.B * b.Td, 4);
+    int *len = calloc(b.B, sizeof(int));
+    float *lg = malloc(sizeof(float) * n);
+    for (int r = 0; r < b.B; r++)
+        for (int t = 0; t + 1 < b.Td; t++) teacher[r * b.Td + t] = b.dec_ids[r * b.Td + t + 1];
+    CHECK(lst_side_generate(&m, &s, &b, b.Td, out, len, teacher, lg, &err) == 0, "%s", err.msg);
+    double gw = 0;
+    for (int t = 0; t < b.Td; t++)
+        for (int r = 0; r < b.B; r++)
+            for (size_t v = 0; v < V; v++)
+                gw = fmax(gw, fabs(lg[((size_t)t * b.B + r) * V + v] - a.logits[((size_t)r * b.Td + t) * V + v]));
+    CHECK(gw <= 1e-4 * maxabs, "%s: bf16 generation differs from the bf16 forward by %.3g", model, gw);
+    free(teacher);
+    free(out);
+    free(len);
+    free(lg);
+    free(lg32);
+    lst_side_acts_free(&a);
+    lst_side_free(&s);
+    lst_batch_free(&bf);
+    lst_t5_free(&m);
+}
+
+TEST(bf16_backbone_close_to_fp32_relu) { bf16_close_to_fp32("t5-tiny-relu"); }
+TEST(bf16_backbone_close_to_fp32_gated) { bf16_close_to_fp32("t5-tiny-gated"); }

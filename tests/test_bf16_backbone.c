@@ -82,3 +82,26 @@ static void bf16_close_to_fp32(const char *model) {
 
 TEST(bf16_backbone_close_to_fp32_relu) { bf16_close_to_fp32("t5-tiny-relu"); }
 TEST(bf16_backbone_close_to_fp32_gated) { bf16_close_to_fp32("t5-tiny-gated"); }
+
+/* Loading straight into bf16 (never holding the float32 block weights)
+ * gives exactly the backbone that converting after a float32 load gives. */
+TEST(bf16_backbone_direct_load_equals_conversion) {
+    lst_err_t err;
+    const char *models[2] = {"tests/data/t5-tiny-relu", "tests/data/t5-tiny-gated"};
+    for (int k = 0; k < 2; k++) {
+        lst_t5_t a, b;
+        if (lst_t5_load(&a, models[k], 0, &err) || lst_t5_to_bf16(&a, &err) ||
+            lst_t5_load_bf16(&b, models[k], 0, &err)) {
+            CHECK(0, "%s", err.msg);
+            return;
+        }
+        CHECK(a.packed_elems == b.packed_elems && a.n_floats == b.n_floats &&
+                  !memcmp(a.packed, b.packed, 2 * a.packed_elems) &&
+                  !memcmp(a.flat, b.flat, 4 * a.n_floats),
+              "%s: direct bf16 load differs from conversion", models[k]);
+        CHECK(b.w.dec[0].pcq && !b.w.dec[0].cq && b.w.enc_rel && b.w.enc[0].ln_sa,
+              "%s: pointers after a direct load", models[k]);
+        lst_t5_free(&a);
+        lst_t5_free(&b);
+    }
+}

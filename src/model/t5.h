@@ -98,6 +98,13 @@ void lst_t5_linear(float *y, const float *x, const float *W, const uint16_t *Wp,
  * head, relative biases and norms stay float32. Forward and decoding only:
  * no backward, Fisher or pruning afterwards. */
 int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err);
+/* The same, each block linear's float32 values given by fill (one tensor
+ * at a time) instead of read from m->flat, whose linears are never touched:
+ * a loader converts without ever holding the float32 backbone. */
+typedef int (*lst_t5_fill_fn)(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err);
+int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *err);
+/* lst_t5_load, straight to the bf16 backbone (see lst_t5_to_bf16). */
+int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
 /* Bytes of the converted backbone's parameters (float32 rest + bf16 packed). */
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab);
 

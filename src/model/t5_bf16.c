@@ -78,7 +78,16 @@ size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab) {
     return 4 * rest + 2 * packed;
 }
 
-int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err) {
+int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err) { return lst_t5_to_bf16_from(m, NULL, NULL, err); }
+
+/* The parameter whose float32 copy sits at ptr (a block linear). */
+static const lst_param_t *param_at(const lst_t5_t *m, const float *ptr) {
+    for (int i = 0; i < m->n_params; i++)
+        if (m->flat + m->params[i].offset == ptr) return &m->params[i];
+    return NULL;
+}
+
+int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *err) {
     if (m->packed) return 0;
     const lst_t5_config_t *c = &m->cfg;
     const int nb = c->num_layers + c->num_decoder_layers;
@@ -109,6 +118,19 @@ int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err) {
         free(np);
         return lst_fail_ctx(err, "bf16 backbone weights");
     }
+    /* fill: each linear's float32 values come one at a time through a
+     * buffer of one tensor (the model's float32 copy is never touched, so
+     * its pages never become resident) */
+    size_t biggest = 0;
+    for (int i = 0; fill && i < m->n_params; i++)
+        if (is_linear(m->params[i].name) && m->params[i].numel > biggest) biggest = m->params[i].numel;
+    float *tmp = fill ? lst_malloc(biggest ? biggest : 1, sizeof(float), err) : NULL;
+    if (fill && !tmp) {
+        free(packed);
+        free(np);
+        free(nf);
+        return lst_fail_ctx(err, "bf16 backbone weights");
+    }
     size_t off = 0;
     for (int i = 0; i < nb; i++) {
         const int dec = i >= c->num_layers;
@@ -116,10 +138,23 @@ int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err) {
         lin_t l[12];
         const int n = block_linears(b, c, dec, l);
         for (int k = 0; k < n; k++) {
-            lst_bf16_pack_weights(packed + off, *l[k].w, l[k].M, l[k].K);
+            const float *src = *l[k].w;
+            if (fill) {
+                const lst_param_t *p = param_at(m, src);
+                if (!p || fill(p, tmp, ctx, err)) {
+                    free(tmp);
+                    free(packed);
+                    free(np);
+                    free(nf);
+                    return p ? -1 : lst_fail(err, "bf16: a block linear has no parameter");
+                }
+                src = tmp;
+            }
+            lst_bf16_pack_weights(packed + off, src, l[k].M, l[k].K);
             off += lst_bf16_packed_size(l[k].M, l[k].K);
         }
     }
+    free(tmp);
     for (int i = 0, j = 0; i < m->n_params; i++)
         if (!is_linear(m->params[i].name)) {
             memcpy(nf + np[j].offset, m->flat + m->params[i].offset, sizeof(float) * np[j].numel);

@@ -302,8 +302,35 @@ int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err) {
     return lst_t5_load_ext(m, dir, vocab_limit, NULL, err);
 }
 
+static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext, int bf16,
+                lst_err_t *err);
+
 int lst_t5_load_ext(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
                     lst_err_t *err) {
+    return load(m, dir, vocab_limit, ext, 0, err);
+}
+
+int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err) {
+    return load(m, dir, vocab_limit, NULL, 1, err);
+}
+
+typedef struct {
+    const lst_st_file_t *f;
+    int vocab_rows_file;
+} file_src_t;
+
+static int fill_from_file(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err) {
+    const file_src_t *s = ctx;
+    return read_param(s->f, p, dst, s->vocab_rows_file, err);
+}
+
+static int is_block_linear(const char *name) {
+    return strstr(name, "SelfAttention.") || strstr(name, "EncDecAttention.") ||
+           strstr(name, "DenseReluDense.");
+}
+
+static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext, int bf16,
+                lst_err_t *err) {
     char path[4096];
     lst_t5_config_t cfg;
     memset(m, 0, sizeof *m);
@@ -335,10 +362,20 @@ int lst_t5_load_ext(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_
     for (int i = 0; i < m->n_params; i++) {
         const lst_param_t *p = &m->params[i];
         if (p->ext) continue; /* a method's addition: initialised by the caller */
+        /* bf16: the linears are read one at a time while packing, below */
+        if (bf16 && is_block_linear(p->name) && !strstr(p->name, "relative_attention_bias")) continue;
         if (read_param(&f, p, m->flat + p->offset, cfg.vocab_size, err)) {
             lst_st_close(&f);
             lst_t5_free(m);
             return lst_fail_ctx(err, "loading %s (config.json and weights disagree?)", dir);
+        }
+    }
+    if (bf16) {
+        file_src_t src = {&f, cfg.vocab_size};
+        if (lst_t5_to_bf16_from(m, fill_from_file, &src, err)) {
+            lst_st_close(&f);
+            lst_t5_free(m);
+            return lst_fail_ctx(err, "loading %s in bf16", dir);
         }
     }
     lst_st_close(&f);

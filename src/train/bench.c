@@ -38,8 +38,21 @@ static int open_config(const lst_bench_opts_t *o, lst_t5_config_t *c, int *vocab
     return 0;
 }
 
+/* Random N(0, 0.05^2) values for a block linear (the bf16 preset path). */
+static int fill_random(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err) {
+    lst_rng_t *r = ctx;
+    for (size_t j = 0; j < p->numel; j++) dst[j] = (float)(lst_rng_normal(r) * 0.05);
+    return 0;
+}
+
+static int is_linear_name(const char *nm) {
+    return (strstr(nm, "Attention.") && !strstr(nm, "relative_attention_bias")) ||
+           strstr(nm, "DenseReluDense.");
+}
+
 /* Loads a directory, or builds a preset with random weights (nothing
- * written to disk), with the method's additions (ext may be NULL). */
+ * written to disk), with the method's additions (ext may be NULL); bf16:
+ * straight to the bf16 backbone, never holding the float32 one. */
 static int open_backbone(const lst_bench_opts_t *o, lst_t5_t *m, const lst_t5_ext_t *ext,
                          lst_err_t *err) {
     lst_t5_config_t c;
@@ -51,11 +64,16 @@ static int open_backbone(const lst_bench_opts_t *o, lst_t5_t *m, const lst_t5_ex
         lst_rng_t r;
         lst_rng_seed(&r, 1);
         for (int i = 0; i < m->n_params; i++) {
+            if (o->bf16 && is_linear_name(m->params[i].name)) continue; /* below */
             float *x = m->flat + m->params[i].offset;
             int ln = strstr(m->params[i].name, "layer_norm.weight") != NULL;
             for (size_t j = 0; j < m->params[i].numel; j++)
                 x[j] = ln ? 1.0f : (float)(lst_rng_normal(&r) * 0.05);
         }
+        if (o->bf16 && lst_t5_to_bf16_from(m, fill_random, &r, err)) return -1;
+    } else if (o->bf16 && !ext) {
+        if (lst_t5_load_bf16(m, o->model, vocab_want, err))
+            return lst_fail_ctx(err, "--model is neither a preset (%s) nor a checkpoint", LST_PRESET_NAMES);
     } else if (lst_t5_load_ext(m, o->model, vocab_want, ext, err)) {
         return lst_fail_ctx(err, "--model is neither a preset (%s) nor a checkpoint", LST_PRESET_NAMES);
     }
@@ -123,7 +141,6 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
             goto done;
         }
         if (lst_side_create(&s, &m.cfg, &so, err)) goto done;
-        if (o->bf16 && lst_t5_to_bf16(&m, err)) goto done;
         lst_side_init_random(&s, 3);
         if (lst_side_acts_alloc(&sa, &m, &s, B, T, D, 1, err)) goto done;
         params = s.params;

@@ -113,12 +113,12 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
 /* ---- model --------------------------------------------------------------- */
 
 static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_tuner_t *t,
-                      lst_err_t *err) {
+                      int bf16_load, lst_err_t *err) {
     *tok = lst_tokenizer_load(o->spm, err);
     if (!*tok) return -1;
     const int tv = lst_tokenizer_vocab_size(*tok);
     if (lst_tuner_open(t, o->model, o->full_vocab ? 0 : tv, &o->method, o->freeze_layers, &o->side,
-                       o->seed, err))
+                       bf16_load, o->seed, err))
         return -1;
     if (t->bb.vocab < tv)
         return lst_fail(err, "%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)",
@@ -371,7 +371,10 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     lst_plan_t plan;
     const double t0 = now_s();
 
-    if (open_model(o, &tok, &tu, err)) goto done;
+    /* a bf16 backbone loads straight into bf16 unless the side network's
+     * pruning initialisation needs its float32 weights first */
+    const int bf16_load = o->bb_bf16 && (resume || !strcmp(o->init, "random"));
+    if (open_model(o, &tok, &tu, bf16_load, err)) goto done;
     const lst_t5_t *bb = &tu.bb;
     /* record the resolved kept layers */
     if (!tu.backbone) o->side = tu.side.opts;
@@ -616,7 +619,7 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
     if (lst_run_load(&r->opts, path, err)) return -1;
     lst_tuner_t t;
     memset(&t, 0, sizeof t);
-    if (open_model(&r->opts, &r->tok, &t, err)) {
+    if (open_model(&r->opts, &r->tok, &t, r->opts.bb_bf16, err)) {
         lst_tuner_free(&t);
         lst_run_close(r);
         return -1;

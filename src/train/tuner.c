@@ -10,7 +10,8 @@
 const lst_side_t *lst_tuner_side(const lst_tuner_t *t) { return t->backbone ? NULL : &t->side; }
 
 int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_method_t *m,
-                   int freeze_layers, const lst_side_opts_t *side, uint64_t seed, lst_err_t *err) {
+                   int freeze_layers, const lst_side_opts_t *side, int bf16, uint64_t seed,
+                   lst_err_t *err) {
     memset(t, 0, sizeof *t);
     t->backbone = lst_method_is_backbone(m->name);
     if (t->backbone) {
@@ -35,7 +36,9 @@ int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_m
     if (freeze_layers)
         return lst_fail(err, "--freeze-layers applies to the baselines, not to %s (its backbone is "
                         "frozen already)", m->name);
-    if (lst_t5_load(&t->bb, dir, vocab_limit, err)) return -1;
+    if (bf16 ? lst_t5_load_bf16(&t->bb, dir, vocab_limit, err)
+             : lst_t5_load(&t->bb, dir, vocab_limit, err))
+        return -1;
     lst_side_opts_t so = *side;
     so.mode = mode;
     if (lst_side_create(&t->side, &t->bb.cfg, &so, err)) return -1;

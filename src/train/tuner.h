@@ -45,9 +45,11 @@ typedef struct {
 
 /* Loads the backbone from dir (vocab_limit as lst_t5_load) with the
  * method's additions (initialised from seed) or creates the side network
- * (zeroed: the trainer initialises it). */
+ * (zeroed: the trainer initialises it). bf16: load the side methods'
+ * backbone straight into bf16 (when nothing needs its float32 weights). */
 int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_method_t *m,
-                   int freeze_layers, const lst_side_opts_t *side, uint64_t seed, lst_err_t *err);
+                   int freeze_layers, const lst_side_opts_t *side, int bf16, uint64_t seed,
+                   lst_err_t *err);
 void lst_tuner_free(lst_tuner_t *t);
 
 /* The side network, or NULL when the backbone is what trains. */

@@ -19,7 +19,9 @@ static inline int visible(int j, int limit, const uint8_t *km) { return j <= lim
  * parts and a degree-6 polynomial; within 2 ulp of expf, 0 below -87.3),
  * written so a row of them vectorises. */
 static inline float exp_poly(float x) {
-    const float xc = x < -87.33654f ? -87.33654f : x;
+    /* clamped first (a NaN becomes the low end here and is passed through
+     * at the end), so the exponent below is always in [1, 255] */
+    const float xc = fminf(fmaxf(x, -87.33654f), 88.72283f);
     const float n = rintf(xc * 1.44269504088896341f);
     float r = fmaf(n, -0.693359375f, xc);
     r = fmaf(n, 2.12194440e-4f, r);
@@ -30,10 +32,10 @@ static inline float exp_poly(float x) {
     p = fmaf(p, r, 1.6666665459e-1f);
     p = fmaf(p, r, 5.0000001201e-1f);
     p = fmaf(p, r * r, r + 1.0f);
-    const int32_t e = ((int32_t)n + 127) << 23;
+    const uint32_t e = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &e, 4);
-    return x < -87.33654f ? 0.0f : p * scale;
+    return x < -87.33654f ? 0.0f : x == x ? p * scale : x;
 }
 
 /* s[j] = visible(j) ? exp(s[j] - shift) : 0 over a row; returns the sum. */

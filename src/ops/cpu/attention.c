@@ -21,7 +21,8 @@ static inline int visible(int j, int limit, const uint8_t *km) { return j <= lim
 static inline float exp_poly(float x) {
     /* clamped first (a NaN becomes the low end here and is passed through
      * at the end), so the exponent below is always in [1, 255] */
-    const float xc = fminf(fmaxf(x, -87.33654f), 88.72283f);
+    float xc = x > -87.33654f ? x : -87.33654f; /* comparisons, not fminf: they vectorise */
+    xc = xc < 88.72283f ? xc : 88.72283f;
     const float n = rintf(xc * 1.44269504088896341f);
     float r = fmaf(n, -0.693359375f, xc);
     r = fmaf(n, 2.12194440e-4f, r);

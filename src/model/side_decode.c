@@ -48,11 +48,7 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
                                     max_len, err)) ||
         lst_dec_cache_init(&cside, cs, sblk, nk, a.fin[0], bt->src_mask, B, Ts, max_len, err))
         goto out;
-    memset(out, 0, sizeof(int32_t) * (size_t)B * max_len);
-    for (int b = 0; b < B; b++) {
-        ids[b] = cb->decoder_start_token_id;
-        out_len[b] = 0;
-    }
+    lst_greedy_begin(B, max_len, cb->decoder_start_token_id, out, out_len, done, ids);
     for (int t = 0; t < max_len; t++) {
         /* embedding -> backbone x and side first_downsample */
         lst_embedding_forward(emb, ids, bb->w.shared, B, d);
@@ -86,21 +82,8 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
         if (cb->tie_word_embeddings) lst_scale_inplace(up, 1.0f / sqrtf((float)d), (int64_t)B * d);
         lst_matmul_forward(lg, up, bb->w.lm_head, NULL, B, d, V);
         if (logits) memcpy(logits + (size_t)t * B * V, lg, sizeof(float) * B * V);
-        int all_done = 1;
-        for (int b = 0; b < B; b++) {
-            const float *row = lg + (size_t)b * V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (row[v] > row[best]) best = v;
-            if (!done[b]) {
-                out[(size_t)b * max_len + t] = best;
-                if (best == cb->eos_token_id) done[b] = 1;
-                else out_len[b]++;
-            }
-            all_done &= done[b];
-            ids[b] = teacher ? teacher[(size_t)b * max_len + t] : best;
-        }
-        if (all_done && !teacher) break;
+        if (lst_greedy_pick(lg, B, V, t, max_len, cb->eos_token_id, teacher, out, out_len, done, ids))
+            break;
     }
     rc = 0;
 out:

@@ -92,6 +92,10 @@ typedef struct {
 void lst_t5_linear(float *y, const float *x, const float *W, const uint16_t *Wp, const float *b,
                    int N, int in, int out);
 
+/* 1 for a block linear's Hugging Face name (q, k, v, o of either
+ * attention, wi, wi_0, wi_1, wo): what the bf16 backbone packs. */
+int lst_t5_is_block_linear(const char *name);
+
 /* Converts a frozen backbone to bf16 compute (LST-SPEC section 9): every
  * block linear (q, k, v, o, cross-attention, wi[_0, wi_1], wo) is rounded
  * to bf16 and packed, and its float32 copy released; the embedding, LM
@@ -327,6 +331,17 @@ int lst_t5_cache_init(lst_t5_cache_t *c, const lst_t5_t *m,
 /* ids: [B] tokens at position c->len; logits: [B, V]. Fails when full. */
 int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c,
                        const int32_t *ids, float *logits, lst_err_t *err);
+
+/* One greedy step shared by the generators: the argmax of each row of lg
+ * [B, V] becomes out[b, t] until the row's EOS (out_len counts the ids
+ * before it; done marks finished rows), and ids[b] the next decoder input
+ * (teacher[b, t] when teacher is given). Returns 1 when generation can
+ * stop (every row done, no teacher). lst_greedy_begin clears out, out_len
+ * and done and sets ids to the decoder start token. */
+void lst_greedy_begin(int B, int max_len, int start, int32_t *out, int *out_len, int *done,
+                      int32_t *ids);
+int lst_greedy_pick(const float *lg, int B, int V, int t, int max_len, int eos,
+                    const int32_t *teacher, int32_t *out, int *out_len, int *done, int32_t *ids);
 
 /* Greedy generation with the backbone alone (and a method's extensions):
  * as lst_side_generate in side.h (out: [B, max_len], EOS included, 0

@@ -45,8 +45,7 @@ static int block_linears(lst_t5_block_t *b, const lst_t5_config_t *c, int decode
     return n;
 }
 
-/* A block linear's Hugging Face name? (q, k, v, o of either attention, wi*, wo) */
-static int is_linear(const char *name) {
+int lst_t5_is_block_linear(const char *name) {
     const char *suffix[] = {".SelfAttention.q.weight", ".SelfAttention.k.weight",
                             ".SelfAttention.v.weight", ".SelfAttention.o.weight",
                             ".EncDecAttention.q.weight", ".EncDecAttention.k.weight",
@@ -107,7 +106,7 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
     size_t keep = 0;
     int nk = 0;
     for (int i = 0; np && i < m->n_params; i++)
-        if (!is_linear(m->params[i].name)) {
+        if (!lst_t5_is_block_linear(m->params[i].name)) {
             np[nk] = m->params[i];
             np[nk++].offset = keep;
             keep += m->params[i].numel;
@@ -123,7 +122,7 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
      * its pages never become resident) */
     size_t biggest = 0;
     for (int i = 0; fill && i < m->n_params; i++)
-        if (is_linear(m->params[i].name) && m->params[i].numel > biggest) biggest = m->params[i].numel;
+        if (lst_t5_is_block_linear(m->params[i].name) && m->params[i].numel > biggest) biggest = m->params[i].numel;
     float *tmp = fill ? lst_malloc(biggest ? biggest : 1, sizeof(float), err) : NULL;
     if (fill && !tmp) {
         free(packed);
@@ -156,7 +155,7 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
     }
     free(tmp);
     for (int i = 0, j = 0; i < m->n_params; i++)
-        if (!is_linear(m->params[i].name)) {
+        if (!lst_t5_is_block_linear(m->params[i].name)) {
             memcpy(nf + np[j].offset, m->flat + m->params[i].offset, sizeof(float) * np[j].numel);
             j++;
         }

@@ -188,6 +188,35 @@ int lst_t5_decode_step(const lst_t5_t *m, lst_t5_cache_t *c, const int32_t *ids,
     return 0;
 }
 
+void lst_greedy_begin(int B, int max_len, int start, int32_t *out, int *out_len, int *done,
+                      int32_t *ids) {
+    memset(out, 0, sizeof(int32_t) * (size_t)B * max_len);
+    for (int b = 0; b < B; b++) {
+        ids[b] = start;
+        out_len[b] = 0;
+        done[b] = 0;
+    }
+}
+
+int lst_greedy_pick(const float *lg, int B, int V, int t, int max_len, int eos,
+                    const int32_t *teacher, int32_t *out, int *out_len, int *done, int32_t *ids) {
+    int all_done = 1;
+    for (int b = 0; b < B; b++) {
+        const float *row = lg + (size_t)b * V;
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (row[v] > row[best]) best = v;
+        if (!done[b]) {
+            out[(size_t)b * max_len + t] = best;
+            if (best == eos) done[b] = 1;
+            else out_len[b]++;
+        }
+        all_done &= done[b];
+        ids[b] = teacher ? teacher[(size_t)b * max_len + t] : best;
+    }
+    return all_done && !teacher;
+}
+
 int lst_t5_generate(const lst_t5_t *m, const lst_t5_batch_t *bt, int max_len, int32_t *out,
                     int *out_len, const int32_t *teacher, float *logits, lst_err_t *err) {
     const lst_t5_config_t *cfg = &m->cfg;
@@ -205,29 +234,12 @@ int lst_t5_generate(const lst_t5_t *m, const lst_t5_batch_t *bt, int max_len, in
         lst_t5_cache_init(&c, m, a.enc_out, lst_t5_enc_mask(m, bt, &a), B,
                           lst_t5_enc_len(m, bt->Ts), max_len, err))
         goto out;
-    memset(out, 0, sizeof(int32_t) * (size_t)B * max_len);
-    for (int b = 0; b < B; b++) {
-        ids[b] = cfg->decoder_start_token_id;
-        out_len[b] = 0;
-    }
+    lst_greedy_begin(B, max_len, cfg->decoder_start_token_id, out, out_len, done, ids);
     for (int t = 0; t < max_len; t++) {
         if (lst_t5_decode_step(m, &c, ids, lg, err)) goto out;
         if (logits) memcpy(logits + (size_t)t * B * V, lg, sizeof(float) * B * V);
-        int all_done = 1;
-        for (int b = 0; b < B; b++) {
-            const float *row = lg + (size_t)b * V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (row[v] > row[best]) best = v;
-            if (!done[b]) {
-                out[(size_t)b * max_len + t] = best;
-                if (best == cfg->eos_token_id) done[b] = 1;
-                else out_len[b]++;
-            }
-            all_done &= done[b];
-            ids[b] = teacher ? teacher[(size_t)b * max_len + t] : best;
-        }
-        if (all_done && !teacher) break;
+        if (lst_greedy_pick(lg, B, V, t, max_len, cfg->eos_token_id, teacher, out, out_len, done, ids))
+            break;
     }
     rc = 0;
 out:

@@ -324,11 +324,6 @@ static int fill_from_file(const lst_param_t *p, float *dst, void *ctx, lst_err_t
     return read_param(s->f, p, dst, s->vocab_rows_file, err);
 }
 
-static int is_block_linear(const char *name) {
-    return strstr(name, "SelfAttention.") || strstr(name, "EncDecAttention.") ||
-           strstr(name, "DenseReluDense.");
-}
-
 static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext, int bf16,
                 lst_err_t *err) {
     char path[4096];
@@ -363,7 +358,7 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
         const lst_param_t *p = &m->params[i];
         if (p->ext) continue; /* a method's addition: initialised by the caller */
         /* bf16: the linears are read one at a time while packing, below */
-        if (bf16 && is_block_linear(p->name) && !strstr(p->name, "relative_attention_bias")) continue;
+        if (bf16 && lst_t5_is_block_linear(p->name)) continue;
         if (read_param(&f, p, m->flat + p->offset, cfg.vocab_size, err)) {
             lst_st_close(&f);
             lst_t5_free(m);

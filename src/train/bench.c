@@ -45,11 +45,6 @@ static int fill_random(const lst_param_t *p, float *dst, void *ctx, lst_err_t *e
     return 0;
 }
 
-static int is_linear_name(const char *nm) {
-    return (strstr(nm, "Attention.") && !strstr(nm, "relative_attention_bias")) ||
-           strstr(nm, "DenseReluDense.");
-}
-
 /* Loads a directory, or builds a preset with random weights (nothing
  * written to disk), with the method's additions (ext may be NULL); bf16:
  * straight to the bf16 backbone, never holding the float32 one. */
@@ -64,7 +59,7 @@ static int open_backbone(const lst_bench_opts_t *o, lst_t5_t *m, const lst_t5_ex
         lst_rng_t r;
         lst_rng_seed(&r, 1);
         for (int i = 0; i < m->n_params; i++) {
-            if (o->bf16 && is_linear_name(m->params[i].name)) continue; /* below */
+            if (o->bf16 && lst_t5_is_block_linear(m->params[i].name)) continue; /* below */
             float *x = m->flat + m->params[i].offset;
             int ln = strstr(m->params[i].name, "layer_norm.weight") != NULL;
             for (size_t j = 0; j < m->params[i].numel; j++)

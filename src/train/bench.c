@@ -15,6 +15,7 @@
 #include "../model/presets.h"
 #include "../model/peft.h"
 #include "adamw.h"
+#include "metrics.h"
 #include "trainer.h"
 
 static double now_ms(void) {
@@ -84,10 +85,6 @@ int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *p, lst_err_t *err) {
                             err);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *err) {
     memset(r, 0, sizeof *r);
@@ -172,10 +169,8 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
         if (step == 0) r->loss_first = loss;
         r->loss_last = loss;
     }
-    qsort(times + 1, o->steps, sizeof(double), cmp_double);
+    r->step_ms_median = lst_median(times + 1, o->steps); /* sorted: the minimum comes first */
     r->step_ms_min = times[1];
-    r->step_ms_median = o->steps % 2 ? times[1 + o->steps / 2]
-                                      : 0.5 * (times[o->steps / 2] + times[1 + o->steps / 2]);
     r->tokens_per_s = (double)B * (T + D) / (r->step_ms_median / 1e3);
     r->peak_bytes = plan.total;
     struct rusage ru;

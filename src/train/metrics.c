@@ -237,3 +237,13 @@ int lst_task_metrics(const lst_task_t *t, const char *const *preds,
     out->score = out->n == 2 ? 0.5 * (out->values[0] + out->values[1]) : out->values[0];
     return 0;
 }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double lst_median(double *x, int n) {
+    qsort(x, n, sizeof(double), cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}

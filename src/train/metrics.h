@@ -33,6 +33,8 @@ const char *lst_metric_name(lst_metric_kind_t k);
  * (not x100), NaN where scipy gives NaN (fewer than 2 points, a constant
  * input, a non-finite value). Spearman ranks ties by their average rank. */
 double lst_pearson(const double *x, const double *y, int n);
+/* The median of x[0, n) (n >= 1); sorts x in place. */
+double lst_median(double *x, int n);
 int lst_spearman(const double *x, const double *y, int n, double *out, lst_err_t *err);
 
 #endif

@@ -266,11 +266,6 @@ static void trained_path(char *buf, size_t n, const char *dir, const lst_tuner_t
     snprintf(buf, n, "%s/%s", dir, t->backbone ? "tuned.safetensors" : "side.safetensors");
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static cJSON *plan_json(const lst_plan_t *p) {
     cJSON *j = cJSON_CreateObject();
     const double M = 1048576.0;
@@ -572,10 +567,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     cJSON_AddNumberToObject(mj, "backbone_params", backbone);
     cJSON_AddNumberToObject(mj, "trainable_percent", 100.0 * tu.n_floats / backbone);
     if (n_timed > 0) {
-        qsort(step_ms, n_timed, sizeof(double), cmp_double);
-        double med = n_timed % 2 ? step_ms[n_timed / 2]
-                                 : 0.5 * (step_ms[n_timed / 2 - 1] + step_ms[n_timed / 2]);
-        cJSON_AddNumberToObject(mj, "step_ms_median", med);
+        cJSON_AddNumberToObject(mj, "step_ms_median", lst_median(step_ms, (int)n_timed));
     } else { /* a resumed run that had no step left to time */
         cJSON_AddNullToObject(mj, "step_ms_median");
     }

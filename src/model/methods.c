@@ -4,11 +4,19 @@
 #include <stdio.h>
 #include <string.h>
 
+int lst_method_side_mode(const char *m, int *mode) {
+    if (!strcmp(m, "lst")) *mode = LST_SIDE_LADDER;
+    else if (!strcmp(m, "side-tuning")) *mode = LST_SIDE_TUNING;
+    else if (!strcmp(m, "compression")) *mode = LST_SIDE_COMPRESSION;
+    else return -1;
+    return 0;
+}
+
 /* The side network's mode for a method name (LADDER for anything else). */
 static int side_mode(const char *name) {
-    if (!strcmp(name, "side-tuning")) return LST_SIDE_TUNING;
-    if (!strcmp(name, "compression")) return LST_SIDE_COMPRESSION;
-    return LST_SIDE_LADDER;
+    int mode = LST_SIDE_LADDER;
+    lst_method_side_mode(name, &mode);
+    return mode;
 }
 
 void lst_method_default(lst_method_t *m, const char *name) {

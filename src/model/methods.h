@@ -36,6 +36,10 @@ typedef struct {
 /* Defaults for `name`; "side-tuning" and "compression" also set side.mode. */
 void lst_method_default(lst_method_t *m, const char *name);
 
+/* The side mode of a side-network method (lst, side-tuning, compression);
+ * -1 for the others. */
+int lst_method_side_mode(const char *method, int *mode);
+
 /* trainable: parameters the method trains; backbone: the backbone's own
  * parameters (the denominator of the share). */
 int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab,

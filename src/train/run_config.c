@@ -31,14 +31,6 @@ void lst_train_opts_default(lst_train_opts_t *o) {
     lst_method_default(&o->method, "lst");
 }
 
-int lst_method_side_mode(const char *m, int *mode) {
-    if (!strcmp(m, "lst")) *mode = LST_SIDE_LADDER;
-    else if (!strcmp(m, "side-tuning")) *mode = LST_SIDE_TUNING;
-    else if (!strcmp(m, "compression")) *mode = LST_SIDE_COMPRESSION;
-    else return -1;
-    return 0;
-}
-
 double lst_method_lr(const char *m) {
     if (!strcmp(m, "lst") || !strcmp(m, "side-tuning") || !strcmp(m, "compression")) return 3e-3;
     if (!strcmp(m, "prompt")) return 0.3;

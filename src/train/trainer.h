@@ -57,9 +57,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err);
 /* The paper's learning rate of a method (LST-SPEC section 5): 3e-3 for
  * the side networks, 0.3 for prompt tuning, 3e-4 for the others. */
 double lst_method_lr(const char *method);
-/* The side mode of a side-network method (lst, side-tuning, compression);
- * -1 for the others. */
-int lst_method_side_mode(const char *method, int *mode);
+
 
 /* A trained run, loaded for evaluation or prediction. */
 typedef struct {

@@ -79,12 +79,16 @@ double lst_rng_normal(lst_rng_t *r) {
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925 * u2);
 }
 
-float lst_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t index) {
+uint32_t lst_rng_u32_at(uint64_t seed, uint64_t stream, uint64_t index) {
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     const uint64_t block = index / 4;
     const uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream,
                              (uint32_t)(stream >> 32)};
     uint32_t out[4];
     lst_philox4x32(key, ctr, out);
-    return (float)(out[index % 4] >> 8) * TWO_M24;
+    return out[index % 4];
+}
+
+float lst_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t index) {
+    return (float)(lst_rng_u32_at(seed, stream, index) >> 8) * TWO_M24;
 }

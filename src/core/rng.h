@@ -26,8 +26,10 @@ float lst_rng_uniform(lst_rng_t *r);
 /* Standard normal (Box-Muller on two uniforms, in double). */
 double lst_rng_normal(lst_rng_t *r);
 
-/* Stateless: the uniform [0,1) value number `index` of stream `stream`
- * under `seed` (used to regenerate dropout masks element by element). */
+/* Stateless: word number `index` of stream `stream` under `seed` (word
+ * index % 4 of block index / 4; dropout masks are built from these), and
+ * the uniform [0,1) value made of its top 24 bits. */
+uint32_t lst_rng_u32_at(uint64_t seed, uint64_t stream, uint64_t index);
 float lst_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t index);
 
 #endif

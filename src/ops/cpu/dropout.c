@@ -2,56 +2,146 @@
  * stream, element index), so backward regenerates it instead of storing
  * it, and a resumed run draws exactly the masks it would have drawn.
  *
- * Element i keeps iff u(i) >= p, where u(i) is the top 24 bits (over 2^24)
- * of one word of a Philox4x32-10 block (key = seed, counter = {block,
- * stream}): elements come in groups of 64, and element 64 G + 16 k + j is
- * word k of block 16 G + j. This word-major order lets the fast path below
- * compare 16 words of one kind at once; it draws each block once and
- * compares the top 24 bits against ceil(p * 2^24), the same test exactly. */
+ * Each Philox4x32-10 block (key = seed, counter = {block, stream}) gives
+ * eight 16-bit fields, two per word. Elements come in groups of 64, and
+ * element 64 G + 16 k + 2 j + h is bits [16 h, 16 h + 16) of word k of
+ * block 8 G + j (k < 4, j < 8, h < 2): the 16 elements 64 G + 16 k .. + 15
+ * are word k of the group's 8 blocks read as little-endian 16-bit fields,
+ * so the fast path widens them into one 16-lane vector. Element i keeps
+ * iff its field u >= ceil(p * 65536), i.e. with probability
+ * 1 - ceil(p * 65536) / 65536 (0.89999390 for p = 0.1, at most 2^-16 under
+ * 1 - p), and kept elements are scaled by 1 / (1 - p). */
 #include <math.h>
 #include <string.h>
 
 #include "../../core/rng.h"
 #include "../ops.h"
 
-#define CHUNK 4096 /* elements per chunk; a multiple of 4 */
-#define PB 16      /* Philox blocks drawn together (64 elements) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LST_DROPOUT_NO_AVX512)
+#include <immintrin.h>
+#define HAVE_AVX512_KERNEL 1
+#else
+#define HAVE_AVX512_KERNEL 0
+#endif
 
-/* PB consecutive Philox4x32-10 blocks (counters blk0.., stream) in
- * structure-of-arrays form, so the compiler vectorises the rounds; cloned
- * for AVX-512 / AVX2 / baseline and picked at run time. Same numbers as
+#define CHUNK 4096 /* elements per chunk (threads split by chunks); a multiple of 64 */
+#define GROUP 64   /* elements per group of 8 blocks */
+
+#define M0 0xD2511F53u
+#define M1 0xCD9E8D57u
+
+typedef struct {
+    uint32_t k0[10], k1[10]; /* the key of each round */
+    uint32_t s_lo, s_hi;     /* the stream: counter words 2, 3 */
+} philox_key_t;
+
+/* fld[16 k + 2 j + h] = half h of word k of block 8 G + j (see the top).
+ * Portable: the 8 blocks in structure-of-arrays form, the same rounds as
  * lst_philox4x32 (tested through lst_dropout_apply_ref). */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-philox_many(uint32_t k0, uint32_t k1, uint32_t s_lo, uint32_t s_hi, uint64_t blk0,
-            uint32_t out[4][PB]) {
-    uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
-    for (int i = 0; i < PB; i++) {
-        c0[i] = (uint32_t)(blk0 + (uint64_t)i);
-        c1[i] = (uint32_t)((blk0 + (uint64_t)i) >> 32);
-        c2[i] = s_lo;
-        c3[i] = s_hi;
+static inline void group_fields(const philox_key_t *K, uint64_t G, uint32_t fld[GROUP]) {
+    uint32_t c[4][8]; /* c[k][j]: word k of block 8 G + j */
+    for (int j = 0; j < 8; j++) {
+        const uint64_t blk = 8 * G + (uint64_t)j;
+        c[0][j] = (uint32_t)blk;
+        c[1][j] = (uint32_t)(blk >> 32);
+        c[2][j] = K->s_lo;
+        c[3][j] = K->s_hi;
+    }
+    for (int r = 0; r < 10; r++)
+        for (int j = 0; j < 8; j++) {
+            const uint64_t p0 = (uint64_t)M0 * c[0][j], p1 = (uint64_t)M1 * c[2][j];
+            const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1][j] ^ K->k0[r];
+            const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c[3][j] ^ K->k1[r];
+            c[1][j] = (uint32_t)p1;
+            c[3][j] = (uint32_t)p0;
+            c[0][j] = n0;
+            c[2][j] = n2;
+        }
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 8; j++) {
+            fld[16 * k + 2 * j] = c[k][j] & 0xffffu;
+            fld[16 * k + 2 * j + 1] = c[k][j] >> 16;
+        }
+}
+
+#if HAVE_AVX512_KERNEL
+/* The same with AVX-512, for NG consecutive groups at once (two keep the
+ * multipliers busy while a round's results come back). Each 64-bit lane
+ * holds one block's word in its low half, so vpmuludq gives the 32x32->64
+ * products of 8 blocks at once (GCC 12 turns no portable multiply into a
+ * lone vpmuludq); the high halves carry junk that nothing reads. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+groups_avx512(const philox_key_t *K, uint64_t G, const int NG, uint32_t *fld) {
+    const __m512i m0 = _mm512_set1_epi64(M0), m1 = _mm512_set1_epi64(M1);
+    __m512i c0[2], c1[2], c2[2], c3[2];
+    for (int q = 0; q < NG; q++) {
+        c0[q] = _mm512_add_epi64(_mm512_set1_epi64((long long)(8 * (G + (uint64_t)q))),
+                                 _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+        c1[q] = _mm512_srli_epi64(c0[q], 32);
+        c2[q] = _mm512_set1_epi32((int)K->s_lo);
+        c3[q] = _mm512_set1_epi32((int)K->s_hi);
     }
     for (int r = 0; r < 10; r++) {
-        if (r > 0) {
-            k0 += 0x9E3779B9u;
-            k1 += 0xBB67AE85u;
-        }
-        for (int i = 0; i < PB; i++) {
-            uint64_t p0 = (uint64_t)0xD2511F53u * c0[i];
-            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[i];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
-            c1[i] = (uint32_t)p1;
-            c3[i] = (uint32_t)p0;
-            c0[i] = n0;
-            c2[i] = n2;
+        const __m512i k0 = _mm512_set1_epi32((int)K->k0[r]);
+        const __m512i k1 = _mm512_set1_epi32((int)K->k1[r]);
+        for (int q = 0; q < NG; q++) {
+            const __m512i p0 = _mm512_mul_epu32(c0[q], m0), p1 = _mm512_mul_epu32(c2[q], m1);
+            c0[q] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1[q], k0, 0x96); /* ^ */
+            c2[q] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3[q], k1, 0x96);
+            c1[q] = p1;
+            c3[q] = p0;
         }
     }
-    for (int i = 0; i < PB; i++) {
-        out[0][i] = c0[i];
-        out[1][i] = c1[i];
-        out[2][i] = c2[i];
-        out[3][i] = c3[i];
+    /* low halves -> 8 words -> 16 zero-extended 16-bit fields, per word */
+#define FIELDS(c) _mm512_cvtepu16_epi32(_mm512_cvtepi64_epi32(c))
+    for (int q = 0; q < NG; q++) {
+        _mm512_storeu_si512(fld + GROUP * q + 0, FIELDS(c0[q]));
+        _mm512_storeu_si512(fld + GROUP * q + 16, FIELDS(c1[q]));
+        _mm512_storeu_si512(fld + GROUP * q + 32, FIELDS(c2[q]));
+        _mm512_storeu_si512(fld + GROUP * q + 48, FIELDS(c3[q]));
+    }
+#undef FIELDS
+}
+
+__attribute__((target("avx512f"))) static void fields_avx512(const philox_key_t *K, uint64_t G,
+                                                             int ng, uint32_t *fld) {
+    if (ng == 2) groups_avx512(K, G, 2, fld);
+    else groups_avx512(K, G, 1, fld);
+}
+#endif
+
+/* Elements [a, b) of the site (x[0] is element `first`), two groups at a
+ * time: their fields, then a branch-free select over their part of [a, b).
+ * Cloned so the select runs 16 lanes wide where it can. Only the avx512f
+ * clone takes the AVX-512 kernel (the CPU check says so in every clone, as
+ * C cannot tell them apart). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+drop_span(float *out, const float *x, uint64_t first, uint64_t a, uint64_t b,
+          const philox_key_t *K, uint32_t thresh, float scale) {
+#if HAVE_AVX512_KERNEL
+    const int wide = __builtin_cpu_supports("avx512f");
+#endif
+    uint32_t fld[2 * GROUP];
+    for (uint64_t g0 = a & ~(uint64_t)(GROUP - 1); g0 < b; g0 += 2 * GROUP) {
+        const int ng = b - g0 > GROUP ? 2 : 1;
+#if HAVE_AVX512_KERNEL
+        if (wide) fields_avx512(K, g0 / GROUP, ng, fld);
+        else
+#endif
+            for (int q = 0; q < ng; q++) group_fields(K, g0 / GROUP + (uint64_t)q, fld + GROUP * q);
+        const uint64_t s0 = g0 > a ? g0 : a, s1 = g0 + GROUP * ng < b ? g0 + GROUP * ng : b;
+        const uint32_t *f = fld + (s0 - g0);
+        const float *xp = x + (s0 - first);
+        float *op = out + (s0 - first);
+        const int n = (int)(s1 - s0);
+#pragma omp simd
+        for (int e = 0; e < n; e++) { /* kept: x * scale; dropped: +0.0 */
+            float v = xp[e] * scale;
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            u &= -(uint32_t)(f[e] >= thresh);
+            memcpy(&op[e], &u, 4);
+        }
     }
 }
 
@@ -62,41 +152,31 @@ void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *
             for (int64_t i = 0; i < N; i++) out[i] = x[i];
         return;
     }
+    if (N <= 0) return;
     const float scale = 1.0f / (1.0f - d->p);
-    const uint32_t thresh = (uint32_t)ceil((double)d->p * 16777216.0);
-    const uint32_t key[2] = {(uint32_t)d->seed, (uint32_t)(d->seed >> 32)};
-    const uint32_t s_lo = (uint32_t)d->stream, s_hi = (uint32_t)(d->stream >> 32);
-    /* chunks aligned to global indices so every block is drawn by one thread */
-    const uint64_t lo = first & ~(uint64_t)(CHUNK - 1), hi = first + (uint64_t)N;
-    const int64_t n_chunks = (int64_t)((hi - lo + CHUNK - 1) / CHUNK);
+    const uint32_t thresh = (uint32_t)ceil((double)d->p * 65536.0);
+    philox_key_t K = {.s_lo = (uint32_t)d->stream, .s_hi = (uint32_t)(d->stream >> 32)};
+    K.k0[0] = (uint32_t)d->seed;
+    K.k1[0] = (uint32_t)(d->seed >> 32);
+    for (int r = 1; r < 10; r++) { /* bumped between rounds, as lst_philox4x32 */
+        K.k0[r] = K.k0[r - 1] + 0x9E3779B9u;
+        K.k1[r] = K.k1[r - 1] + 0xBB67AE85u;
+    }
+    const uint64_t hi = first + (uint64_t)N;
     const int nt = N > 8 * CHUNK ? lst_threads() : 1;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    if (nt == 1) { /* no parallel region: most calls are one row */
+        drop_span(out, x, first, first, hi, &K, thresh, scale);
+        return;
+    }
+    /* chunks aligned to global indices so every group is drawn by one thread */
+    const uint64_t lo = first & ~(uint64_t)(CHUNK - 1);
+    const int64_t n_chunks = (int64_t)((hi - lo + CHUNK - 1) / CHUNK);
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < n_chunks; c++) {
         uint64_t a = lo + (uint64_t)c * CHUNK, b = a + CHUNK;
         if (a < first) a = first;
         if (b > hi) b = hi;
-        /* groups of 4 * PB elements: draw their PB blocks, one keep mask per
-         * element (element 16 k + j of the group is word k of block j), then a
-         * branch-free select over the group's part of [a, b) */
-        uint32_t w[4][PB], keep[4 * PB];
-        for (uint64_t g0 = a & ~(uint64_t)(4 * PB - 1); g0 < b; g0 += 4 * PB) {
-            philox_many(key[0], key[1], s_lo, s_hi, g0 / 4, w);
-            for (int k = 0; k < 4; k++)
-                for (int j = 0; j < PB; j++) keep[PB * k + j] = -(uint32_t)((w[k][j] >> 8) >= thresh);
-            const uint64_t s0 = g0 > a ? g0 : a, s1 = g0 + 4 * PB < b ? g0 + 4 * PB : b;
-            const uint32_t *kp = keep + (s0 - g0);
-            const float *xp = x + (s0 - first);
-            float *op = out + (s0 - first);
-            const int n = (int)(s1 - s0);
-#pragma omp simd
-            for (int e = 0; e < n; e++) { /* kept: x * scale; dropped: +0.0 */
-                float v = xp[e] * scale;
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                u &= kp[e];
-                memcpy(&op[e], &u, 4);
-            }
-        }
+        drop_span(out, x, first, a, b, &K, thresh, scale);
     }
 }
 
@@ -106,10 +186,11 @@ void lst_dropout_apply_ref(float *out, const float *x, int64_t N, const lst_drop
     const float scale = 1.0f / (1.0f - d->p);
     for (int64_t i = 0; i < N; i++) {
         const uint64_t g = first + (uint64_t)i, e = g % 64;
-        /* word e / 16 of block 16 (g / 64) + e % 16, through the stateless
-         * form (index = 4 block + word) */
-        const uint64_t idx = 4 * (16 * (g / 64) + e % 16) + e / 16;
-        float u = lst_rng_uniform_at(d->seed, d->stream, idx);
+        const uint64_t k = e / 16, j = (e % 16) / 2, h = e % 2;
+        /* word k of block 8 (g / 64) + j, through the stateless form
+         * (index = 4 block + word) */
+        const uint32_t w = lst_rng_u32_at(d->seed, d->stream, 4 * (8 * (g / 64) + j) + k);
+        const float u = (float)((w >> (16 * h)) & 0xffffu) / 65536.0f; /* exact */
         out[i] = u >= d->p ? x[i] * scale : 0.0f;
     }
 }

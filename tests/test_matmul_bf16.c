@@ -228,3 +228,22 @@ TEST(bf16_threads_edges_and_packing) {
     CHECK(y1[0] == 42, "N = 0 wrote to y");
     free(x); free(W); free(b); free(y1); free(y2); free(Wp);
 }
+
+/* Unpacking gives back exactly the bf16-rounded weight, padding dropped
+ * (odd K, M not a multiple of the panel width). */
+TEST(bf16_unpack_inverts_pack) {
+    const int shapes[][2] = {{1, 1}, {7, 5}, {LST_BF16_NR + 3, 33}, {2 * LST_BF16_NR, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], K = shapes[s][1];
+        float *W = malloc(sizeof(float) * M * K), *U = malloc(sizeof(float) * M * K);
+        uint16_t *Wp = malloc(sizeof(uint16_t) * lst_bf16_packed_size(M, K));
+        for (int i = 0; i < M * K; i++) W[i] = (float)sin(0.37 * i + s) * 3.0f;
+        lst_bf16_pack_weights(Wp, W, M, K);
+        lst_bf16_unpack_weights(U, Wp, M, K);
+        int bad = 0;
+        for (int i = 0; i < M * K; i++)
+            bad += U[i] != lst_bf16_to_float(lst_bf16_from_float(W[i]));
+        CHECK(bad == 0, "[%d, %d]: %d elements differ after pack + unpack", M, K, bad);
+        free(W); free(U); free(Wp);
+    }
+}

@@ -49,6 +49,26 @@ TEST(ops_matmul_matches_reference) {
     free(dx1); free(dx2); free(dW1); free(dW2); free(db1); free(db2);
 }
 
+/* Products large enough to be split across threads, once by rows (more
+ * rows than outputs) and once by columns (the other way round). */
+TEST(ops_matmul_split_matches_reference) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 3);
+    const int shapes[2][3] = {{400, 100, 60}, {50, 100, 420}}; /* N, IC, OC */
+    for (int s = 0; s < 2; s++) {
+        const int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2];
+        CHECK(2.0 * N * IC * OC >= 4e6, "shape %d is too small to be split", s);
+        float *x = randn(&r, (size_t)N * IC, 1), *W = randn(&r, (size_t)OC * IC, 1);
+        float *b = randn(&r, OC, 1);
+        float *y1 = malloc(sizeof(float) * N * OC), *y2 = malloc(sizeof(float) * N * OC);
+        lst_matmul_forward(y1, x, W, b, N, IC, OC);
+        lst_matmul_forward_ref(y2, x, W, b, N, IC, OC);
+        CHECK(maxdiff(y1, y2, (size_t)N * OC) < 1e-4, "shape %d: forward differs by %g", s,
+              maxdiff(y1, y2, (size_t)N * OC));
+        free(x); free(W); free(b); free(y1); free(y2);
+    }
+}
+
 TEST(ops_attention_matches_reference) {
     lst_rng_t r;
     lst_rng_seed(&r, 2);
@@ -174,34 +194,151 @@ TEST(ops_xent_gradient_sums_to_zero) {
     for (int i = 5; i < 10; i++) CHECK(d[i] == 0, "ignored row has gradient");
 }
 
+/* Elements whose dropout output is +0.0 (x must have no zeros). */
+static int64_t count_dropped(const float *y, int64_t n) {
+    int64_t z = 0;
+    for (int64_t i = 0; i < n; i++) z += y[i] == 0;
+    return z;
+}
+
+/* The fast path against the element-by-element definition: odd offsets and
+ * lengths around the 64-element groups and 4096-element chunks, the
+ * threaded path (N > 8 chunks), block counters crossing 2^32, seeds and
+ * streams with high words, p on and next to a 16-bit field boundary. */
 TEST(ops_dropout_matches_reference) {
     lst_rng_t r;
     lst_rng_seed(&r, 5);
-    const int N = 3 * 4096 + 37;
-    float *x = randn(&r, N, 1), *a = malloc(4 * N), *b = malloc(4 * N);
-    const float ps[3] = {0.1f, 0.5f, 0.3333f};
-    for (int k = 0; k < 3; k++) {
-        lst_drop_t d = {ps[k], 99, 7 + (uint64_t)k};
-        for (uint64_t first = 0; first < 6; first += 5) {
-            lst_dropout_apply(a, x, N, &d, first);
-            lst_dropout_apply_ref(b, x, N, &d, first);
-            CHECK(!memcmp(a, b, 4 * N), "p %g first %llu: fast path differs", ps[k],
-                  (unsigned long long)first);
-            int zeros = 0;
-            for (int i = 0; i < N; i++) zeros += a[i] == 0;
-            CHECK(fabs((double)zeros / N - ps[k]) < 0.02, "drop rate %g for p %g", (double)zeros / N, ps[k]);
+    const int64_t NMAX = 9 * 4096 + 1001;
+    float *x = randn(&r, NMAX, 1), *a = malloc(4 * NMAX), *b = malloc(4 * NMAX);
+    const float p_edge = 6554.0f / 65536.0f; /* exact: threshold 6554 */
+    const float ps[6] = {0.1f, 0.5f, 0.3333f, p_edge, nextafterf(p_edge, 0), nextafterf(p_edge, 1)};
+    const struct { int64_t n; uint64_t first; } cases[] = {
+        {1, 0}, {1, 63}, {63, 1}, {64, 64}, {65, 63}, {127, 5}, {129, 127}, {200, 31},
+        {3 * 4096 + 37, 0}, {3 * 4096 + 37, 5}, {NMAX, 0}, {NMAX, 4095}, {NMAX - 3, 100003},
+        {1000, ((uint64_t)1 << 35) - 517}, /* blocks 2^32 - 65 .. 2^32 + 60 */
+    };
+    const uint64_t seeds[2] = {99, 0x9E3779B97F4A7C15ull}, streams[2] = {7, (3ull << 40) | 5};
+    for (int k = 0; k < 6; k++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            const int s = (int)((k + c) % 2);
+            lst_drop_t d = {ps[k], seeds[s], streams[s]};
+            const int64_t n = cases[c].n;
+            lst_dropout_apply(a, x, n, &d, cases[c].first);
+            lst_dropout_apply_ref(b, x, n, &d, cases[c].first);
+            CHECK(!memcmp(a, b, 4 * n), "p %.9g n %lld first %llu: fast path differs", ps[k],
+                  (long long)n, (unsigned long long)cases[c].first);
         }
-        /* in place equals out of place; a different stream gives another mask */
-        memcpy(b, x, 4 * N);
-        lst_dropout_apply(b, b, N, &d, 0);
-        lst_dropout_apply(a, x, N, &d, 0);
-        CHECK(!memcmp(a, b, 4 * N), "in-place differs");
-        lst_drop_t d2 = d;
-        d2.stream++;
-        lst_dropout_apply(b, x, N, &d2, 0);
-        CHECK(memcmp(a, b, 4 * N), "streams share a mask");
-    }
+    /* in place equals out of place; another stream or seed gives another mask */
+    const int64_t N = 3 * 4096 + 37;
+    lst_drop_t d = {0.1f, 99, 7};
+    memcpy(b, x, 4 * N);
+    lst_dropout_apply(b, b, N, &d, 0);
+    lst_dropout_apply(a, x, N, &d, 0);
+    CHECK(!memcmp(a, b, 4 * N), "in-place differs");
+    lst_drop_t d2 = d;
+    d2.stream++;
+    lst_dropout_apply(b, x, N, &d2, 0);
+    CHECK(memcmp(a, b, 4 * N), "streams share a mask");
+    d2 = d;
+    d2.seed += 1ull << 32;
+    lst_dropout_apply(b, x, N, &d2, 0);
+    CHECK(memcmp(a, b, 4 * N), "seeds differing in the high word share a mask");
     free(x); free(a); free(b);
+}
+
+/* The mask is a function of the global element index: any split of a site
+ * into calls (odd boundaries, threaded or not) gives the whole-site mask. */
+TEST(ops_dropout_subranges_match_whole_site) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 51);
+    const int64_t N = 20 * 4096 + 333;
+    float *x = randn(&r, N, 1), *whole = malloc(4 * N), *parts = malloc(4 * N);
+    lst_drop_t d = {0.1f, 1234, 77};
+    lst_dropout_apply(whole, x, N, &d, 0);
+    const int64_t cuts[] = {0, 1, 64, 191, 4097, 9000, 9001, 9000 + 8 * 4096 + 5, N - 63, N};
+    for (size_t i = 0; i + 1 < sizeof cuts / sizeof cuts[0]; i++)
+        lst_dropout_apply(parts + cuts[i], x + cuts[i], cuts[i + 1] - cuts[i], &d,
+                          (uint64_t)cuts[i]);
+    CHECK(!memcmp(whole, parts, 4 * N), "pieces differ from the whole site");
+    free(x); free(whole); free(parts);
+}
+
+/* The documented mapping, straight from the Philox block function: element
+ * 64 G + 16 k + 2 j + h is half h of word k of block 8 G + j. With p = 0.5
+ * (threshold 32768) an element is kept iff the top bit of its field is set. */
+TEST(ops_dropout_mapping_from_philox) {
+    const uint64_t seed = 0x0123456789ABCDEFull, stream = (5ull << 32) | 9, G = 1000003;
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    float x[64], y[64];
+    for (int i = 0; i < 64; i++) x[i] = 1.0f;
+    lst_drop_t d = {0.5f, seed, stream};
+    lst_dropout_apply(y, x, 64, &d, 64 * G);
+    for (int j = 0; j < 8; j++) {
+        const uint64_t blk = 8 * G + (uint64_t)j;
+        const uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)stream,
+                                 (uint32_t)(stream >> 32)};
+        uint32_t w[4];
+        lst_philox4x32(key, ctr, w);
+        for (int k = 0; k < 4; k++) {
+            CHECK(lst_rng_u32_at(seed, stream, 4 * blk + (uint64_t)k) == w[k],
+                  "lst_rng_u32_at: block %d word %d", j, k);
+            for (int h = 0; h < 2; h++) {
+                const int e = 16 * k + 2 * j + h;
+                const float want = (w[k] >> (16 * h + 15)) & 1 ? 2.0f : 0.0f;
+                CHECK(y[e] == want, "element %d: got %g want %g", e, y[e], want);
+            }
+        }
+    }
+}
+
+/* Over 2^20 elements the kept share is within 5 standard deviations of
+ * 1 - ceil(p * 65536) / 65536, and kept values are x / (1 - p) exactly. */
+TEST(ops_dropout_keep_rate_binomial) {
+    const int64_t N = 1 << 20;
+    float *x = malloc(4 * N), *y = malloc(4 * N);
+    for (int64_t i = 0; i < N; i++) x[i] = 1.0f + (float)(i % 7);
+    const float ps[2] = {0.1f, 0.5f};
+    for (int k = 0; k < 2; k++) {
+        lst_drop_t d = {ps[k], 2024, 3};
+        lst_dropout_apply(y, x, N, &d, 0);
+        const double q = 1.0 - ceil((double)ps[k] * 65536.0) / 65536.0;
+        const double kept = (double)(N - count_dropped(y, N)), sd = sqrt(N * q * (1 - q));
+        CHECK(fabs(kept - N * q) < 5 * sd, "p %g: kept %.0f of %lld, expected %.0f +- %.0f",
+              ps[k], kept, (long long)N, N * q, sd);
+        const float scale = 1.0f / (1.0f - ps[k]);
+        int bad = 0;
+        for (int64_t i = 0; i < N; i++) bad += y[i] != 0 && y[i] != x[i] * scale;
+        CHECK(bad == 0, "p %g: %d kept values not x / (1 - p)", ps[k], bad);
+    }
+    free(x); free(y);
+}
+
+/* p enters only through ceil(p * 65536): just below a field boundary drops
+ * exactly what the boundary drops; just above it also drops the elements
+ * whose field equals the boundary (about N / 65536 of them). */
+TEST(ops_dropout_threshold_at_field_boundaries) {
+    const int64_t N = 1 << 20;
+    float *x = malloc(4 * N), *y0 = malloc(4 * N), *y1 = malloc(4 * N);
+    for (int64_t i = 0; i < N; i++) x[i] = 1.0f;
+    const float pe = 6554.0f / 65536.0f;
+    lst_drop_t d = {pe, 11, 12};
+    lst_dropout_apply(y0, x, N, &d, 0);
+    d.p = nextafterf(pe, 0);
+    lst_dropout_apply(y1, x, N, &d, 0);
+    int64_t diff = 0;
+    for (int64_t i = 0; i < N; i++) diff += (y0[i] == 0) != (y1[i] == 0);
+    CHECK(diff == 0, "p just below k/65536 drops %lld elements differently", (long long)diff);
+    d.p = nextafterf(pe, 1);
+    lst_dropout_apply(y1, x, N, &d, 0);
+    int64_t more = 0, fewer = 0;
+    for (int64_t i = 0; i < N; i++) {
+        more += y0[i] != 0 && y1[i] == 0;
+        fewer += y0[i] == 0 && y1[i] != 0;
+    }
+    CHECK(fewer == 0 && more > 0 && more < 64,
+          "p just above k/65536: %lld more dropped, %lld fewer (want about 16, 0)",
+          (long long)more, (long long)fewer);
+    free(x); free(y0); free(y1);
 }
 
 TEST(ops_xent_chunks_add_up_to_full) {

@@ -36,7 +36,7 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
         a->bb_enc_out = lst_carve(c, B * Ts * d);
         a->bb_bias_enc = lst_carve(c, H * Ts * Ts);
         a->bb_bias_dec = lst_carve(c, H * Td * Td);
-        lst_t5_block_acts_carve(c, &a->bb_blk, cb, (int)B, (int)Tm, (int)Ts, 1);
+        lst_t5_block_acts_carve_fwd(c, &a->bb_blk, cb, (int)B, (int)Ts, (int)Td);
     }
     for (int st = 0; st < 2; st++) {
         const size_t T = st ? Td : Ts, nk = s->opts.n_keep[st];
@@ -70,7 +70,7 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
     a->dD = lst_carve(c, B * Tm * ds);
     a->denc = lst_carve(c, B * Ts * ds);
     a->dbias = lst_carve(c, H * Tm * Tm);
-    lst_t5_bwd_scratch_carve(c, &a->bwd, &s->cfg, (int)B, (int)Tm, (int)Ts);
+    lst_t5_bwd_scratch_carve(c, &a->bwd, &s->cfg, (int)B, (int)Tm, (int)Ts, 1);
 }
 
 size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/cpu/matmul_bf16.h"
 #include "../ops/ops.h"
 #include "t5.h"
 #include "t5_ext.h"
@@ -73,6 +74,29 @@ lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer) {
     return d;
 }
 
+/* The folded cross-attention (a->fold: carved where it pays and the key
+ * and value projections carry no bias or LoRA): from the float32 key and
+ * value weights; for a bf16 backbone from float copies of the packed ones
+ * and the encoder output rounded to bf16, the products the plain path's
+ * bf16 key and value linears take (so generation, which runs them, agrees). */
+static void cross_fold(const lst_t5_config_t *c, const lst_t5_block_t *w, lst_t5_block_acts_t *a,
+                       const float *enc, int B, int T, int Ts, const uint8_t *src_mask,
+                       const lst_drop_t *drop) {
+    const int d = c->d_model, I = c->num_heads * c->d_kv;
+    const float *Wk = w->ck, *Wv = w->cv;
+    if (!Wk) {
+        float *wk = a->fold_w, *wv = wk + (size_t)I * d, *e16 = wv + (size_t)I * d;
+        lst_bf16_unpack_weights(wk, w->pck, I, d);
+        lst_bf16_unpack_weights(wv, w->pcv, I, d);
+        lst_bf16_round(e16, enc, (size_t)B * Ts * d);
+        Wk = wk;
+        Wv = wv;
+        enc = e16;
+    }
+    lst_cross_fold_forward(a->cctx, a->clse, a->cq, enc, Wk, Wv, src_mask, B, T, Ts, c->num_heads,
+                           c->d_kv, d, drop, a->fold);
+}
+
 void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias, const uint8_t *self_mask,
@@ -105,13 +129,17 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     if (enc) {
         const int Ns = B * Ts;
         lst_t5_linear(a->cq, a->n_ca, w->cq, w->pcq, w->bcq, N, d, I);
-        lst_t5_linear(a->ck, enc, w->ck, w->pck, w->bck, Ns, d, I);
-        lst_t5_linear(a->cv, enc, w->cv, w->pcv, w->bcv, Ns, d, I);
         lora_fwd(w, a->cq, a->lu_cq, a->n_ca, w->lA_cq, w->lB_cq, N, d, I, drop, SITE_LORA_CQ, a->lx);
-        lora_fwd(w, a->cv, a->lu_cv, enc, w->lA_cv, w->lB_cv, Ns, d, I, drop, SITE_LORA_CV, a->lx);
         site = lst_drop_site(drop, SITE_CA_PROBS);
-        lst_attention_forward(a->cctx, NULL, a->clse, a->cq, a->ck, a->cv, NULL,
-                              src_mask, 0, B, T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
+        if (a->fold) { /* forward-only: keys and values folded into the queries */
+            cross_fold(c, w, a, enc, B, T, Ts, src_mask, on ? &site : NULL);
+        } else {
+            lst_t5_linear(a->ck, enc, w->ck, w->pck, w->bck, Ns, d, I);
+            lst_t5_linear(a->cv, enc, w->cv, w->pcv, w->bcv, Ns, d, I);
+            lora_fwd(w, a->cv, a->lu_cv, enc, w->lA_cv, w->lB_cv, Ns, d, I, drop, SITE_LORA_CV, a->lx);
+            lst_attention_forward(a->cctx, NULL, a->clse, a->cq, a->ck, a->cv, NULL, src_mask, 0, B,
+                                  T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
+        }
         lst_t5_linear(a->xb, a->cctx, w->co, w->pco, w->bco, N, I, d);
         site = lst_drop_site(drop, SITE_CA_OUT);
         lst_residual_rmsnorm_forward(a->xb, a->n_ff, a->rstd_ff, a->xa, a->xb, w->ln_ff, N, d, eps,
@@ -235,9 +263,10 @@ double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t
 }
 
 void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c,
-                              int B, int T, int Ts) {
+                              int B, int T, int Ts, int cross_kv) {
     const size_t d = c->d_model, I = (size_t)c->num_heads * c->d_kv, F = c->d_ff;
-    const size_t Tm = (size_t)(T > Ts ? T : Ts), N = (size_t)B * Tm, Ns = (size_t)B * Ts;
+    const size_t Tm = (size_t)(T > Ts ? T : Ts), N = (size_t)B * Tm;
+    const size_t Ns = cross_kv ? (size_t)B * Ts : 0;
     size_t sizes[] = {N * d, N * d, N * d, N * I, N * F, N * F, N * F, N * I, N * I, N * I,
                       Ns * I, Ns * I, (size_t)LST_MAX_THREADS * 3 * Tm * Tm};
     float **slots[] = {&s->dres, &s->dn, &s->dtmp, &s->dI, &s->dF, &s->dF2, &s->dF3, &s->dq,
@@ -249,12 +278,12 @@ void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s, const ls
 int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c, int B,
                              int T, int Ts, lst_err_t *err) {
     lst_carve_t cv = {0};
-    lst_t5_bwd_scratch_carve(&cv, s, c, B, T, Ts);
+    lst_t5_bwd_scratch_carve(&cv, s, c, B, T, Ts, 1);
     float *base = lst_calloc(cv.used, sizeof(float), err);
     if (!base) return lst_fail_ctx(err, "backward scratch");
     cv.base = base;
     cv.used = 0;
-    lst_t5_bwd_scratch_carve(&cv, s, c, B, T, Ts);
+    lst_t5_bwd_scratch_carve(&cv, s, c, B, T, Ts, 1);
     s->base = base;
     return 0;
 }
@@ -323,16 +352,22 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         memset(s->dI, 0, sizeof(float) * (size_t)N * I);
         lst_matmul_backward(s->dI, g->co, g->bco, s->dtmp, a->cctx, w->co, N, I, d);
         memset(s->dq, 0, sizeof(float) * (size_t)N * I);
-        memset(s->dck, 0, sizeof(float) * (size_t)Ns * I);
-        memset(s->dcv, 0, sizeof(float) * (size_t)Ns * I);
         site = lst_drop_site(drop, SITE_CA_PROBS);
-        lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cctx, a->clse, a->cq, a->ck,
-                               a->cv, NULL, src_mask, 0, B, T, Ts, H, c->d_kv,
-                               on ? &site : NULL, s->attn);
-        lst_matmul_backward(denc, g->ck, g->bck, s->dck, enc, w->ck, Ns, d, I);
-        lst_matmul_backward(denc, g->cv, g->bcv, s->dcv, enc, w->cv, Ns, d, I);
-        lora_bwd(w, denc, g->lA_cv, g->lB_cv, s->dcv, enc, a->lu_cv, w->lA_cv, w->lB_cv, Ns, d, I,
-                 drop, SITE_LORA_CV, s);
+        if (a->fold) { /* float32 weights: a bf16 backbone never runs backward */
+            lst_cross_fold_backward(s->dq, denc, g->ck, g->cv, s->dI, a->cq, enc, w->ck, w->cv,
+                                    a->clse, src_mask, B, T, Ts, H, c->d_kv, d, on ? &site : NULL,
+                                    a->fold);
+        } else {
+            memset(s->dck, 0, sizeof(float) * (size_t)Ns * I);
+            memset(s->dcv, 0, sizeof(float) * (size_t)Ns * I);
+            lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cctx, a->clse, a->cq,
+                                   a->ck, a->cv, NULL, src_mask, 0, B, T, Ts, H, c->d_kv,
+                                   on ? &site : NULL, s->attn);
+            lst_matmul_backward(denc, g->ck, g->bck, s->dck, enc, w->ck, Ns, d, I);
+            lst_matmul_backward(denc, g->cv, g->bcv, s->dcv, enc, w->cv, Ns, d, I);
+            lora_bwd(w, denc, g->lA_cv, g->lB_cv, s->dcv, enc, a->lu_cv, w->lA_cv, w->lB_cv, Ns, d,
+                     I, drop, SITE_LORA_CV, s);
+        }
         memset(s->dn, 0, sizeof(float) * Nd);
         lst_matmul_backward(s->dn, g->cq, g->bcq, s->dq, a->n_ca, w->cq, N, d, I);
         lora_bwd(w, s->dn, g->lA_cq, g->lB_cq, s->dq, a->n_ca, a->lu_cq, w->lA_cq, w->lB_cq, N, d,

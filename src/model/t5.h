@@ -186,6 +186,11 @@ typedef struct {
     float *ad_ff_y, *ad_ff_u, *ad_ff_g;
     float *lu_q, *lu_v, *lu_cq, *lu_cv;  /* LoRA: scale * drop(x) A^T [rows, r] */
     float *lx;                           /* LoRA scratch [B * max(T, Ts), max(d, I)], shared */
+    /* the folded cross-attention's scratch (then ck, cv are NULL), and in
+     * forward-only sets (lst_t5_block_acts_carve_fwd) room for a bf16
+     * backbone's ck, cv as floats [2, I, d] and its bf16-rounded input
+     * [B, Ts, d] */
+    float *fold, *fold_w;
 } lst_t5_block_acts_t;
 
 /* Backward scratch for blocks of up to T (and Ts source) positions. */
@@ -234,6 +239,13 @@ float *lst_carve(lst_carve_t *c, size_t n);
 void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
                              const lst_t5_config_t *cfg, int B, int T, int Ts,
                              int decoder);
+/* One set of transient buffers for the blocks of a frozen backbone that
+ * runs forward only (encoder blocks of Ts positions, decoder blocks of Td):
+ * its decoder cross-attention is folded into the queries when that pays
+ * (lst_cross_fold_pays), needing no [B, Ts, I] keys or values, with either
+ * float32 or bf16 block linears. */
+void lst_t5_block_acts_carve_fwd(lst_carve_t *c, lst_t5_block_acts_t *b,
+                                 const lst_t5_config_t *cfg, int B, int Ts, int Td);
 
 int lst_t5_acts_alloc(lst_t5_acts_t *a, const lst_t5_t *m, int B, int Ts,
                       int Td, int keep_all, lst_err_t *err);
@@ -281,9 +293,11 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
 
 int lst_t5_bwd_scratch_alloc(lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c,
                              int B, int T, int Ts, lst_err_t *err);
-/* The same buffers carved from a caller's allocation (base stays NULL). */
+/* The same buffers carved from a caller's allocation (base stays NULL).
+ * cross_kv 0: no cross-attention key/value gradients (dck, dcv NULL), for
+ * decoders whose cross-attention is folded. */
 void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s,
-                              const lst_t5_config_t *c, int B, int T, int Ts);
+                              const lst_t5_config_t *c, int B, int T, int Ts, int cross_kv);
 void lst_t5_bwd_scratch_free(lst_t5_bwd_scratch_t *s);
 
 /* dout -> dx (overwritten); weight gradients accumulate into g's non-NULL

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/ops.h"
 #include "t5.h"
 
 float *lst_carve(lst_carve_t *c, size_t n) {
@@ -13,8 +14,10 @@ float *lst_carve(lst_carve_t *c, size_t n) {
 
 #define carve lst_carve
 
-void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
-                             const lst_t5_config_t *cfg, int B, int T, int Ts, int decoder) {
+/* fold: the decoder cross-attention is folded (cross_fold.c): no key or
+ * value buffers; fold_scratch is its scratch (NULL in the sizing pass) */
+static void block_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_config_t *cfg, int B,
+                        int T, int Ts, int decoder, int fold, float *fold_scratch) {
     const size_t d = cfg->d_model, I = (size_t)cfg->num_heads * cfg->d_kv, F = cfg->d_ff;
     const size_t H = cfg->num_heads, N = (size_t)B * T;
     b->rstd_sa = carve(c, N);
@@ -25,13 +28,19 @@ void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
     b->lse = carve(c, (size_t)B * H * T);
     b->ctx = carve(c, N * I);
     b->xa = carve(c, N * d);
+    b->fold = b->fold_w = NULL;
     if (decoder) {
         const size_t Ns = (size_t)B * Ts;
         b->rstd_ca = carve(c, N);
         b->n_ca = carve(c, N * d);
         b->cq = carve(c, N * I);
-        b->ck = carve(c, Ns * I);
-        b->cv = carve(c, Ns * I);
+        if (fold) {
+            b->ck = b->cv = NULL;
+            b->fold = fold_scratch;
+        } else {
+            b->ck = carve(c, Ns * I);
+            b->cv = carve(c, Ns * I);
+        }
         b->clse = carve(c, (size_t)B * H * T);
         b->cctx = carve(c, N * I);
         b->xb = carve(c, N * d);
@@ -41,6 +50,30 @@ void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
     b->h = carve(c, N * F);
     b->l = cfg->gated ? carve(c, N * F) : NULL;
     b->act = carve(c, N * F);
+}
+
+void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
+                             const lst_t5_config_t *cfg, int B, int T, int Ts, int decoder) {
+    block_carve(c, b, cfg, B, T, Ts, decoder, 0, NULL);
+}
+
+static int fold_pays(const lst_t5_config_t *cfg, int Ts, int Td) {
+    return Td > 0 && lst_cross_fold_pays(Td, Ts, cfg->num_heads, cfg->d_kv, cfg->d_model);
+}
+
+void lst_t5_block_acts_carve_fwd(lst_carve_t *c, lst_t5_block_acts_t *b,
+                                 const lst_t5_config_t *cfg, int B, int Ts, int Td) {
+    const int fold = fold_pays(cfg, Ts, Td);
+    float *scr = NULL, *w = NULL;
+    if (fold) {
+        scr = carve(c, lst_cross_fold_scratch(B, Td, Ts, cfg->num_heads, cfg->d_model));
+        /* for a bf16 backbone, float copies of ck, cv and the encoder output
+         * rounded to bf16 (untouched in float32; the backbone may be
+         * converted after this is allocated) */
+        w = carve(c, (2 * (size_t)cfg->num_heads * cfg->d_kv + (size_t)B * Ts) * cfg->d_model);
+    }
+    block_carve(c, b, cfg, B, Ts > Td ? Ts : Td, Ts, 1, fold, scr);
+    b->fold_w = w;
 }
 
 /* A method's extra saved activations in one block. */
@@ -66,6 +99,13 @@ static void ext_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_
     b->lx = lx;
 }
 
+/* The decoder cross-attention of the model folds (Ts: with the prompt):
+ * where it pays and its key and value projections carry no bias or LoRA
+ * (BitFit, LoRA). */
+static int folds(const lst_t5_t *m, int Ts, int Td) {
+    return !m->ext.bitfit && !m->ext.lora_rank && fold_pays(&m->cfg, Ts, Td);
+}
+
 /* The backward's own buffers (Ts: the encoder length with the prompt). */
 static void carve_bwd(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m, int Ts, size_t Tm,
                       size_t Dm) {
@@ -79,7 +119,7 @@ static void carve_bwd(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m, int T
     a->denc = carve(c, (size_t)B * Ts * d);
     a->dbias_enc = carve(c, H * Ts * Ts);
     a->dbias_dec = carve(c, H * Td * Td);
-    lst_t5_bwd_scratch_carve(c, &a->bwd, cfg, B, Td, Ts);
+    lst_t5_bwd_scratch_carve(c, &a->bwd, cfg, B, Td, Ts, !folds(m, Ts, Td));
     if (e->lora_rank || e->adapter_dim) {
         const size_t Ar = (size_t)(e->adapter_dim > e->lora_rank ? e->adapter_dim : e->lora_rank);
         a->bwd.ext_x = carve(c, (size_t)B * Tm * Dm);
@@ -125,13 +165,17 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
      * in inference, those below a frozen prefix in training) share one set. */
     const int es = a->keep_all ? m->enc_stop : cfg->num_layers;
     const int ds = a->keep_all ? (m->enc_need ? 0 : m->dec_stop) : cfg->num_decoder_layers;
+    /* folded decoder cross-attention: one scratch for every layer */
+    const int fold = folds(m, Ts, Td);
+    float *fold_scr = fold ? carve(c, lst_cross_fold_scratch(B, Td, Ts, cfg->num_heads, (int)d))
+                           : NULL;
     lst_t5_block_acts_t te = {0}, td = {0};
     if (es > 0) {
         lst_t5_block_acts_carve(c, &te, cfg, B, Ts, Ts, 0);
         ext_acts_carve(c, &te, e, (size_t)B * Ts, (size_t)B * Ts, d, 0, lx);
     }
     if (ds > 0) {
-        lst_t5_block_acts_carve(c, &td, cfg, B, Td, Ts, 1);
+        block_carve(c, &td, cfg, B, Td, Ts, 1, fold, fold_scr);
         ext_acts_carve(c, &td, e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
     }
     for (int i = 0; i < cfg->num_layers; i++) {
@@ -147,7 +191,7 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
             a->dec_blk[i] = td;
             continue;
         }
-        lst_t5_block_acts_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, 1);
+        block_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, 1, fold, fold_scr);
         ext_acts_carve(c, &a->dec_blk[i], e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
     }
 }

@@ -24,10 +24,13 @@
 int lst_threads(void); /* threads the ops use: min(omp_get_max_threads(), LST_MAX_THREADS) */
 
 /* ---- dropout.c: inverted dropout with regenerated masks ----------------- */
-/* Element i of a dropout site is kept iff lst_rng_uniform_at(seed, stream, i)
- * >= p, and scaled by 1/(1-p). The mask is never stored: forward and
- * backward regenerate it from (seed, stream). p == 0 (or a NULL site) is
- * the identity. */
+/* Element i = 64 G + 16 k + 2 j + h of a dropout site is kept iff u >=
+ * ceil(p * 65536), where u is bits [16 h, 16 h + 16) of word k of Philox
+ * block 8 G + j (key = seed, counter = {block, stream}; word 4 block + k
+ * of lst_rng_u32_at), so with probability 1 - ceil(p * 65536) / 65536, and
+ * scaled by 1/(1-p). The mask is never stored: forward and backward
+ * regenerate it from (seed, stream). p == 0 (or a NULL site) is the
+ * identity. */
 typedef struct {
     float p;
     uint64_t seed;
@@ -152,6 +155,31 @@ void lst_attention_forward_ref(float *out, float *probs, const float *q,
                                const float *k, const float *v,
                                const float *bias, const uint8_t *kmask,
                                int causal, int B, int Tq, int Tk, int H, int D);
+
+/* ---- cross_fold.c: cross-attention with folded projections ------------ */
+/* The decoder cross-attention from its queries and the encoder output,
+ * without projecting keys and values:
+ *   out = attention(q, enc Wk^T, enc Wv^T) (as lst_attention_forward, no
+ *   bias, not causal), computed as softmax((q_h Wk_h) enc^T) enc Wv_h^T.
+ * For the key and value weights without bias or LoRA only.
+ * lst_cross_fold_pays says whether that is at least twice cheaper for these
+ * shapes (few queries T against Ts keys) and needs no more scratch than the
+ * two [B, Ts, H*D] key and value buffers it replaces.
+ * q: [B, T, H*D]  enc: [B, Ts, dm]  Wk, Wv: [H*D, dm]  kmask: [B, Ts] or NULL
+ * out: [B, T, H*D]  lse: [B, H, T] or NULL (what the backward needs)
+ * drop: on the probabilities, element index in [B, H, T, Ts]
+ * scratch: lst_cross_fold_scratch(B, T, Ts, H, dm) floats (either pass) */
+int lst_cross_fold_pays(int T, int Ts, int H, int D, int dm);
+size_t lst_cross_fold_scratch(int B, int T, int Ts, int H, int dm);
+void lst_cross_fold_forward(float *out, float *lse, const float *q, const float *enc,
+                            const float *Wk, const float *Wv, const uint8_t *kmask, int B, int T,
+                            int Ts, int H, int D, int dm, const lst_drop_t *drop, float *scratch);
+/* dq: [B, T, H*D]  denc: [B, Ts, dm]  dWk, dWv: [H*D, dm] accumulate (any
+ * may be NULL); dout: the output's gradient; lse and drop: the forward's. */
+void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, const float *dout,
+                             const float *q, const float *enc, const float *Wk, const float *Wv,
+                             const float *lse, const uint8_t *kmask, int B, int T, int Ts, int H,
+                             int D, int dm, const lst_drop_t *drop, float *scratch);
 
 /* ---- xent.c: mean cross-entropy over labels != -100 --------------------- */
 /* logits: [N, V]  labels: [N]. Returns the mean loss (0 if no label counts);

@@ -12,58 +12,17 @@
 #include <string.h>
 
 #include "../ops.h"
+#include "softmax_rows.h"
 
-static inline int visible(int j, int limit, const uint8_t *km) { return j <= limit && (!km || km[j]); }
-
-/* exp(x) for x <= 88.7 (Cephes' expf: range reduction by ln 2 in two
- * parts and a degree-6 polynomial; within 2 ulp of expf, 0 below -87.3),
- * written so a row of them vectorises. */
-static inline float exp_poly(float x) {
-    /* clamped first (a NaN becomes the low end here and is passed through
-     * at the end), so the exponent below is always in [1, 255] */
-    float xc = x > -87.33654f ? x : -87.33654f; /* comparisons, not fminf: they vectorise */
-    xc = xc < 88.72283f ? xc : 88.72283f;
-    const float n = rintf(xc * 1.44269504088896341f);
-    float r = fmaf(n, -0.693359375f, xc);
-    r = fmaf(n, 2.12194440e-4f, r);
-    float p = 1.9875691500e-4f;
-    p = fmaf(p, r, 1.3981999507e-3f);
-    p = fmaf(p, r, 8.3334519073e-3f);
-    p = fmaf(p, r, 4.1665795894e-2f);
-    p = fmaf(p, r, 1.6666665459e-1f);
-    p = fmaf(p, r, 5.0000001201e-1f);
-    p = fmaf(p, r * r, r + 1.0f);
-    const uint32_t e = (uint32_t)((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, 4);
-    return x < -87.33654f ? 0.0f : x == x ? p * scale : x;
-}
-
-/* s[j] = visible(j) ? exp(s[j] - shift) : 0 over a row; returns the sum. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static double
-exp_row(float *s, int n, float shift, int limit, const uint8_t *km) {
-    float acc[16] = {0};
-    if (km) {
-#pragma omp simd
-        for (int j = 0; j < n; j++) s[j] = (j <= limit && km[j]) ? exp_poly(s[j] - shift) : 0.0f;
-    } else {
-#pragma omp simd
-        for (int j = 0; j < n; j++) s[j] = j <= limit ? exp_poly(s[j] - shift) : 0.0f;
-    }
-    int j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int t = 0; t < 16; t++) acc[t] += s[j + t];
-    double sum = 0;
-    for (int t = 0; t < 16; t++) sum += acc[t];
-    for (; j < n; j++) sum += s[j];
-    return sum;
-}
 
 /* Scores of one (b, h) block: S = q_h k_h^T + bias[h]. S: [Tq, Tk] */
 static void scores(float *S, const float *qh, const float *kh, const float *bh, int Tq, int Tk,
                    int D, int C) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f, qh, C, kh, C, 0.0f, S, Tk);
-    if (bh) lst_add_inplace(S, bh, (int64_t)Tq * Tk);
+    /* the bias is copied in and the product added to it: one pass over S
+     * fewer than zeroing it (what SGEMM does for beta 0) and adding */
+    if (bh) memcpy(S, bh, sizeof(float) * (size_t)Tq * Tk);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f, qh, C, kh, C,
+                bh ? 1.0f : 0.0f, S, Tk);
 }
 
 /* q: [B,Tq,H*D]  k,v: [B,Tk,H*D]  bias: [H,Tq,Tk]|NULL  kmask: [B,Tk]|NULL
@@ -82,33 +41,39 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
         float *mine = scratch ? scratch + (size_t)omp_get_thread_num() * 2 * Tq * Tk : NULL;
         float *P = probs ? probs + (size_t)bh * Tq * Tk : mine;
         const uint8_t *km = kmask ? kmask + (size_t)b * Tk : NULL;
+        /* Unless the probabilities are asked for, rows stay unnormalised and
+         * the output rows are scaled instead: D values a row, not Tk. */
+        float *inv = probs ? NULL : mine + (size_t)Tq * Tk;
         scores(P, q + (size_t)b * Tq * C + (size_t)h * D, k + (size_t)b * Tk * C + (size_t)h * D,
                bias ? bias + (size_t)h * Tq * Tk : NULL, Tq, Tk, D, C);
         for (int i = 0; i < Tq; i++) {
             float *s = P + (size_t)i * Tk;
             const int limit = causal ? i + off : Tk - 1;
-            float mx = -INFINITY;
-            for (int j = 0; j < Tk; j++)
-                if (visible(j, limit, km) && s[j] > mx) mx = s[j];
+            const float mx = max_row(s, Tk, limit, km);
             if (mx == -INFINITY) { /* no visible key: zero output */
                 memset(s, 0, sizeof(float) * Tk);
                 if (lse) lse[(size_t)bh * Tq + i] = INFINITY;
+                if (inv) inv[i] = 0.0f;
                 continue;
             }
             const double sum = exp_row(s, Tk, mx, limit, km);
-            const float inv = (float)(1.0 / sum);
-            for (int j = 0; j < Tk; j++) s[j] *= inv;
+            if (inv) inv[i] = (float)(1.0 / sum);
+            else scale_row(s, Tk, (float)(1.0 / sum));
             if (lse) lse[(size_t)bh * Tq + i] = mx + (float)log(sum);
         }
         const float *Pv = P;
-        if (dropping) {
+        if (dropping && inv) {
+            lst_dropout_apply(P, P, (int64_t)Tq * Tk, drop, (uint64_t)bh * Tq * Tk);
+        } else if (dropping) {
             float *Pd = mine + (size_t)Tq * Tk;
             lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, (uint64_t)bh * Tq * Tk);
             Pv = Pd;
         }
+        float *o = out + (size_t)b * Tq * C + (size_t)h * D;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk, 1.0f, Pv, Tk,
-                    v + (size_t)b * Tk * C + (size_t)h * D, C, 0.0f,
-                    out + (size_t)b * Tq * C + (size_t)h * D, C);
+                    v + (size_t)b * Tk * C + (size_t)h * D, C, 0.0f, o, C);
+        if (inv)
+            for (int i = 0; i < Tq; i++) scale_row(o + (size_t)i * C, D, inv[i]);
     }
 }
 

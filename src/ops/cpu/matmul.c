@@ -1,6 +1,6 @@
 /* matmul.c: linear layers y = x @ W^T + b through OpenBLAS SGEMM.
  * Transposes are folded into the SGEMM calls: no copies are made. Large
- * products are split into independent column (or row) blocks, one per
+ * products are split into independent row or column blocks, one per
  * OpenMP thread, each a single-threaded SGEMM. */
 #include <cblas.h>
 #include <omp.h>
@@ -35,12 +35,19 @@ void lst_matmul_forward(float *out, const float *x, const float *W,
     if (IC == 0) {
         memset(out, 0, sizeof(float) * (size_t)N * OC);
     } else {
-        const int P = parts_for(2.0 * N * OC * IC, OC);
+        /* Each piece packs its share of one operand and all of the other:
+         * split the larger of x (N rows) and W (OC rows). */
+        const int by_rows = N >= OC;
+        const int P = parts_for(2.0 * N * OC * IC, by_rows ? N : OC);
 #pragma omp parallel for num_threads(P) if (P > 1)
         for (int p = 0; p < P; p++) {
             int lo, hi;
-            split(OC, P, p, &lo, &hi);
-            if (hi > lo)
+            split(by_rows ? N : OC, P, p, &lo, &hi);
+            if (hi <= lo) continue;
+            if (by_rows)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, OC, IC, 1.0f,
+                            x + (size_t)lo * IC, IC, W, IC, 0.0f, out + (size_t)lo * OC, OC);
+            else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hi - lo, IC, 1.0f, x, IC,
                             W + (size_t)lo * IC, IC, 0.0f, out + lo, OC);
         }

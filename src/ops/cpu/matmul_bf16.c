@@ -62,6 +62,19 @@ void lst_bf16_pack_weights(uint16_t *packed, const float *W, int M, int K) {
         }
 }
 
+void lst_bf16_unpack_weights(float *W, const uint16_t *packed, int M, int K) {
+    const int Kp = kpairs(K);
+    for (int m = 0; m < M; m++) {
+        const uint16_t *panel = packed + (size_t)(m / NR) * Kp * NR * 2 + 2 * (m % NR);
+        for (int k = 0; k < K; k++)
+            W[(size_t)m * K + k] = lst_bf16_to_float(panel[(size_t)(k / 2) * NR * 2 + (k & 1)]);
+    }
+}
+
+void lst_bf16_round(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = lst_bf16_to_float(lst_bf16_from_float(x[i]));
+}
+
 /* ---- run-time dispatch --------------------------------------------------- */
 
 static int detect_native(void) {

@@ -44,6 +44,11 @@ size_t lst_bf16_packed_size(int M, int K);
 /* packed: [lst_bf16_packed_size(M, K)]  W: [M, K] float32 (row-major, HF layout) */
 void lst_bf16_pack_weights(uint16_t *packed, const float *W, int M, int K);
 
+/* W: [M, K] float32 <- packed: the bf16-rounded weight back (exact). */
+void lst_bf16_unpack_weights(float *W, const uint16_t *packed, int M, int K);
+/* y[i] = x[i] rounded to bf16 (as the kernel rounds its input), for n floats. */
+void lst_bf16_round(float *y, const float *x, size_t n);
+
 /* y: [N, M]  x: [N, K]  Wp: packed [M, K]  bias: [M] or NULL. Splits rows
  * across OpenMP threads (at most LST_MAX_THREADS). Uses per-thread scratch
  * held by this file: do not call it from two threads at once. */

@@ -617,7 +617,7 @@ TEST(side_ablation_memory_plan) {
         lst_carve_t bbc = {0};
         lst_t5_block_acts_t blk;
         lst_carve(&bbc, 3 * B * Tm * d + H * Ts * Ts + H * Td * Td);
-        lst_t5_block_acts_carve(&bbc, &blk, &c, (int)B, (int)Tm, (int)Ts, 1);
+        lst_t5_block_acts_carve_fwd(&bbc, &blk, &c, (int)B, (int)Ts, (int)Td);
         CHECK(n[1] - bbc.used - 2 * B * Td * d == n[2], "backward %d: side-tuning %zu, compression "
               "%zu, backbone buffers %zu", bw, n[1], n[2], bbc.used);
         CHECK(n[2] < n[1] && n[2] < n[0], "compression is the smallest plan");

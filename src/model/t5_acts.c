@@ -14,10 +14,19 @@ float *lst_carve(lst_carve_t *c, size_t n) {
 
 #define carve lst_carve
 
-/* fold: the decoder cross-attention is folded (cross_fold.c): no key or
- * value buffers; fold_scratch is its scratch (NULL in the sizing pass) */
+/* How one set of block buffers is laid out beyond (B, T, Ts). */
+typedef struct {
+    int decoder;  /* has a cross-attention */
+    int Tc;       /* positions of the cross-attention part (T, or Td in a
+                   * set shared by encoder and decoder blocks) */
+    int fwd_only; /* no backward reads it: the FFN activation overwrites h */
+    int fold;     /* folded cross-attention (cross_fold.c): no key or value
+                   * buffers; fold_scratch (NULL in the sizing pass) instead */
+    float *fold_scratch;
+} block_layout_t;
+
 static void block_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_config_t *cfg, int B,
-                        int T, int Ts, int decoder, int fold, float *fold_scratch) {
+                        int T, int Ts, const block_layout_t *o) {
     const size_t d = cfg->d_model, I = (size_t)cfg->num_heads * cfg->d_kv, F = cfg->d_ff;
     const size_t H = cfg->num_heads, N = (size_t)B * T;
     b->rstd_sa = carve(c, N);
@@ -29,32 +38,33 @@ static void block_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_con
     b->ctx = carve(c, N * I);
     b->xa = carve(c, N * d);
     b->fold = b->fold_w = NULL;
-    if (decoder) {
-        const size_t Ns = (size_t)B * Ts;
-        b->rstd_ca = carve(c, N);
-        b->n_ca = carve(c, N * d);
-        b->cq = carve(c, N * I);
-        if (fold) {
+    if (o->decoder) {
+        const size_t Ns = (size_t)B * Ts, Nc = (size_t)B * o->Tc;
+        b->rstd_ca = carve(c, Nc);
+        b->n_ca = carve(c, Nc * d);
+        b->cq = carve(c, Nc * I);
+        if (o->fold) {
             b->ck = b->cv = NULL;
-            b->fold = fold_scratch;
+            b->fold = o->fold_scratch;
         } else {
             b->ck = carve(c, Ns * I);
             b->cv = carve(c, Ns * I);
         }
-        b->clse = carve(c, (size_t)B * H * T);
-        b->cctx = carve(c, N * I);
-        b->xb = carve(c, N * d);
+        b->clse = carve(c, (size_t)B * H * o->Tc);
+        b->cctx = carve(c, Nc * I);
+        b->xb = carve(c, Nc * d);
     }
     b->rstd_ff = carve(c, N);
     b->n_ff = carve(c, N * d);
     b->h = carve(c, N * F);
     b->l = cfg->gated ? carve(c, N * F) : NULL;
-    b->act = carve(c, N * F);
+    b->act = o->fwd_only ? b->h : carve(c, N * F);
 }
 
 void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
                              const lst_t5_config_t *cfg, int B, int T, int Ts, int decoder) {
-    block_carve(c, b, cfg, B, T, Ts, decoder, 0, NULL);
+    const block_layout_t o = {decoder, T, 0, 0, NULL};
+    block_carve(c, b, cfg, B, T, Ts, &o);
 }
 
 static int fold_pays(const lst_t5_config_t *cfg, int Ts, int Td) {
@@ -72,7 +82,8 @@ void lst_t5_block_acts_carve_fwd(lst_carve_t *c, lst_t5_block_acts_t *b,
          * converted after this is allocated) */
         w = carve(c, (2 * (size_t)cfg->num_heads * cfg->d_kv + (size_t)B * Ts) * cfg->d_model);
     }
-    block_carve(c, b, cfg, B, Ts > Td ? Ts : Td, Ts, 1, fold, scr);
+    const block_layout_t o = {1, Td, 1, fold, scr};
+    block_carve(c, b, cfg, B, Ts > Td ? Ts : Td, Ts, &o);
     b->fold_w = w;
 }
 
@@ -171,11 +182,13 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
                            : NULL;
     lst_t5_block_acts_t te = {0}, td = {0};
     if (es > 0) {
-        lst_t5_block_acts_carve(c, &te, cfg, B, Ts, Ts, 0);
+        const block_layout_t o = {0, Ts, 1, 0, NULL}; /* no backward reads a shared set */
+        block_carve(c, &te, cfg, B, Ts, Ts, &o);
         ext_acts_carve(c, &te, e, (size_t)B * Ts, (size_t)B * Ts, d, 0, lx);
     }
     if (ds > 0) {
-        block_carve(c, &td, cfg, B, Td, Ts, 1, fold, fold_scr);
+        const block_layout_t o = {1, Td, 1, fold, fold_scr};
+        block_carve(c, &td, cfg, B, Td, Ts, &o);
         ext_acts_carve(c, &td, e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
     }
     for (int i = 0; i < cfg->num_layers; i++) {
@@ -191,7 +204,8 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
             a->dec_blk[i] = td;
             continue;
         }
-        block_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, 1, fold, fold_scr);
+        const block_layout_t o = {1, Td, 0, fold, fold_scr};
+        block_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, &o);
         ext_acts_carve(c, &a->dec_blk[i], e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
     }
 }

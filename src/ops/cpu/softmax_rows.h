@@ -61,23 +61,28 @@ static inline __attribute__((always_inline)) void visible16(v16i *vis, int j0, i
     if (km) {
         v16b kb = {0};
         if (n - j0 >= 16) memcpy(&kb, km + j0, sizeof kb);
-        else memcpy(&kb, km + j0, (size_t)(n - j0));
+        else for (int t = 0; t < n - j0; t++) kb[t] = km[j0 + t];
         *vis &= __builtin_convertvector(kb, v16i) != 0;
     }
 }
 
-/* m <= 16 floats, zero padded; whole vectors take the constant-size path
- * (one unaligned load or store instead of a copy loop). */
+/* m <= 16 floats, zero padded. Whole vectors are one unaligned load or
+ * store (v16fu); the few tails go element by element (a variable-length
+ * memcpy here became rep movs, which dominated the rows). */
+typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias));
 static inline __attribute__((always_inline)) void load16(v16f *x, const float *s, int m) {
     if (m == 16) {
-        memcpy(x, s, sizeof *x);
+        *x = *(const v16fu *)s;
     } else {
         *x = SPLAT16(0.0f);
-        memcpy(x, s, sizeof(float) * (size_t)m);
+        for (int t = 0; t < m; t++) (*x)[t] = s[t];
     }
 }
 static inline __attribute__((always_inline)) void store16(float *s, const v16f *x, int m) {
-    memcpy(s, x, m == 16 ? sizeof *x : sizeof(float) * (size_t)m);
+    if (m == 16)
+        *(v16fu *)s = *x;
+    else
+        for (int t = 0; t < m; t++) s[t] = (*x)[t];
 }
 
 /* max of s[j] over visible j; -inf if none. */

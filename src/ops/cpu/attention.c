@@ -120,17 +120,12 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
                             dv + (size_t)b * Tk * C + (size_t)h * D, C);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f, doh, C, vh, C,
                         0.0f, dS, Tk);
-            if (dropping) { /* the same mask, read off Pd instead of drawn again:
-                             * where P is 0 the result below is 0 either way */
-                const float scale = 1.0f / (1.0f - drop->p);
-                for (int64_t j = 0; j < (int64_t)Tq * Tk; j++) dS[j] = Pd[j] != 0.0f ? dS[j] * scale : 0.0f;
-            }
+            if (dropping) /* the same mask, read off Pd instead of drawn again */
+                dropped_grad(dS, Pd, (int64_t)Tq * Tk, 1.0f / (1.0f - drop->p));
             for (int i = 0; i < Tq; i++) {
                 double di = 0;
                 for (int d = 0; d < D; d++) di += (double)doh[(size_t)i * C + d] * oh[(size_t)i * C + d];
-                float *row = dS + (size_t)i * Tk;
-                const float *pr = P + (size_t)i * Tk;
-                for (int j = 0; j < Tk; j++) row[j] = pr[j] * (row[j] - (float)di);
+                dsoftmax_row(dS + (size_t)i * Tk, P + (size_t)i * Tk, Tk, (float)di);
             }
             if (dbias) lst_add_inplace(dbias + (size_t)h * Tq * Tk, dS, (int64_t)Tq * Tk);
             if (dq)

@@ -162,14 +162,14 @@ void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, con
             if (denc)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ts, dm, HT, 1.0f, Pv, Ts, g,
                             dm, 1.0f, dEb, dm);
+            if (dropping) /* the mask read off Pd */
+                dropped_grad(dS, Pd, (int64_t)HT * Ts, keep_scale);
             for (int i = 0; i < HT; i++) {
                 float *row = dS + (size_t)i * Ts;
-                const float *pr = P + (size_t)i * Ts, *pd = Pv + (size_t)i * Ts;
+                const float *pr = P + (size_t)i * Ts;
                 double di = 0;
-                if (dropping) /* the mask read off Pd: where P is 0, dS is 0 either way */
-                    for (int j = 0; j < Ts; j++) row[j] = pd[j] != 0.0f ? row[j] * keep_scale : 0.0f;
                 for (int j = 0; j < Ts; j++) di += (double)row[j] * pr[j];
-                for (int j = 0; j < Ts; j++) row[j] = pr[j] * (row[j] - (float)di);
+                dsoftmax_row(row, pr, Ts, (float)di);
             }
             /* dQW = dS E_b (over dPE, read above for the last time); dE_b += dS^T QW */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, HT, dm, Ts, 1.0f, dS, Ts, Eb, dm,

@@ -1,7 +1,8 @@
 /* softmax_rows.h: the row kernels of the attention softmax (max, exp and
  * sum, scale), shared by attention.c and cross_fold.c. Internal to
  * src/ops/cpu; each includer gets its own static copies (and must use them
- * all: clang refuses "unused" on target clones).
+ * all: clang refuses "unused" on target clones). Also the row kernels of
+ * the softmax backward.
  *
  * Sixteen lanes at a time through GCC vector extensions: -O2 leaves the
  * plain loops scalar (its cost model, and the masked key loads), and these
@@ -129,6 +130,36 @@ scale_row(float *s, int n, float a) {
         load16(&y, s + j, m);
         y *= a;
         store16(s + j, &y, m);
+    }
+}
+
+/* The softmax backward of one row, in place: g = p * (g - di), where g is
+ * the gradient of the probabilities and di = sum_j g_j p_j. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+dsoftmax_row(float *g, const float *p, int n, float di) {
+    v16f x, y;
+    for (int j = 0; j < n; j += 16) {
+        const int m = n - j < 16 ? n - j : 16;
+        load16(&x, g + j, m);
+        load16(&y, p + j, m);
+        x = y * (x - di);
+        store16(g + j, &x, m);
+    }
+}
+
+/* The dropout mask read back off the dropped probabilities, in place over
+ * n values: g = pd != 0 ? g * keep_scale : 0 (where p is 0 the softmax
+ * backward gives 0 either way). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+dropped_grad(float *g, const float *pd, int64_t n, float keep_scale) {
+    v16f x, y;
+    for (int64_t j = 0; j < n; j += 16) {
+        const int m = n - j < 16 ? (int)(n - j) : 16;
+        load16(&x, g + j, m);
+        load16(&y, pd + j, m);
+        x *= keep_scale;
+        x = (v16f)((v16i)x & (y != SPLAT16(0.0f)));
+        store16(g + j, &x, m);
     }
 }
 

@@ -49,23 +49,31 @@ TEST(ops_matmul_matches_reference) {
     free(dx1); free(dx2); free(dW1); free(dW2); free(db1); free(db2);
 }
 
-/* Products large enough to be split across threads, once by rows (more
- * rows than outputs) and once by columns (the other way round). */
+/* Products large enough to be split across threads: by rows (more rows
+ * than outputs) and by columns, forward and backward, odd sizes. */
 TEST(ops_matmul_split_matches_reference) {
     lst_rng_t r;
     lst_rng_seed(&r, 3);
-    const int shapes[2][3] = {{400, 100, 60}, {50, 100, 420}}; /* N, IC, OC */
-    for (int s = 0; s < 2; s++) {
+    const int shapes[][3] = {{400, 300, 260}, {50, 300, 401}, {403, 100, 61}, {2050, 64, 64},
+                             {45, 512, 97}}; /* N, IC, OC */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2];
-        CHECK(2.0 * N * IC * OC >= 4e6, "shape %d is too small to be split", s);
+        CHECK(2.0 * N * IC * OC >= 4e6, "shape %zu is too small to be split", s);
         float *x = randn(&r, (size_t)N * IC, 1), *W = randn(&r, (size_t)OC * IC, 1);
-        float *b = randn(&r, OC, 1);
+        float *b = randn(&r, OC, 1), *dout = randn(&r, (size_t)N * OC, 1);
         float *y1 = malloc(sizeof(float) * N * OC), *y2 = malloc(sizeof(float) * N * OC);
+        float *dx1 = calloc((size_t)N * IC, 4), *dx2 = calloc((size_t)N * IC, 4);
+        for (size_t i = 0; i < (size_t)N * IC; i++) dx1[i] = dx2[i] = 0.5f; /* accumulates */
         lst_matmul_forward(y1, x, W, b, N, IC, OC);
         lst_matmul_forward_ref(y2, x, W, b, N, IC, OC);
-        CHECK(maxdiff(y1, y2, (size_t)N * OC) < 1e-4, "shape %d: forward differs by %g", s,
+        const double tol = 2e-6 * IC;
+        CHECK(maxdiff(y1, y2, (size_t)N * OC) < tol, "shape %zu: forward differs by %g", s,
               maxdiff(y1, y2, (size_t)N * OC));
-        free(x); free(W); free(b); free(y1); free(y2);
+        lst_matmul_backward(dx1, NULL, NULL, dout, x, W, N, IC, OC);
+        lst_matmul_backward_ref(dx2, NULL, NULL, dout, x, W, N, IC, OC);
+        CHECK(maxdiff(dx1, dx2, (size_t)N * IC) < 2e-6 * OC, "shape %zu: dx differs by %g", s,
+              maxdiff(dx1, dx2, (size_t)N * IC));
+        free(x); free(W); free(b); free(dout); free(y1); free(y2); free(dx1); free(dx2);
     }
 }
 

@@ -587,6 +587,27 @@ TEST(robust_options) {
     expect(__LINE__, 2, "unexpected argument 'x.model'", NULL, "tokenize x.model < /dev/null");
     expect(__LINE__, 2, "--seed: '1.5' is not an integer", tmp("init_out"),
            "init --preset t5-tiny --out '%s' --seed 1.5", tmp("init_out"));
+    /* options a method does not take: the same rule and message for train,
+     * plan and bench, before anything runs */
+    static const struct {
+        const char *args, *needle;
+    } methods[] = {
+        {"--method full --backbone-dtype bf16", "--backbone-dtype applies to the side-network methods, not to full"},
+        {"--method lora --r 4", "--r applies to the side-network methods, not to lora"},
+        {"--method lst --freeze-layers 2", "--freeze-layers applies to full, adapters, lora and bitfit, not to lst"},
+        {"--method prompt --freeze-layers 1", "not to prompt"},
+        {"--method adapters --lora-rank 4", "--lora-rank applies to --method lora only"},
+        {"--method bitfit --prompt-len 3", "--prompt-len applies to --method prompt only"},
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        expect(__LINE__ + (int)i * 1000, 2, methods[i].needle, out,
+               "train --model '%s' --task sst2 --out '%s' %s", m, out, methods[i].args);
+        expect(__LINE__ + (int)i * 1000, 2, methods[i].needle, NULL,
+               "plan --model t5-tiny --batch 2 --src-len 8 --tgt-len 2 %s", methods[i].args);
+        expect(__LINE__ + (int)i * 1000, 2, methods[i].needle, NULL,
+               "bench --model t5-tiny --batch 2 --src-len 8 --tgt-len 2 --steps 1 %s",
+               methods[i].args);
+    }
 }
 
 /* ------------------------------------------------------------ run directories */

@@ -1,6 +1,9 @@
 /* args.c: strict "--name value" option parsing shared by all subcommands. */
 #include "cli.h"
 
+#include "../model/methods.h"
+#include "../model/peft.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -129,5 +132,31 @@ int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, in
         fprintf(stderr, "lst %s: --%s: no layers given\n", cmd, name);
         return -1;
     }
+    return 0;
+}
+
+int lst_opt_method_check(const char *cmd, const lst_opt_t *opts, int n, const char *method) {
+    int mode;
+    const int side = lst_method_side_mode(method, &mode) == 0;
+    const char *side_only[] = {"r", "side-layers", "encoder-side-layers", "decoder-side-layers",
+                               "init", "fisher-samples", "backbone-dtype"};
+    for (size_t i = 0; i < sizeof side_only / sizeof side_only[0]; i++)
+        if (!side && lst_opt(opts, n, side_only[i])) {
+            fprintf(stderr, "lst %s: --%s applies to the side-network methods, not to %s\n", cmd,
+                    side_only[i], method);
+            return 2;
+        }
+    if (lst_opt(opts, n, "freeze-layers") && (side || !strcmp(method, "prompt"))) {
+        fprintf(stderr, "lst %s: --freeze-layers applies to full, adapters, lora and bitfit, not to "
+                        "%s\n", cmd, method);
+        return 2;
+    }
+    const char *only[][2] = {{"adapter-dim", "adapters"}, {"lora-rank", "lora"}, {"prompt-len", "prompt"}};
+    for (int i = 0; i < 3; i++)
+        if (lst_opt(opts, n, only[i][0]) && strcmp(method, only[i][1])) {
+            fprintf(stderr, "lst %s: --%s applies to --method %s only\n", cmd, only[i][0],
+                    only[i][1]);
+            return 2;
+        }
     return 0;
 }

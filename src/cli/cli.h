@@ -51,6 +51,14 @@ int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
  * printing "lst <cmd>: --<name> ...") on anything else. */
 int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, int *keep, int *n);
 
+/* Options the given method does not take: side-network options (--r, the
+ * side layers, --init, --fisher-samples, --backbone-dtype) with a baseline,
+ * --freeze-layers with a side network or prompt tuning, and each baseline's
+ * size option (--adapter-dim, --lora-rank, --prompt-len) with another
+ * method. Prints "lst <cmd>: --<opt> applies to ..." and returns 2 for the
+ * first one given; 0 if none. Options missing from the table are skipped. */
+int lst_opt_method_check(const char *cmd, const lst_opt_t *opts, int n, const char *method);
+
 /* Prints "lst <cmd>: <msg>" to stderr. */
 void lst_cli_error(const char *cmd, const char *msg);
 

@@ -45,6 +45,7 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
         return 2;
     }
     lst_method_default(&o->method, v ? v : "lst");
+    if (lst_opt_method_check(cmd, opts, n, o->method.name)) return 2;
     const char *sizes[4] = {"adapter-dim", "lora-rank", "prompt-len", "freeze-layers"};
     int *dst[4] = {&o->method.adapter_dim, &o->method.lora_rank, &o->method.prompt_len,
                    &o->freeze_layers};

@@ -102,20 +102,8 @@ int lst_cmd_train(int argc, char **argv) {
             lst_method_default(&o.method, s);
             o.lr = lst_method_lr(s);
         }
-        const int side_method = lst_method_side_mode(o.method.name, &o.side.mode) == 0;
-        const char *side_only[] = {"r", "side-layers", "encoder-side-layers", "decoder-side-layers", "init", "fisher-samples", "backbone-dtype"};
-        for (size_t i = 0; i < sizeof side_only / sizeof side_only[0]; i++)
-            if (!side_method && lst_opt(opts, n, side_only[i])) {
-                fprintf(stderr, "lst train: --%s applies to the side-network methods, not to %s\n",
-                        side_only[i], o.method.name);
-                return 2;
-            }
-        const char *only[][2] = {{"adapter-dim", "adapters"}, {"lora-rank", "lora"}, {"prompt-len", "prompt"}};
-        for (int i = 0; i < 3; i++)
-            if (lst_opt(opts, n, only[i][0]) && strcmp(o.method.name, only[i][1])) {
-                fprintf(stderr, "lst train: --%s applies to --method %s only\n", only[i][0], only[i][1]);
-                return 2;
-            }
+        lst_method_side_mode(o.method.name, &o.side.mode);
+        if (lst_opt_method_check("train", opts, n, o.method.name)) return 2;
         INT_OPT("adapter-dim", method.adapter_dim, 1, 1000000);
         INT_OPT("lora-rank", method.lora_rank, 1, 1000000);
         INT_OPT("prompt-len", method.prompt_len, 1, 1000000);

@@ -180,7 +180,7 @@ int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
 typedef struct {
     float *rstd_sa, *n_sa, *q, *k, *v, *lse, *ctx, *xa;   /* lse: [B, H, T] */
     float *rstd_ca, *n_ca, *cq, *ck, *cv, *clse, *cctx, *xb;
-    float *rstd_ff, *n_ff, *h, *l, *act;
+    float *rstd_ff, *n_ff, *h, *l, *act; /* act == h (overwritten) for ReLU and forward-only sets */
     /* method extensions (NULL when absent) */
     float *ad_sa_y, *ad_sa_u, *ad_sa_g;  /* adapter input [N, d], hidden [N, A] x 2 */
     float *ad_ff_y, *ad_ff_u, *ad_ff_g;

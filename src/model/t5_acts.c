@@ -19,7 +19,8 @@ typedef struct {
     int decoder;  /* has a cross-attention */
     int Tc;       /* positions of the cross-attention part (T, or Td in a
                    * set shared by encoder and decoder blocks) */
-    int fwd_only; /* no backward reads it: the FFN activation overwrites h */
+    int fwd_only; /* no backward reads it: the FFN activation overwrites h
+                   * (for ReLU it always does) */
     int fold;     /* folded cross-attention (cross_fold.c): no key or value
                    * buffers; fold_scratch (NULL in the sizing pass) instead */
     float *fold_scratch;
@@ -58,7 +59,10 @@ static void block_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_con
     b->n_ff = carve(c, N * d);
     b->h = carve(c, N * F);
     b->l = cfg->gated ? carve(c, N * F) : NULL;
-    b->act = o->fwd_only ? b->h : carve(c, N * F);
+    /* ReLU's backward needs only the sign of h, which the (dropped) output
+     * keeps where the gradient is not zero anyway: act overwrites h */
+    const int relu = !cfg->gated && lst_t5_op_act(cfg) == LST_OP_RELU;
+    b->act = o->fwd_only || relu ? b->h : carve(c, N * F);
 }
 
 void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,

@@ -49,16 +49,16 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
         for (int i = 0; i < Tq; i++) {
             float *s = P + (size_t)i * Tk;
             const int limit = causal ? i + off : Tk - 1;
-            const float mx = max_row(s, Tk, limit, km);
+            const float mx = lst_row_max(s, Tk, limit, km);
             if (mx == -INFINITY) { /* no visible key: zero output */
                 memset(s, 0, sizeof(float) * Tk);
                 if (lse) lse[(size_t)bh * Tq + i] = INFINITY;
                 if (inv) inv[i] = 0.0f;
                 continue;
             }
-            const double sum = exp_row(s, Tk, mx, limit, km);
+            const double sum = lst_row_exp(s, Tk, mx, limit, km);
             if (inv) inv[i] = (float)(1.0 / sum);
-            else scale_row(s, Tk, (float)(1.0 / sum));
+            else lst_row_scale(s, Tk, (float)(1.0 / sum));
             if (lse) lse[(size_t)bh * Tq + i] = mx + (float)log(sum);
         }
         const float *Pv = P;
@@ -73,7 +73,7 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk, 1.0f, Pv, Tk,
                     v + (size_t)b * Tk * C + (size_t)h * D, C, 0.0f, o, C);
         if (inv)
-            for (int i = 0; i < Tq; i++) scale_row(o + (size_t)i * C, D, inv[i]);
+            for (int i = 0; i < Tq; i++) lst_row_scale(o + (size_t)i * C, D, inv[i]);
     }
 }
 
@@ -111,7 +111,7 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
                 const float l = lse[bh * Tq + i];
                 const int limit = causal ? i + off : Tk - 1;
                 if (l == INFINITY) memset(s, 0, sizeof(float) * Tk); /* a row that saw no key */
-                else exp_row(s, Tk, l, limit, km);
+                else lst_row_exp(s, Tk, l, limit, km);
             }
             if (dropping) lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, first);
             if (dv)
@@ -121,11 +121,11 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, 1.0f, doh, C, vh, C,
                         0.0f, dS, Tk);
             if (dropping) /* the same mask, read off Pd instead of drawn again */
-                dropped_grad(dS, Pd, (int64_t)Tq * Tk, 1.0f / (1.0f - drop->p));
+                lst_row_dropped_grad(dS, Pd, (int64_t)Tq * Tk, 1.0f / (1.0f - drop->p));
             for (int i = 0; i < Tq; i++) {
                 double di = 0;
                 for (int d = 0; d < D; d++) di += (double)doh[(size_t)i * C + d] * oh[(size_t)i * C + d];
-                dsoftmax_row(dS + (size_t)i * Tk, P + (size_t)i * Tk, Tk, (float)di);
+                lst_row_dsoftmax(dS + (size_t)i * Tk, P + (size_t)i * Tk, Tk, (float)di);
             }
             if (dbias) lst_add_inplace(dbias + (size_t)h * Tq * Tk, dS, (int64_t)Tq * Tk);
             if (dq)

@@ -80,15 +80,15 @@ void lst_cross_fold_forward(float *out, float *lse, const float *q, const float 
                         0.0f, S, Ts);
             for (int i = 0; i < HT; i++) {
                 float *s = S + (size_t)i * Ts;
-                const float mx = max_row(s, Ts, Ts - 1, km);
+                const float mx = lst_row_max(s, Ts, Ts - 1, km);
                 float *l = lse ? lse + ((size_t)b * H + i / T) * T + i % T : NULL; /* [B, H, T] */
                 if (mx == -INFINITY) { /* no visible key: zero output */
                     memset(s, 0, sizeof(float) * Ts);
                     if (l) *l = INFINITY;
                     continue;
                 }
-                const double sum = exp_row(s, Ts, mx, Ts - 1, km);
-                scale_row(s, Ts, (float)(1.0 / sum));
+                const double sum = lst_row_exp(s, Ts, mx, Ts - 1, km);
+                lst_row_scale(s, Ts, (float)(1.0 / sum));
                 if (l) *l = mx + (float)log(sum);
             }
             if (dropping) lst_dropout_apply(S, S, (int64_t)HT * Ts, drop, (uint64_t)b * HT * Ts);
@@ -147,7 +147,7 @@ void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, con
                 float *s = P + (size_t)i * Ts;
                 const float l = lse[((size_t)b * H + i / T) * T + i % T];
                 if (l == INFINITY) memset(s, 0, sizeof(float) * Ts); /* saw no key */
-                else exp_row(s, Ts, l, Ts - 1, km);
+                else lst_row_exp(s, Ts, l, Ts - 1, km);
             }
             const float *Pv = P;
             if (dropping) {
@@ -163,13 +163,13 @@ void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, con
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ts, dm, HT, 1.0f, Pv, Ts, g,
                             dm, 1.0f, dEb, dm);
             if (dropping) /* the mask read off Pd */
-                dropped_grad(dS, Pd, (int64_t)HT * Ts, keep_scale);
+                lst_row_dropped_grad(dS, Pd, (int64_t)HT * Ts, keep_scale);
             for (int i = 0; i < HT; i++) {
                 float *row = dS + (size_t)i * Ts;
                 const float *pr = P + (size_t)i * Ts;
                 double di = 0;
                 for (int j = 0; j < Ts; j++) di += (double)row[j] * pr[j];
-                dsoftmax_row(row, pr, Ts, (float)di);
+                lst_row_dsoftmax(row, pr, Ts, (float)di);
             }
             /* dQW = dS E_b (over dPE, read above for the last time); dE_b += dS^T QW */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, HT, dm, Ts, 1.0f, dS, Ts, Eb, dm,

@@ -314,3 +314,54 @@ static void fold_in_side(int bf16) {
 
 TEST(cross_fold_side_backbone_equals_plain_forward) { fold_in_side(0); }
 TEST(cross_fold_side_backbone_equals_plain_forward_bf16) { fold_in_side(1); }
+
+/* Cached decoding folds its cross-attention for short generations: the
+ * steps' logits equal the zero-bias BitFit twin's, whose cache keeps
+ * projected keys and values. */
+TEST(cross_fold_decode_cache_equals_plain) {
+    const char *dir = "tests/data/t5-tiny-gated";
+    lst_t5_t m, t;
+    lst_err_t err;
+    lst_t5_ext_t bitfit = {0};
+    bitfit.bitfit = 1;
+    bitfit.frozen_base = 1;
+    if (lst_t5_load(&m, dir, 0, &err) || lst_t5_load_ext(&t, dir, 0, &bitfit, &err)) {
+        CHECK(0, "%s", err.msg);
+        return;
+    }
+    fold_batch_t f;
+    fold_batch(&f, m.vocab);
+    const lst_t5_batch_t *b = &f.b;
+    lst_t5_acts_t am, at;
+    CHECK(lst_t5_acts_alloc(&am, &m, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
+    CHECK(lst_t5_acts_alloc(&at, &t, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
+    lst_t5_encode(&m, b, &am, NULL);
+    lst_t5_encode(&t, b, &at, NULL);
+    lst_t5_cache_t cm, ct;
+    const int steps = 3;
+    CHECK(lst_t5_cache_init(&cm, &m, am.enc_out, b->src_mask, b->B, b->Ts, steps, &err) == 0, "%s",
+          err.msg);
+    CHECK(lst_t5_cache_init(&ct, &t, at.enc_out, b->src_mask, b->B, b->Ts, steps, &err) == 0, "%s",
+          err.msg);
+    CHECK(cm.fold && !cm.cross_k, "a 3-step generation over 48 source tokens should fold");
+    CHECK(!ct.fold && ct.cross_k, "the BitFit twin keeps projected keys and values");
+    const size_t V = (size_t)m.vocab;
+    float *lm = malloc(sizeof(float) * b->B * V), *lt = malloc(sizeof(float) * b->B * V);
+    int32_t ids[2] = {0, 0};
+    for (int s = 0; s < steps; s++) {
+        CHECK(lst_t5_decode_step(&m, &cm, ids, lm, &err) == 0, "%s", err.msg);
+        CHECK(lst_t5_decode_step(&t, &ct, ids, lt, &err) == 0, "%s", err.msg);
+        const double e = max_rel(lm, lt, b->B * V);
+        CHECK(e <= 1e-5, "step %d: logits differ by %g (relative)", s, e);
+        ids[0] = f.ids[s + 1];
+        ids[1] = f.ids[b->Ts + s + 3];
+    }
+    free(lm);
+    free(lt);
+    lst_t5_cache_free(&cm);
+    lst_t5_cache_free(&ct);
+    lst_t5_acts_free(&am);
+    lst_t5_acts_free(&at);
+    lst_t5_free(&m);
+    lst_t5_free(&t);
+}

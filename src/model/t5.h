@@ -325,9 +325,17 @@ typedef struct {
     float *x;                 /* [B, d]: the running hidden state of this step */
     float *n, *q, *kk, *vv, *ctx, *tmp, *h, *l, *probs, *bias; /* step scratch */
     float *lu, *lx, *ay, *au, *ag; /* method extensions: LoRA, adapter scratch */
+    /* folded cross-attention (cross_fold.c; then cross_k, cross_v are NULL):
+     * chosen when the steps to come cost less than projecting the encoder
+     * output once (short generations, keys and values without bias or LoRA) */
+    const float *enc;         /* [B, Ts, d]: the caller's encoder output, kept alive */
+    float *enc16;             /* [B, Ts, d]: enc rounded to bf16 (bf16 backbone) or NULL */
+    float *fold_w;            /* [n_layers, 2, I, d]: ck, cv as floats (bf16 backbone) or NULL */
+    float *fold;              /* lst_cross_fold_scratch(B, 1, Ts, H, d) */
 } lst_t5_cache_t;
 
-/* blocks[l] for l < n_layers; enc_out: [B, Ts, cfg->d_model]. */
+/* blocks[l] for l < n_layers; enc_out: [B, Ts, cfg->d_model], which must
+ * outlive the cache (a folded cross-attention reads it at every step). */
 int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                        const lst_t5_block_t *const *blocks, int n_layers,
                        const float *enc_out, const uint8_t *src_mask, int B,

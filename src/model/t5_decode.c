@@ -1,15 +1,32 @@
 /* t5_decode.c: incremental decoding for greedy generation. Each step runs
  * a decoder stack on one new token per row, attending to cached keys and
  * values of the earlier positions; cross-attention keys/values are
- * computed once from the encoder output. The result equals the
+ * computed once from the encoder output, or, for short generations, folded
+ * into each step's query (cross_fold.c). The result equals the
  * full-sequence forward. The same cache serves the side decoder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/cpu/matmul_bf16.h"
 #include "../ops/ops.h"
 #include "t5.h"
 #include "t5_ext.h"
+
+/* Fold the cross-attention (no [B, Ts, I] keys and values) when max_len
+ * folded steps cost less than half of projecting the encoder output once
+ * plus max_len plain steps, per example and layer; only for key and value
+ * projections without bias or LoRA. */
+static int cache_folds(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks, int L,
+                       int Ts, int max_len) {
+    if (L <= 0) return 0;
+    for (int l = 0; l < L; l++)
+        if (blocks[l]->bck || blocks[l]->bcv || blocks[l]->lA_cv) return 0;
+    const double H = cfg->num_heads, D = cfg->d_kv, dm = cfg->d_model;
+    const double plain = 2.0 * Ts * dm * H * D + max_len * 2.0 * H * Ts * D;
+    const double folded = max_len * H * dm * (2.0 * D + 2.0 * Ts);
+    return 2.0 * folded < plain;
+}
 
 int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                        const lst_t5_block_t *const *blocks, int n_layers,
@@ -29,8 +46,19 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     size_t nl = L ? L : 1;
     c->self_k = lst_malloc(nl * B * max_len, I * sizeof(float), err);
     c->self_v = lst_malloc(nl * B * max_len, I * sizeof(float), err);
-    c->cross_k = lst_malloc(nl * B * Ts, I * sizeof(float), err);
-    c->cross_v = lst_malloc(nl * B * Ts, I * sizeof(float), err);
+    const int fold = cache_folds(cfg, blocks, n_layers, Ts, max_len);
+    const int bf16 = fold && !blocks[0]->ck; /* packed weights: float copies */
+    if (fold) {
+        c->enc = enc_out;
+        c->fold = lst_malloc(lst_cross_fold_scratch(B, 1, Ts, (int)H, (int)d), sizeof(float), err);
+        if (bf16) {
+            c->fold_w = lst_malloc(nl * 2 * I, d * sizeof(float), err);
+            c->enc16 = lst_malloc((size_t)B * Ts, d * sizeof(float), err);
+        }
+    } else {
+        c->cross_k = lst_malloc(nl * B * Ts, I * sizeof(float), err);
+        c->cross_v = lst_malloc(nl * B * Ts, I * sizeof(float), err);
+    }
     c->src_mask = lst_malloc((size_t)B * Ts, 1, err);
     c->x = lst_malloc((size_t)B * d, sizeof(float), err);
     c->n = lst_malloc((size_t)B * d, sizeof(float), err);
@@ -58,7 +86,9 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
         c->ag = lst_malloc((size_t)B * A, sizeof(float), err);
         ext_ok &= c->ay && c->au && c->ag;
     }
-    if (!c->self_k || !c->self_v || !c->cross_k || !c->cross_v || !c->src_mask || !c->x ||
+    const int cross_ok = fold ? c->fold && (!bf16 || (c->fold_w && c->enc16))
+                              : c->cross_k && c->cross_v;
+    if (!c->self_k || !c->self_v || !cross_ok || !c->src_mask || !c->x ||
         !c->n || !c->tmp || !c->q || !c->kk || !c->vv || !c->ctx || !c->h || !c->l ||
         !c->probs || !c->bias || !ext_ok) {
         lst_t5_cache_free(c);
@@ -66,6 +96,17 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                             max_len);
     }
     memcpy(c->src_mask, src_mask, (size_t)B * Ts);
+    if (fold) {
+        if (bf16) { /* the products the plain path's bf16 linears take */
+            for (size_t l = 0; l < L; l++) {
+                lst_bf16_unpack_weights(c->fold_w + l * 2 * I * d, blocks[l]->pck, (int)I, (int)d);
+                lst_bf16_unpack_weights(c->fold_w + (l * 2 + 1) * I * d, blocks[l]->pcv, (int)I,
+                                        (int)d);
+            }
+            lst_bf16_round(c->enc16, enc_out, (size_t)B * Ts * d);
+        }
+        return 0;
+    }
     for (size_t l = 0; l < L; l++) {
         const lst_t5_block_t *w = blocks[l];
         float *cv = c->cross_v + l * B * Ts * I;
@@ -93,7 +134,8 @@ static void norm(lst_t5_cache_t *c, const float *ln, const float *bias, int B, i
 
 void lst_t5_cache_free(lst_t5_cache_t *c) {
     float *bufs[] = {c->self_k, c->self_v, c->cross_k, c->cross_v, c->x, c->n, c->tmp, c->q,
-                     c->kk, c->vv, c->ctx, c->h, c->l, c->probs, c->bias};
+                     c->kk, c->vv, c->ctx, c->h, c->l, c->probs, c->bias, c->fold, c->fold_w,
+                     c->enc16};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     float *ext[] = {c->lu, c->lx, c->ay, c->au, c->ag};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) free(ext[i]);
@@ -115,8 +157,6 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
     const float eps = cfg->layer_norm_eps;
     float *K = c->self_k + (size_t)l * B * c->max_len * I;
     float *Vc = c->self_v + (size_t)l * B * c->max_len * I;
-    const float *CK = c->cross_k + (size_t)l * B * Ts * I;
-    const float *CV = c->cross_v + (size_t)l * B * Ts * I;
 
     norm(c, w->ln_sa, w->bln_sa, B, d, eps);
     proj(c, w, c->q, c->n, w->q, w->pq, w->bq, w->lA_q, w->lB_q, B, d, I);
@@ -135,10 +175,19 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
 
     norm(c, w->ln_ca, w->bln_ca, B, d, eps);
     proj(c, w, c->q, c->n, w->cq, w->pcq, w->bcq, w->lA_cq, w->lB_cq, B, d, I);
-    for (int b = 0; b < B; b++)
-        lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I,
-                              CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
-                              c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
+    if (c->fold) {
+        const float *wk = c->fold_w ? c->fold_w + (size_t)l * 2 * I * d : w->ck;
+        const float *wv = c->fold_w ? wk + (size_t)I * d : w->cv;
+        lst_cross_fold_forward(c->ctx, NULL, c->q, c->enc16 ? c->enc16 : c->enc, wk, wv,
+                               c->src_mask, B, 1, Ts, H, D, d, NULL, c->fold);
+    } else {
+        const float *CK = c->cross_k + (size_t)l * B * Ts * I;
+        const float *CV = c->cross_v + (size_t)l * B * Ts * I;
+        for (int b = 0; b < B; b++)
+            lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I,
+                                  CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
+                                  c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
+    }
     lst_t5_linear(c->tmp, c->ctx, w->co, w->pco, w->bco, B, I, d);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 

@@ -163,8 +163,9 @@ void lst_attention_forward_ref(float *out, float *probs, const float *q,
  *   bias, not causal), computed as softmax((q_h Wk_h) enc^T) enc Wv_h^T.
  * For the key and value weights without bias or LoRA only.
  * lst_cross_fold_pays says whether that is at least twice cheaper for these
- * shapes (few queries T against Ts keys) and needs no more scratch than the
- * two [B, Ts, H*D] key and value buffers it replaces.
+ * shapes (few queries T against Ts keys), with a [B, H, T, dm] buffer no
+ * larger than a [B, Ts, H*D] key buffer (the scratch holds four, against
+ * the key and value buffers it replaces).
  * q: [B, T, H*D]  enc: [B, Ts, dm]  Wk, Wv: [H*D, dm]  kmask: [B, Ts] or NULL
  * out: [B, T, H*D]  lse: [B, H, T] or NULL (what the backward needs)
  * drop: on the probabilities, element index in [B, H, T, Ts]

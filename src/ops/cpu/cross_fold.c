@@ -36,7 +36,8 @@ int lst_cross_fold_pays(int T, int Ts, int H, int D, int dm) {
     const double plain = 2.0 * Ts * dm * H * D + 2.0 * H * T * Ts * D;
     const double folded = (double)H * T * dm * (2.0 * D + 2.0 * Ts);
     /* at least twice cheaper (its products are small, so less efficient),
-     * and never more scratch than the key and value buffers it replaces */
+     * and one [B, H, T, dm] buffer no larger than one [B, Ts, H D] key
+     * buffer (the scratch is four of them, against the two it replaces) */
     return 2.0 * folded < plain && (double)H * T * dm <= (double)Ts * H * D;
 }
 

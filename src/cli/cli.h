@@ -59,6 +59,10 @@ int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, in
  * first one given; 0 if none. Options missing from the table are skipped. */
 int lst_opt_method_check(const char *cmd, const lst_opt_t *opts, int n, const char *method);
 
+/* Before anything else in main: on AMD Zen 4, re-executes the program with
+ * OPENBLAS_CORETYPE=Haswell (blas_core.c); returns otherwise. */
+void lst_cli_blas_core(char **argv);
+
 /* Prints "lst <cmd>: <msg>" to stderr. */
 void lst_cli_error(const char *cmd, const char *msg);
 

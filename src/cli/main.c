@@ -28,6 +28,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    lst_cli_blas_core(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

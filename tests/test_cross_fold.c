@@ -315,9 +315,10 @@ static void fold_in_side(int bf16) {
 TEST(cross_fold_side_backbone_equals_plain_forward) { fold_in_side(0); }
 TEST(cross_fold_side_backbone_equals_plain_forward_bf16) { fold_in_side(1); }
 
-/* Cached decoding folds its cross-attention for short generations: the
- * steps' logits equal the zero-bias BitFit twin's, whose cache keeps
- * projected keys and values. */
+/* Cached decoding folds its cross-attention: for a whole short generation
+ * (3 steps), or for the first steps of a long one (10), after which it
+ * projects the keys and values. Every step's logits equal the zero-bias
+ * BitFit twin's, whose cache projects them from the start. */
 TEST(cross_fold_decode_cache_equals_plain) {
     const char *dir = "tests/data/t5-tiny-gated";
     lst_t5_t m, t;
@@ -337,29 +338,38 @@ TEST(cross_fold_decode_cache_equals_plain) {
     CHECK(lst_t5_acts_alloc(&at, &t, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
     lst_t5_encode(&m, b, &am, NULL);
     lst_t5_encode(&t, b, &at, NULL);
-    lst_t5_cache_t cm, ct;
-    const int steps = 3;
-    CHECK(lst_t5_cache_init(&cm, &m, am.enc_out, b->src_mask, b->B, b->Ts, steps, &err) == 0, "%s",
-          err.msg);
-    CHECK(lst_t5_cache_init(&ct, &t, at.enc_out, b->src_mask, b->B, b->Ts, steps, &err) == 0, "%s",
-          err.msg);
-    CHECK(cm.fold && !cm.cross_k, "a 3-step generation over 48 source tokens should fold");
-    CHECK(!ct.fold && ct.cross_k, "the BitFit twin keeps projected keys and values");
     const size_t V = (size_t)m.vocab;
     float *lm = malloc(sizeof(float) * b->B * V), *lt = malloc(sizeof(float) * b->B * V);
-    int32_t ids[2] = {0, 0};
-    for (int s = 0; s < steps; s++) {
-        CHECK(lst_t5_decode_step(&m, &cm, ids, lm, &err) == 0, "%s", err.msg);
-        CHECK(lst_t5_decode_step(&t, &ct, ids, lt, &err) == 0, "%s", err.msg);
-        const double e = max_rel(lm, lt, b->B * V);
-        CHECK(e <= 1e-5, "step %d: logits differ by %g (relative)", s, e);
-        ids[0] = f.ids[s + 1];
-        ids[1] = f.ids[b->Ts + s + 3];
+    const int lengths[2] = {3, 10};
+    for (int k = 0; k < 2; k++) {
+        const int steps = lengths[k];
+        lst_t5_cache_t cm, ct;
+        CHECK(lst_t5_cache_init(&cm, &m, am.enc_out, b->src_mask, b->B, b->Ts, steps, &err) == 0,
+              "%s", err.msg);
+        CHECK(lst_t5_cache_init(&ct, &t, at.enc_out, b->src_mask, b->B, b->Ts, steps, &err) == 0,
+              "%s", err.msg);
+        CHECK(cm.fold && !cm.cross_k, "%d steps over 48 source tokens should start folded", steps);
+        CHECK(k == 0 ? cm.fold_until == steps : cm.fold_until > 0 && cm.fold_until < steps,
+              "%d steps: folded for %d", steps, cm.fold_until);
+        CHECK(!ct.fold && ct.cross_k, "the BitFit twin projects keys and values");
+        int32_t ids[2] = {0, 0};
+        for (int s = 0; s < steps; s++) {
+            CHECK(!cm.cross_k == (s <= cm.fold_until), "step %d of %d: keys and values %s", s,
+                  steps, cm.cross_k ? "projected too early" : "not projected");
+            CHECK(lst_t5_decode_step(&m, &cm, ids, lm, &err) == 0, "%s", err.msg);
+            CHECK(lst_t5_decode_step(&t, &ct, ids, lt, &err) == 0, "%s", err.msg);
+            const double e = max_rel(lm, lt, b->B * V);
+            CHECK(e <= 1e-5, "%d steps, step %d: logits differ by %g (relative)", steps, s, e);
+            ids[0] = f.ids[s + 1];
+            ids[1] = f.ids[b->Ts + s + 3];
+        }
+        CHECK(k == 0 ? !cm.cross_k : cm.cross_k != NULL, "%d steps: projection %s", steps,
+              cm.cross_k ? "made" : "missing");
+        lst_t5_cache_free(&cm);
+        lst_t5_cache_free(&ct);
     }
     free(lm);
     free(lt);
-    lst_t5_cache_free(&cm);
-    lst_t5_cache_free(&ct);
     lst_t5_acts_free(&am);
     lst_t5_acts_free(&at);
     lst_t5_free(&m);

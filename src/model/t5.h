@@ -325,9 +325,11 @@ typedef struct {
     float *x;                 /* [B, d]: the running hidden state of this step */
     float *n, *q, *kk, *vv, *ctx, *tmp, *h, *l, *probs, *bias; /* step scratch */
     float *lu, *lx, *ay, *au, *ag; /* method extensions: LoRA, adapter scratch */
-    /* folded cross-attention (cross_fold.c; then cross_k, cross_v are NULL):
-     * chosen when the steps to come cost less than projecting the encoder
-     * output once (short generations, keys and values without bias or LoRA) */
+    /* folded cross-attention (cross_fold.c) for the first fold_until steps
+     * (cross_k, cross_v are NULL until then): the steps cost less than
+     * projecting the encoder output, and greedy generation mostly stops
+     * early (keys and values without bias or LoRA; 0 otherwise) */
+    int fold_until;
     const float *enc;         /* [B, Ts, d]: the caller's encoder output, kept alive */
     float *enc16;             /* [B, Ts, d]: enc rounded to bf16 (bf16 backbone) or NULL */
     float *fold_w;            /* [n_layers, 2, I, d]: ck, cv as floats (bf16 backbone) or NULL */

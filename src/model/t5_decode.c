@@ -13,19 +13,24 @@
 #include "t5.h"
 #include "t5_ext.h"
 
-/* Fold the cross-attention (no [B, Ts, I] keys and values) when max_len
- * folded steps cost less than half of projecting the encoder output once
- * plus max_len plain steps, per example and layer; only for key and value
- * projections without bias or LoRA. */
-static int cache_folds(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks, int L,
-                       int Ts, int max_len) {
+/* How many steps run with the cross-attention folded (no [B, Ts, I] keys
+ * and values): all max_len when that costs less than half of projecting
+ * the encoder output once plus max_len plain steps (per example and
+ * layer); otherwise as many as stay below half of that projection, after
+ * which the keys and values are projected (greedy generation mostly stops
+ * at EOS long before max_len). 0: never fold (key and value projections
+ * with a bias or LoRA). */
+static int fold_steps(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks, int L,
+                      int Ts, int max_len) {
     if (L <= 0) return 0;
     for (int l = 0; l < L; l++)
         if (blocks[l]->bck || blocks[l]->bcv || blocks[l]->lA_cv) return 0;
     const double H = cfg->num_heads, D = cfg->d_kv, dm = cfg->d_model;
-    const double plain = 2.0 * Ts * dm * H * D + max_len * 2.0 * H * Ts * D;
-    const double folded = max_len * H * dm * (2.0 * D + 2.0 * Ts);
-    return 2.0 * folded < plain;
+    const double project = 2.0 * Ts * dm * H * D, plain = 2.0 * H * Ts * D;
+    const double folded = H * dm * (2.0 * D + 2.0 * Ts);
+    if (2.0 * folded * max_len < project + plain * max_len) return max_len;
+    const double t = 0.5 * project / folded; /* folded steps worth half a projection */
+    return t >= 1 ? (int)t : 0;
 }
 
 int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
@@ -46,10 +51,11 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     size_t nl = L ? L : 1;
     c->self_k = lst_malloc(nl * B * max_len, I * sizeof(float), err);
     c->self_v = lst_malloc(nl * B * max_len, I * sizeof(float), err);
-    const int fold = cache_folds(cfg, blocks, n_layers, Ts, max_len);
+    c->fold_until = fold_steps(cfg, blocks, n_layers, Ts, max_len);
+    const int fold = c->fold_until > 0;
     const int bf16 = fold && !blocks[0]->ck; /* packed weights: float copies */
+    c->enc = enc_out;
     if (fold) {
-        c->enc = enc_out;
         c->fold = lst_malloc(lst_cross_fold_scratch(B, 1, Ts, (int)H, (int)d), sizeof(float), err);
         if (bf16) {
             c->fold_w = lst_malloc(nl * 2 * I, d * sizeof(float), err);
@@ -149,6 +155,34 @@ void lst_dec_cache_bias(lst_t5_cache_t *c, const float *rel_table) {
                         cfg->rel_buckets, cfg->rel_max_distance);
 }
 
+/* Switches layer l from the folded cross-attention to projected keys and
+ * values (the step c->fold_until; every layer passes here in order). Returns
+ * 0 when they are in place, -1 when they cannot be allocated: the layer
+ * then keeps folding (fold_until moves past max_len). */
+static int project_cross(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
+    const lst_t5_config_t *cfg = c->cfg;
+    const size_t B = c->B, Ts = c->Ts, d = cfg->d_model, I = (size_t)cfg->num_heads * cfg->d_kv;
+    if (!c->cross_k) {
+        const size_t nl = c->n_layers;
+        c->cross_k = malloc(sizeof(float) * nl * B * Ts * I);
+        c->cross_v = malloc(sizeof(float) * nl * B * Ts * I);
+        if (!c->cross_k || !c->cross_v) {
+            free(c->cross_k);
+            free(c->cross_v);
+            c->cross_k = c->cross_v = NULL;
+            c->fold_until = c->max_len;
+            return -1;
+        }
+    }
+    if (c->len == c->fold_until) {
+        lst_t5_linear(c->cross_k + l * B * Ts * I, c->enc, w->ck, w->pck, NULL, (int)(B * Ts),
+                      (int)d, (int)I);
+        lst_t5_linear(c->cross_v + l * B * Ts * I, c->enc, w->cv, w->pcv, NULL, (int)(B * Ts),
+                      (int)d, (int)I);
+    }
+    return 0;
+}
+
 /* x: [B, d] -> x after decoder block l at position c->len */
 void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
     const lst_t5_config_t *cfg = c->cfg;
@@ -175,7 +209,9 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
 
     norm(c, w->ln_ca, w->bln_ca, B, d, eps);
     proj(c, w, c->q, c->n, w->cq, w->pcq, w->bcq, w->lA_cq, w->lB_cq, B, d, I);
-    if (c->fold) {
+    /* folded for the first fold_until steps, then (a long generation) with
+     * projected keys and values, unless those cannot be allocated */
+    if (c->fold && (t < c->fold_until || project_cross(c, w, l) != 0)) {
         const float *wk = c->fold_w ? c->fold_w + (size_t)l * 2 * I * d : w->ck;
         const float *wv = c->fold_w ? wk + (size_t)I * d : w->cv;
         lst_cross_fold_forward(c->ctx, NULL, c->q, c->enc16 ? c->enc16 : c->enc, wk, wv,

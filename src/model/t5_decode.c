@@ -25,11 +25,9 @@ static int fold_steps(const lst_t5_config_t *cfg, const lst_t5_block_t *const *b
     if (L <= 0) return 0;
     for (int l = 0; l < L; l++)
         if (blocks[l]->bck || blocks[l]->bcv || blocks[l]->lA_cv) return 0;
-    const double H = cfg->num_heads, D = cfg->d_kv, dm = cfg->d_model;
-    const double project = 2.0 * Ts * dm * H * D, plain = 2.0 * H * Ts * D;
-    const double folded = H * dm * (2.0 * D + 2.0 * Ts);
-    if (2.0 * folded * max_len < project + plain * max_len) return max_len;
-    const double t = 0.5 * project / folded; /* folded steps worth half a projection */
+    const lst_cross_cost_t k = lst_cross_fold_cost(Ts, cfg->num_heads, cfg->d_kv, cfg->d_model);
+    if (2.0 * k.folded * max_len < k.project + k.plain * max_len) return max_len;
+    const double t = 0.5 * k.project / k.folded; /* folded steps worth half a projection */
     return t >= 1 ? (int)t : 0;
 }
 

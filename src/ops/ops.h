@@ -171,6 +171,13 @@ void lst_attention_forward_ref(float *out, float *probs, const float *q,
  * drop: on the probabilities, element index in [B, H, T, Ts]
  * scratch: lst_cross_fold_scratch(B, T, Ts, H, dm) floats (either pass) */
 int lst_cross_fold_pays(int T, int Ts, int H, int D, int dm);
+/* The cost model behind that and the decoder cache's choice (multiply-adds
+ * per example and decoder layer): projecting Ts encoder positions to keys
+ * and values, and one query's attention over them, plain or folded. */
+typedef struct {
+    double project, plain, folded;
+} lst_cross_cost_t;
+lst_cross_cost_t lst_cross_fold_cost(int Ts, int H, int D, int dm);
 size_t lst_cross_fold_scratch(int B, int T, int Ts, int H, int dm);
 void lst_cross_fold_forward(float *out, float *lse, const float *q, const float *enc,
                             const float *Wk, const float *Wv, const uint8_t *kmask, int B, int T,

@@ -32,13 +32,18 @@
 #include "../ops.h"
 #include "softmax_rows.h"
 
+lst_cross_cost_t lst_cross_fold_cost(int Ts, int H, int D, int dm) {
+    const lst_cross_cost_t c = {2.0 * Ts * dm * H * D, 2.0 * H * Ts * D,
+                                (double)H * dm * (2.0 * D + 2.0 * Ts)};
+    return c;
+}
+
 int lst_cross_fold_pays(int T, int Ts, int H, int D, int dm) {
-    const double plain = 2.0 * Ts * dm * H * D + 2.0 * H * T * Ts * D;
-    const double folded = (double)H * T * dm * (2.0 * D + 2.0 * Ts);
+    const lst_cross_cost_t c = lst_cross_fold_cost(Ts, H, D, dm);
     /* at least twice cheaper (its products are small, so less efficient),
      * and one [B, H, T, dm] buffer no larger than one [B, Ts, H D] key
      * buffer (the scratch is four of them, against the two it replaces) */
-    return 2.0 * folded < plain && (double)H * T * dm <= (double)Ts * H * D;
+    return 2.0 * T * c.folded < c.project + T * c.plain && (double)H * T * dm <= (double)Ts * H * D;
 }
 
 size_t lst_cross_fold_scratch(int B, int T, int Ts, int H, int dm) {

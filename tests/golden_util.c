@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/io/side_config.h"
 #include "test.h"
 
 double golden_ratio(const float *got, const float *ref, size_t n, int is_grad) {
@@ -89,4 +90,41 @@ int golden_compare_files(const char *got_path, const char *ref_path,
     lst_st_close(&got);
     lst_st_close(&ref);
     return bad;
+}
+
+int golden_lst_fixture(const char *model, lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s) {
+    char dir[256], path[300];
+    lst_err_t err;
+    lst_side_config_t sc;
+    snprintf(dir, sizeof dir, "tests/data/%s", model);
+    if (lst_t5_load(m, dir, 0, &err)) {
+        CHECK(0, "%s", err.msg);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/batch.safetensors", dir);
+    if (lst_batch_load(bf, path, 0, &err)) {
+        CHECK(0, "%s", err.msg);
+        lst_t5_free(m);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/lst_golden.json", dir);
+    if (lst_side_config_load(&sc, &m->cfg, path, &err) || lst_side_create(s, &m->cfg, &sc.opts, &err)) {
+        CHECK(0, "%s", err.msg);
+        lst_batch_free(bf);
+        lst_t5_free(m);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/lst_side_init.safetensors", dir);
+    if (lst_side_load(s, path, &err)) {
+        CHECK(0, "%s", err.msg);
+        golden_lst_fixture_free(m, bf, s);
+        return -1;
+    }
+    return 0;
+}
+
+void golden_lst_fixture_free(lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s) {
+    lst_side_free(s);
+    lst_batch_free(bf);
+    lst_t5_free(m);
 }

@@ -3,7 +3,9 @@
 #ifndef LST_GOLDEN_UTIL_H
 #define LST_GOLDEN_UTIL_H
 
+#include "../src/io/batch.h"
 #include "../src/io/safetensors.h"
+#include "../src/model/side.h"
 
 /* Max abs error of `got` against `ref` relative to the README tolerance:
  * values (logits, hidden states, losses): 1e-4 * max(1, max|ref|);
@@ -19,5 +21,12 @@ float *golden_load(const lst_st_file_t *f, const char *name, size_t *n);
  * ratio; returns the number of failing tensors. */
 int golden_compare_files(const char *got_path, const char *ref_path,
                          const char *const *prefixes, double *worst);
+
+/* The LST golden fixture of tests/data/<model>: the backbone, the batch and
+ * the side network of lst_golden.json with its initial weights
+ * (lst_side_init.safetensors). Returns 0, or -1 after a CHECK failure with
+ * whatever was loaded freed; golden_lst_fixture_free releases the three. */
+int golden_lst_fixture(const char *model, lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s);
+void golden_lst_fixture_free(lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s);
 
 #endif

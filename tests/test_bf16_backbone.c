@@ -8,27 +8,17 @@
 #include <string.h>
 
 #include "../src/io/batch.h"
-#include "../src/io/side_config.h"
 #include "../src/model/side.h"
 #include "../src/ops/cpu/matmul_bf16.h"
+#include "golden_util.h"
 #include "test.h"
 
 static void bf16_close_to_fp32(const char *model) {
-    char dir[256], path[300];
     lst_err_t err;
     lst_t5_t m;
     lst_batch_file_t bf;
-    lst_side_config_t sc;
     lst_side_t s;
-    snprintf(dir, sizeof dir, "tests/data/%s", model);
-    if (lst_t5_load(&m, dir, 0, &err)) { CHECK(0, "%s", err.msg); return; }
-    snprintf(path, sizeof path, "%s/batch.safetensors", dir);
-    CHECK(lst_batch_load(&bf, path, 0, &err) == 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/lst_golden.json", dir);
-    CHECK(lst_side_config_load(&sc, &m.cfg, path, &err) == 0, "%s", err.msg);
-    CHECK(lst_side_create(&s, &m.cfg, &sc.opts, &err) == 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/lst_side_init.safetensors", dir);
-    CHECK(lst_side_load(&s, path, &err) == 0, "%s", err.msg);
+    if (golden_lst_fixture(model, &m, &bf, &s)) return;
     lst_t5_batch_t b = bf.view;
     b.dec_mask = NULL;
     const size_t V = m.vocab, n = (size_t)b.B * b.Td * V;
@@ -75,9 +65,7 @@ static void bf16_close_to_fp32(const char *model) {
     free(lg);
     free(lg32);
     lst_side_acts_free(&a);
-    lst_side_free(&s);
-    lst_batch_free(&bf);
-    lst_t5_free(&m);
+    golden_lst_fixture_free(&m, &bf, &s);
 }
 
 TEST(bf16_backbone_close_to_fp32_relu) { bf16_close_to_fp32("t5-tiny-relu"); }

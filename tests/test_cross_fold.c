@@ -10,22 +10,8 @@
 #include "../src/model/side.h"
 #include "../src/model/t5.h"
 #include "../src/ops/ops.h"
+#include "tensor_util.h"
 #include "test.h"
-
-static float *randn(lst_rng_t *r, size_t n, float scale) {
-    float *p = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) p[i] = (float)lst_rng_normal(r) * scale;
-    return p;
-}
-
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
 
 /* out_plain = attention(q, enc Wk^T, enc Wv^T) the unfolded way */
 static void plain(float *out, const float *q, const float *enc, const float *Wk, const float *Wv,
@@ -52,8 +38,8 @@ TEST(cross_fold_matches_plain_attention) {
     lst_rng_t r;
     lst_rng_seed(&r, 11);
     const int B = 3, T = 2, Ts = 37, H = 4, D = 5, dm = 24, C = H * D;
-    float *q = randn(&r, B * T * C, 1), *enc = randn(&r, B * Ts * dm, 1);
-    float *Wk = randn(&r, C * dm, 0.3f), *Wv = randn(&r, C * dm, 0.3f);
+    float *q = test_randn(&r, B * T * C, 1), *enc = test_randn(&r, B * Ts * dm, 1);
+    float *Wk = test_randn(&r, C * dm, 0.3f), *Wv = test_randn(&r, C * dm, 0.3f);
     uint8_t km[3 * 37];
     for (int i = 0; i < B * Ts; i++) km[i] = 1;
     for (int j = 20; j < Ts; j++) km[1 * Ts + j] = 0; /* padded example */
@@ -66,21 +52,21 @@ TEST(cross_fold_matches_plain_attention) {
         memset(o1, 0x7f, sizeof(float) * B * T * C); /* every output must be written */
         lst_cross_fold_forward(o1, NULL, q, enc, Wk, Wv, km, B, T, Ts, H, D, dm, dp, scr);
         plain(o2, q, enc, Wk, Wv, km, B, T, Ts, H, D, dm, dp, 0);
-        CHECK(maxdiff(o1, o2, B * T * C) < 2e-5, "dropout %d: folded differs from plain by %g",
-              dropping, maxdiff(o1, o2, B * T * C));
+        CHECK(test_maxdiff(o1, o2, B * T * C) < 2e-5, "dropout %d: folded differs from plain by %g",
+              dropping, test_maxdiff(o1, o2, B * T * C));
         for (int i = 0; i < T * C; i++)
             CHECK(o1[2 * T * C + i] == 0.0f, "a query that sees no key must give 0");
         if (!dropping) {
             plain(o2, q, enc, Wk, Wv, km, B, T, Ts, H, D, dm, NULL, 1);
-            CHECK(maxdiff(o1, o2, B * T * C) < 2e-5, "folded differs from the reference by %g",
-                  maxdiff(o1, o2, B * T * C));
+            CHECK(test_maxdiff(o1, o2, B * T * C) < 2e-5, "folded differs from the reference by %g",
+                  test_maxdiff(o1, o2, B * T * C));
         }
     }
     /* dropout changes the result (the mask is applied at all) */
     lst_drop_t drop = {0.3f, 77, 5};
     lst_cross_fold_forward(o2, NULL, q, enc, Wk, Wv, km, B, T, Ts, H, D, dm, NULL, scr);
     lst_cross_fold_forward(o1, NULL, q, enc, Wk, Wv, km, B, T, Ts, H, D, dm, &drop, scr);
-    CHECK(maxdiff(o1, o2, B * T * C) > 1e-3, "dropout had no effect");
+    CHECK(test_maxdiff(o1, o2, B * T * C) > 1e-3, "dropout had no effect");
     free(q); free(enc); free(Wk); free(Wv); free(o1); free(o2); free(scr);
 }
 
@@ -90,9 +76,9 @@ TEST(cross_fold_backward_matches_plain) {
     lst_rng_t r;
     lst_rng_seed(&r, 12);
     const int B = 3, T = 2, Ts = 37, H = 4, D = 5, dm = 24, C = H * D;
-    float *q = randn(&r, B * T * C, 1), *enc = randn(&r, B * Ts * dm, 1);
-    float *Wk = randn(&r, C * dm, 0.3f), *Wv = randn(&r, C * dm, 0.3f);
-    float *dout = randn(&r, B * T * C, 1);
+    float *q = test_randn(&r, B * T * C, 1), *enc = test_randn(&r, B * Ts * dm, 1);
+    float *Wk = test_randn(&r, C * dm, 0.3f), *Wv = test_randn(&r, C * dm, 0.3f);
+    float *dout = test_randn(&r, B * T * C, 1);
     uint8_t km[3 * 37];
     for (int i = 0; i < B * Ts; i++) km[i] = 1;
     for (int j = 20; j < Ts; j++) km[1 * Ts + j] = 0;
@@ -139,9 +125,9 @@ TEST(cross_fold_backward_matches_plain) {
             double scale = 0;
             for (size_t i = 0; i < n[t]; i++) scale = fmax(scale, fabs(g2[t][i]));
             CHECK(scale > 0, "dropout %d: %s is zero in the plain path", dropping, names[t]);
-            CHECK(maxdiff(g1[t], g2[t], n[t]) <= 1e-5 * (1 + scale),
+            CHECK(test_maxdiff(g1[t], g2[t], n[t]) <= 1e-5 * (1 + scale),
                   "dropout %d: %s differs by %g (scale %g)", dropping, names[t],
-                  maxdiff(g1[t], g2[t], n[t]), scale);
+                  test_maxdiff(g1[t], g2[t], n[t]), scale);
         }
     }
     /* NULL gradients are skipped, the others still accumulate */
@@ -201,19 +187,34 @@ static double max_rel(const float *a, const float *b, size_t n) {
     return worst / (scale > 0 ? scale : 1);
 }
 
-/* Full fine-tuning's loss and every weight gradient, folded against plain. */
-TEST(cross_fold_full_model_forward_backward) {
+/* The tiny gated backbone m, its zero-bias BitFit twin t (frozen_base: only
+ * the biases train; otherwise every weight does too, for full fine-tuning's
+ * gradients) and the batch. Returns -1 after a CHECK failure. */
+static int load_twins(lst_t5_t *m, lst_t5_t *t, int frozen_base, fold_batch_t *f) {
     const char *dir = "tests/data/t5-tiny-gated";
-    lst_t5_t m, t;
     lst_err_t err;
     lst_t5_ext_t bitfit = {0};
-    bitfit.bitfit = 1; /* all trainable (no frozen_base): the weights get gradients too */
-    if (lst_t5_load(&m, dir, 0, &err) || lst_t5_load_ext(&t, dir, 0, &bitfit, &err)) {
+    bitfit.bitfit = 1;
+    bitfit.frozen_base = frozen_base;
+    if (lst_t5_load(m, dir, 0, &err)) {
         CHECK(0, "%s", err.msg);
-        return;
+        return -1;
     }
+    if (lst_t5_load_ext(t, dir, 0, &bitfit, &err)) {
+        CHECK(0, "%s", err.msg);
+        lst_t5_free(m);
+        return -1;
+    }
+    fold_batch(f, m->vocab);
+    return 0;
+}
+
+/* Full fine-tuning's loss and every weight gradient, folded against plain. */
+TEST(cross_fold_full_model_forward_backward) {
+    lst_t5_t m, t;
+    lst_err_t err;
     fold_batch_t f;
-    fold_batch(&f, m.vocab);
+    if (load_twins(&m, &t, 0, &f)) return;
     const lst_t5_batch_t *b = &f.b;
     CHECK(lst_cross_fold_pays(b->Td, b->Ts, m.cfg.num_heads, m.cfg.d_kv, m.cfg.d_model),
           "the test batch must be one where folding pays");
@@ -258,24 +259,16 @@ TEST(cross_fold_full_model_forward_backward) {
  * loss (test_side_ablations.c); its forward-only backbone folds, here with
  * the float32 and the bf16 backbone, against the unfolded twin. */
 static void fold_in_side(int bf16) {
-    const char *dir = "tests/data/t5-tiny-gated";
     lst_t5_t m, t;
     lst_err_t err;
-    lst_t5_ext_t bitfit = {0};
-    bitfit.bitfit = 1;
-    bitfit.frozen_base = 1;
-    if (lst_t5_load(&m, dir, 0, &err) || lst_t5_load_ext(&t, dir, 0, &bitfit, &err)) {
-        CHECK(0, "%s", err.msg);
-        return;
-    }
+    fold_batch_t f;
+    if (load_twins(&m, &t, 1, &f)) return;
     if (bf16 && lst_t5_to_bf16(&m, &err)) {
         CHECK(0, "%s", err.msg);
         lst_t5_free(&m);
         lst_t5_free(&t);
         return;
     }
-    fold_batch_t f;
-    fold_batch(&f, m.vocab);
     const lst_t5_batch_t *b = &f.b;
     lst_side_opts_t o;
     lst_side_opts_default(&o, &m.cfg);
@@ -320,18 +313,10 @@ TEST(cross_fold_side_backbone_equals_plain_forward_bf16) { fold_in_side(1); }
  * projects the keys and values. Every step's logits equal the zero-bias
  * BitFit twin's, whose cache projects them from the start. */
 TEST(cross_fold_decode_cache_equals_plain) {
-    const char *dir = "tests/data/t5-tiny-gated";
     lst_t5_t m, t;
     lst_err_t err;
-    lst_t5_ext_t bitfit = {0};
-    bitfit.bitfit = 1;
-    bitfit.frozen_base = 1;
-    if (lst_t5_load(&m, dir, 0, &err) || lst_t5_load_ext(&t, dir, 0, &bitfit, &err)) {
-        CHECK(0, "%s", err.msg);
-        return;
-    }
     fold_batch_t f;
-    fold_batch(&f, m.vocab);
+    if (load_twins(&m, &t, 1, &f)) return;
     const lst_t5_batch_t *b = &f.b;
     lst_t5_acts_t am, at;
     CHECK(lst_t5_acts_alloc(&am, &m, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);

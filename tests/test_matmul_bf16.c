@@ -9,15 +9,10 @@
 #include "../src/core/rng.h"
 #include "../src/ops/cpu/matmul_bf16.h"
 #include "../src/ops/ops.h"
+#include "tensor_util.h"
 #include "test.h"
 
 typedef void (*bf16_fn)(float *, const float *, const uint16_t *, const float *, int, int, int);
-
-static float *randn_bf(lst_rng_t *r, size_t n, float scale) {
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = (float)lst_rng_normal(r) * scale;
-    return p;
-}
 
 static float bfr(float v) { return lst_bf16_to_float(lst_bf16_from_float(v)); }
 
@@ -58,8 +53,8 @@ static void check_against_ref(bf16_fn fn, const char *name) {
     lst_rng_seed(&r, 7);
     for (int s = 0; s < NSHAPES; s++) {
         const int N = shapes[s][0], K = shapes[s][1], M = shapes[s][2];
-        float *x = randn_bf(&r, (size_t)N * K, 1), *W = randn_bf(&r, (size_t)M * K, 0.5f);
-        float *b = randn_bf(&r, (size_t)M, 1);
+        float *x = test_randn(&r, (size_t)N * K, 1), *W = test_randn(&r, (size_t)M * K, 0.5f);
+        float *b = test_randn(&r, (size_t)M, 1);
         float *y = malloc(sizeof(float) * N * M), *yr = malloc(sizeof(float) * N * M);
         uint16_t *Wp = malloc(sizeof(uint16_t) * lst_bf16_packed_size(M, K));
         memset(Wp, 0xff, sizeof(uint16_t) * lst_bf16_packed_size(M, K)); /* padding must be set */
@@ -110,7 +105,7 @@ TEST(bf16_kernel_rounds_x_like_scalar) {
     lst_rng_t r;
     lst_rng_seed(&r, 5);
     const int N = 9, K = 67;
-    float *x = randn_bf(&r, (size_t)N * K, 3), *I = calloc((size_t)K * K, sizeof(float));
+    float *x = test_randn(&r, (size_t)N * K, 3), *I = calloc((size_t)K * K, sizeof(float));
     for (int i = 0; i < N * K; i += 5) /* exact ties and subnormals too */
         x[i] = (i % 3 ? 1.0f + (2 * (i % 7) + 1) * ldexpf(1, -8) : 1e-39f) * (i % 2 ? -1 : 1);
     for (int k = 0; k < K; k++) I[(size_t)k * K + k] = 1;
@@ -143,8 +138,8 @@ TEST(bf16_close_to_float32) {
     static const int sh[][3] = {{37, 29, 41}, {129, 513, 67}, {64, 1536, 256}};
     for (int s = 0; s < 3; s++) {
         const int N = sh[s][0], K = sh[s][1], M = sh[s][2];
-        float *x = randn_bf(&r, (size_t)N * K, 1), *W = randn_bf(&r, (size_t)M * K, 0.1f);
-        float *b = randn_bf(&r, (size_t)M, 1);
+        float *x = test_randn(&r, (size_t)N * K, 1), *W = test_randn(&r, (size_t)M * K, 0.1f);
+        float *b = test_randn(&r, (size_t)M, 1);
         float *y = malloc(sizeof(float) * N * M), *y32 = malloc(sizeof(float) * N * M);
         uint16_t *Wp = malloc(sizeof(uint16_t) * lst_bf16_packed_size(M, K));
         lst_bf16_pack_weights(Wp, W, M, K);
@@ -172,8 +167,8 @@ TEST(bf16_threads_edges_and_packing) {
     lst_rng_t r;
     lst_rng_seed(&r, 13);
     const int N = 301, K = 333, M = 150;
-    float *x = randn_bf(&r, (size_t)N * K, 1), *W = randn_bf(&r, (size_t)M * K, 1);
-    float *b = randn_bf(&r, (size_t)M, 1);
+    float *x = test_randn(&r, (size_t)N * K, 1), *W = test_randn(&r, (size_t)M * K, 1);
+    float *b = test_randn(&r, (size_t)M, 1);
     float *y1 = malloc(sizeof(float) * N * M), *y2 = malloc(sizeof(float) * N * M);
     const size_t sz = lst_bf16_packed_size(M, K);
     CHECK(sz == (size_t)((M + LST_BF16_NR - 1) / LST_BF16_NR) * LST_BF16_NR * ((K + 1) / 2) * 2,
@@ -202,7 +197,7 @@ TEST(bf16_threads_edges_and_packing) {
     CHECK(memcmp(y1, y2, sizeof(float) * N * M) == 0, "1 and 2 threads differ");
     { /* few rows: the threads split the columns instead */
         const int n2 = 24, k2 = 700, m2 = 1000;
-        float *x2 = randn_bf(&r, (size_t)n2 * k2, 1), *W2 = randn_bf(&r, (size_t)m2 * k2, 1);
+        float *x2 = test_randn(&r, (size_t)n2 * k2, 1), *W2 = test_randn(&r, (size_t)m2 * k2, 1);
         float *ya = malloc(sizeof(float) * n2 * m2), *yb = malloc(sizeof(float) * n2 * m2);
         uint16_t *Wp2 = malloc(sizeof(uint16_t) * lst_bf16_packed_size(m2, k2));
         lst_bf16_pack_weights(Wp2, W2, m2, k2);

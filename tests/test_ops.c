@@ -6,45 +6,31 @@
 
 #include "../src/core/rng.h"
 #include "../src/ops/ops.h"
+#include "tensor_util.h"
 #include "test.h"
-
-static float *randn(lst_rng_t *r, size_t n, float scale) {
-    float *p = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) p[i] = (float)lst_rng_normal(r) * scale;
-    return p;
-}
-
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
 
 TEST(ops_matmul_matches_reference) {
     lst_rng_t r;
     lst_rng_seed(&r, 1);
     const int N = 37, IC = 29, OC = 41;
-    float *x = randn(&r, N * IC, 1), *W = randn(&r, OC * IC, 1), *b = randn(&r, OC, 1);
+    float *x = test_randn(&r, N * IC, 1), *W = test_randn(&r, OC * IC, 1), *b = test_randn(&r, OC, 1);
     float *y1 = malloc(sizeof(float) * N * OC), *y2 = malloc(sizeof(float) * N * OC);
     lst_matmul_forward(y1, x, W, b, N, IC, OC);
     lst_matmul_forward_ref(y2, x, W, b, N, IC, OC);
-    CHECK(maxdiff(y1, y2, N * OC) < 1e-4, "forward differs by %g", maxdiff(y1, y2, N * OC));
-    float *dout = randn(&r, N * OC, 1);
+    CHECK(test_maxdiff(y1, y2, N * OC) < 1e-4, "forward differs by %g", test_maxdiff(y1, y2, N * OC));
+    float *dout = test_randn(&r, N * OC, 1);
     float *dx1 = calloc(N * IC, 4), *dx2 = calloc(N * IC, 4);
     float *dW1 = calloc(OC * IC, 4), *dW2 = calloc(OC * IC, 4);
     float *db1 = calloc(OC, 4), *db2 = calloc(OC, 4);
     lst_matmul_backward(dx1, dW1, db1, dout, x, W, N, IC, OC);
     lst_matmul_backward_ref(dx2, dW2, db2, dout, x, W, N, IC, OC);
-    CHECK(maxdiff(dx1, dx2, N * IC) < 1e-4, "dx differs");
-    CHECK(maxdiff(dW1, dW2, OC * IC) < 1e-4, "dW differs");
-    CHECK(maxdiff(db1, db2, OC) < 1e-4, "db differs");
+    CHECK(test_maxdiff(dx1, dx2, N * IC) < 1e-4, "dx differs");
+    CHECK(test_maxdiff(dW1, dW2, OC * IC) < 1e-4, "dW differs");
+    CHECK(test_maxdiff(db1, db2, OC) < 1e-4, "db differs");
     /* Backward accumulates: a second call doubles the gradients. */
     lst_matmul_backward(dx1, NULL, NULL, dout, x, W, N, IC, OC);
     for (int i = 0; i < N * IC; i++) dx2[i] *= 2;
-    CHECK(maxdiff(dx1, dx2, N * IC) < 2e-4, "backward does not accumulate");
+    CHECK(test_maxdiff(dx1, dx2, N * IC) < 2e-4, "backward does not accumulate");
     free(x); free(W); free(b); free(y1); free(y2); free(dout);
     free(dx1); free(dx2); free(dW1); free(dW2); free(db1); free(db2);
 }
@@ -59,20 +45,20 @@ TEST(ops_matmul_split_matches_reference) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2];
         CHECK(2.0 * N * IC * OC >= 4e6, "shape %zu is too small to be split", s);
-        float *x = randn(&r, (size_t)N * IC, 1), *W = randn(&r, (size_t)OC * IC, 1);
-        float *b = randn(&r, OC, 1), *dout = randn(&r, (size_t)N * OC, 1);
+        float *x = test_randn(&r, (size_t)N * IC, 1), *W = test_randn(&r, (size_t)OC * IC, 1);
+        float *b = test_randn(&r, OC, 1), *dout = test_randn(&r, (size_t)N * OC, 1);
         float *y1 = malloc(sizeof(float) * N * OC), *y2 = malloc(sizeof(float) * N * OC);
         float *dx1 = calloc((size_t)N * IC, 4), *dx2 = calloc((size_t)N * IC, 4);
         for (size_t i = 0; i < (size_t)N * IC; i++) dx1[i] = dx2[i] = 0.5f; /* accumulates */
         lst_matmul_forward(y1, x, W, b, N, IC, OC);
         lst_matmul_forward_ref(y2, x, W, b, N, IC, OC);
         const double tol = 2e-6 * IC;
-        CHECK(maxdiff(y1, y2, (size_t)N * OC) < tol, "shape %zu: forward differs by %g", s,
-              maxdiff(y1, y2, (size_t)N * OC));
+        CHECK(test_maxdiff(y1, y2, (size_t)N * OC) < tol, "shape %zu: forward differs by %g", s,
+              test_maxdiff(y1, y2, (size_t)N * OC));
         lst_matmul_backward(dx1, NULL, NULL, dout, x, W, N, IC, OC);
         lst_matmul_backward_ref(dx2, NULL, NULL, dout, x, W, N, IC, OC);
-        CHECK(maxdiff(dx1, dx2, (size_t)N * IC) < 2e-6 * OC, "shape %zu: dx differs by %g", s,
-              maxdiff(dx1, dx2, (size_t)N * IC));
+        CHECK(test_maxdiff(dx1, dx2, (size_t)N * IC) < 2e-6 * OC, "shape %zu: dx differs by %g", s,
+              test_maxdiff(dx1, dx2, (size_t)N * IC));
         free(x); free(W); free(b); free(dout); free(y1); free(y2); free(dx1); free(dx2);
     }
 }
@@ -81,16 +67,16 @@ TEST(ops_attention_matches_reference) {
     lst_rng_t r;
     lst_rng_seed(&r, 2);
     const int B = 2, Tq = 5, Tk = 7, H = 3, D = 4, C = H * D;
-    float *q = randn(&r, B * Tq * C, 1), *k = randn(&r, B * Tk * C, 1);
-    float *v = randn(&r, B * Tk * C, 1), *bias = randn(&r, H * Tq * Tk, 1);
+    float *q = test_randn(&r, B * Tq * C, 1), *k = test_randn(&r, B * Tk * C, 1);
+    float *v = test_randn(&r, B * Tk * C, 1), *bias = test_randn(&r, H * Tq * Tk, 1);
     uint8_t mask[2 * 7] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
     for (int causal = 0; causal < 2; causal++) {
         float *o1 = calloc(B * Tq * C, 4), *o2 = calloc(B * Tq * C, 4);
         float *p1 = calloc(B * H * Tq * Tk, 4), *p2 = calloc(B * H * Tq * Tk, 4);
         lst_attention_forward(o1, p1, NULL, q, k, v, bias, mask, causal, B, Tq, Tk, H, D, NULL, NULL);
         lst_attention_forward_ref(o2, p2, q, k, v, bias, mask, causal, B, Tq, Tk, H, D);
-        CHECK(maxdiff(o1, o2, B * Tq * C) < 1e-5, "out differs (causal %d)", causal);
-        CHECK(maxdiff(p1, p2, B * H * Tq * Tk) < 1e-6, "probs differ (causal %d)", causal);
+        CHECK(test_maxdiff(o1, o2, B * Tq * C) < 1e-5, "out differs (causal %d)", causal);
+        CHECK(test_maxdiff(p1, p2, B * H * Tq * Tk) < 1e-6, "probs differ (causal %d)", causal);
         /* Masked keys get exactly zero probability. */
         for (int h = 0; h < H; h++)
             for (int i = 0; i < Tq; i++)
@@ -106,9 +92,9 @@ TEST(ops_attention_backward_finite_difference) {
     lst_rng_t r;
     lst_rng_seed(&r, 3);
     const int B = 1, Tq = 3, Tk = 4, H = 2, D = 3, C = H * D;
-    float *q = randn(&r, B * Tq * C, 1), *k = randn(&r, B * Tk * C, 1);
-    float *v = randn(&r, B * Tk * C, 1), *bias = randn(&r, H * Tq * Tk, 1);
-    float *w = randn(&r, B * Tq * C, 1); /* loss = sum(w * out) */
+    float *q = test_randn(&r, B * Tq * C, 1), *k = test_randn(&r, B * Tk * C, 1);
+    float *v = test_randn(&r, B * Tk * C, 1), *bias = test_randn(&r, H * Tq * Tk, 1);
+    float *w = test_randn(&r, B * Tq * C, 1); /* loss = sum(w * out) */
     float *out = malloc(4 * B * Tq * C), *P = malloc(4 * B * H * Tq * Tk);
     float *dq = calloc(B * Tq * C, 4), *dk = calloc(B * Tk * C, 4), *dv = calloc(B * Tk * C, 4);
     float *db = calloc(H * Tq * Tk, 4), *scratch = malloc(4 * LST_MAX_THREADS * 3 * Tq * Tk);
@@ -143,7 +129,7 @@ TEST(ops_rmsnorm_and_activations_finite_difference) {
     lst_rng_t r;
     lst_rng_seed(&r, 4);
     const int N = 3, C = 8;
-    float *x = randn(&r, N * C, 1), *wt = randn(&r, C, 1), *w = randn(&r, N * C, 1);
+    float *x = test_randn(&r, N * C, 1), *wt = test_randn(&r, C, 1), *w = test_randn(&r, N * C, 1);
     float *y = malloc(4 * N * C), *rstd = malloc(4 * N);
     float *dx = calloc(N * C, 4), *dw = calloc(C, 4);
     lst_rmsnorm_forward(y, rstd, x, wt, N, C, 1e-6f);
@@ -217,7 +203,7 @@ TEST(ops_dropout_matches_reference) {
     lst_rng_t r;
     lst_rng_seed(&r, 5);
     const int64_t NMAX = 9 * 4096 + 1001;
-    float *x = randn(&r, NMAX, 1), *a = malloc(4 * NMAX), *b = malloc(4 * NMAX);
+    float *x = test_randn(&r, NMAX, 1), *a = malloc(4 * NMAX), *b = malloc(4 * NMAX);
     const float p_edge = 6554.0f / 65536.0f; /* exact: threshold 6554 */
     const float ps[6] = {0.1f, 0.5f, 0.3333f, p_edge, nextafterf(p_edge, 0), nextafterf(p_edge, 1)};
     const struct { int64_t n; uint64_t first; } cases[] = {
@@ -260,7 +246,7 @@ TEST(ops_dropout_subranges_match_whole_site) {
     lst_rng_t r;
     lst_rng_seed(&r, 51);
     const int64_t N = 20 * 4096 + 333;
-    float *x = randn(&r, N, 1), *whole = malloc(4 * N), *parts = malloc(4 * N);
+    float *x = test_randn(&r, N, 1), *whole = malloc(4 * N), *parts = malloc(4 * N);
     lst_drop_t d = {0.1f, 1234, 77};
     lst_dropout_apply(whole, x, N, &d, 0);
     const int64_t cuts[] = {0, 1, 64, 191, 4097, 9000, 9001, 9000 + 8 * 4096 + 5, N - 63, N};
@@ -353,7 +339,7 @@ TEST(ops_xent_chunks_add_up_to_full) {
     lst_rng_t r;
     lst_rng_seed(&r, 6);
     const int N = 7, V = 33;
-    float *z = randn(&r, N * V, 3), *full = malloc(4 * N * V), *ch = malloc(4 * N * V);
+    float *z = test_randn(&r, N * V, 3), *full = malloc(4 * N * V), *ch = malloc(4 * N * V);
     int32_t labels[7] = {3, -100, 0, 32, 5, -100, 17};
     double mean = lst_xent_forward_backward(full, z, labels, N, V, 1.0f);
     memcpy(ch, z, 4 * N * V);
@@ -362,7 +348,7 @@ TEST(ops_xent_chunks_add_up_to_full) {
     for (int r0 = 0; r0 < N; r0 += R)
         sum += lst_xent_chunk_inplace(ch + r0 * V, labels + r0, N - r0 < R ? N - r0 : R, V, 1.0f / 5);
     CHECK(fabs(sum / 5 - mean) < 1e-9 * (1 + fabs(mean)), "loss %g vs %g", sum / 5, mean);
-    CHECK(maxdiff(ch, full, N * V) < 1e-7, "gradient differs by %g", maxdiff(ch, full, N * V));
+    CHECK(test_maxdiff(ch, full, N * V) < 1e-7, "gradient differs by %g", test_maxdiff(ch, full, N * V));
     free(z); free(full); free(ch);
 }
 
@@ -371,7 +357,7 @@ TEST(ops_residual_rmsnorm_matches_composition) {
     lst_rng_t r;
     lst_rng_seed(&r, 8);
     const int N = 5, C = 24;
-    float *x = randn(&r, N * C, 1), *y = randn(&r, N * C, 1), *w = randn(&r, C, 1);
+    float *x = test_randn(&r, N * C, 1), *y = test_randn(&r, N * C, 1), *w = test_randn(&r, C, 1);
     float *res = malloc(4 * N * C), *nrm = malloc(4 * N * C), *rs = malloc(4 * N);
     float *res2 = malloc(4 * N * C), *nrm2 = malloc(4 * N * C), *rs2 = malloc(4 * N);
     for (int on = 0; on < 2; on++) {
@@ -381,23 +367,23 @@ TEST(ops_residual_rmsnorm_matches_composition) {
         lst_dropout_apply(res2, y, N * C, dp, 0);
         lst_add_inplace(res2, x, N * C);
         lst_rmsnorm_forward(nrm2, rs2, res2, w, N, C, 1e-6f);
-        CHECK(maxdiff(res, res2, N * C) < 1e-6 && maxdiff(nrm, nrm2, N * C) < 1e-5 &&
-                  maxdiff(rs, rs2, N) < 1e-6, "forward differs (dropout %d)", on);
+        CHECK(test_maxdiff(res, res2, N * C) < 1e-6 && test_maxdiff(nrm, nrm2, N * C) < 1e-5 &&
+                  test_maxdiff(rs, rs2, N) < 1e-6, "forward differs (dropout %d)", on);
         /* in place: res aliases y */
         float *yy = malloc(4 * N * C);
         memcpy(yy, y, 4 * N * C);
         lst_residual_rmsnorm_forward(yy, NULL, NULL, x, yy, NULL, N, C, 1e-6f, dp);
-        CHECK(maxdiff(yy, res2, N * C) < 1e-6, "in-place differs");
+        CHECK(test_maxdiff(yy, res2, N * C) < 1e-6, "in-place differs");
         free(yy);
         /* backward: dres gains the norm's gradient; dy = drop(dres) */
-        float *g = randn(&r, N * C, 1), *dres = randn(&r, N * C, 1), *dres2 = malloc(4 * N * C);
+        float *g = test_randn(&r, N * C, 1), *dres = test_randn(&r, N * C, 1), *dres2 = malloc(4 * N * C);
         float *dy = malloc(4 * N * C), *dy2 = malloc(4 * N * C), *dw = calloc(C, 4), *dw2 = calloc(C, 4);
         memcpy(dres2, dres, 4 * N * C);
         lst_residual_rmsnorm_backward(dres, dy, dw, g, res, w, rs, N, C, dp);
         lst_rmsnorm_backward(dres2, dw2, g, res2, w, rs2, N, C);
         lst_dropout_apply(dy2, dres2, N * C, dp, 0);
-        CHECK(maxdiff(dres, dres2, N * C) < 1e-5 && maxdiff(dy, dy2, N * C) < 1e-5 &&
-                  maxdiff(dw, dw2, C) < 1e-5, "backward differs (dropout %d)", on);
+        CHECK(test_maxdiff(dres, dres2, N * C) < 1e-5 && test_maxdiff(dy, dy2, N * C) < 1e-5 &&
+                  test_maxdiff(dw, dw2, C) < 1e-5, "backward differs (dropout %d)", on);
         free(g); free(dres); free(dres2); free(dy); free(dy2); free(dw); free(dw2);
     }
     free(x); free(y); free(w); free(res); free(nrm); free(rs); free(res2); free(nrm2); free(rs2);

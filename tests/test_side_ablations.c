@@ -17,6 +17,7 @@
 #include "../src/io/safetensors.h"
 #include "../src/model/methods.h"
 #include "../src/model/side.h"
+#include "tensor_util.h"
 #include "test.h"
 
 typedef struct {
@@ -266,13 +267,6 @@ static double max_abs(const float *x, size_t n) {
     return m;
 }
 
-static double max_diff(const float *x, const float *y, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(fabs((double)x[i] - y[i]) <= m)) m = fabs((double)x[i] - y[i]);
-    return m;
-}
-
 static void saturated(const char *model) {
     fixture_t f;
     if (fixture_load(&f, model)) return;
@@ -299,7 +293,7 @@ static void saturated(const char *model) {
     s.w.merge[0] = 100.0f; /* z = 1000: g = 1, 1 - g = 0 exactly */
     double ls = lst_side_forward(&f.m, &s, b, &a, NULL, NULL);
     double lb = lst_t5_forward(&f.m, b, &ta, NULL);
-    double err_lg = max_diff(a.logits, ta.logits, nlog), scale = max_abs(ta.logits, nlog);
+    double err_lg = test_maxdiff(a.logits, ta.logits, nlog), scale = max_abs(ta.logits, nlog);
     CHECK(err_lg <= 1e-6 * scale, "%s: saturated side-tuning logits differ from the backbone's by "
           "%g (scale %g)", model, err_lg, scale);
     CHECK(fabs(ls - lb) <= 1e-6 * fabs(lb), "%s: loss %.9g, backbone %.9g", model, ls, lb);
@@ -347,7 +341,7 @@ static void saturated(const char *model) {
           s.n_floats, c.n_floats);
     lst_side_forward(&f.m, &s, b, &a, NULL, NULL);
     lst_side_forward(&f.m, &c, b, &ac, NULL, NULL);
-    err_lg = max_diff(a.logits, ac.logits, nlog);
+    err_lg = test_maxdiff(a.logits, ac.logits, nlog);
     CHECK(err_lg <= 1e-6 * max_abs(ac.logits, nlog), "%s: side-tuning at g = 0 differs from "
           "compression by %g", model, err_lg);
     free(g);

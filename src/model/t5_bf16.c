@@ -45,6 +45,19 @@ static int block_linears(lst_t5_block_t *b, const lst_t5_config_t *c, int decode
     return n;
 }
 
+/* Every block linear of m, encoder blocks first (malloc'ed, *n of them). */
+static lin_t *model_linears(lst_t5_t *m, int *n, lst_err_t *err) {
+    const lst_t5_config_t *c = &m->cfg;
+    const int nb = c->num_layers + c->num_decoder_layers;
+    lin_t *all = lst_malloc((size_t)nb * 12 + 1, sizeof *all, err);
+    *n = 0;
+    for (int i = 0; all && i < nb; i++) {
+        const int dec = i >= c->num_layers;
+        *n += block_linears(dec ? &m->w.dec[i - c->num_layers] : &m->w.enc[i], c, dec, all + *n);
+    }
+    return all;
+}
+
 int lst_t5_is_block_linear(const char *name) {
     const char *suffix[] = {".SelfAttention.q.weight", ".SelfAttention.k.weight",
                             ".SelfAttention.v.weight", ".SelfAttention.o.weight",
@@ -88,19 +101,17 @@ static const lst_param_t *param_at(const lst_t5_t *m, const float *ptr) {
 
 int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *err) {
     if (m->packed) return 0;
-    const lst_t5_config_t *c = &m->cfg;
-    const int nb = c->num_layers + c->num_decoder_layers;
     /* pack every block linear */
+    int nl;
+    lin_t *lin = model_linears(m, &nl, err);
+    if (!lin) return lst_fail_ctx(err, "bf16 backbone weights");
     size_t total = 0;
-    for (int i = 0; i < nb; i++) {
-        const int dec = i >= c->num_layers;
-        lst_t5_block_t *b = dec ? &m->w.dec[i - c->num_layers] : &m->w.enc[i];
-        lin_t l[12];
-        const int n = block_linears(b, c, dec, l);
-        for (int k = 0; k < n; k++) total += lst_bf16_packed_size(l[k].M, l[k].K);
-    }
+    for (int k = 0; k < nl; k++) total += lst_bf16_packed_size(lin[k].M, lin[k].K);
     uint16_t *packed = lst_malloc(total ? total : 1, sizeof(uint16_t), err);
-    if (!packed) return lst_fail_ctx(err, "bf16 backbone weights");
+    if (!packed) {
+        free(lin);
+        return lst_fail_ctx(err, "bf16 backbone weights");
+    }
     /* the float32 parameters that stay: everything but the block linears */
     lst_param_t *np = lst_malloc(m->n_params, sizeof *np, err);
     size_t keep = 0;
@@ -113,6 +124,7 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
         }
     float *nf = np ? lst_malloc(keep ? keep : 1, sizeof(float), err) : NULL;
     if (!nf) {
+        free(lin);
         free(packed);
         free(np);
         return lst_fail_ctx(err, "bf16 backbone weights");
@@ -125,33 +137,29 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
         if (lst_t5_is_block_linear(m->params[i].name) && m->params[i].numel > biggest) biggest = m->params[i].numel;
     float *tmp = fill ? lst_malloc(biggest ? biggest : 1, sizeof(float), err) : NULL;
     if (fill && !tmp) {
+        free(lin);
         free(packed);
         free(np);
         free(nf);
         return lst_fail_ctx(err, "bf16 backbone weights");
     }
     size_t off = 0;
-    for (int i = 0; i < nb; i++) {
-        const int dec = i >= c->num_layers;
-        lst_t5_block_t *b = dec ? &m->w.dec[i - c->num_layers] : &m->w.enc[i];
-        lin_t l[12];
-        const int n = block_linears(b, c, dec, l);
-        for (int k = 0; k < n; k++) {
-            const float *src = *l[k].w;
-            if (fill) {
-                const lst_param_t *p = param_at(m, src);
-                if (!p || fill(p, tmp, ctx, err)) {
-                    free(tmp);
-                    free(packed);
-                    free(np);
-                    free(nf);
-                    return p ? -1 : lst_fail(err, "bf16: a block linear has no parameter");
-                }
-                src = tmp;
+    for (int k = 0; k < nl; k++) {
+        const float *src = *lin[k].w;
+        if (fill) {
+            const lst_param_t *p = param_at(m, src);
+            if (!p || fill(p, tmp, ctx, err)) {
+                free(lin);
+                free(tmp);
+                free(packed);
+                free(np);
+                free(nf);
+                return p ? -1 : lst_fail(err, "bf16: a block linear has no parameter");
             }
-            lst_bf16_pack_weights(packed + off, src, l[k].M, l[k].K);
-            off += lst_bf16_packed_size(l[k].M, l[k].K);
+            src = tmp;
         }
+        lst_bf16_pack_weights(packed + off, src, lin[k].M, lin[k].K);
+        off += lst_bf16_packed_size(lin[k].M, lin[k].K);
     }
     free(tmp);
     for (int i = 0, j = 0; i < m->n_params; i++)
@@ -176,15 +184,10 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
     /* rebind: the linears' float32 pointers become NULL, the packed ones set */
     lst_t5_bind_fill(m, m->flat, &m->w);
     off = 0;
-    for (int i = 0; i < nb; i++) {
-        const int dec = i >= c->num_layers;
-        lst_t5_block_t *b = dec ? &m->w.dec[i - c->num_layers] : &m->w.enc[i];
-        lin_t l[12];
-        const int n = block_linears(b, c, dec, l);
-        for (int k = 0; k < n; k++) {
-            *l[k].p = packed + off;
-            off += lst_bf16_packed_size(l[k].M, l[k].K);
-        }
+    for (int k = 0; k < nl; k++) {
+        *lin[k].p = packed + off;
+        off += lst_bf16_packed_size(lin[k].M, lin[k].K);
     }
+    free(lin);
     return 0;
 }

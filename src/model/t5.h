@@ -186,10 +186,9 @@ typedef struct {
     float *ad_ff_y, *ad_ff_u, *ad_ff_g;
     float *lu_q, *lu_v, *lu_cq, *lu_cv;  /* LoRA: scale * drop(x) A^T [rows, r] */
     float *lx;                           /* LoRA scratch [B * max(T, Ts), max(d, I)], shared */
-    /* the folded cross-attention's scratch (then ck, cv are NULL), and in
-     * forward-only sets (lst_t5_block_acts_carve_fwd) room for a bf16
-     * backbone's ck, cv as floats [2, I, d] and its bf16-rounded input
-     * [B, Ts, d] */
+    /* the folded cross-attention's scratch (then ck, cv are NULL), and room
+     * for a bf16 backbone's ck, cv as floats [2, I, d] and its bf16-rounded
+     * input [B, Ts, d] (untouched in float32) */
     float *fold, *fold_w;
 } lst_t5_block_acts_t;
 

@@ -22,8 +22,9 @@ typedef struct {
     int fwd_only; /* no backward reads it: the FFN activation overwrites h
                    * (for ReLU it always does) */
     int fold;     /* folded cross-attention (cross_fold.c): no key or value
-                   * buffers; fold_scratch (NULL in the sizing pass) instead */
-    float *fold_scratch;
+                   * buffers; fold_scratch and fold_w (fold_room; NULL in the
+                   * sizing pass) instead */
+    float *fold_scratch, *fold_w;
 } block_layout_t;
 
 static void block_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_config_t *cfg, int B,
@@ -47,6 +48,7 @@ static void block_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_con
         if (o->fold) {
             b->ck = b->cv = NULL;
             b->fold = o->fold_scratch;
+            b->fold_w = o->fold_w;
         } else {
             b->ck = carve(c, Ns * I);
             b->cv = carve(c, Ns * I);
@@ -67,7 +69,7 @@ static void block_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_con
 
 void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
                              const lst_t5_config_t *cfg, int B, int T, int Ts, int decoder) {
-    const block_layout_t o = {decoder, T, 0, 0, NULL};
+    const block_layout_t o = {decoder, T, 0, 0, NULL, NULL};
     block_carve(c, b, cfg, B, T, Ts, &o);
 }
 
@@ -75,20 +77,21 @@ static int fold_pays(const lst_t5_config_t *cfg, int Ts, int Td) {
     return Td > 0 && lst_cross_fold_pays(Td, Ts, cfg->num_heads, cfg->d_kv, cfg->d_model);
 }
 
+/* One folded cross-attention's buffers for up to B x Td queries over Ts
+ * keys: its scratch (*scr) and room for a bf16 backbone's ck, cv as floats
+ * and its bf16-rounded input (*w; untouched in float32, and there even if
+ * the backbone is converted only after this is allocated). */
+static void fold_room(lst_carve_t *c, const lst_t5_config_t *cfg, int B, int Ts, int Td,
+                      float **scr, float **w) {
+    *scr = carve(c, lst_cross_fold_scratch(B, Td, Ts, cfg->num_heads, cfg->d_model));
+    *w = carve(c, (2 * (size_t)cfg->num_heads * cfg->d_kv + (size_t)B * Ts) * cfg->d_model);
+}
+
 void lst_t5_block_acts_carve_fwd(lst_carve_t *c, lst_t5_block_acts_t *b,
                                  const lst_t5_config_t *cfg, int B, int Ts, int Td) {
-    const int fold = fold_pays(cfg, Ts, Td);
-    float *scr = NULL, *w = NULL;
-    if (fold) {
-        scr = carve(c, lst_cross_fold_scratch(B, Td, Ts, cfg->num_heads, cfg->d_model));
-        /* for a bf16 backbone, float copies of ck, cv and the encoder output
-         * rounded to bf16 (untouched in float32; the backbone may be
-         * converted after this is allocated) */
-        w = carve(c, (2 * (size_t)cfg->num_heads * cfg->d_kv + (size_t)B * Ts) * cfg->d_model);
-    }
-    const block_layout_t o = {1, Td, 1, fold, scr};
+    block_layout_t o = {1, Td, 1, fold_pays(cfg, Ts, Td), NULL, NULL};
+    if (o.fold) fold_room(c, cfg, B, Ts, Td, &o.fold_scratch, &o.fold_w);
     block_carve(c, b, cfg, B, Ts > Td ? Ts : Td, Ts, &o);
-    b->fold_w = w;
 }
 
 /* A method's extra saved activations in one block. */
@@ -182,16 +185,16 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     const int ds = a->keep_all ? (m->enc_need ? 0 : m->dec_stop) : cfg->num_decoder_layers;
     /* folded decoder cross-attention: one scratch for every layer */
     const int fold = folds(m, Ts, Td);
-    float *fold_scr = fold ? carve(c, lst_cross_fold_scratch(B, Td, Ts, cfg->num_heads, (int)d))
-                           : NULL;
+    float *fold_scr = NULL, *fold_w = NULL;
+    if (fold) fold_room(c, cfg, B, Ts, Td, &fold_scr, &fold_w);
     lst_t5_block_acts_t te = {0}, td = {0};
     if (es > 0) {
-        const block_layout_t o = {0, Ts, 1, 0, NULL}; /* no backward reads a shared set */
+        const block_layout_t o = {0, Ts, 1, 0, NULL, NULL}; /* no backward reads a shared set */
         block_carve(c, &te, cfg, B, Ts, Ts, &o);
         ext_acts_carve(c, &te, e, (size_t)B * Ts, (size_t)B * Ts, d, 0, lx);
     }
     if (ds > 0) {
-        const block_layout_t o = {1, Td, 1, fold, fold_scr};
+        const block_layout_t o = {1, Td, 1, fold, fold_scr, fold_w};
         block_carve(c, &td, cfg, B, Td, Ts, &o);
         ext_acts_carve(c, &td, e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
     }
@@ -208,7 +211,7 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
             a->dec_blk[i] = td;
             continue;
         }
-        const block_layout_t o = {1, Td, 0, fold, fold_scr};
+        const block_layout_t o = {1, Td, 0, fold, fold_scr, fold_w};
         block_carve(c, &a->dec_blk[i], cfg, B, Td, Ts, &o);
         ext_acts_carve(c, &a->dec_blk[i], e, (size_t)B * Td, (size_t)B * Ts, d, 1, lx);
     }

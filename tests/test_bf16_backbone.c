@@ -32,7 +32,7 @@ static void bf16_close_to_fp32(const char *model) {
     const size_t before = m.n_floats * 4;
     CHECK(lst_t5_to_bf16(&m, &err) == 0, "%s", err.msg);
     const size_t after = m.n_floats * 4 + m.packed_elems * 2;
-    CHECK(after < before && m.w.enc[0].q == NULL && m.w.enc[0].pq != NULL,
+    CHECK(after < before && m.w.enc[0].q == NULL && m.w.enc[0].pq.data != NULL,
           "%s: %zu bytes before, %zu after", model, before, after);
     CHECK(after == lst_t5_bf16_bytes(&m.cfg, m.vocab), "%s: %zu bytes, the plan says %zu", model,
           after, lst_t5_bf16_bytes(&m.cfg, m.vocab));
@@ -87,7 +87,7 @@ TEST(bf16_backbone_direct_load_equals_conversion) {
                   !memcmp(a.packed, b.packed, 2 * a.packed_elems) &&
                   !memcmp(a.flat, b.flat, 4 * a.n_floats),
               "%s: direct bf16 load differs from conversion", models[k]);
-        CHECK(b.w.dec[0].pcq && !b.w.dec[0].cq && b.w.enc_rel && b.w.enc[0].ln_sa,
+        CHECK(b.w.dec[0].pcq.data && !b.w.dec[0].cq && b.w.enc_rel && b.w.enc[0].ln_sa,
               "%s: pointers after a direct load", models[k]);
         lst_t5_free(&a);
         lst_t5_free(&b);

@@ -66,7 +66,7 @@ static int out_add_params(outlist_t *o, const char *prefix, const lst_param_t *p
 
 /* The LST part of dump: logits, loss and side gradients of the LST model,
  * optionally the initial side network (init.*) and N AdamW steps. */
-static int dump_lst(const lst_t5_t *m, const lst_t5_batch_t *b, const char *side_path,
+static int dump_lst(lst_t5_t *m, const lst_t5_batch_t *b, const char *side_path,
                     const char *cfg_path, long seed, const char *out_path, lst_err_t *err) {
     lst_side_config_t sc;
     lst_side_t side = {0};
@@ -94,6 +94,8 @@ static int dump_lst(const lst_t5_t *m, const lst_t5_batch_t *b, const char *side
         }
         if (lst_side_init_prune(&side, m, imp, err)) goto done;
     }
+    /* from here on the backbone only runs forward: packed, as lst train runs it */
+    if (lst_t5_pack_f32(m, err)) goto done;
     if (!side_path) {
         init = lst_malloc(side.n_floats, sizeof(float), err);
         if (!init) goto done;

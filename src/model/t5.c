@@ -86,8 +86,8 @@ static void cross_fold(const lst_t5_config_t *c, const lst_t5_block_t *w, lst_t5
     const float *Wk = w->ck, *Wv = w->cv;
     if (!Wk) {
         float *wk = a->fold_w, *wv = wk + (size_t)I * d, *e16 = wv + (size_t)I * d;
-        lst_bf16_unpack_weights(wk, w->pck, I, d);
-        lst_bf16_unpack_weights(wv, w->pcv, I, d);
+        lst_t5_unpack(wk, w->pck, I, d);
+        lst_t5_unpack(wv, w->pcv, I, d);
         lst_bf16_round(e16, enc, (size_t)B * Ts * d);
         Wk = wk;
         Wv = wv;

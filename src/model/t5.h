@@ -16,6 +16,14 @@
 #include "../ops/ops.h"
 #include "layout.h"
 
+/* A block linear packed once for a frozen backbone's forward: bf16 pairs
+ * (lst_matmul_forward_bf16) or float32 panels (lst_matmul_forward_f32p);
+ * data NULL: not packed. */
+typedef struct {
+    const void *data;
+    int f32;
+} lst_t5_packed_t;
+
 /* One block's weights; NULL where the block has no such tensor. */
 typedef struct {
     float *ln_sa, *q, *k, *v, *o;     /* self-attention: q,k,v [I, d], o [d, I] */
@@ -33,9 +41,9 @@ typedef struct {
     float *lA_cq, *lB_cq, *lA_cv, *lB_cv;
     int ad_dim, lora_r;               /* A, r (0: none) */
     float lora_scale, lora_p;         /* alpha / r, LoRA dropout */
-    /* bf16 frozen backbone (lst_t5_to_bf16): the linears packed for
-     * lst_matmul_forward_bf16; the float32 ones are then NULL. */
-    const uint16_t *pq, *pk, *pv, *po, *pcq, *pck, *pcv, *pco, *pwi, *pwi1, *pwo;
+    /* Frozen backbone packed for its forward (lst_t5_to_bf16,
+     * lst_t5_pack_f32): the linears so packed have a NULL float32 field. */
+    lst_t5_packed_t pq, pk, pv, po, pcq, pck, pcv, pco, pwi, pwi1, pwo;
 } lst_t5_block_t;
 
 typedef struct {
@@ -85,12 +93,16 @@ typedef struct {
     int enc_stop, dec_stop, enc_need;
     uint16_t *packed;    /* bf16 block linears (lst_t5_to_bf16), or NULL */
     size_t packed_elems;
+    int packed_f32;      /* block linears packed in place (lst_t5_pack_f32) */
 } lst_t5_t;
 
-/* A linear of a block: y = x W^T (+ b), from the bf16 packed weight when
- * the backbone was converted, else float32. */
-void lst_t5_linear(float *y, const float *x, const float *W, const uint16_t *Wp, const float *b,
+/* A linear of a block: y = x W^T (+ b), from the packed weight when the
+ * backbone was packed (Wp.data), else from the float32 one through SGEMM. */
+void lst_t5_linear(float *y, const float *x, const float *W, lst_t5_packed_t Wp, const float *b,
                    int N, int in, int out);
+/* W: [M, K] float32 <- a packed linear (exact for float32 panels; the
+ * bf16-rounded values for bf16). */
+void lst_t5_unpack(float *W, lst_t5_packed_t Wp, int M, int K);
 
 /* 1 for a block linear's Hugging Face name (q, k, v, o of either
  * attention, wi, wi_0, wi_1, wo): what the bf16 backbone packs. */
@@ -111,6 +123,18 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
 int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
 /* Bytes of the converted backbone's parameters (float32 rest + bf16 packed). */
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab);
+/* Packs a frozen backbone's block linears in place, as float32 panels for
+ * lst_matmul_forward_f32p (the same numbers and bytes; SGEMM no longer packs
+ * every weight on every call), except the decoder's cross-attention key and
+ * value (read as float32 by the folded cross-attention). Their parameters
+ * leave m->params and their float32 fields become NULL: forward and
+ * decoding only, as after lst_t5_to_bf16. A no-op without AVX-512 (the
+ * plain-C kernel would be slower than SGEMM) or on a packed backbone. */
+int lst_t5_pack_f32(lst_t5_t *m, lst_err_t *err);
+/* A side method's backbone, once nothing needs its float32 block linears
+ * any more (after the side network's initialisation): bf16 ? lst_t5_to_bf16
+ * : lst_t5_pack_f32. */
+int lst_t5_freeze(lst_t5_t *m, int bf16, lst_err_t *err);
 
 /* Builds the parameter layout for cfg with `vocab` rows (<= cfg vocab_size)
  * and allocates zeroed parameters. */

@@ -103,8 +103,8 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     if (fold) {
         if (bf16) { /* the products the plain path's bf16 linears take */
             for (size_t l = 0; l < L; l++) {
-                lst_bf16_unpack_weights(c->fold_w + l * 2 * I * d, blocks[l]->pck, (int)I, (int)d);
-                lst_bf16_unpack_weights(c->fold_w + (l * 2 + 1) * I * d, blocks[l]->pcv, (int)I,
+                lst_t5_unpack(c->fold_w + l * 2 * I * d, blocks[l]->pck, (int)I, (int)d);
+                lst_t5_unpack(c->fold_w + (l * 2 + 1) * I * d, blocks[l]->pcv, (int)I,
                                         (int)d);
             }
             lst_bf16_round(c->enc16, enc_out, (size_t)B * Ts * d);
@@ -125,7 +125,7 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
 
 /* y = x W^T (+ b) (+ the LoRA path), inference. */
 static void proj(lst_t5_cache_t *c, const lst_t5_block_t *w, float *y, const float *x,
-                 const float *W, const uint16_t *Wp, const float *b, const float *lA,
+                 const float *W, lst_t5_packed_t Wp, const float *b, const float *lA,
                  const float *lB, int N, int in, int O) {
     lst_t5_linear(y, x, W, Wp, b, N, in, O);
     if (lA) lst_lora_forward(y, c->lu, x, lA, lB, N, in, O, w->lora_r, w->lora_scale, NULL, c->lx);

@@ -134,6 +134,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
         }
         if (lst_side_create(&s, &m.cfg, &so, err)) goto done;
         lst_side_init_random(&s, 3);
+        if (!o->bf16 && lst_t5_pack_f32(&m, err)) goto done; /* as lst train does */
         if (lst_side_acts_alloc(&sa, &m, &s, B, T, D, 1, err)) goto done;
         params = s.params;
         n_params = s.n_params;

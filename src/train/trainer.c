@@ -404,10 +404,11 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         goto done;
     }
     /* The side network's initialisation (Fisher and pruning read the float32
-     * backbone), then the optional bf16 backbone, before the activations:
-     * the float32 block weights are gone before the step buffers arrive. */
+     * backbone), then the backbone packed for its forward (the optional bf16
+     * one before the activations: the float32 block weights are gone before
+     * the step buffers arrive). */
     if (!resume && !tu.backbone && init_side(o, bb, &tu.side, &data.train, err)) goto done;
-    if (o->bb_bf16 && lst_t5_to_bf16(&tu.bb, err)) goto done;
+    if (!tu.backbone && lst_t5_freeze(&tu.bb, o->bb_bf16, err)) goto done;
     grads = lst_calloc(tu.n_floats, sizeof(float), err);
     best = lst_calloc(tu.n_floats, sizeof(float), err);
     order = lst_malloc(n_train, sizeof(int), err);
@@ -622,7 +623,7 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
         lst_run_close(r);
         return lst_fail_ctx(err, "%s (has the run finished?)", rundir);
     }
-    if (r->opts.bb_bf16 && lst_t5_to_bf16(&t.bb, err)) {
+    if (!t.backbone && lst_t5_freeze(&t.bb, r->opts.bb_bf16, err)) {
         lst_tuner_free(&t);
         lst_run_close(r);
         return -1;

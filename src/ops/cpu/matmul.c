@@ -6,7 +6,7 @@
 #include <omp.h>
 #include <string.h>
 
-#include "../ops.h"
+#include "gemm_sched.h"
 
 /* OpenBLAS's own threads would fight ours; we split the work instead. */
 __attribute__((constructor)) static void single_threaded_blas(void) { openblas_set_num_threads(1); }
@@ -22,12 +22,6 @@ static void split(int n, int parts, int p, int *lo, int *hi) {
     *hi = (int)((long)n * (p + 1) / parts);
 }
 
-static int parts_for(double flops, int n) {
-    int t = lst_threads();
-    if (flops < 4e6 || t < 2) return 1;
-    return n < t ? (n > 0 ? n : 1) : t;
-}
-
 /* out: [N, OC]  x: [N, IC]  W: [OC, IC]  b: [OC] or NULL */
 void lst_matmul_forward(float *out, const float *x, const float *W,
                         const float *b, int N, int IC, int OC) {
@@ -38,7 +32,7 @@ void lst_matmul_forward(float *out, const float *x, const float *W,
         /* Each piece packs its share of one operand and all of the other:
          * split the larger of x (N rows) and W (OC rows). */
         const int by_rows = N >= OC;
-        const int P = parts_for(2.0 * N * OC * IC, by_rows ? N : OC);
+        const int P = lst_gemm_parts(2.0 * N * OC * IC, by_rows ? N : OC);
 #pragma omp parallel for num_threads(P) if (P > 1)
         for (int p = 0; p < P; p++) {
             int lo, hi;
@@ -66,7 +60,7 @@ void lst_matmul_backward(float *dx, float *dW, float *db, const float *dout,
     if (N == 0 || OC == 0 || IC == 0) return;
     const double flops = 2.0 * N * OC * IC;
     if (dx) { /* row blocks of dx */
-        const int P = parts_for(flops, N);
+        const int P = lst_gemm_parts(flops, N);
 #pragma omp parallel for num_threads(P) if (P > 1)
         for (int p = 0; p < P; p++) {
             int lo, hi;
@@ -77,7 +71,7 @@ void lst_matmul_backward(float *dx, float *dW, float *db, const float *dout,
         }
     }
     if (dW) { /* row blocks of dW */
-        const int P = parts_for(flops, OC);
+        const int P = lst_gemm_parts(flops, OC);
 #pragma omp parallel for num_threads(P) if (P > 1)
         for (int p = 0; p < P; p++) {
             int lo, hi;

@@ -16,12 +16,11 @@
  * or columns past the end) run the same kernel on a zero-padded copy. */
 #include "matmul_bf16.h"
 
-#include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
 
-#include "../ops.h"
+#include "gemm_sched.h"
 
 #define NR LST_BF16_NR
 #define NV (NR / 16) /* zmm vectors per tile row */
@@ -75,39 +74,7 @@ void lst_bf16_round(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = lst_bf16_to_float(lst_bf16_from_float(x[i]));
 }
 
-/* ---- run-time dispatch --------------------------------------------------- */
-
-static int detect_native(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    const unsigned max_sub = a;
-    const int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
-    if (!f || !bw || !vl || max_sub < 1) return 0;
-    __cpuid_count(7, 1, a, b, c, d);
-    if (!((a >> 5) & 1)) return 0; /* AVX512_BF16 */
-    __cpuid(1, a, b, c, d);
-    if (!((c >> 27) & 1)) return 0; /* OSXSAVE */
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return (lo & 0xe6) == 0xe6; /* the OS saves SSE, AVX and all AVX-512 state */
-}
-
-int lst_bf16_native(void) {
-    static int cached = -1; /* benign race: every thread stores the same value */
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        v = detect_native();
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
-}
-
-/* Same policy as matmul.c: one piece below 4 MFLOP, else one per thread. */
-static int parts_for(double flops, int n) {
-    int t = lst_threads();
-    if (flops < 4e6 || t < 2) return 1;
-    return n < t ? (n > 0 ? n : 1) : t;
-}
+int lst_bf16_native(void) { return lst_cpu_avx512(1); }
 
 static void bias_or_zero(float *y, const float *bias, int N, int M) {
     for (int n = 0; n < N; n++) {
@@ -235,31 +202,15 @@ TGT static void block_native(float *y, const float *x, const uint16_t *Wp, const
 
 static void forward_native(float *y, const float *x, const uint16_t *Wp, const float *bias, int N,
                            int K, int M) {
-    /* Tasks are row blocks (a multiple of the thread count when there are
-     * several, of near-equal size), each split into column groups when there
-     * are fewer blocks than threads (few rows: decoding, the LM head). They
-     * are handed out one at a time: a thread slowed by a neighbour (the cores
-     * are shared) takes fewer. Every output's arithmetic is the same
-     * whichever thread computes it. */
-    const int T = parts_for(2.0 * N * K * M, N), NP = panels(M);
-    int nb = (N + BF16_MC - 1) / BF16_MC;
-    if (nb > 1) nb = (nb + T - 1) / T * T;
-    int mc = (N + nb - 1) / nb;
-    mc = (mc + BF16_MR - 1) / BF16_MR * BF16_MR;
-    if (mc > BF16_MC) mc = BF16_MC;
-    nb = (N + mc - 1) / mc;
-    int G = nb >= T ? 1 : (T + nb - 1) / nb;
-    if (G > NP) G = NP;
-    const int tasks = nb * G;
-    const int P = tasks < T ? tasks : T;
-#pragma omp parallel num_threads(P) if (P > 1)
+    const int NP = panels(M);
+    const lst_gemm_sched_t s = lst_gemm_sched(N, NP, 2.0 * N * K * M, BF16_MC, BF16_MR);
+#pragma omp parallel num_threads(s.threads) if (s.threads > 1)
     {
         uint32_t *abuf = scratch[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < tasks; t++) {
-            const int b = t / G, g = t % G;
-            const int i0 = b * mc, rows = N - i0 < mc ? N - i0 : mc;
-            const int p0 = (int)((long)NP * g / G), p1 = (int)((long)NP * (g + 1) / G);
+        for (int t = 0; t < s.tasks; t++) {
+            int i0, rows, p0, p1;
+            lst_gemm_task(&s, t, N, NP, &i0, &rows, &p0, &p1);
             block_native(y, x, Wp, bias, i0, rows, p0, p1, K, M, abuf);
         }
     }
@@ -277,7 +228,7 @@ void lst_matmul_forward_bf16_portable(float *y, const float *x, const uint16_t *
         return;
     }
     const int Kp = kpairs(K), NP = panels(M);
-    const int P = parts_for(2.0 * N * K * M, N);
+    const int P = lst_gemm_parts(2.0 * N * K * M, N);
 #pragma omp parallel for num_threads(P) if (P > 1)
     for (int p = 0; p < P; p++) {
         const int lo = (int)((long)N * p / P), hi = (int)((long)N * (p + 1) / P);

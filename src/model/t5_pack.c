@@ -1,33 +1,44 @@
-/* t5_bf16.c: the frozen backbone in bf16 (LST-SPEC section 9, an option):
- * every block linear is rounded to bf16 once and packed for
- * lst_matmul_forward_bf16 (float32 sums), and its float32 copy released,
- * which halves the backbone's block weights and runs its forward on the
- * CPU's bf16 dot products. Embedding, LM head, relative biases and norms
- * stay float32. */
+/* t5_pack.c: the frozen backbone's block linears packed once for its
+ * forward, which is all a side method runs of it:
+ * - bf16 (LST-SPEC section 9, an option): every block linear rounded to
+ *   bf16 and packed for lst_matmul_forward_bf16 (float32 sums), its float32
+ *   copy released; half the block weights, and the CPU's bf16 dot products.
+ *   Embedding, LM head, relative biases and norms stay float32.
+ * - float32 (the default, on AVX-512 CPUs): packed in place for
+ *   lst_matmul_forward_f32p; the same numbers and bytes, without SGEMM
+ *   packing every weight again on every call. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../ops/cpu/matmul_bf16.h"
+#include "../ops/cpu/matmul_f32p.h"
 #include "methods.h"
 #include "t5.h"
 
-void lst_t5_linear(float *y, const float *x, const float *W, const uint16_t *Wp, const float *b,
+void lst_t5_linear(float *y, const float *x, const float *W, lst_t5_packed_t Wp, const float *b,
                    int N, int in, int out) {
-    if (Wp) lst_matmul_forward_bf16(y, x, Wp, b, N, in, out);
-    else lst_matmul_forward(y, x, W, b, N, in, out);
+    if (!Wp.data) lst_matmul_forward(y, x, W, b, N, in, out);
+    else if (Wp.f32) lst_matmul_forward_f32p(y, x, Wp.data, b, N, in, out);
+    else lst_matmul_forward_bf16(y, x, Wp.data, b, N, in, out);
 }
 
-/* The linears of one block: float32 field, packed field, [M, K]. */
+void lst_t5_unpack(float *W, lst_t5_packed_t Wp, int M, int K) {
+    if (Wp.f32) lst_f32p_unpack_weights(W, Wp.data, M, K);
+    else lst_bf16_unpack_weights(W, Wp.data, M, K);
+}
+
+/* The linears of one block: float32 field, packed field, [M, K]; cross_kv:
+ * the decoder's cross-attention key or value. */
 typedef struct {
     float **w;
-    const uint16_t **p;
-    int M, K;
+    lst_t5_packed_t *p;
+    int M, K, cross_kv;
 } lin_t;
 
 static int block_linears(lst_t5_block_t *b, const lst_t5_config_t *c, int decoder, lin_t *out) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff;
     int n = 0;
-#define L(f, m, k) out[n++] = (lin_t){&b->f, &b->p##f, m, k}
+#define L(f, m, k) out[n++] = (lin_t){&b->f, &b->p##f, m, k, 0}
     L(q, I, d);
     L(k, I, d);
     L(v, I, d);
@@ -35,7 +46,9 @@ static int block_linears(lst_t5_block_t *b, const lst_t5_config_t *c, int decode
     if (decoder) {
         L(cq, I, d);
         L(ck, I, d);
+        out[n - 1].cross_kv = 1;
         L(cv, I, d);
+        out[n - 1].cross_kv = 1;
         L(co, d, I);
     }
     L(wi, F, d);
@@ -58,6 +71,11 @@ static lin_t *model_linears(lst_t5_t *m, int *n, lst_err_t *err) {
     return all;
 }
 
+static int ends_with(const char *s, const char *suffix) {
+    const size_t n = strlen(s), m = strlen(suffix);
+    return n > m && !strcmp(s + n - m, suffix);
+}
+
 int lst_t5_is_block_linear(const char *name) {
     const char *suffix[] = {".SelfAttention.q.weight", ".SelfAttention.k.weight",
                             ".SelfAttention.v.weight", ".SelfAttention.o.weight",
@@ -65,11 +83,8 @@ int lst_t5_is_block_linear(const char *name) {
                             ".EncDecAttention.v.weight", ".EncDecAttention.o.weight",
                             ".DenseReluDense.wi.weight", ".DenseReluDense.wi_0.weight",
                             ".DenseReluDense.wi_1.weight", ".DenseReluDense.wo.weight"};
-    const size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-        const size_t m = strlen(suffix[i]);
-        if (n > m && !strcmp(name + n - m, suffix[i])) return 1;
-    }
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++)
+        if (ends_with(name, suffix[i])) return 1;
     return 0;
 }
 
@@ -101,6 +116,7 @@ static const lst_param_t *param_at(const lst_t5_t *m, const float *ptr) {
 
 int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *err) {
     if (m->packed) return 0;
+    if (m->packed_f32) return lst_fail(err, "bf16 backbone: the backbone is already packed in float32");
     /* pack every block linear */
     int nl;
     lin_t *lin = model_linears(m, &nl, err);
@@ -185,9 +201,54 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
     lst_t5_bind_fill(m, m->flat, &m->w);
     off = 0;
     for (int k = 0; k < nl; k++) {
-        *lin[k].p = packed + off;
+        *lin[k].p = (lst_t5_packed_t){packed + off, 0};
         off += lst_bf16_packed_size(lin[k].M, lin[k].K);
     }
     free(lin);
     return 0;
+}
+
+int lst_t5_pack_f32(lst_t5_t *m, lst_err_t *err) {
+    if (m->packed || m->packed_f32 || !lst_f32p_native()) return 0;
+    int nl;
+    lin_t *lin = model_linears(m, &nl, err);
+    if (!lin) return lst_fail_ctx(err, "packing the backbone");
+    size_t biggest = 0;
+    for (int k = 0; k < nl; k++)
+        if ((size_t)lin[k].M * lin[k].K > biggest) biggest = (size_t)lin[k].M * lin[k].K;
+    float *tmp = lst_malloc(biggest ? biggest : 1, sizeof(float), err);
+    if (!tmp) {
+        free(lin);
+        return lst_fail_ctx(err, "packing the backbone");
+    }
+    /* each linear through one tensor's buffer, back into its own storage */
+    for (int k = 0; k < nl; k++) {
+        if (lin[k].cross_kv || !*lin[k].w) continue;
+        float *w = *lin[k].w;
+        memcpy(tmp, w, sizeof(float) * (size_t)lin[k].M * lin[k].K);
+        lst_f32p_pack_weights(w, tmp, lin[k].M, lin[k].K);
+        *lin[k].p = (lst_t5_packed_t){w, 1};
+        *lin[k].w = NULL;
+    }
+    free(tmp);
+    free(lin);
+    /* the packed linears leave the table (their bytes no longer read as
+     * Hugging Face tensors); what stays keeps its offset. Frozen: nothing
+     * of it trains. */
+    int nk = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const char *n = m->params[i].name;
+        if (!lst_t5_is_block_linear(n) || ends_with(n, ".EncDecAttention.k.weight") ||
+            ends_with(n, ".EncDecAttention.v.weight"))
+            m->params[nk++] = m->params[i];
+    }
+    m->n_params = nk;
+    m->n_trainable = 0;
+    m->n_trainable_floats = 0;
+    m->packed_f32 = 1;
+    return 0;
+}
+
+int lst_t5_freeze(lst_t5_t *m, int bf16, lst_err_t *err) {
+    return bf16 ? lst_t5_to_bf16(m, err) : lst_t5_pack_f32(m, err);
 }

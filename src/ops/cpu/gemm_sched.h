@@ -1,0 +1,59 @@
+/* gemm_sched.h: what the CPU can run, and how a product is cut into tasks
+ * for the OpenMP threads; shared by SGEMM's wrapper (matmul.c) and the
+ * packed-weight kernels (matmul_bf16.c, matmul_f32p.c). */
+#ifndef LST_GEMM_SCHED_H
+#define LST_GEMM_SCHED_H
+
+#include "../ops.h"
+
+/* 1 when the CPU and the OS run AVX-512 F/BW/VL (and AVX512_BF16 when
+ * need_bf16); detected once (cpu_features.c). */
+int lst_cpu_avx512(int need_bf16);
+
+/* Pieces for `flops` of work over n splittable units: one below 4 MFLOP
+ * (threads cost more than they save), else one per thread. */
+static inline int lst_gemm_parts(double flops, int n) {
+    int t = lst_threads();
+    if (flops < 4e6 || t < 2) return 1;
+    return n < t ? (n > 0 ? n : 1) : t;
+}
+
+/* Tasks of a packed-weight product y: [N, np panels]: nb row blocks of mc
+ * rows (a multiple of mr, at most mc_max; a multiple of the thread count
+ * when there are several blocks, of near-equal size), each split into G
+ * column groups when there are fewer blocks than threads (few rows:
+ * decoding, the LM head). Handed out one at a time, so a thread slowed by a
+ * neighbour (the cores are shared) takes fewer; every output's arithmetic is
+ * the same whichever thread computes it. */
+typedef struct {
+    int mc, nb, G, tasks, threads;
+} lst_gemm_sched_t;
+
+static inline lst_gemm_sched_t lst_gemm_sched(int N, int np, double flops, int mc_max, int mr) {
+    lst_gemm_sched_t s;
+    const int T = lst_gemm_parts(flops, N);
+    int nb = (N + mc_max - 1) / mc_max;
+    if (nb > 1) nb = (nb + T - 1) / T * T;
+    int mc = (N + nb - 1) / nb;
+    mc = (mc + mr - 1) / mr * mr;
+    if (mc > mc_max) mc = mc_max;
+    s.mc = mc;
+    s.nb = (N + mc - 1) / mc;
+    s.G = s.nb >= T ? 1 : (T + s.nb - 1) / s.nb;
+    if (s.G > np) s.G = np;
+    s.tasks = s.nb * s.G;
+    s.threads = s.tasks < T ? s.tasks : T;
+    return s;
+}
+
+/* Task t of s: rows [*i0, *i0 + *rows), panels [*p0, *p1). */
+static inline void lst_gemm_task(const lst_gemm_sched_t *s, int t, int N, int np, int *i0,
+                                 int *rows, int *p0, int *p1) {
+    const int b = t / s->G, g = t % s->G;
+    *i0 = b * s->mc;
+    *rows = N - *i0 < s->mc ? N - *i0 : s->mc;
+    *p0 = (int)((long)np * g / s->G);
+    *p1 = (int)((long)np * (g + 1) / s->G);
+}
+
+#endif

@@ -161,6 +161,37 @@ TEST(ops_rmsnorm_and_activations_finite_difference) {
     free(x); free(wt); free(w); free(y); free(rstd); free(dx); free(dw);
 }
 
+/* ReLU's vector loops against its definition, element by element: lengths
+ * around the vector width and past the threading threshold, in place and
+ * not, with -0.0, NaN and infinities; the backward adds dout where x > 0. */
+TEST(ops_relu_vector_loops) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 17);
+    static const int64_t lens[] = {1, 3, 4, 5, 17, 64, 100003, 250001};
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        const int64_t n = lens[t];
+        float *x = test_randn(&r, (size_t)n, 1), *g = test_randn(&r, (size_t)n, 1);
+        float *y = malloc(sizeof(float) * n), *dx = test_randn(&r, (size_t)n, 1);
+        float *dx0 = malloc(sizeof(float) * n);
+        x[0] = -0.0f;
+        if (n > 3) x[1] = NAN, x[2] = INFINITY, x[3] = -INFINITY;
+        memcpy(dx0, dx, sizeof(float) * n);
+        lst_act_forward(y, x, n, LST_OP_RELU);
+        lst_act_backward(dx, g, x, n, LST_OP_RELU);
+        int64_t bad = 0, badg = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float want = x[i] > 0 ? x[i] : 0.0f;
+            bad += memcmp(&y[i], &want, sizeof want) != 0; /* bit for bit: -0.0 and NaN give +0 */
+            badg += dx[i] != dx0[i] + (x[i] > 0 ? g[i] : 0.0f);
+        }
+        CHECK(bad == 0 && badg == 0, "n=%ld: %ld forward, %ld backward values wrong", (long)n,
+              (long)bad, (long)badg);
+        lst_act_forward(x, x, n, LST_OP_RELU); /* in place */
+        CHECK(memcmp(x, y, sizeof(float) * n) == 0, "n=%ld: in place differs", (long)n);
+        free(x); free(g); free(y); free(dx); free(dx0);
+    }
+}
+
 TEST(ops_relpos_bucket_matches_transformers) {
     /* Values of transformers' _relative_position_bucket (32 buckets, max
      * distance 128), bidirectional and causal, worked out from its formula. */

@@ -219,6 +219,45 @@ TEST(ops_xent_gradient_sums_to_zero) {
     for (int i = 5; i < 10; i++) CHECK(d[i] == 0, "ignored row has gradient");
 }
 
+/* Vocabulary-wide rows (the LM head's 32k): the vector softmax's loss and
+ * gradient against a double-precision reference, the loss-only path (double
+ * throughout) against the gradient path, and the in-place chunk against
+ * both. */
+TEST(ops_xent_vocabulary_rows_match_double) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 23);
+    const int N = 3, V = 32100;
+    float *z = test_randn(&r, (size_t)N * V, 4), *d = malloc(sizeof(float) * N * V);
+    float *c = malloc(sizeof(float) * N * V);
+    int32_t labels[3] = {7, 32099, -100};
+    z[5] = 40; /* one dominant logit */
+    memcpy(c, z, sizeof(float) * N * V);
+    const double loss = lst_xent_forward_backward(d, z, labels, N, V, 1.0f);
+    const double loss_only = lst_xent_forward_backward(NULL, z, labels, N, V, 1.0f);
+    const double chunk = lst_xent_chunk_inplace(c, labels, N, V, 0.5f) / 2;
+    double ref = 0, worst = 0;
+    for (int n = 0; n < 2; n++) {
+        const float *x = z + (size_t)n * V;
+        double mx = x[0], sum = 0;
+        for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+        for (int v = 0; v < V; v++) sum += exp((double)x[v] - mx);
+        const double lse = mx + log(sum);
+        ref += (lse - x[labels[n]]) / 2;
+        for (int v = 0; v < V; v++) {
+            const double g = (exp((double)x[v] - lse) - (v == labels[n])) / 2;
+            worst = fmax(worst, fabs(d[(size_t)n * V + v] - g));
+            worst = fmax(worst, fabs(c[(size_t)n * V + v] - g));
+        }
+    }
+    CHECK(fabs(loss - ref) < 1e-6 * fabs(ref) && fabs(loss_only - ref) < 1e-9 * fabs(ref) &&
+              fabs(chunk - ref) < 1e-6 * fabs(ref),
+          "loss %.9f / loss only %.9f / chunk %.9f, double %.9f", loss, loss_only, chunk, ref);
+    CHECK(worst < 1e-7, "gradient off by %.3g", worst);
+    for (int v = 0; v < V; v++)
+        CHECK(d[2 * (size_t)V + v] == 0 && c[2 * (size_t)V + v] == 0, "ignored row has a gradient");
+    free(z); free(d); free(c);
+}
+
 /* Elements whose dropout output is +0.0 (x must have no zeros). */
 static int64_t count_dropped(const float *y, int64_t n) {
     int64_t z = 0;

@@ -59,15 +59,21 @@ void lst_matmul_backward(float *dx, float *dW, float *db, const float *dout,
                          const float *x, const float *W, int N, int IC, int OC) {
     if (N == 0 || OC == 0 || IC == 0) return;
     const double flops = 2.0 * N * OC * IC;
-    if (dx) { /* row blocks of dx */
-        const int P = lst_gemm_parts(flops, N);
+    if (dx) { /* row blocks of dx, or column blocks when rows are fewer (the
+               * LM head: each piece then reads only its columns of W) */
+        const int by_rows = N >= IC;
+        const int P = lst_gemm_parts(flops, by_rows ? N : IC);
 #pragma omp parallel for num_threads(P) if (P > 1)
         for (int p = 0; p < P; p++) {
             int lo, hi;
-            split(N, P, p, &lo, &hi);
-            if (hi > lo)
+            split(by_rows ? N : IC, P, p, &lo, &hi);
+            if (hi <= lo) continue;
+            if (by_rows)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, IC, OC, 1.0f,
                             dout + (size_t)lo * OC, OC, W, IC, 1.0f, dx + (size_t)lo * IC, IC);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hi - lo, OC, 1.0f, dout,
+                            OC, W + lo, IC, 1.0f, dx + lo, IC);
         }
     }
     if (dW) { /* row blocks of dW */

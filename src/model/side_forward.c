@@ -282,7 +282,9 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
 }
 
 int lst_side_logit_rows(int rows, int V) {
-    int r = (1 << 20) / (V > 0 ? V : 1); /* about 4 MiB of logits */
+    /* about 8 MiB of logits: each chunk reads the whole LM head twice (forward,
+     * backward), so fewer chunks read less (t5-small, batch 16 x 3: one) */
+    int r = (1 << 21) / (V > 0 ? V : 1);
     if (r < 1) r = 1;
     return r < rows ? r : rows;
 }

@@ -25,8 +25,11 @@ TEST_O   := $(TEST_C:%.c=$(BUILD)/%.o)
 
 all: $(BUILD)/lst $(BUILD)/liblst.a
 
+# rebuilt from scratch: `ar r` on an old archive keeps the objects of
+# renamed or deleted sources, which then clash at link time
 $(BUILD)/liblst.a: $(LIB_O)
 	@mkdir -p $(@D)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/lst: $(CLI_O) $(BUILD)/liblst.a
@@ -93,6 +96,7 @@ $(FUZZ_BUILD)/%.o: %.cc
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) $(CXXFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 $(FUZZ_BUILD)/liblst.a: $(FUZZ_LIB_O)
+	rm -f $@
 	$(AR) rcs $@ $^
 # linked by clang++: UBSan's C++ checks in spm_bridge.cc need its runtime
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/fuzz/fuzz_%.o $(FUZZ_BUILD)/liblst.a

@@ -128,3 +128,35 @@ void golden_lst_fixture_free(lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s) {
     lst_batch_free(bf);
     lst_t5_free(m);
 }
+
+double golden_generation_gap(const lst_t5_t *m, const lst_side_t *s, const lst_t5_batch_t *b,
+                             const float *ref, double *maxabs) {
+    const size_t V = m->vocab, n = (size_t)b->B * b->Td * V;
+    int32_t *teacher = calloc((size_t)b->B * b->Td, sizeof(int32_t));
+    int32_t *out = calloc((size_t)b->B * b->Td, sizeof(int32_t));
+    int *len = calloc(b->B, sizeof(int));
+    float *lg = calloc(n, sizeof(float));
+    double worst = NAN;
+    *maxabs = 0;
+    for (int r = 0; r < b->B; r++) /* the next decoder input is dec_ids[t + 1] */
+        for (int t = 0; t + 1 < b->Td; t++) teacher[r * b->Td + t] = b->dec_ids[r * b->Td + t + 1];
+    lst_err_t err;
+    const int rc = lst_side_generate(m, s, b, b->Td, out, len, teacher, lg, &err);
+    CHECK(rc == 0, "generation: %s", err.msg);
+    if (rc == 0) {
+        worst = 0;
+        for (int t = 0; t < b->Td; t++) /* lg: [Td, B, V]; ref: [B, Td, V] */
+            for (int r = 0; r < b->B; r++)
+                for (size_t v = 0; v < V; v++) {
+                    const double want = ref[((size_t)r * b->Td + t) * V + v];
+                    const double e = fabs(lg[((size_t)t * b->B + r) * V + v] - want);
+                    if (!(e <= worst)) worst = e;
+                    if (fabs(want) > *maxabs) *maxabs = fabs(want);
+                }
+    }
+    free(teacher);
+    free(out);
+    free(len);
+    free(lg);
+    return worst;
+}

@@ -29,4 +29,11 @@ int golden_compare_files(const char *got_path, const char *ref_path,
 int golden_lst_fixture(const char *model, lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s);
 void golden_lst_fixture_free(lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s);
 
+/* Cached LST generation fed the batch's decoder inputs (teacher forcing)
+ * against the full forward's logits ref: [B, Td, V] (dec_mask NULL).
+ * Returns the worst |difference| (NaN if generation failed, after a CHECK
+ * failure) and sets *maxabs = max |ref|. */
+double golden_generation_gap(const lst_t5_t *m, const lst_side_t *s, const lst_t5_batch_t *b,
+                             const float *ref, double *maxabs);
+
 #endif

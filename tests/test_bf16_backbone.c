@@ -47,22 +47,9 @@ static void bf16_close_to_fp32(const char *model) {
     CHECK(worst < 3e-2 * maxabs && worst > 0, "%s: logits differ by %.3g (max %.3g)", model, worst, maxabs);
 
     /* cached generation with the bf16 backbone equals its forward */
-    int32_t *teacher = calloc((size_t)b.B * b.Td, sizeof(int32_t)), *out = calloc((size_t)b.B * b.Td, 4);
-    int *len = calloc(b.B, sizeof(int));
-    float *lg = malloc(sizeof(float) * n);
-    for (int r = 0; r < b.B; r++)
-        for (int t = 0; t + 1 < b.Td; t++) teacher[r * b.Td + t] = b.dec_ids[r * b.Td + t + 1];
-    CHECK(lst_side_generate(&m, &s, &b, b.Td, out, len, teacher, lg, &err) == 0, "%s", err.msg);
-    double gw = 0;
-    for (int t = 0; t < b.Td; t++)
-        for (int r = 0; r < b.B; r++)
-            for (size_t v = 0; v < V; v++)
-                gw = fmax(gw, fabs(lg[((size_t)t * b.B + r) * V + v] - a.logits[((size_t)r * b.Td + t) * V + v]));
+    double gmax;
+    const double gw = golden_generation_gap(&m, &s, &b, a.logits, &gmax);
     CHECK(gw <= 1e-4 * maxabs, "%s: bf16 generation differs from the bf16 forward by %.3g", model, gw);
-    free(teacher);
-    free(out);
-    free(len);
-    free(lg);
     free(lg32);
     lst_side_acts_free(&a);
     golden_lst_fixture_free(&m, &bf, &s);

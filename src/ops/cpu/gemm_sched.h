@@ -4,6 +4,8 @@
 #ifndef LST_GEMM_SCHED_H
 #define LST_GEMM_SCHED_H
 
+#include <string.h>
+
 #include "../ops.h"
 
 /* 1 when the CPU and the OS run AVX-512 F/BW/VL (and AVX512_BF16 when
@@ -16,6 +18,19 @@ static inline int lst_gemm_parts(double flops, int n) {
     int t = lst_threads();
     if (flops < 4e6 || t < 2) return 1;
     return n < t ? (n > 0 ? n : 1) : t;
+}
+
+/* The products y: [N, M] with nothing to sum: none (N or M is 0), or y =
+ * bias (or 0) when K is 0. Returns 1 when y is done. */
+static inline int lst_gemm_trivial(float *y, const float *bias, int N, int K, int M) {
+    if (N <= 0 || M <= 0) return 1;
+    if (K > 0) return 0;
+    for (int n = 0; n < N; n++) {
+        float *o = y + (size_t)n * M;
+        if (bias) memcpy(o, bias, sizeof(float) * (size_t)M);
+        else memset(o, 0, sizeof(float) * (size_t)M);
+    }
+    return 1;
 }
 
 /* Tasks of a packed-weight product y: [N, np panels]: nb row blocks of mc

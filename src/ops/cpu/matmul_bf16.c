@@ -76,14 +76,6 @@ void lst_bf16_round(float *y, const float *x, size_t n) {
 
 int lst_bf16_native(void) { return lst_cpu_avx512(1); }
 
-static void bias_or_zero(float *y, const float *bias, int N, int M) {
-    for (int n = 0; n < N; n++) {
-        float *o = y + (size_t)n * M;
-        if (bias) memcpy(o, bias, sizeof(float) * (size_t)M);
-        else memset(o, 0, sizeof(float) * (size_t)M);
-    }
-}
-
 /* ---- AVX512_BF16 path ------------------------------------------------------ */
 
 /* Per-thread bf16 copy of one x block: [MC_PAD rows][BF16_KCP pairs]. */
@@ -222,11 +214,7 @@ static void forward_native(float *y, const float *x, const uint16_t *Wp, const f
  * (each product of two bf16 is exact in float). */
 void lst_matmul_forward_bf16_portable(float *y, const float *x, const uint16_t *Wp,
                                       const float *bias, int N, int K, int M) {
-    if (N <= 0 || M <= 0) return;
-    if (K <= 0) {
-        bias_or_zero(y, bias, N, M);
-        return;
-    }
+    if (lst_gemm_trivial(y, bias, N, K, M)) return;
     const int Kp = kpairs(K), NP = panels(M);
     const int P = lst_gemm_parts(2.0 * N * K * M, N);
 #pragma omp parallel for num_threads(P) if (P > 1)
@@ -259,11 +247,7 @@ void lst_matmul_forward_bf16_portable(float *y, const float *x, const uint16_t *
 
 void lst_matmul_forward_bf16(float *y, const float *x, const uint16_t *Wp, const float *bias, int N,
                              int K, int M) {
-    if (N <= 0 || M <= 0) return;
-    if (K <= 0) {
-        bias_or_zero(y, bias, N, M);
-        return;
-    }
+    if (lst_gemm_trivial(y, bias, N, K, M)) return;
     if (lst_bf16_native()) forward_native(y, x, Wp, bias, N, K, M);
     else lst_matmul_forward_bf16_portable(y, x, Wp, bias, N, K, M);
 }

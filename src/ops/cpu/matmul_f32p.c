@@ -14,7 +14,6 @@
 
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 #include "gemm_sched.h"
 
@@ -53,14 +52,6 @@ void lst_f32p_unpack_weights(float *W, const float *packed, int M, int K) {
 }
 
 int lst_f32p_native(void) { return lst_cpu_avx512(0); }
-
-static void bias_or_zero(float *y, const float *bias, int N, int M) {
-    for (int n = 0; n < N; n++) {
-        float *o = y + (size_t)n * M;
-        if (bias) memcpy(o, bias, sizeof(float) * (size_t)M);
-        else memset(o, 0, sizeof(float) * (size_t)M);
-    }
-}
 
 /* ---- AVX-512 path ---------------------------------------------------------- */
 
@@ -170,11 +161,7 @@ static void forward_native(float *y, const float *x, const float *Wp, const floa
 
 void lst_matmul_forward_f32p_portable(float *y, const float *x, const float *Wp,
                                       const float *bias, int N, int K, int M) {
-    if (N <= 0 || M <= 0) return;
-    if (K <= 0) {
-        bias_or_zero(y, bias, N, M);
-        return;
-    }
+    if (lst_gemm_trivial(y, bias, N, K, M)) return;
     const int P = lst_gemm_parts(2.0 * N * K * M, N);
 #pragma omp parallel for num_threads(P) if (P > 1)
     for (int n = 0; n < N; n++) {
@@ -200,11 +187,7 @@ void lst_matmul_forward_f32p_portable(float *y, const float *x, const float *Wp,
 
 void lst_matmul_forward_f32p(float *y, const float *x, const float *Wp, const float *bias, int N,
                              int K, int M) {
-    if (N <= 0 || M <= 0) return;
-    if (K <= 0) {
-        bias_or_zero(y, bias, N, M);
-        return;
-    }
+    if (lst_gemm_trivial(y, bias, N, K, M)) return;
     if (lst_f32p_native()) forward_native(y, x, Wp, bias, N, K, M);
     else lst_matmul_forward_f32p_portable(y, x, Wp, bias, N, K, M);
 }

@@ -5,6 +5,9 @@
 #
 #   bench/run.sh                 the three configurations below, STEPS timed steps each (default 3)
 #   STEPS=5 bench/run.sh         more steps
+#   ROUNDS=3 bench/run.sh        each configuration measured 3 times, lst and peer alternating;
+#                                each side's median over the rounds, and the per-round ratio range
+#                                (the machine's other tenants move single runs by 10-15%)
 #   QUICK=1 bench/run.sh         t5-tiny shapes only: a smoke test of the harness (seconds)
 #   LST_BIN=build/lst PYTHON=/usr/bin/python3 THREADS=2 OUT=results.jsonl bench/run.sh
 #
@@ -16,6 +19,7 @@ cd "$(dirname "$0")/.."
 LST_BIN=${LST_BIN:-build/lst}
 PYTHON=${PYTHON:-/usr/bin/python3}
 STEPS=${STEPS:-3}
+ROUNDS=${ROUNDS:-1}
 THREADS=${THREADS:-2}
 OUT=${OUT:-}
 
@@ -48,20 +52,24 @@ EOF
     extra=""
     if [ "$method" = lst-bf16 ]; then method=lst; extra="--backbone-dtype bf16"; fi
     args="--model $model --method $method --batch $B --src-len $T --tgt-len $D --steps $STEPS"
-    if [ $have_lst = 1 ]; then
-        echo "bench: lst  $args $extra" >&2
-        OMP_NUM_THREADS=$THREADS "$LST_BIN" bench $args $extra --json | tail -n 1 > "$tmp/$c.lst" || echo '{"error": "lst bench failed"}' > "$tmp/$c.lst"
-    else
-        echo '{}' > "$tmp/$c.lst"
-    fi
-    echo "bench: peer $args" >&2
-    "$PYTHON" bench/peers/bench_torch.py $args --threads "$THREADS" | tail -n 1 > "$tmp/$c.peer" \
-        || echo '{"error": "peer failed"}' > "$tmp/$c.peer"
+    i=1
+    while [ $i -le "$ROUNDS" ]; do
+        if [ $have_lst = 1 ]; then
+            echo "bench: lst  $args $extra (round $i)" >&2
+            OMP_NUM_THREADS=$THREADS "$LST_BIN" bench $args $extra --json | tail -n 1 > "$tmp/$c.lst.$i" || echo '{"error": "lst bench failed"}' > "$tmp/$c.lst.$i"
+        else
+            echo '{}' > "$tmp/$c.lst.$i"
+        fi
+        echo "bench: peer $args (round $i)" >&2
+        "$PYTHON" bench/peers/bench_torch.py $args --threads "$THREADS" | tail -n 1 > "$tmp/$c.peer.$i" \
+            || echo '{"error": "peer failed"}' > "$tmp/$c.peer.$i"
+        i=$((i + 1))
+    done
 done
 
-"$PYTHON" - "$tmp" "$OUT" $CONFIGS <<'PY'
-import json, sys
-tmp, out, configs = sys.argv[1], sys.argv[2], sys.argv[3:]
+"$PYTHON" - "$tmp" "$OUT" "$ROUNDS" $CONFIGS <<'PY'
+import json, statistics, sys
+tmp, out, rounds, configs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 # targets from the CPU performance issue: ratio lst / peer must be at most this
 TARGETS = {("lst", "step"): 0.25, ("lst", "rss"): 0.5, ("full", "step"): 0.5,
            ("lst-bf16", "step"): 0.25, ("lst-bf16", "rss"): 0.5}
@@ -76,12 +84,28 @@ def load(p):
 def fmt(v, scale=1.0, digits=0):
     return "-" if v is None else f"{v / scale:,.{digits}f}"
 
+def combine(runs):
+    """One side's rounds: the median of each number (the first error, if any)."""
+    for r in runs:
+        if "error" in r:
+            return r
+    out = dict(runs[0])
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)) and all(isinstance(r.get(k), (int, float)) for r in runs):
+            out[k] = statistics.median(r[k] for r in runs)
+    return out
+
 rows, records = [], []
 for c in configs:
     model, method, B, T, D = c.split(":")
-    l, p = load(f"{tmp}/{c}.lst"), load(f"{tmp}/{c}.peer")
+    ls = [load(f"{tmp}/{c}.lst.{i}") for i in range(1, rounds + 1)]
+    ps = [load(f"{tmp}/{c}.peer.{i}") for i in range(1, rounds + 1)]
+    l, p = combine(ls), combine(ps)
+    per_round = [a["step_ms_median"] / b["step_ms_median"] for a, b in zip(ls, ps)
+                 if a.get("step_ms_median") and b.get("step_ms_median")]
+    rng = f"{min(per_round):.2f}-{max(per_round):.2f}" if len(per_round) > 1 else "-"
     rec = {"config": {"model": model, "method": method, "batch": int(B), "src_len": int(T), "tgt_len": int(D)},
-           "lst": l, "peer": p}
+           "rounds": rounds, "lst": l, "peer": p, "lst_rounds": ls, "peer_rounds": ps}
     records.append(rec)
     def ratio(key):
         a, b = l.get(key), p.get(key)
@@ -96,7 +120,7 @@ for c in configs:
     tr, vr = verdict(rr, "rss")
     rows.append([f"{model} {method} B{B} T{T} D{D}",
                  fmt(l.get("step_ms_median"), 1, 1), fmt(p.get("step_ms_median"), 1, 1),
-                 fmt(rs, 1, 3), ts, vs,
+                 fmt(rs, 1, 3), rng, ts, vs,
                  fmt(l.get("peak_rss_bytes"), 2**20, 1), fmt(p.get("peak_rss_bytes"), 2**20, 1),
                  fmt(rr, 1, 3), tr, vr,
                  fmt(l.get("tokens_per_s")), fmt(p.get("tokens_per_s")),
@@ -105,7 +129,7 @@ for c in configs:
         if "error" in d:
             print(f"bench: {c}: {who}: {d['error']}", file=sys.stderr)
 
-head = ["configuration", "lst ms", "peer ms", "ratio", "target", "met?",
+head = ["configuration", "lst ms", "peer ms", "ratio", "rounds", "target", "met?",
         "lst RSS MiB", "peer RSS MiB", "ratio", "target", "met?",
         "lst tok/s", "peer tok/s", "lst planned MiB"]
 w = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
@@ -116,6 +140,8 @@ for r in rows:
     print(line(r))
 print("step = forward + backward + clip + AdamW, median of the timed steps; RSS = whole-process peak"
       " (ru_maxrss); tokens/s = batch x (source + target) / median step; ratio = lst / peer")
+print(f"{rounds} round(s), lst and peer alternating: figures are each side's median over the rounds;"
+      " 'rounds' is the range of the per-round step ratios")
 if out:
     with open(out, "a") as f:
         for rec in records:

@@ -11,6 +11,29 @@
 #include "../ops/ops.h"
 #include "side.h"
 
+/* The decoder layers generation steps: the backbone's up to the last kept
+ * layer (LST), all of them (side-tuning) or none (compression). */
+static int backbone_steps(const lst_side_t *s) {
+    const int nk = s->opts.n_keep[1];
+    if (s->opts.mode == LST_SIDE_LADDER) return s->opts.keep[1][nk - 1] + 1;
+    return s->opts.mode == LST_SIDE_TUNING ? s->L[1] : 0;
+}
+
+size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts,
+                               int max_len, int bf16) {
+    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
+    const int nk = s->opts.n_keep[1], n_bb = backbone_steps(s);
+    const lst_t5_block_t *bblk[LST_MAX_LAYERS], *sblk[LST_MAX_LAYERS];
+    for (int l = 0; l < n_bb; l++) bblk[l] = &bb->w.dec[l];
+    for (int k = 0; k < nk; k++) sblk[k] = &s->w.st[1].blk[s->opts.keep[1][k]];
+    const size_t d = cb->d_model, ds = cs->d_model;
+    size_t n = sizeof(float) * (lst_side_acts_floats(bb, s, B, Ts, 1, 0) +
+                                (size_t)B * (2 * d + ds + (size_t)bb->vocab)) +
+               (size_t)B * (sizeof(int32_t) + sizeof(int));
+    if (n_bb) n += lst_dec_cache_bytes(cb, bblk, n_bb, B, Ts, max_len, bf16);
+    return n + lst_dec_cache_bytes(cs, sblk, nk, B, Ts, max_len, 0);
+}
+
 int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
                       int max_len, int32_t *out, int *out_len, const int32_t *teacher,
                       float *logits, lst_err_t *err) {
@@ -21,7 +44,7 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     const int nk = s->opts.n_keep[1], Ld = s->L[1];
     /* backbone decoder layers stepped: LST up to the last kept layer,
      * side-tuning all of them, compression none */
-    const int n_bb = ladder ? s->opts.keep[1][nk - 1] + 1 : tuning ? Ld : 0;
+    const int n_bb = backbone_steps(s);
     if (max_len <= 0) return lst_fail(err, "generation length %d must be positive", max_len);
     lst_side_acts_t a;
     lst_t5_cache_t cbb = {0}, cside = {0};

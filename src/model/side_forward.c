@@ -39,15 +39,19 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
         lst_t5_block_acts_carve_fwd(c, &a->bb_blk, cb, (int)B, (int)Ts, (int)Td);
     }
     for (int st = 0; st < 2; st++) {
+        /* training keeps every kept layer's tap, ladder mix, output and
+         * block activations for the backward; a forward alone (evaluation,
+         * generation's encoder) needs one layer's, and two outputs in turn */
         const size_t T = st ? Td : Ts, nk = s->opts.n_keep[st];
-        if (ladder) a->taps[st] = lst_carve(c, nk * B * T * d);
+        const size_t nl = a->backward || nk < 1 ? nk : 1, ns = a->backward || nk < 2 ? nk : 2;
+        if (ladder) a->taps[st] = lst_carve(c, nl * B * T * d);
         a->s0[st] = lst_carve(c, B * T * ds);
         if (ladder) {
-            a->D[st] = lst_carve(c, nk * B * T * ds);
-            a->M[st] = lst_carve(c, nk * B * T * ds);
+            a->D[st] = lst_carve(c, nl * B * T * ds);
+            a->M[st] = lst_carve(c, nl * B * T * ds);
         }
-        a->S[st] = lst_carve(c, nk * B * T * ds);
-        for (size_t k = 0; k < nk; k++)
+        a->S[st] = lst_carve(c, ns * B * T * ds);
+        for (size_t k = 0; k < nl; k++)
             lst_t5_block_acts_carve(c, &a->blk[st][k], &s->cfg, (int)B, (int)T, (int)Ts, st);
         a->rstd[st] = lst_carve(c, B * T);
         a->fin[st] = lst_carve(c, B * T * ds);
@@ -181,11 +185,14 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
         }
         if (k >= nk || s->opts.keep[st][k] != i) continue;
 
-        float *S = a->S[st] + k * N * ds;
+        /* slots (carve_acts): every layer's when training, else one (two
+         * for the side outputs, which feed the next layer) */
+        const size_t kl = a->backward ? (size_t)k : 0, ks = a->backward ? (size_t)k : (size_t)(k & 1);
+        float *S = a->S[st] + ks * N * ds;
         const float *in = cur_s; /* the side block's input: s itself without ladders */
         if (ladder) {
-            float *tap = a->taps[st] + k * N * d;
-            float *D = a->D[st] + k * N * ds, *M = a->M[st] + k * N * ds;
+            float *tap = a->taps[st] + kl * N * d;
+            float *D = a->D[st] + kl * N * ds, *M = a->M[st] + kl * N * ds;
             memcpy(tap, a->bb_x, sizeof(float) * N * d);
             lst_matmul_forward(D, tap, W->down_w[i], W->down_b[i], (int)N, d, ds);
             float g, omg;
@@ -194,7 +201,7 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
             in = M;
         }
         lst_drop_t sd = lst_drop_layer(side_drop, st, i);
-        lst_t5_block_forward(cs, &W->blk[i], &a->blk[st][k], S, in, B, T, a->bias[st], self_mask,
+        lst_t5_block_forward(cs, &W->blk[i], &a->blk[st][kl], S, in, B, T, a->bias[st], self_mask,
                              st, st ? a->fin[0] : NULL, Ts, bt->src_mask, son ? &sd : NULL,
                              a->attn_scratch);
         cur_s = S;

@@ -357,6 +357,7 @@ typedef struct {
     float *enc16;             /* [B, Ts, d]: enc rounded to bf16 (bf16 backbone) or NULL */
     float *fold_w;            /* [n_layers, 2, I, d]: ck, cv as floats (bf16 backbone) or NULL */
     float *fold;              /* lst_cross_fold_scratch(B, 1, Ts, H, d) */
+    size_t bytes;             /* allocated so far (lst_dec_cache_bytes predicts the peak) */
 } lst_t5_cache_t;
 
 /* blocks[l] for l < n_layers; enc_out: [B, Ts, cfg->d_model], which must
@@ -365,6 +366,13 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                        const lst_t5_block_t *const *blocks, int n_layers,
                        const float *enc_out, const uint8_t *src_mask, int B,
                        int Ts, int max_len, lst_err_t *err);
+/* The most bytes a cache for these blocks holds: what lst_dec_cache_init
+ * allocates, plus the cross-attention keys and values projected later when
+ * the generation outlasts the folded steps. bf16: the blocks are those of a
+ * bf16 backbone (or will be, once converted). The memory plan of
+ * evaluation. */
+size_t lst_dec_cache_bytes(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks,
+                           int n_layers, int B, int Ts, int max_len, int bf16);
 /* The causal relative bias [H, 1, len+1] of the next position. */
 void lst_dec_cache_bias(lst_t5_cache_t *c, const float *rel_table);
 /* Layer l on c->x (one new position per row), appending to its cache. */
@@ -389,6 +397,10 @@ void lst_greedy_begin(int B, int max_len, int start, int32_t *out, int *out_len,
                       int32_t *ids);
 int lst_greedy_pick(const float *lg, int B, int V, int t, int max_len, int eos,
                     const int32_t *teacher, int32_t *out, int *out_len, int *done, int32_t *ids);
+
+/* The most bytes lst_t5_generate holds for a batch [B, Ts] and max_len
+ * steps (the memory plan of evaluation). */
+size_t lst_t5_generate_bytes(const lst_t5_t *m, int B, int Ts, int max_len);
 
 /* Greedy generation with the backbone alone (and a method's extensions):
  * as lst_side_generate in side.h (out: [B, max_len], EOS included, 0

@@ -5,6 +5,7 @@
  * into each step's query (cross_fold.c). The result equals the
  * full-sequence forward. The same cache serves the side decoder. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,53 @@ static int fold_steps(const lst_t5_config_t *cfg, const lst_t5_block_t *const *b
     return t >= 1 ? (int)t : 0;
 }
 
+/* The cache's buffers, in floats (src_mask: bytes); lazy: the keys and
+ * values projected when the folded steps run out (project_cross). */
+typedef struct {
+    size_t self_kv, cross_kv, fold, fold_w, enc16, step, src_mask;
+    int fold_until, bf16;
+} cache_sizes_t;
+
+static cache_sizes_t cache_sizes(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks,
+                                 int n_layers, int B, int Ts, int max_len, int bf16) {
+    const size_t L = n_layers, I = (size_t)cfg->num_heads * cfg->d_kv;
+    const size_t d = cfg->d_model, F = cfg->d_ff, H = cfg->num_heads;
+    const size_t nl = L ? L : 1, kmax = (size_t)(max_len > Ts ? max_len : Ts);
+    cache_sizes_t z = {0};
+    z.fold_until = fold_steps(cfg, blocks, n_layers, Ts, max_len);
+    z.bf16 = z.fold_until > 0 && bf16;
+    z.self_kv = nl * B * max_len * I;
+    z.cross_kv = z.fold_until < max_len ? nl * B * Ts * I : 0;
+    if (z.fold_until > 0) z.fold = lst_cross_fold_scratch(B, 1, Ts, (int)H, (int)d);
+    if (z.bf16) {
+        z.fold_w = nl * 2 * I * d;
+        z.enc16 = (size_t)B * Ts * d;
+    }
+    /* x, n, tmp; q, kk, vv, ctx; h, l; probs; bias */
+    z.step = 3 * (size_t)B * d + 4 * (size_t)B * I + 2 * (size_t)B * F + H * kmax + H * max_len;
+    const int r = L ? blocks[0]->lora_r : 0, A = L ? blocks[0]->ad_dim : 0;
+    const size_t rows = (size_t)B * (Ts > 1 ? Ts : 1), Dm = d > I ? d : I;
+    if (r) z.step += rows * r + rows * Dm;
+    if (A) z.step += (size_t)B * d + 2 * (size_t)B * A;
+    z.src_mask = (size_t)B * Ts;
+    return z;
+}
+
+size_t lst_dec_cache_bytes(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks,
+                           int n_layers, int B, int Ts, int max_len, int bf16) {
+    if (B <= 0 || Ts <= 0 || max_len <= 0 || n_layers < 0) return 0;
+    const cache_sizes_t z = cache_sizes(cfg, blocks, n_layers, B, Ts, max_len, bf16);
+    return sizeof(float) * (2 * z.self_kv + 2 * z.cross_kv + z.fold + z.fold_w + z.enc16 + z.step) +
+           z.src_mask;
+}
+
+/* n floats, counted in c->bytes */
+static float *cache_floats(lst_t5_cache_t *c, size_t n, lst_err_t *err) {
+    float *p = lst_malloc(n ? n : 1, sizeof(float), err);
+    if (p) c->bytes += sizeof(float) * n;
+    return p;
+}
+
 int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                        const lst_t5_block_t *const *blocks, int n_layers,
                        const float *enc_out, const uint8_t *src_mask, int B, int Ts,
@@ -45,49 +93,46 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     c->Ts = Ts;
     c->max_len = max_len;
     c->n_layers = n_layers;
-    size_t kmax = (size_t)(max_len > Ts ? max_len : Ts);
-    size_t nl = L ? L : 1;
-    c->self_k = lst_malloc(nl * B * max_len, I * sizeof(float), err);
-    c->self_v = lst_malloc(nl * B * max_len, I * sizeof(float), err);
-    c->fold_until = fold_steps(cfg, blocks, n_layers, Ts, max_len);
-    const int fold = c->fold_until > 0;
-    const int bf16 = fold && !blocks[0]->ck; /* packed weights: float copies */
+    const size_t kmax = (size_t)(max_len > Ts ? max_len : Ts);
+    const cache_sizes_t z = cache_sizes(cfg, blocks, n_layers, B, Ts, max_len, L && !blocks[0]->ck);
+    c->self_k = cache_floats(c, z.self_kv, err);
+    c->self_v = cache_floats(c, z.self_kv, err);
+    c->fold_until = z.fold_until;
+    const int fold = c->fold_until > 0, bf16 = z.bf16; /* bf16: packed weights, float copies */
     c->enc = enc_out;
     if (fold) {
-        c->fold = lst_malloc(lst_cross_fold_scratch(B, 1, Ts, (int)H, (int)d), sizeof(float), err);
+        c->fold = cache_floats(c, z.fold, err);
         if (bf16) {
-            c->fold_w = lst_malloc(nl * 2 * I, d * sizeof(float), err);
-            c->enc16 = lst_malloc((size_t)B * Ts, d * sizeof(float), err);
+            c->fold_w = cache_floats(c, z.fold_w, err);
+            c->enc16 = cache_floats(c, z.enc16, err);
         }
     } else {
-        c->cross_k = lst_malloc(nl * B * Ts, I * sizeof(float), err);
-        c->cross_v = lst_malloc(nl * B * Ts, I * sizeof(float), err);
+        c->cross_k = cache_floats(c, z.cross_kv, err);
+        c->cross_v = cache_floats(c, z.cross_kv, err);
     }
-    c->src_mask = lst_malloc((size_t)B * Ts, 1, err);
-    c->x = lst_malloc((size_t)B * d, sizeof(float), err);
-    c->n = lst_malloc((size_t)B * d, sizeof(float), err);
-    c->tmp = lst_malloc((size_t)B * d, sizeof(float), err);
-    c->q = lst_malloc((size_t)B * I, sizeof(float), err);
-    c->kk = lst_malloc((size_t)B * I, sizeof(float), err);
-    c->vv = lst_malloc((size_t)B * I, sizeof(float), err);
-    c->ctx = lst_malloc((size_t)B * I, sizeof(float), err);
-    c->h = lst_malloc((size_t)B * F, sizeof(float), err);
-    c->l = lst_malloc((size_t)B * F, sizeof(float), err);
-    c->probs = lst_malloc(H * kmax, sizeof(float), err);
-    c->bias = lst_malloc(H * (size_t)max_len, sizeof(float), err);
+    c->src_mask = lst_malloc(z.src_mask, 1, err);
+    if (c->src_mask) c->bytes += z.src_mask;
+    float **step[] = {&c->x, &c->n, &c->tmp};
+    for (int i = 0; i < 3; i++) *step[i] = cache_floats(c, (size_t)B * d, err);
+    float **heads[] = {&c->q, &c->kk, &c->vv, &c->ctx};
+    for (int i = 0; i < 4; i++) *heads[i] = cache_floats(c, (size_t)B * I, err);
+    c->h = cache_floats(c, (size_t)B * F, err);
+    c->l = cache_floats(c, (size_t)B * F, err);
+    c->probs = cache_floats(c, H * kmax, err);
+    c->bias = cache_floats(c, H * (size_t)max_len, err);
     /* a method's extensions (LoRA over B x Ts rows at most, adapters) */
     const int r = L ? blocks[0]->lora_r : 0, A = L ? blocks[0]->ad_dim : 0;
     const size_t rows = (size_t)B * (Ts > 1 ? Ts : 1), Dm = d > I ? d : I;
     int ext_ok = 1;
     if (r) {
-        c->lu = lst_malloc(rows, r * sizeof(float), err);
-        c->lx = lst_malloc(rows, Dm * sizeof(float), err);
+        c->lu = cache_floats(c, rows * r, err);
+        c->lx = cache_floats(c, rows * Dm, err);
         ext_ok &= c->lu && c->lx;
     }
     if (A) {
-        c->ay = lst_malloc((size_t)B * d, sizeof(float), err);
-        c->au = lst_malloc((size_t)B * A, sizeof(float), err);
-        c->ag = lst_malloc((size_t)B * A, sizeof(float), err);
+        c->ay = cache_floats(c, (size_t)B * d, err);
+        c->au = cache_floats(c, (size_t)B * A, err);
+        c->ag = cache_floats(c, (size_t)B * A, err);
         ext_ok &= c->ay && c->au && c->ag;
     }
     const int cross_ok = fold ? c->fold && (!bf16 || (c->fold_w && c->enc16))
@@ -164,6 +209,7 @@ static int project_cross(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
         const size_t nl = c->n_layers;
         c->cross_k = malloc(sizeof(float) * nl * B * Ts * I);
         c->cross_v = malloc(sizeof(float) * nl * B * Ts * I);
+        if (c->cross_k && c->cross_v) c->bytes += 2 * sizeof(float) * nl * B * Ts * I;
         if (!c->cross_k || !c->cross_v) {
             free(c->cross_k);
             free(c->cross_v);
@@ -298,6 +344,19 @@ int lst_greedy_pick(const float *lg, int B, int V, int t, int max_len, int eos,
         ids[b] = teacher ? teacher[(size_t)b * max_len + t] : best;
     }
     return all_done && !teacher;
+}
+
+size_t lst_t5_generate_bytes(const lst_t5_t *m, int B, int Ts, int max_len) {
+    const int L = m->cfg.num_decoder_layers;
+    lst_err_t err;
+    const lst_t5_block_t **blocks = lst_malloc(L ? L : 1, sizeof *blocks, &err);
+    if (!blocks) return SIZE_MAX; /* no plan can be made: nothing fits */
+    for (int l = 0; l < L; l++) blocks[l] = &m->w.dec[l];
+    const size_t n = sizeof(float) * (lst_t5_acts_floats(m, B, Ts, 1, 0) + (size_t)B * m->vocab) +
+                     (size_t)B * (sizeof(int32_t) + sizeof(int)) +
+                     lst_dec_cache_bytes(&m->cfg, blocks, L, B, lst_t5_enc_len(m, Ts), max_len, 0);
+    free(blocks);
+    return n;
 }
 
 int lst_t5_generate(const lst_t5_t *m, const lst_t5_batch_t *bt, int max_len, int32_t *out,

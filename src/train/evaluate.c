@@ -56,6 +56,19 @@ done:
     return rc;
 }
 
+size_t lst_evaluate_bytes(const lst_t5_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
+                          int max_gen, int batch, int bf16) {
+    if (d->n <= 0 || batch <= 0 || max_gen <= 0) return 0;
+    const int B = d->n < batch ? d->n : batch;
+    int Ts = 1;
+    for (int i = 0; i < d->n; i++) Ts = d->src_len[i] > Ts ? d->src_len[i] : Ts;
+    /* ids, mask, gen, glen of lst_generate_texts; the row pointers */
+    const size_t own = (size_t)B * Ts * (sizeof(int32_t) + 1) + (size_t)B * max_gen * sizeof(int32_t) +
+                       (size_t)B * sizeof(int) + (size_t)d->n * sizeof(char *);
+    return own + (s ? lst_side_generate_bytes(bb, s, B, Ts, max_gen, bf16)
+                    : lst_t5_generate_bytes(bb, B, Ts, max_gen));
+}
+
 int lst_evaluate(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
                  const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,
                  lst_metrics_t *m, char ***preds_out, lst_err_t *err) {

@@ -275,6 +275,7 @@ static cJSON *plan_json(const lst_plan_t *p) {
     cJSON_AddNumberToObject(j, "activations_mib", p->activations / M);
     cJSON_AddNumberToObject(j, "workspace_mib", p->workspace / M);
     cJSON_AddNumberToObject(j, "best_copy_mib", p->best / M);
+    cJSON_AddNumberToObject(j, "evaluation_mib", p->evaluation / M);
     cJSON_AddNumberToObject(j, "planned_mib", p->total / M);
     return j;
 }
@@ -392,15 +393,27 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
         goto done;
     plan.best = 4 * tu.n_floats;
     plan.total += plan.best;
+    { /* evaluation runs where the step's activations were (released around it) */
+        const int gen = o->gen_val > o->gen_test ? o->gen_val : o->gen_test;
+        const lst_side_t *sp = lst_tuner_side(&tu);
+        plan.evaluation = lst_evaluate_bytes(bb, sp, &data.val, gen, o->eval_batch, o->bb_bf16);
+        if (data.has_test) {
+            const size_t t = lst_evaluate_bytes(bb, sp, &data.test, o->gen_test, o->eval_batch, o->bb_bf16);
+            if (t > plan.evaluation) plan.evaluation = t;
+        }
+        const size_t step = plan.activations + plan.workspace;
+        if (plan.evaluation > step) plan.total += plan.evaluation - step;
+    }
     const double MiB = 1048576.0;
     if (o->max_memory > 0 && plan.total > (size_t)o->max_memory) {
         lst_fail(err,
                  "the run needs %.1f MiB (weights %.1f, gradients %.1f, AdamW state %.1f, best copy "
-                 "%.1f, activations %.1f and backward workspace %.1f for batch %d x %d source x %d "
-                 "target tokens) but --max-memory is %.1f MiB",
+                 "%.1f, and the larger of activations %.1f + backward workspace %.1f for batch %d x "
+                 "%d source x %d target tokens and evaluation %.1f at --eval-batch %d) but "
+                 "--max-memory is %.1f MiB",
                  plan.total / MiB, plan.weights / MiB, plan.gradients / MiB, plan.optimizer / MiB,
                  plan.best / MiB, plan.activations / MiB, plan.workspace / MiB, Bmax, maxTs, maxTd,
-                 o->max_memory / MiB);
+                 plan.evaluation / MiB, o->eval_batch, o->max_memory / MiB);
         goto done;
     }
     /* The side network's initialisation (Fisher and pruning read the float32
@@ -456,7 +469,10 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     const double run_start = now_s(), wall_before = S.wall_s;
     const int64_t step_start = S.step;
     char eta[32];
+    int acts_live = 1; /* allocated with the plan above */
     while (S.step < S.total_steps && S.epoch < o->epochs) {
+        if (!acts_live && lst_tuner_alloc(&tu, Bmax, maxTs, maxTd, err)) goto done;
+        acts_live = 1;
         lst_epoch_order(order, n_train, o->seed, S.epoch);
         for (; S.batch_index < per_epoch && S.step < S.total_steps; S.batch_index++) {
             const int first = S.batch_index * B, nb = n_train - first < B ? n_train - first : B;
@@ -515,11 +531,14 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             }
         }
         if (!o->quiet && is_tty) fputc('\n', stderr);
-        /* validation at the end of the epoch (or where max-steps stopped) */
+        /* validation at the end of the epoch (or where max-steps stopped), in
+         * the place of the step's activations (the plan counts the larger) */
         lst_metrics_t vm;
+        lst_tuner_release(&tu);
         if (lst_evaluate(bb, lst_tuner_side(&tu), tok, &data.val, data.task, o->gen_val,
                          o->eval_batch, &vm, NULL, err))
             goto done;
+        acts_live = 0;
         cJSON *h = cJSON_CreateObject();
         cJSON_AddNumberToObject(h, "epoch", S.epoch + 1);
         cJSON_AddNumberToObject(h, "step", (double)S.step);
@@ -544,6 +563,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     }
 
     /* The best epoch's weights: validation and test with the long generation. */
+    lst_tuner_release(&tu);
     memcpy(tu.flat, best, sizeof(float) * tu.n_floats);
     trained_path(path, sizeof path, o->out, &tu);
     if (lst_layout_save(path, tu.params, tu.n_params, tu.flat, err)) goto done;

@@ -57,6 +57,11 @@ void lst_tuner_free(lst_tuner_t *t) {
     memset(t, 0, sizeof *t);
 }
 
+void lst_tuner_release(lst_tuner_t *t) {
+    lst_side_acts_free(&t->sacts);
+    lst_t5_acts_free(&t->tacts);
+}
+
 int lst_tuner_alloc(lst_tuner_t *t, int B, int Ts, int Td, lst_err_t *err) {
     if (t->backbone) return lst_t5_acts_alloc(&t->tacts, &t->bb, B, Ts, Td, 1, err);
     return lst_side_acts_alloc(&t->sacts, &t->bb, &t->side, B, Ts, Td, 1, err);

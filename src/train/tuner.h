@@ -20,6 +20,8 @@ typedef struct {
     size_t activations; /* everything the forward keeps for the backward */
     size_t workspace;   /* the backward's own buffers (gradients of activations, scratch) */
     size_t best;        /* training only: the best epoch's copy of the trained parameters */
+    size_t evaluation;  /* training only: evaluation's buffers, held in the place of the
+                         * step's activations and workspace (the larger of the two counts) */
     size_t total;
     size_t trainable;   /* trained parameters (floats) */
 } lst_plan_t;
@@ -57,6 +59,9 @@ const lst_side_t *lst_tuner_side(const lst_tuner_t *t);
 
 /* Activations for batches up to [B, Ts, Td] (one allocation). */
 int lst_tuner_alloc(lst_tuner_t *t, int B, int Ts, int Td, lst_err_t *err);
+/* Frees the step's activations (lst_tuner_alloc allocates them again):
+ * evaluation inside training runs in their place instead of beside them. */
+void lst_tuner_release(lst_tuner_t *t);
 
 /* Forward with dropout and backward into grads (n_floats, zeroed by the
  * caller). Returns the loss; *rc < 0 on failure (err says why). */

@@ -2,6 +2,7 @@
  * random backbone: the run directory's files, reproducibility (same seed,
  * same numbers), exact resume after an interruption, eval/predict, and
  * clear errors for bad options. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,26 @@ TEST(train_run_directory_and_reproducibility) {
     CHECK(m && strstr(m, "\"best_epoch\"") && strstr(m, "\"test\"") && strstr(m, "\"trainable_percent\"") &&
               strstr(m, "\"epochs\""),
           "metrics.json lacks fields: %s", m ? m : "");
+    { /* the plan: persistent parts + the larger of the step's buffers and evaluation's */
+        snprintf(p, sizeof p, "%s/metrics.json", tmp("runA"));
+        lst_err_t e;
+        char *raw = lst_read_file(p, 1 << 20, NULL, &e);
+        cJSON *j = raw ? cJSON_Parse(raw) : NULL, *mem = cJSON_GetObjectItem(j, "memory");
+        free(raw);
+        double v[8] = {0};
+        const char *keys[] = {"weights_mib", "gradients_mib", "optimizer_mib", "best_copy_mib",
+                              "activations_mib", "workspace_mib", "evaluation_mib", "planned_mib"};
+        int have = 0;
+        for (int i = 0; i < 8; i++) {
+            cJSON *x = cJSON_GetObjectItem(mem, keys[i]);
+            if (cJSON_IsNumber(x)) v[i] = x->valuedouble, have++;
+        }
+        const double step = v[4] + v[5], want = v[0] + v[1] + v[2] + v[3] + (v[6] > step ? v[6] : step);
+        CHECK(have == 8 && v[6] > 0 && fabs(v[7] - want) < 1e-3 * want,
+              "memory plan: %d fields, evaluation %.3f MiB, planned %.3f, expected %.3f", have, v[6],
+              v[7], want);
+        cJSON_Delete(j);
+    }
     /* side weights carry the golden names */
     lst_st_file_t f = {0};
     lst_err_t err;

@@ -33,27 +33,28 @@ static inline int lst_gemm_trivial(float *y, const float *bias, int N, int K, in
     return 1;
 }
 
-/* Tasks of a packed-weight product y: [N, np panels]: nb row blocks of mc
- * rows (a multiple of mr, at most mc_max; a multiple of the thread count
- * when there are several blocks, of near-equal size), each split into G
+/* Tasks of a packed-weight product y: [N, np panels]: nb row blocks of
+ * near-equal whole register tiles (mr rows; at most mc_max rows; nb a
+ * multiple of the thread count when there are several), each split into G
  * column groups when there are fewer blocks than threads (few rows:
- * decoding, the LM head). Handed out one at a time, so a thread slowed by a
- * neighbour (the cores are shared) takes fewer; every output's arithmetic is
- * the same whichever thread computes it. */
+ * decoding, the LM head). Equal blocks matter: 1024 rows cut into 108-row
+ * blocks left one thread 540 rows and the other 484. Tasks are handed out
+ * one at a time, so a thread slowed by a neighbour (the cores are shared)
+ * takes fewer; every output's arithmetic is the same whichever thread
+ * computes it. */
 typedef struct {
-    int mc, nb, G, tasks, threads;
+    int tiles, mr, nb, G, tasks, threads;
 } lst_gemm_sched_t;
 
 static inline lst_gemm_sched_t lst_gemm_sched(int N, int np, double flops, int mc_max, int mr) {
     lst_gemm_sched_t s;
     const int T = lst_gemm_parts(flops, N);
-    int nb = (N + mc_max - 1) / mc_max;
+    s.mr = mr;
+    s.tiles = (N + mr - 1) / mr;
+    const int per = mc_max / mr; /* tiles per block at most */
+    int nb = (s.tiles + per - 1) / per;
     if (nb > 1) nb = (nb + T - 1) / T * T;
-    int mc = (N + nb - 1) / nb;
-    mc = (mc + mr - 1) / mr * mr;
-    if (mc > mc_max) mc = mc_max;
-    s.mc = mc;
-    s.nb = (N + mc - 1) / mc;
+    s.nb = nb < s.tiles ? nb : s.tiles;
     s.G = s.nb >= T ? 1 : (T + s.nb - 1) / s.nb;
     if (s.G > np) s.G = np;
     s.tasks = s.nb * s.G;
@@ -65,8 +66,10 @@ static inline lst_gemm_sched_t lst_gemm_sched(int N, int np, double flops, int m
 static inline void lst_gemm_task(const lst_gemm_sched_t *s, int t, int N, int np, int *i0,
                                  int *rows, int *p0, int *p1) {
     const int b = t / s->G, g = t % s->G;
-    *i0 = b * s->mc;
-    *rows = N - *i0 < s->mc ? N - *i0 : s->mc;
+    const int t0 = (int)((long)s->tiles * b / s->nb), t1 = (int)((long)s->tiles * (b + 1) / s->nb);
+    *i0 = t0 * s->mr;
+    const int end = t1 * s->mr < N ? t1 * s->mr : N;
+    *rows = end - *i0;
     *p0 = (int)((long)np * g / s->G);
     *p1 = (int)((long)np * (g + 1) / s->G);
 }

@@ -9,6 +9,8 @@
 #                                each side's median over the rounds, and the per-round ratio range
 #                                (the machine's other tenants move single runs by 10-15%)
 #   QUICK=1 bench/run.sh         t5-tiny shapes only: a smoke test of the harness (seconds)
+#   CONFIGS="t5-base:lst:8:128:3" bench/run.sh   chosen configurations (model:method:B:T:D;
+#                                method lst-bf16 = lst with --backbone-dtype bf16)
 #   LST_BIN=build/lst PYTHON=/usr/bin/python3 THREADS=2 OUT=results.jsonl bench/run.sh
 #
 # lst side:  $LST_BIN bench --model PRESET --method lst|full --batch B --src-len T --tgt-len D
@@ -23,7 +25,9 @@ ROUNDS=${ROUNDS:-1}
 THREADS=${THREADS:-2}
 OUT=${OUT:-}
 
-if [ "${QUICK:-0}" = 1 ]; then
+if [ -n "${CONFIGS:-}" ]; then
+    : # given: model:method:batch:source:target ..., e.g. CONFIGS="t5-base:lst:8:128:3"
+elif [ "${QUICK:-0}" = 1 ]; then
     CONFIGS="t5-tiny:lst:8:64:3 t5-tiny:full:8:64:3"
 else
     # model:method:batch:source:target

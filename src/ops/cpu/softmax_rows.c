@@ -15,6 +15,14 @@
 
 #include "softmax_rows.h"
 
+/* Multiply-adds fused (ISO C, -std=c11, leaves them apart): the exp
+ * polynomial is a chain of them, and the rows are a few percent of a step. */
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
 /* No 64-byte vector is passed to or returned from a function (the helpers
  * are macros or take pointers): such calls have a different ABI in each
  * target clone, and clang rejects them outright. */
@@ -86,6 +94,35 @@ static inline __attribute__((always_inline)) void store16(float *s, const v16f *
         for (int t = 0; t < m; t++) s[t] = (*x)[t];
 }
 
+/* Horizontal sum and max of a 16-lane vector by halving (4 steps): lane by
+ * lane the 16 scalar steps were a dependent chain as long as a 128-key row's
+ * own work. Macros, so no 64-byte vector crosses a call (see above). */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+#define HALVE16(v, OP)                                                                      \
+    ({                                                                                      \
+        const v8f h8 = OP(__builtin_shufflevector((v), (v), 0, 1, 2, 3, 4, 5, 6, 7),        \
+                          __builtin_shufflevector((v), (v), 8, 9, 10, 11, 12, 13, 14, 15)); \
+        const v4f h4 = OP(__builtin_shufflevector(h8, h8, 0, 1, 2, 3),                      \
+                          __builtin_shufflevector(h8, h8, 4, 5, 6, 7));                     \
+        const float a0 = OP##_1(h4[0], h4[2]), a1 = OP##_1(h4[1], h4[3]);                   \
+        OP##_1(a0, a1);                                                                     \
+    })
+#define VADD(a, b) ((a) + (b))
+#define VADD_1(a, b) ((a) + (b))
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+/* lane-wise max by mask (C has no vector ?:); the vectors are v8f or v4f */
+#define VMAX(a, b)                                                                 \
+    ({                                                                             \
+        const __typeof__(a) x_ = (a), y_ = (b);                                    \
+        const __typeof__(x_ > y_) m_ = x_ > y_;                                    \
+        (__typeof__(x_))(((__typeof__(m_))x_ & m_) | ((__typeof__(m_))y_ & ~m_));  \
+    })
+#define VMAX_1(a, b) ((a) > (b) ? (a) : (b))
+#define HSUM16(v) HALVE16(v, VADD)
+#define HMAX16(v) HALVE16(v, VMAX)
+
 /* max of s[j] over visible j; -inf if none. */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static float
 row_max(const float *s, int n, int limit, const uint8_t *km) {
@@ -96,9 +133,7 @@ row_max(const float *s, int n, int limit, const uint8_t *km) {
         visible16(&vis, j, n, limit, km);
         mx = SELECT16(vis & (x > mx), x, mx);
     }
-    float r = -INFINITY;
-    for (int t = 0; t < 16; t++) r = mx[t] > r ? mx[t] : r;
-    return r;
+    return HMAX16(mx);
 }
 
 /* s[j] = visible(j) ? exp(s[j] - shift) : 0 over a row; returns the sum:
@@ -119,11 +154,11 @@ row_exp(float *s, int n, float shift, int limit, const uint8_t *km) {
         acc += y;
         store16(s + j, &y, m);
         if ((j & 1023) == 1008) {
-            for (int t = 0; t < 16; t++) sum += acc[t];
+            sum += HSUM16(acc);
             acc = SPLAT16(0.0f);
         }
     }
-    for (int t = 0; t < 16; t++) sum += acc[t];
+    sum += HSUM16(acc);
     return sum;
 }
 

@@ -41,7 +41,11 @@ TEST(ops_matmul_split_matches_reference) {
     lst_rng_t r;
     lst_rng_seed(&r, 3);
     const int shapes[][3] = {{400, 300, 260}, {50, 300, 401}, {403, 100, 61}, {2050, 64, 64},
-                             {45, 512, 97}}; /* N, IC, OC */
+                             {45, 512, 97},
+                             /* few rows, many outputs: the LM head's kernel
+                              * (matmul_rows.c) on AVX-512, with row and
+                              * column tails */
+                             {24, 768, 2050}, {7, 304, 1027}, {64, 48, 1500}}; /* N, IC, OC */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2];
         CHECK(2.0 * N * IC * OC >= 4e6, "shape %zu is too small to be split", s);

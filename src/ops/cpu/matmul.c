@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gemm_sched.h"
+#include "matmul_rows.h"
 
 /* OpenBLAS's own threads would fight ours; we split the work instead. */
 __attribute__((constructor)) static void single_threaded_blas(void) { openblas_set_num_threads(1); }
@@ -28,6 +29,8 @@ void lst_matmul_forward(float *out, const float *x, const float *W,
     if (N == 0 || OC == 0) return;
     if (IC == 0) {
         memset(out, 0, sizeof(float) * (size_t)N * OC);
+    } else if (lst_matmul_rows_fits(N, IC, OC)) { /* the LM head's few rows */
+        lst_matmul_forward_rows(out, x, W, N, IC, OC);
     } else {
         /* Each piece packs its share of one operand and all of the other:
          * split the larger of x (N rows) and W (OC rows). */

@@ -34,10 +34,21 @@ static int fold_steps(const lst_t5_config_t *cfg, const lst_t5_block_t *const *b
 
 /* The cache's buffers, in floats (src_mask: bytes); lazy: the keys and
  * values projected when the folded steps run out (project_cross). */
+enum { CACHE_STEP_BUFS = 16 };
 typedef struct {
-    size_t self_kv, cross_kv, fold, fold_w, enc16, step, src_mask;
+    size_t self_kv, cross_kv, fold, fold_w, enc16, src_mask;
+    /* the step scratch, in the order of step_fields(); 0: not needed */
+    size_t step[CACHE_STEP_BUFS];
     int fold_until, bf16;
 } cache_sizes_t;
+
+/* The step scratch buffers of c, in the order of cache_sizes_t.step. */
+static void step_fields(lst_t5_cache_t *c, float **f[CACHE_STEP_BUFS]) {
+    float **all[CACHE_STEP_BUFS] = {&c->x,  &c->n,     &c->tmp,  &c->q,  &c->kk, &c->vv,
+                                    &c->ctx, &c->h,    &c->l,    &c->probs, &c->bias,
+                                    &c->lu, &c->lx,    &c->ay,   &c->au, &c->ag};
+    memcpy(f, all, sizeof all);
+}
 
 static cache_sizes_t cache_sizes(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks,
                                  int n_layers, int B, int Ts, int max_len, int bf16) {
@@ -54,12 +65,16 @@ static cache_sizes_t cache_sizes(const lst_t5_config_t *cfg, const lst_t5_block_
         z.fold_w = nl * 2 * I * d;
         z.enc16 = (size_t)B * Ts * d;
     }
-    /* x, n, tmp; q, kk, vv, ctx; h, l; probs; bias */
-    z.step = 3 * (size_t)B * d + 4 * (size_t)B * I + 2 * (size_t)B * F + H * kmax + H * max_len;
-    const int r = L ? blocks[0]->lora_r : 0, A = L ? blocks[0]->ad_dim : 0;
+    /* a method's extensions: LoRA over B x Ts rows at most, adapters */
+    const size_t r = L ? blocks[0]->lora_r : 0, A = L ? blocks[0]->ad_dim : 0;
     const size_t rows = (size_t)B * (Ts > 1 ? Ts : 1), Dm = d > I ? d : I;
-    if (r) z.step += rows * r + rows * Dm;
-    if (A) z.step += (size_t)B * d + 2 * (size_t)B * A;
+    const size_t step[CACHE_STEP_BUFS] = {
+        B * d, B * d, B * d,             /* x, n, tmp */
+        B * I, B * I, B * I, B * I,      /* q, kk, vv, ctx */
+        B * F, B * F, H * kmax, H * max_len, /* h, l, probs, bias */
+        rows * r, r ? rows * Dm : 0,     /* lu, lx */
+        A ? B * d : 0, B * A, B * A};    /* ay, au, ag */
+    memcpy(z.step, step, sizeof step);
     z.src_mask = (size_t)B * Ts;
     return z;
 }
@@ -68,8 +83,9 @@ size_t lst_dec_cache_bytes(const lst_t5_config_t *cfg, const lst_t5_block_t *con
                            int n_layers, int B, int Ts, int max_len, int bf16) {
     if (B <= 0 || Ts <= 0 || max_len <= 0 || n_layers < 0) return 0;
     const cache_sizes_t z = cache_sizes(cfg, blocks, n_layers, B, Ts, max_len, bf16);
-    return sizeof(float) * (2 * z.self_kv + 2 * z.cross_kv + z.fold + z.fold_w + z.enc16 + z.step) +
-           z.src_mask;
+    size_t n = 2 * z.self_kv + 2 * z.cross_kv + z.fold + z.fold_w + z.enc16;
+    for (int i = 0; i < CACHE_STEP_BUFS; i++) n += z.step[i];
+    return sizeof(float) * n + z.src_mask;
 }
 
 /* n floats, counted in c->bytes */
@@ -83,8 +99,7 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                        const lst_t5_block_t *const *blocks, int n_layers,
                        const float *enc_out, const uint8_t *src_mask, int B, int Ts,
                        int max_len, lst_err_t *err) {
-    const size_t L = n_layers, I = (size_t)cfg->num_heads * cfg->d_kv;
-    const size_t d = cfg->d_model, F = cfg->d_ff, H = cfg->num_heads;
+    const size_t L = n_layers, I = (size_t)cfg->num_heads * cfg->d_kv, d = cfg->d_model;
     memset(c, 0, sizeof *c);
     if (B <= 0 || Ts <= 0 || max_len <= 0 || n_layers < 0)
         return lst_fail(err, "decode cache shape [%d, %d, %d] must be positive", B, Ts, max_len);
@@ -93,7 +108,6 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     c->Ts = Ts;
     c->max_len = max_len;
     c->n_layers = n_layers;
-    const size_t kmax = (size_t)(max_len > Ts ? max_len : Ts);
     const cache_sizes_t z = cache_sizes(cfg, blocks, n_layers, B, Ts, max_len, L && !blocks[0]->ck);
     c->self_k = cache_floats(c, z.self_kv, err);
     c->self_v = cache_floats(c, z.self_kv, err);
@@ -112,34 +126,14 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
     }
     c->src_mask = lst_malloc(z.src_mask, 1, err);
     if (c->src_mask) c->bytes += z.src_mask;
-    float **step[] = {&c->x, &c->n, &c->tmp};
-    for (int i = 0; i < 3; i++) *step[i] = cache_floats(c, (size_t)B * d, err);
-    float **heads[] = {&c->q, &c->kk, &c->vv, &c->ctx};
-    for (int i = 0; i < 4; i++) *heads[i] = cache_floats(c, (size_t)B * I, err);
-    c->h = cache_floats(c, (size_t)B * F, err);
-    c->l = cache_floats(c, (size_t)B * F, err);
-    c->probs = cache_floats(c, H * kmax, err);
-    c->bias = cache_floats(c, H * (size_t)max_len, err);
-    /* a method's extensions (LoRA over B x Ts rows at most, adapters) */
-    const int r = L ? blocks[0]->lora_r : 0, A = L ? blocks[0]->ad_dim : 0;
-    const size_t rows = (size_t)B * (Ts > 1 ? Ts : 1), Dm = d > I ? d : I;
-    int ext_ok = 1;
-    if (r) {
-        c->lu = cache_floats(c, rows * r, err);
-        c->lx = cache_floats(c, rows * Dm, err);
-        ext_ok &= c->lu && c->lx;
-    }
-    if (A) {
-        c->ay = cache_floats(c, (size_t)B * d, err);
-        c->au = cache_floats(c, (size_t)B * A, err);
-        c->ag = cache_floats(c, (size_t)B * A, err);
-        ext_ok &= c->ay && c->au && c->ag;
-    }
+    float **step[CACHE_STEP_BUFS];
+    step_fields(c, step);
+    int step_ok = 1;
+    for (int i = 0; i < CACHE_STEP_BUFS; i++)
+        if (z.step[i]) step_ok &= (*step[i] = cache_floats(c, z.step[i], err)) != NULL;
     const int cross_ok = fold ? c->fold && (!bf16 || (c->fold_w && c->enc16))
                               : c->cross_k && c->cross_v;
-    if (!c->self_k || !c->self_v || !cross_ok || !c->src_mask || !c->x ||
-        !c->n || !c->tmp || !c->q || !c->kk || !c->vv || !c->ctx || !c->h || !c->l ||
-        !c->probs || !c->bias || !ext_ok) {
+    if (!c->self_k || !c->self_v || !cross_ok || !c->src_mask || !step_ok) {
         lst_t5_cache_free(c);
         return lst_fail_ctx(err, "decode cache for batch %d, %d source tokens, %d steps", B, Ts,
                             max_len);
@@ -182,12 +176,11 @@ static void norm(lst_t5_cache_t *c, const float *ln, const float *bias, int B, i
 }
 
 void lst_t5_cache_free(lst_t5_cache_t *c) {
-    float *bufs[] = {c->self_k, c->self_v, c->cross_k, c->cross_v, c->x, c->n, c->tmp, c->q,
-                     c->kk, c->vv, c->ctx, c->h, c->l, c->probs, c->bias, c->fold, c->fold_w,
-                     c->enc16};
+    float *bufs[] = {c->self_k, c->self_v, c->cross_k, c->cross_v, c->fold, c->fold_w, c->enc16};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
-    float *ext[] = {c->lu, c->lx, c->ay, c->au, c->ag};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) free(ext[i]);
+    float **step[CACHE_STEP_BUFS];
+    step_fields(c, step);
+    for (int i = 0; i < CACHE_STEP_BUFS; i++) free(*step[i]);
     free(c->src_mask);
     memset(c, 0, sizeof *c);
 }

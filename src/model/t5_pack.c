@@ -217,14 +217,19 @@ int lst_t5_pack_f32(lst_t5_t *m, lst_err_t *err) {
     for (int k = 0; k < nl; k++)
         if ((size_t)lin[k].M * lin[k].K > biggest) biggest = (size_t)lin[k].M * lin[k].K;
     float *tmp = lst_malloc(biggest ? biggest : 1, sizeof(float), err);
-    if (!tmp) {
+    unsigned char *gone = lst_calloc(m->n_params ? m->n_params : 1, 1, err);
+    if (!tmp || !gone) {
         free(lin);
+        free(tmp);
+        free(gone);
         return lst_fail_ctx(err, "packing the backbone");
     }
     /* each linear through one tensor's buffer, back into its own storage */
     for (int k = 0; k < nl; k++) {
         if (lin[k].cross_kv || !*lin[k].w) continue;
         float *w = *lin[k].w;
+        const lst_param_t *p = param_at(m, w);
+        if (p) gone[p - m->params] = 1;
         memcpy(tmp, w, sizeof(float) * (size_t)lin[k].M * lin[k].K);
         lst_f32p_pack_weights(w, tmp, lin[k].M, lin[k].K);
         *lin[k].p = (lst_t5_packed_t){w, 1};
@@ -236,12 +241,9 @@ int lst_t5_pack_f32(lst_t5_t *m, lst_err_t *err) {
      * Hugging Face tensors); what stays keeps its offset. Frozen: nothing
      * of it trains. */
     int nk = 0;
-    for (int i = 0; i < m->n_params; i++) {
-        const char *n = m->params[i].name;
-        if (!lst_t5_is_block_linear(n) || ends_with(n, ".EncDecAttention.k.weight") ||
-            ends_with(n, ".EncDecAttention.v.weight"))
-            m->params[nk++] = m->params[i];
-    }
+    for (int i = 0; i < m->n_params; i++)
+        if (!gone[i]) m->params[nk++] = m->params[i];
+    free(gone);
     m->n_params = nk;
     m->n_trainable = 0;
     m->n_trainable_floats = 0;

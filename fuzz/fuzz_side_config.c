@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/io/side_config.h"
+#include "../src/train/side_config.h"
 #include "../src/model/side.h"
 #include "fuzz_util.h"
 

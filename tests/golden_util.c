@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/io/side_config.h"
+#include "../src/train/side_config.h"
 #include "test.h"
 
 double golden_ratio(const float *got, const float *ref, size_t n, int is_grad) {

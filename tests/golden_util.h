@@ -3,7 +3,7 @@
 #ifndef LST_GOLDEN_UTIL_H
 #define LST_GOLDEN_UTIL_H
 
-#include "../src/io/batch.h"
+#include "../src/train/batch_file.h"
 #include "../src/io/safetensors.h"
 #include "../src/model/side.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/io/batch.h"
+#include "../src/train/batch_file.h"
 #include "../src/model/side.h"
 #include "../src/ops/cpu/matmul_bf16.h"
 #include "golden_util.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/io/batch.h"
+#include "../src/train/batch_file.h"
 #include "../src/model/side.h"
 #include "../src/ops/cpu/matmul_f32p.h"
 #include "golden_util.h"

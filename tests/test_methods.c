@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../src/core/rng.h"
-#include "../src/io/batch.h"
+#include "../src/train/batch_file.h"
 #include "../src/model/methods.h"
 #include "../src/model/peft.h"
 #include "../src/train/adamw.h"

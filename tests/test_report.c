@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "../src/core/fileio.h"
-#include "../src/train/report.h"
+#include "../src/report/report.h"
 #include "test.h"
 
 static const char *tmp(const char *name) {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "../src/core/rng.h"
-#include "../src/io/batch.h"
+#include "../src/train/batch_file.h"
 #include "../src/io/safetensors.h"
 #include "../src/model/methods.h"
 #include "../src/model/side.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/io/batch.h"
+#include "../src/train/batch_file.h"
 #include "../src/model/t5.h"
 #include "test.h"
 

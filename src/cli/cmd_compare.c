@@ -1,7 +1,7 @@
 /* cmd_compare.c: `lst compare`: every requested method under the same
  * protocol, each (method, seed) trained by a child `lst train` and measured
  * by a child `lst eval` (peak RSS from wait4), then the paper's Table 1 and
- * Figure 6 for those runs (src/train/report.h). Resumable: finished runs and
+ * Figure 6 for those runs (s../report/report.h). Resumable: finished runs and
  * their measurements (runs/M-sS/compare.json) are reused, interrupted ones
  * continued with `lst train --resume`. */
 #include <cjson/cJSON.h>
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "../core/fileio.h"
-#include "../train/report.h"
+#include "../report/report.h"
 #include "../train/trainer.h"
 #include "cli.h"
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../io/batch.h"
+#include "../train/batch_file.h"
 #include "../io/safetensors.h"
-#include "../io/side_config.h"
+#include "../train/side_config.h"
 #include "../model/side.h"
 #include "../model/t5.h"
 #include "../train/adamw.h"

@@ -8,7 +8,7 @@
 
 #include "../core/error.h"
 #include "../model/side.h"
-#include "../train/adamw.h"
+#include "adamw.h"
 
 typedef struct {
     lst_side_opts_t opts;

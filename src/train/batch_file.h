@@ -1,8 +1,8 @@
-/* batch.h: a token batch read from safetensors under the golden names
+/* batch_file.h: a token batch read from safetensors under the golden names
  * (input_ids, attention_mask, decoder_input_ids, decoder_attention_mask,
  * labels). Integer tensors may be I64 or I32. */
-#ifndef LST_BATCH_H
-#define LST_BATCH_H
+#ifndef LST_BATCH_FILE_H
+#define LST_BATCH_FILE_H
 
 #include <stdint.h>
 

@@ -1,9 +1,9 @@
-/* batch.c: loads and validates a token batch file (see batch.h). */
+/* batch_file.c: loads and validates a token batch file (see batch_file.h). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "safetensors.h"
+#include "batch_file.h"
+#include "../io/safetensors.h"
 
 /* Reads an integer tensor of shape [rows, cols] (rows/cols < 0: take the
  * file's) into int32, refusing values that do not fit. */

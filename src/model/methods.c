@@ -1,5 +1,6 @@
 /* methods.c: parameter counts of the fine-tuning methods (see methods.h). */
 #include "methods.h"
+#include "t5_tensors.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,11 +32,8 @@ void lst_method_default(lst_method_t *m, const char *name) {
 }
 
 int64_t lst_t5_param_count(const lst_t5_config_t *c, int vocab) {
-    const int64_t d = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
-    const int64_t ffn = (c->gated ? 2 : 1) * F * d + d * F;
-    const int64_t enc = 4 * I * d + d + ffn + d, dec = 8 * I * d + 2 * d + ffn + d;
-    return (int64_t)vocab * d * (c->tie_word_embeddings ? 1 : 2) + c->num_layers * enc +
-           c->num_decoder_layers * dec + 2 * (int64_t)c->rel_buckets * c->num_heads + 2 * d;
+    int64_t n;
+    return lst_t5_count(c, vocab, &n) ? -1 : n;
 }
 
 /* BitFit biases: every linear's output width, every block layer norm. */
@@ -56,7 +54,7 @@ int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab
         *trainable = *backbone;
     } else if (!strcmp(m->name, "lst")) {
         lst_side_t s;
-        if (lst_side_create(&s, c, &m->side, err)) return -1;
+        if (lst_side_shape(&s, c, &m->side, err)) return -1;
         *trainable = (int64_t)s.n_floats; /* unused gates too, as the reference */
         lst_side_free(&s);
     } else if (!strcmp(m->name, "side-tuning") || !strcmp(m->name, "compression")) {
@@ -64,7 +62,7 @@ int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab
         lst_side_opts_t o = m->side;
         o.mode = side_mode(m->name);
         lst_side_t s;
-        if (lst_side_create(&s, c, &o, err)) return -1;
+        if (lst_side_shape(&s, c, &o, err)) return -1;
         *trainable = 0;
         for (int i = 0; i < s.n_params; i++)
             if (s.params[i].trainable) *trainable += (int64_t)s.params[i].numel;

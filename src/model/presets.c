@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "../core/rng.h"
 #include "../io/safetensors.h"
+#include "t5_tensors.h"
 
 /* ---- presets ---------------------------------------------------------- */
 
@@ -53,33 +53,9 @@ int lst_preset_config(const char *name, lst_t5_config_t *c, lst_err_t *err) {
 
 /* ---- parameter count -------------------------------------------------- */
 
-/* Accumulates a*b into *sum; returns -1 on overflow. */
-static int add_prod(int64_t *sum, int64_t a, int64_t b) {
-    int64_t p;
-    if (__builtin_mul_overflow(a, b, &p) || __builtin_add_overflow(*sum, p, sum)) return -1;
-    return 0;
-}
-
 int64_t lst_preset_param_count(const lst_t5_config_t *c) {
-    if (!c || c->vocab_size <= 0 || c->d_model <= 0 || c->d_kv <= 0 || c->d_ff <= 0 ||
-        c->num_heads <= 0 || c->num_layers <= 0 || c->num_decoder_layers <= 0 ||
-        c->rel_buckets <= 0)
-        return -1;
-    const int64_t d = c->d_model, inner = (int64_t)c->num_heads * c->d_kv;
-    int64_t attn = 0, ffn = 0, enc = 0, dec = 0, total = 0;
-    if (add_prod(&attn, 4 * d, inner) || add_prod(&ffn, (c->gated ? 3 : 2) * d, c->d_ff))
-        return -1;
-    /* encoder block: attention + FFN + 2 norms; decoder: 2 attentions, 3 norms */
-    if (add_prod(&enc, attn, 1) || add_prod(&enc, ffn, 1) || add_prod(&enc, 2, d)) return -1;
-    if (add_prod(&dec, attn, 2) || add_prod(&dec, ffn, 1) || add_prod(&dec, 3, d)) return -1;
-    if (add_prod(&total, c->vocab_size, d) ||                       /* shared */
-        add_prod(&total, c->num_layers, enc) ||
-        add_prod(&total, c->num_decoder_layers, dec) ||
-        add_prod(&total, 2 * (int64_t)c->rel_buckets, c->num_heads) || /* block-0 biases */
-        add_prod(&total, 2, d) ||                                   /* final norms */
-        add_prod(&total, c->tie_word_embeddings ? 0 : c->vocab_size, d))
-        return -1;
-    return total;
+    int64_t n;
+    return c && !lst_t5_count(c, c->vocab_size, &n) ? n : -1;
 }
 
 /* ---- tensor list ------------------------------------------------------ */
@@ -96,85 +72,31 @@ typedef struct {
     int n, cap;
 } spec_list_t;
 
-static void add(spec_list_t *l, int ndim, int64_t rows, int64_t cols, double std,
-                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void add(spec_list_t *l, int ndim, int64_t rows, int64_t cols, double std,
-                const char *fmt, ...) {
-    if (l->n >= l->cap) return; /* cannot happen: cap is the exact maximum */
+/* One spec per tensor of the model (a lst_t5_visit_fn). */
+static int add_spec(void *vctx, const lst_t5_visit_t *v, const char *prefix, int stack, int layer,
+                    lst_err_t *err) {
+    spec_list_t *l = vctx;
+    if (!v) return 0;
+    if (l->n >= l->cap) return lst_fail(err, "internal: more tensors than counted");
     spec_t *s = &l->v[l->n++];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->name, sizeof s->name, fmt, ap);
-    va_end(ap);
-    s->ndim = ndim;
-    s->shape[0] = rows;
-    s->shape[1] = cols;
-    s->std = std;
-}
-
-/* One attention sub-layer: q, k, v, o (and the block-0 position bias). */
-static void add_attention(spec_list_t *l, const lst_t5_config_t *c, const char *prefix,
-                          int with_bias) {
-    const int64_t d = c->d_model, inner = (int64_t)c->num_heads * c->d_kv;
-    const double s_model = 1.0 / sqrt((double)d);
-    add(l, 2, inner, d, 1.0 / sqrt((double)d * c->d_kv), "%s.q.weight", prefix);
-    add(l, 2, inner, d, s_model, "%s.k.weight", prefix);
-    add(l, 2, inner, d, s_model, "%s.v.weight", prefix);
-    add(l, 2, d, inner, 1.0 / sqrt((double)inner), "%s.o.weight", prefix);
-    if (with_bias)
-        add(l, 2, c->rel_buckets, c->num_heads, s_model,
-            "%s.relative_attention_bias.weight", prefix);
-}
-
-static void add_ffn(spec_list_t *l, const lst_t5_config_t *c, const char *prefix) {
-    const int64_t d = c->d_model, f = c->d_ff;
-    const double s_in = 1.0 / sqrt((double)d);
-    if (c->gated) {
-        add(l, 2, f, d, s_in, "%s.wi_0.weight", prefix);
-        add(l, 2, f, d, s_in, "%s.wi_1.weight", prefix);
-    } else {
-        add(l, 2, f, d, s_in, "%s.wi.weight", prefix);
-    }
-    add(l, 2, d, f, 1.0 / sqrt((double)f), "%s.wo.weight", prefix);
+    snprintf(s->name, sizeof s->name, "%s", v->name);
+    s->ndim = v->cols ? 2 : 1;
+    s->shape[0] = v->rows;
+    s->shape[1] = v->cols;
+    s->std = v->std;
+    return 0;
 }
 
 static int build_specs(const lst_t5_config_t *c, spec_list_t *l, lst_err_t *err) {
-    /* per block at most: 4 attention + bias + norm + 3 FFN + norm (+ 4 + norm) */
-    int64_t cap = 4 + 10 * (int64_t)c->num_layers + 15 * (int64_t)c->num_decoder_layers;
+    /* per block at most every row of the table, plus 4 model-level tensors */
+    int64_t cap = 4 + (int64_t)lst_t5_n_block_tensors * ((int64_t)c->num_layers + c->num_decoder_layers);
     if (cap > 1000000) return lst_fail(err, "config has too many layers (%d + %d)",
                                        c->num_layers, c->num_decoder_layers);
     l->v = lst_calloc((size_t)cap, sizeof *l->v, err);
     if (!l->v) return -1;
     l->n = 0;
     l->cap = (int)cap;
-    const int64_t d = c->d_model;
-    char p[96];
-
-    add(l, 2, c->vocab_size, d, 1.0, "shared.weight");
-    for (int i = 0; i < c->num_layers; i++) {
-        snprintf(p, sizeof p, "encoder.block.%d.layer.0.SelfAttention", i);
-        add_attention(l, c, p, i == 0);
-        add(l, 1, d, 0, -1.0, "encoder.block.%d.layer.0.layer_norm.weight", i);
-        snprintf(p, sizeof p, "encoder.block.%d.layer.1.DenseReluDense", i);
-        add_ffn(l, c, p);
-        add(l, 1, d, 0, -1.0, "encoder.block.%d.layer.1.layer_norm.weight", i);
-    }
-    add(l, 1, d, 0, -1.0, "encoder.final_layer_norm.weight");
-    for (int i = 0; i < c->num_decoder_layers; i++) {
-        snprintf(p, sizeof p, "decoder.block.%d.layer.0.SelfAttention", i);
-        add_attention(l, c, p, i == 0);
-        add(l, 1, d, 0, -1.0, "decoder.block.%d.layer.0.layer_norm.weight", i);
-        snprintf(p, sizeof p, "decoder.block.%d.layer.1.EncDecAttention", i);
-        add_attention(l, c, p, 0);
-        add(l, 1, d, 0, -1.0, "decoder.block.%d.layer.1.layer_norm.weight", i);
-        snprintf(p, sizeof p, "decoder.block.%d.layer.2.DenseReluDense", i);
-        add_ffn(l, c, p);
-        add(l, 1, d, 0, -1.0, "decoder.block.%d.layer.2.layer_norm.weight", i);
-    }
-    add(l, 1, d, 0, -1.0, "decoder.final_layer_norm.weight");
-    if (!c->tie_word_embeddings) add(l, 2, c->vocab_size, d, 1.0, "lm_head.weight");
-    return 0;
+    return lst_t5_walk(c, c->vocab_size, add_spec, l, err);
 }
 
 /* ---- filling ---------------------------------------------------------- */

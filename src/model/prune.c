@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "side.h"
+#include "t5_tensors.h"
 
 /* Rows pruned out of n for reduction factor r (Python: round((1-1/r)*n),
  * round half to even; nearbyint does that in the default rounding mode). */
@@ -99,48 +100,52 @@ static void gather_vec(float *dst, const float *src, const int *idx, int n) {
     for (int a = 0; a < n; a++) dst[a] = src[idx[a]];
 }
 
+/* The float32 member of block b that table row t binds. */
+static float *member(const lst_t5_block_t *b, const lst_t5_tensor_t *t) {
+    return *(float *const *)((const char *)b + t->field);
+}
+
+/* One sub-layer (lst_t5_sub_t) of a backbone block, read off the tensor
+ * table: its norm is sliced by the residual index, its input group (q, k,
+ * v or wi[_0, wi_1]) keeps the inner rows, its output linear (o, wo) sets
+ * the next residual index. out: the side block (all NULL when not kept). */
+static void prune_sublayer(chain_t *c, const lst_t5_block_t *w, const lst_t5_block_t *imp,
+                           const lst_t5_block_t *out, int decoder, int sub) {
+    const lst_t5_config_t *cfg = &c->bb->cfg;
+    const lst_t5_tensor_t *in[3] = {NULL}, *norm = NULL, *o = NULL;
+    int n_in = 0;
+    for (int i = 0; i < lst_t5_n_block_tensors; i++) {
+        const lst_t5_tensor_t *t = &lst_t5_block_tensors[i];
+        if ((int)t->sub != sub || t->field == LST_T5_NO_FIELD || !lst_t5_tensor_in(t, cfg, decoder, 0))
+            continue;
+        if (t->role == LST_T5_NORM) norm = t;
+        else if (t->role == LST_T5_OUT) o = t;
+        else if (t->role == LST_T5_IN && n_in < 3) in[n_in++] = t;
+    }
+    gather_vec(member(out, norm), member(w, norm), c->res, c->ds);
+    /* the inner index: attention heads x d_kv, or the FFN's d_ff */
+    const int ffn = in[0]->rows == LST_T5_F;
+    int *inner = ffn ? c->ffn : c->inner;
+    const int n_inner = ffn ? c->Fs : c->Is;
+    const int rows = (int)lst_t5_dim(cfg, 0, in[0]->rows), d = cfg->d_model;
+    const float *group[3];
+    for (int k = 0; k < n_in; k++) group[k] = member(imp, in[k]);
+    score_group(c, group, n_in, rows, d, c->res, c->ds, n_inner, inner);
+    for (int k = 0; k < n_in; k++)
+        gather(member(out, in[k]), member(w, in[k]), d, inner, n_inner, c->res, c->ds);
+    const float *oi[1] = {member(imp, o)};
+    score_group(c, oi, 1, d, rows, inner, n_inner, c->ds, c->tmp);
+    gather(member(out, o), member(w, o), rows, c->tmp, c->ds, inner, n_inner);
+    memcpy(c->res, c->tmp, sizeof(int) * (size_t)c->ds);
+}
+
 /* One backbone block: w (weights), imp (importances) -> side block out
  * (all NULL when the layer is not kept). Advances c->res. */
 static void prune_block(chain_t *c, const lst_t5_block_t *w, const lst_t5_block_t *imp,
                         const lst_t5_block_t *out, int decoder) {
-    const lst_t5_config_t *cfg = &c->bb->cfg;
-    const int d = cfg->d_model, I = cfg->num_heads * cfg->d_kv, F = cfg->d_ff;
-
-    /* Self-attention. */
-    gather_vec(out->ln_sa, w->ln_sa, c->res, c->ds);
-    const float *qkv[3] = {imp->q, imp->k, imp->v};
-    score_group(c, qkv, 3, I, d, c->res, c->ds, c->Is, c->inner);
-    gather(out->q, w->q, d, c->inner, c->Is, c->res, c->ds);
-    gather(out->k, w->k, d, c->inner, c->Is, c->res, c->ds);
-    gather(out->v, w->v, d, c->inner, c->Is, c->res, c->ds);
-    const float *o[1] = {imp->o};
-    score_group(c, o, 1, d, I, c->inner, c->Is, c->ds, c->tmp);
-    gather(out->o, w->o, I, c->tmp, c->ds, c->inner, c->Is);
-    memcpy(c->res, c->tmp, sizeof(int) * (size_t)c->ds);
-
-    if (decoder) {
-        gather_vec(out->ln_ca, w->ln_ca, c->res, c->ds);
-        const float *cqkv[3] = {imp->cq, imp->ck, imp->cv};
-        score_group(c, cqkv, 3, I, d, c->res, c->ds, c->Is, c->inner);
-        gather(out->cq, w->cq, d, c->inner, c->Is, c->res, c->ds);
-        gather(out->ck, w->ck, d, c->inner, c->Is, c->res, c->ds);
-        gather(out->cv, w->cv, d, c->inner, c->Is, c->res, c->ds);
-        const float *co[1] = {imp->co};
-        score_group(c, co, 1, d, I, c->inner, c->Is, c->ds, c->tmp);
-        gather(out->co, w->co, I, c->tmp, c->ds, c->inner, c->Is);
-        memcpy(c->res, c->tmp, sizeof(int) * (size_t)c->ds);
-    }
-
-    /* FFN; the gated pair wi_0, wi_1 is one group. */
-    gather_vec(out->ln_ff, w->ln_ff, c->res, c->ds);
-    const float *wi[2] = {imp->wi, imp->wi1};
-    score_group(c, wi, cfg->gated ? 2 : 1, F, d, c->res, c->ds, c->Fs, c->ffn);
-    gather(out->wi, w->wi, d, c->ffn, c->Fs, c->res, c->ds);
-    if (cfg->gated) gather(out->wi1, w->wi1, d, c->ffn, c->Fs, c->res, c->ds);
-    const float *wo[1] = {imp->wo};
-    score_group(c, wo, 1, d, F, c->ffn, c->Fs, c->ds, c->tmp);
-    gather(out->wo, w->wo, F, c->tmp, c->ds, c->ffn, c->Fs);
-    memcpy(c->res, c->tmp, sizeof(int) * (size_t)c->ds);
+    prune_sublayer(c, w, imp, out, decoder, LST_T5_SELF);
+    if (decoder) prune_sublayer(c, w, imp, out, decoder, LST_T5_CROSS);
+    prune_sublayer(c, w, imp, out, decoder, LST_T5_FFN);
 }
 
 /* The side network must be the one lst_side_create builds for bb, with a

@@ -70,8 +70,8 @@ static int check_opts(const lst_t5_config_t *bb, const lst_side_opts_t *o, lst_e
     return 0;
 }
 
-int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *opts,
-                    lst_err_t *err) {
+int lst_side_shape(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *opts,
+                   lst_err_t *err) {
     memset(s, 0, sizeof *s);
     lst_side_opts_t resolved = *opts, all;
     const lst_side_opts_t *o = &resolved;
@@ -124,7 +124,13 @@ int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opt
     s->params = L.p;
     s->n_params = L.n;
     s->n_floats = L.total;
-    s->flat = lst_calloc(L.total, sizeof(float), err);
+    return 0;
+}
+
+int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *opts,
+                    lst_err_t *err) {
+    if (lst_side_shape(s, bb, opts, err)) return -1;
+    s->flat = lst_calloc(s->n_floats, sizeof(float), err);
     if (!s->flat) {
         lst_side_free(s);
         return lst_fail_ctx(err, "side network parameters");

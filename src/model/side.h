@@ -84,6 +84,10 @@ void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb);
  * downsamples.{i} or gates.{i}; side-tuning adds merge_gate [1] last. */
 int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb,
                     const lst_side_opts_t *o, lst_err_t *err);
+/* The same table and shapes without the parameters (flat NULL, w unbound):
+ * enough for counting and the memory plan. Release with lst_side_free. */
+int lst_side_shape(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *o,
+                   lst_err_t *err);
 void lst_side_free(lst_side_t *s);
 
 /* The gate of a kept layer: g = sigmoid(alpha / T) and 1 - g, both from

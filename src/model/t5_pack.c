@@ -14,6 +14,7 @@
 #include "../ops/cpu/matmul_f32p.h"
 #include "methods.h"
 #include "t5.h"
+#include "t5_tensors.h"
 
 void lst_t5_linear(float *y, const float *x, const float *W, lst_t5_packed_t Wp, const float *b,
                    int N, int in, int out) {
@@ -36,25 +37,13 @@ typedef struct {
 } lin_t;
 
 static int block_linears(lst_t5_block_t *b, const lst_t5_config_t *c, int decoder, lin_t *out) {
-    const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff;
     int n = 0;
-#define L(f, m, k) out[n++] = (lin_t){&b->f, &b->p##f, m, k, 0}
-    L(q, I, d);
-    L(k, I, d);
-    L(v, I, d);
-    L(o, d, I);
-    if (decoder) {
-        L(cq, I, d);
-        L(ck, I, d);
-        out[n - 1].cross_kv = 1;
-        L(cv, I, d);
-        out[n - 1].cross_kv = 1;
-        L(co, d, I);
+    for (int i = 0; i < lst_t5_n_block_tensors; i++) {
+        const lst_t5_tensor_t *t = &lst_t5_block_tensors[i];
+        if (t->packed == LST_T5_NO_FIELD || !lst_t5_tensor_in(t, c, decoder, 0)) continue;
+        out[n++] = (lin_t){(float **)((char *)b + t->field), (lst_t5_packed_t *)((char *)b + t->packed),
+                           (int)lst_t5_dim(c, 0, t->rows), (int)lst_t5_dim(c, 0, t->cols), t->cross_kv};
     }
-    L(wi, F, d);
-    if (c->gated) L(wi1, F, d);
-    L(wo, d, F);
-#undef L
     return n;
 }
 
@@ -73,36 +62,33 @@ static lin_t *model_linears(lst_t5_t *m, int *n, lst_err_t *err) {
 
 static int ends_with(const char *s, const char *suffix) {
     const size_t n = strlen(s), m = strlen(suffix);
-    return n > m && !strcmp(s + n - m, suffix);
+    return n > m && !strcmp(s + n - m, suffix) && s[n - m - 1] == '.';
 }
 
 int lst_t5_is_block_linear(const char *name) {
-    const char *suffix[] = {".SelfAttention.q.weight", ".SelfAttention.k.weight",
-                            ".SelfAttention.v.weight", ".SelfAttention.o.weight",
-                            ".EncDecAttention.q.weight", ".EncDecAttention.k.weight",
-                            ".EncDecAttention.v.weight", ".EncDecAttention.o.weight",
-                            ".DenseReluDense.wi.weight", ".DenseReluDense.wi_0.weight",
-                            ".DenseReluDense.wi_1.weight", ".DenseReluDense.wo.weight"};
-    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++)
-        if (ends_with(name, suffix[i])) return 1;
+    for (int i = 0; i < lst_t5_n_block_tensors; i++)
+        if (lst_t5_block_tensors[i].packed != LST_T5_NO_FIELD &&
+            ends_with(name, lst_t5_block_tensors[i].name))
+            return 1;
+    return 0;
+}
+
+/* Sums the bf16 panels of every block linear, the float32 bytes of the rest. */
+static int bf16_bytes_one(void *vctx, const lst_t5_visit_t *v, const char *prefix, int stack,
+                          int layer, lst_err_t *err) {
+    size_t *bytes = vctx;
+    if (!v) return 0;
+    if (v->row && v->row->packed != LST_T5_NO_FIELD)
+        *bytes += 2 * lst_bf16_packed_size((int)v->rows, (int)v->cols);
+    else
+        *bytes += 4 * (size_t)v->rows * (size_t)(v->cols ? v->cols : 1);
     return 0;
 }
 
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab) {
-    const size_t d = c->d_model, I = (size_t)c->num_heads * c->d_kv, F = c->d_ff;
-    const size_t lin_enc = 4 * I * d + (c->gated ? 2 : 1) * F * d + d * F;
-    const size_t lin_dec = lin_enc + 4 * I * d;
-    const size_t all = (size_t)lst_t5_param_count(c, vocab);
-    const size_t rest = all - c->num_layers * lin_enc - c->num_decoder_layers * lin_dec;
-    size_t packed = 0;
-    for (int s = 0; s < 2; s++) {
-        lst_t5_block_t b;
-        lin_t l[12];
-        memset(&b, 0, sizeof b);
-        const int n = block_linears(&b, c, s, l), nl = s ? c->num_decoder_layers : c->num_layers;
-        for (int i = 0; i < n; i++) packed += (size_t)nl * lst_bf16_packed_size(l[i].M, l[i].K);
-    }
-    return 4 * rest + 2 * packed;
+    size_t bytes = 0;
+    lst_t5_walk(c, vocab, bf16_bytes_one, &bytes, NULL);
+    return bytes;
 }
 
 int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err) { return lst_t5_to_bf16_from(m, NULL, NULL, err); }

@@ -8,59 +8,34 @@
 #include "../io/safetensors.h"
 #include "peft.h"
 #include "t5.h"
+#include "t5_tensors.h"
+
+/* Appends every visited tensor to the layout (a lst_t5_visit_fn). */
+typedef struct {
+    lst_layout_t *L;
+    const lst_t5_config_t *c;
+    const lst_t5_ext_t *e; /* NULL: no method additions (side blocks) */
+} layout_ctx_t;
+
+static int add_visited(void *vctx, const lst_t5_visit_t *v, const char *prefix, int stack,
+                       int layer, lst_err_t *err) {
+    const layout_ctx_t *x = vctx;
+    if (!v) return x->e ? lst_t5_ext_layout_block(x->L, x->c, x->e, prefix, stack, err) : 0;
+    return lst_layout_add(x->L, err, v->rows, v->cols, "%s", v->name);
+}
 
 int lst_t5_layout_block(lst_layout_t *L, const lst_t5_config_t *c,
                         const char *prefix, int decoder, int with_rel,
                         lst_err_t *err) {
-    const int64_t d = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
-    const char *sa = "layer.0.SelfAttention";
-    int rc = 0;
-    rc |= lst_layout_add(L, err, I, d, "%s.%s.q.weight", prefix, sa);
-    rc |= lst_layout_add(L, err, I, d, "%s.%s.k.weight", prefix, sa);
-    rc |= lst_layout_add(L, err, I, d, "%s.%s.v.weight", prefix, sa);
-    rc |= lst_layout_add(L, err, d, I, "%s.%s.o.weight", prefix, sa);
-    if (with_rel)
-        rc |= lst_layout_add(L, err, c->rel_buckets, c->num_heads,
-                             "%s.%s.relative_attention_bias.weight", prefix, sa);
-    rc |= lst_layout_add(L, err, d, 0, "%s.layer.0.layer_norm.weight", prefix);
-    int ff = 1;
-    if (decoder) {
-        const char *ca = "layer.1.EncDecAttention";
-        rc |= lst_layout_add(L, err, I, d, "%s.%s.q.weight", prefix, ca);
-        rc |= lst_layout_add(L, err, I, d, "%s.%s.k.weight", prefix, ca);
-        rc |= lst_layout_add(L, err, I, d, "%s.%s.v.weight", prefix, ca);
-        rc |= lst_layout_add(L, err, d, I, "%s.%s.o.weight", prefix, ca);
-        rc |= lst_layout_add(L, err, d, 0, "%s.layer.1.layer_norm.weight", prefix);
-        ff = 2;
-    }
-    if (c->gated) {
-        rc |= lst_layout_add(L, err, F, d, "%s.layer.%d.DenseReluDense.wi_0.weight", prefix, ff);
-        rc |= lst_layout_add(L, err, F, d, "%s.layer.%d.DenseReluDense.wi_1.weight", prefix, ff);
-    } else {
-        rc |= lst_layout_add(L, err, F, d, "%s.layer.%d.DenseReluDense.wi.weight", prefix, ff);
-    }
-    rc |= lst_layout_add(L, err, d, F, "%s.layer.%d.DenseReluDense.wo.weight", prefix, ff);
-    rc |= lst_layout_add(L, err, d, 0, "%s.layer.%d.layer_norm.weight", prefix, ff);
-    return rc ? -1 : 0;
+    layout_ctx_t x = {L, c, NULL};
+    return lst_t5_walk_block(c, prefix, decoder, with_rel, add_visited, &x, err);
 }
 
 static int build_layout(lst_layout_t *L, const lst_t5_config_t *c, int V,
                         const lst_t5_ext_t *e, lst_err_t *err) {
-    char prefix[64];
-    int rc = lst_layout_add(L, err, V, c->d_model, "shared.weight");
-    for (int s = 0; s < 2 && !rc; s++) {
-        const char *stack = s ? "decoder" : "encoder";
-        int nl = s ? c->num_decoder_layers : c->num_layers;
-        for (int i = 0; i < nl && !rc; i++) {
-            snprintf(prefix, sizeof prefix, "%s.block.%d", stack, i);
-            rc = lst_t5_layout_block(L, c, prefix, s, i == 0, err);
-            if (!rc) rc = lst_t5_ext_layout_block(L, c, e, prefix, s, err);
-        }
-        if (!rc) rc = lst_layout_add(L, err, c->d_model, 0, "%s.final_layer_norm.weight", stack);
-    }
-    if (!rc && !c->tie_word_embeddings) rc = lst_layout_add(L, err, V, c->d_model, "lm_head.weight");
-    if (!rc) rc = lst_t5_ext_layout_model(L, c, e, V, err);
-    if (rc) return -1;
+    layout_ctx_t x = {L, c, e};
+    if (lst_t5_walk(c, V, add_visited, &x, err) || lst_t5_ext_layout_model(L, c, e, V, err))
+        return -1;
     /* trainable parameters first (stable), offsets recomputed */
     lst_t5_ext_mark(L->p, L->n, c, e);
     lst_param_t *tmp = malloc(sizeof *tmp * (L->n ? L->n : 1));
@@ -156,27 +131,13 @@ static void bind_block(const lst_param_t *p, int n, float *flat, const lst_t5_co
 #define P(field, fmt, ...)                                          \
     snprintf(nm, sizeof nm, "%s." fmt, prefix, ##__VA_ARGS__);      \
     b->field = pick(p, n, flat, nm, tonly)
-    P(ln_sa, "layer.0.layer_norm.weight");
-    P(q, "layer.0.SelfAttention.q.weight");
-    P(k, "layer.0.SelfAttention.k.weight");
-    P(v, "layer.0.SelfAttention.v.weight");
-    P(o, "layer.0.SelfAttention.o.weight");
-    int ff = decoder ? 2 : 1;
-    if (decoder) {
-        P(ln_ca, "layer.1.layer_norm.weight");
-        P(cq, "layer.1.EncDecAttention.q.weight");
-        P(ck, "layer.1.EncDecAttention.k.weight");
-        P(cv, "layer.1.EncDecAttention.v.weight");
-        P(co, "layer.1.EncDecAttention.o.weight");
+    for (int i = 0; i < lst_t5_n_block_tensors; i++) {
+        const lst_t5_tensor_t *t = &lst_t5_block_tensors[i];
+        if (t->field == LST_T5_NO_FIELD || !lst_t5_tensor_in(t, c, decoder, 0)) continue;
+        lst_t5_tensor_name(nm, sizeof nm, prefix, t, decoder);
+        *(float **)((char *)b + t->field) = pick(p, n, flat, nm, tonly);
     }
-    P(ln_ff, "layer.%d.layer_norm.weight", ff);
-    if (c->gated) {
-        P(wi, "layer.%d.DenseReluDense.wi_0.weight", ff);
-        P(wi1, "layer.%d.DenseReluDense.wi_1.weight", ff);
-    } else {
-        P(wi, "layer.%d.DenseReluDense.wi.weight", ff);
-    }
-    P(wo, "layer.%d.DenseReluDense.wo.weight", ff);
+    const int ff = decoder ? 2 : 1;
     /* method extensions (peft.h names) */
     P(bq, "layer.0.SelfAttention.q.bias");
     P(bk, "layer.0.SelfAttention.k.bias");

@@ -113,7 +113,7 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
         lst_side_opts_t so = *side;
         so.mode = mode;
         lst_side_t s;
-        if (lst_side_create(&s, c, &so, err)) return -1;
+        if (lst_side_shape(&s, c, &so, err)) return -1;
         /* the forward's buffers as training carves them: inference keeps the
          * whole [B, D, V] logits, training one chunk of rows */
         const size_t V = (size_t)vocab, rows = (size_t)B * D;

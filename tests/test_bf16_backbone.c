@@ -31,7 +31,7 @@ static void bf16_close_to_fp32(const char *model) {
 
     const size_t before = m.n_floats * 4;
     CHECK(lst_t5_to_bf16(&m, &err) == 0, "%s", err.msg);
-    const size_t after = m.n_floats * 4 + m.packed_elems * 2;
+    const size_t after = m.n_floats * 4 + m.packed_bytes;
     CHECK(after < before && m.w.enc[0].q == NULL && m.w.enc[0].pq.data != NULL,
           "%s: %zu bytes before, %zu after", model, before, after);
     CHECK(after == lst_t5_bf16_bytes(&m.cfg, m.vocab), "%s: %zu bytes, the plan says %zu", model,
@@ -70,8 +70,8 @@ TEST(bf16_backbone_direct_load_equals_conversion) {
             CHECK(0, "%s", err.msg);
             return;
         }
-        CHECK(a.packed_elems == b.packed_elems && a.n_floats == b.n_floats &&
-                  !memcmp(a.packed, b.packed, 2 * a.packed_elems) &&
+        CHECK(a.packed_bytes == b.packed_bytes && a.n_floats == b.n_floats &&
+                  !memcmp(a.packed, b.packed, a.packed_bytes) &&
                   !memcmp(a.flat, b.flat, 4 * a.n_floats),
               "%s: direct bf16 load differs from conversion", models[k]);
         CHECK(b.w.dec[0].pcq.data && !b.w.dec[0].cq && b.w.enc_rel && b.w.enc[0].ln_sa,

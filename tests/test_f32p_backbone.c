@@ -59,11 +59,11 @@ static void packed_equals_unpacked(const char *model) {
     CHECK(lst_t5_pack_f32(&m, &err) == 0, "%s", err.msg);
     CHECK(m.n_floats == floats, "%s: packing in place changed the parameter bytes", model);
     if (!lst_f32p_native()) {
-        CHECK(!m.packed_f32 && m.w.enc[0].q && !m.w.enc[0].pq.data && m.n_params == params,
+        CHECK(m.fmt == LST_WF_F32 && m.w.enc[0].q && !m.w.enc[0].pq.data && m.n_params == params,
               "%s: without AVX-512 packing must leave the backbone alone", model);
     } else {
         const lst_t5_block_t *d0 = &m.w.dec[0];
-        CHECK(m.packed_f32 && !m.w.enc[0].q && m.w.enc[0].pq.data && m.w.enc[0].pq.f32 &&
+        CHECK(m.fmt == LST_WF_F32P && !m.w.enc[0].q && m.w.enc[0].pq.data && m.w.enc[0].pq.fmt == LST_WF_F32P &&
                   !d0->wo && d0->pwo.data && d0->ck && d0->cv && !d0->pck.data,
               "%s: block linears packed, cross-attention key and value float32", model);
         CHECK(!has_param(&m, "encoder.block.0.layer.0.SelfAttention.q.weight") &&

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/cpu/matmul_bf16.h"
 #include "../ops/ops.h"
 #include "t5.h"
 #include "t5_ext.h"
@@ -88,10 +87,13 @@ static void cross_fold(const lst_t5_config_t *c, const lst_t5_block_t *w, lst_t5
         float *wk = a->fold_w, *wv = wk + (size_t)I * d, *e16 = wv + (size_t)I * d;
         lst_t5_unpack(wk, w->pck, I, d);
         lst_t5_unpack(wv, w->pcv, I, d);
-        lst_bf16_round(e16, enc, (size_t)B * Ts * d);
         Wk = wk;
         Wv = wv;
-        enc = e16;
+        const lst_wformat_traits_t *tr = lst_wformat(w->pck.fmt);
+        if (tr->round_input) {
+            tr->round_input(e16, enc, (size_t)B * Ts * d);
+            enc = e16;
+        }
     }
     lst_cross_fold_forward(a->cctx, a->clse, a->cq, enc, Wk, Wv, src_mask, B, T, Ts, c->num_heads,
                            c->d_kv, d, drop, a->fold);

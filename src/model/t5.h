@@ -14,14 +14,15 @@
 #include "../core/error.h"
 #include "../io/t5_config.h"
 #include "../ops/ops.h"
+#include "../ops/wformat.h"
 #include "layout.h"
 
-/* A block linear packed once for a frozen backbone's forward: bf16 pairs
- * (lst_matmul_forward_bf16) or float32 panels (lst_matmul_forward_f32p);
- * data NULL: not packed. */
+/* A block linear stored once for a frozen backbone's forward, in a format
+ * of ops/wformat.h (float32 panels, bf16 panels); data NULL: not packed
+ * (the float32 member is used). */
 typedef struct {
     const void *data;
-    int f32;
+    lst_wformat_t fmt;
 } lst_t5_packed_t;
 
 /* One block's weights; NULL where the block has no such tensor. */
@@ -91,9 +92,9 @@ typedef struct {
      * enc_stop and decoder blocks below dec_stop need no gradient; enc_need:
      * the encoder needs any gradient at all. */
     int enc_stop, dec_stop, enc_need;
-    uint16_t *packed;    /* bf16 block linears (lst_t5_to_bf16), or NULL */
-    size_t packed_elems;
-    int packed_f32;      /* block linears packed in place (lst_t5_pack_f32) */
+    lst_wformat_t fmt;   /* the block linears' format (lst_t5_pack); LST_WF_F32: as loaded */
+    void *packed;        /* their store, for formats that do not pack in place, or NULL */
+    size_t packed_bytes;
 } lst_t5_t;
 
 /* A linear of a block: y = x W^T (+ b), from the packed weight when the
@@ -108,6 +109,20 @@ void lst_t5_unpack(float *W, lst_t5_packed_t Wp, int M, int K);
  * attention, wi, wi_0, wi_1, wo): what the bf16 backbone packs. */
 int lst_t5_is_block_linear(const char *name);
 
+/* Stores every block linear of a frozen backbone in format fmt
+ * (ops/wformat.h), for its forward and decoding only: no backward, Fisher
+ * or pruning afterwards. Formats that pack in place keep the bytes (the
+ * cross-attention's key and value stay float32: the folded cross-attention
+ * reads them); the others release the float32 linears (fill: each linear's
+ * float32 values one tensor at a time from elsewhere, as a loader does;
+ * NULL: from m->flat). A speed-only format the CPU has no kernel for is a
+ * no-op, and so is fmt on a backbone already in it; another format on a
+ * packed backbone is an error. */
+typedef int (*lst_t5_fill_fn)(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err);
+int lst_t5_pack(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_fn fill, void *ctx, lst_err_t *err);
+/* Bytes of the parameters with the block linears in format fmt. */
+size_t lst_t5_weight_bytes(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt);
+
 /* Converts a frozen backbone to bf16 compute (LST-SPEC section 9): every
  * block linear (q, k, v, o, cross-attention, wi[_0, wi_1], wo) is rounded
  * to bf16 and packed, and its float32 copy released; the embedding, LM
@@ -117,7 +132,6 @@ int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err);
 /* The same, each block linear's float32 values given by fill (one tensor
  * at a time) instead of read from m->flat, whose linears are never touched:
  * a loader converts without ever holding the float32 backbone. */
-typedef int (*lst_t5_fill_fn)(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err);
 int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *err);
 /* lst_t5_load, straight to the bf16 backbone (see lst_t5_to_bf16). */
 int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/cpu/matmul_bf16.h"
 #include "../ops/ops.h"
 #include "t5.h"
 #include "t5_ext.h"
@@ -146,7 +145,9 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                 lst_t5_unpack(c->fold_w + (l * 2 + 1) * I * d, blocks[l]->pcv, (int)I,
                                         (int)d);
             }
-            lst_bf16_round(c->enc16, enc_out, (size_t)B * Ts * d);
+            const lst_wformat_traits_t *tr = lst_wformat(blocks[0]->pck.fmt);
+            if (tr->round_input) tr->round_input(c->enc16, enc_out, (size_t)B * Ts * d);
+            else memcpy(c->enc16, enc_out, sizeof(float) * (size_t)B * Ts * d);
         }
         return 0;
     }

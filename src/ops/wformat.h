@@ -1,0 +1,41 @@
+/* wformat.h: the storage formats of a frozen weight matrix, one table row
+ * each (after ggml's type traits): how many bytes a [M, K] weight takes,
+ * how it is packed from and unpacked to the Hugging Face float32 [out, in]
+ * layout, the product y = x W^T (+ b) that reads it, and how that product
+ * rounds its input (so that another kernel reading the same weights, such
+ * as the folded cross-attention, can compute the same numbers). A frozen
+ * backbone's block linears are stored in one of these; adding a format is
+ * one row in src/ops/cpu/wformat.c plus its kernel file. */
+#ifndef LST_WFORMAT_H
+#define LST_WFORMAT_H
+
+#include <stddef.h>
+
+typedef enum {
+    LST_WF_F32 = 0, /* Hugging Face float32 [M, K], read by SGEMM (nothing packed) */
+    LST_WF_F32P,    /* float32 in 64-column panels, packed in place (matmul_f32p.c) */
+    LST_WF_BF16,    /* bf16 pairs in 64-column panels, float32 sums (matmul_bf16.c) */
+    LST_WF_COUNT
+} lst_wformat_t;
+
+typedef struct {
+    const char *name;  /* "f32", "f32-panels", "bf16" */
+    /* packs into the float32 weight's own storage (the same bytes): the
+     * weight can no longer be read as float32, so the ones another kernel
+     * reads that way stay unpacked */
+    int in_place;
+    size_t (*bytes)(int M, int K);                              /* storage of [M, K] */
+    void (*pack)(void *dst, const float *W, int M, int K);      /* W: [M, K] */
+    void (*unpack)(float *W, const void *src, int M, int K);    /* exact, or the rounded values */
+    /* y: [N, M] = x: [N, K] @ W^T (+ b: [M] or NULL) */
+    void (*matmul)(float *y, const float *x, const void *W, const float *b, int N, int K, int M);
+    void (*round_input)(float *y, const float *x, size_t n);    /* NULL: x used as it is */
+    int (*native)(void); /* 1: this CPU runs the fast kernel (else a plain-C path, or for
+                            formats that only exist for speed, packing is skipped) */
+    int speed_only;      /* same numbers as F32 up to summation order: not worth a
+                            plain-C path, stay F32 where not native */
+} lst_wformat_traits_t;
+
+const lst_wformat_traits_t *lst_wformat(lst_wformat_t f);
+
+#endif

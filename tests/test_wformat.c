@@ -1,0 +1,68 @@
+/* test_wformat.c: every row of the weight-format table (src/ops/wformat.h)
+ * against the float32 reference: unpack(pack(W)) gives W exactly (or its
+ * rounding, for a rounding format), the format's product equals the plain
+ * product of the unpacked weight and the input rounded as the format says,
+ * and the bytes are what the format reports. Shapes with row, column and
+ * block tails. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/ops/ops.h"
+#include "../src/ops/wformat.h"
+#include "tensor_util.h"
+#include "test.h"
+
+static void check_format(lst_wformat_t f, int N, int K, int M) {
+    const lst_wformat_traits_t *tr = lst_wformat(f);
+    lst_rng_t r;
+    lst_rng_seed(&r, 1234 + (uint64_t)f * 7 + (uint64_t)K);
+    float *W = test_randn(&r, (size_t)M * K, 0.5f), *x = test_randn(&r, (size_t)N * K, 1.0f);
+    float *b = test_randn(&r, (size_t)M, 0.1f);
+    const size_t bytes = tr->bytes(M, K);
+    CHECK(bytes >= (f == LST_WF_BF16 ? 2 : 4) * (size_t)M * K, "%s: %zu bytes for [%d, %d]", tr->name,
+          bytes, M, K);
+    void *P = calloc(1, bytes);
+    float *U = calloc((size_t)M * K, sizeof(float)), *xr = calloc((size_t)N * K, sizeof(float));
+    float *y = calloc((size_t)N * M, sizeof(float)), *ref = calloc((size_t)N * M, sizeof(float));
+    tr->pack(P, W, M, K);
+    tr->unpack(U, P, M, K);
+    if (tr->round_input) {
+        /* a rounding format: the unpacked weight is W rounded the same way */
+        float *Wr = calloc((size_t)M * K, sizeof(float));
+        tr->round_input(Wr, W, (size_t)M * K);
+        CHECK(!memcmp(U, Wr, sizeof(float) * M * K), "%s: unpack(pack(W)) is not W rounded", tr->name);
+        tr->round_input(xr, x, (size_t)N * K);
+        free(Wr);
+    } else {
+        CHECK(!memcmp(U, W, sizeof(float) * M * K), "%s: unpack(pack(W)) != W", tr->name);
+        memcpy(xr, x, sizeof(float) * N * K);
+    }
+    tr->matmul(y, x, P, b, N, K, M);
+    lst_matmul_forward_ref(ref, xr, U, b, N, K, M);
+    double scale = 0;
+    for (size_t i = 0; i < (size_t)N * M; i++) scale = fmax(scale, fabs(ref[i]));
+    const double diff = test_maxdiff(y, ref, (size_t)N * M);
+    CHECK(diff <= 1e-5 * (scale + 1), "%s [%d x %d x %d]: max diff %g (scale %g)", tr->name, N, K, M,
+          diff, scale);
+    free(W);
+    free(x);
+    free(b);
+    free(P);
+    free(U);
+    free(xr);
+    free(y);
+    free(ref);
+}
+
+TEST(wformat_rows_match_the_float32_reference) {
+    static const int shapes[][3] = {{1, 7, 5}, {6, 64, 64}, {13, 300, 130}, {25, 257, 70}};
+    for (int f = 0; f < LST_WF_COUNT; f++) {
+        const lst_wformat_traits_t *tr = lst_wformat((lst_wformat_t)f);
+        CHECK(tr->name && tr->bytes && tr->pack && tr->unpack && tr->matmul && tr->native,
+              "format %d: a table entry is missing", f);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            check_format((lst_wformat_t)f, shapes[s][0], shapes[s][1], shapes[s][2]);
+    }
+    CHECK(lst_wformat(LST_WF_COUNT) == lst_wformat(LST_WF_F32), "out-of-range format");
+}

@@ -5,11 +5,44 @@
 #include <stdio.h>
 #include <string.h>
 
+#define SIDE_OPTS LST_MOPT_SIDE
+#define BB_OPTS LST_MOPT_FREEZE
+static const lst_method_info_t registry[] = {
+    {"lst", LST_SIDE_LADDER, 3e-3, 1, SIDE_OPTS, "Ladder Side-Tuning (the default)"},
+    {"side-tuning", LST_SIDE_TUNING, 3e-3, 1, SIDE_OPTS, "the side-tuning ablation: one merge gate"},
+    {"compression", LST_SIDE_COMPRESSION, 3e-3, 1, SIDE_OPTS, "the pruned side network alone"},
+    {"full", -1, 3e-4, 1, BB_OPTS, "full fine-tuning"},
+    {"adapters", -1, 3e-4, 0, BB_OPTS | LST_MOPT_ADAPTER_DIM, "Houlsby adapters"},
+    {"lora", -1, 3e-4, 1, BB_OPTS | LST_MOPT_LORA_RANK, "LoRA on q and v, with BitFit biases"},
+    {"bitfit", -1, 3e-4, 1, BB_OPTS, "BitFit biases"},
+    {"prompt", -1, 0.3, 1, LST_MOPT_PROMPT_LEN, "prompt tuning"},
+};
+#define N_METHODS ((int)(sizeof registry / sizeof registry[0]))
+
+const lst_method_info_t *lst_method_info(const char *name) {
+    for (int i = 0; name && i < N_METHODS; i++)
+        if (!strcmp(name, registry[i].name)) return &registry[i];
+    return NULL;
+}
+
+const lst_method_info_t *lst_method_at(int i) { return i >= 0 && i < N_METHODS ? &registry[i] : NULL; }
+
+int lst_method_count(void) { return N_METHODS; }
+
+const char *lst_method_names(void) {
+    static char names[256];
+    if (!names[0])
+        for (int i = 0; i < N_METHODS; i++) {
+            strncat(names, i ? ", " : "", sizeof names - strlen(names) - 1);
+            strncat(names, registry[i].name, sizeof names - strlen(names) - 1);
+        }
+    return names;
+}
+
 int lst_method_side_mode(const char *m, int *mode) {
-    if (!strcmp(m, "lst")) *mode = LST_SIDE_LADDER;
-    else if (!strcmp(m, "side-tuning")) *mode = LST_SIDE_TUNING;
-    else if (!strcmp(m, "compression")) *mode = LST_SIDE_COMPRESSION;
-    else return -1;
+    const lst_method_info_t *info = lst_method_info(m);
+    if (!info || info->side_mode < 0) return -1;
+    *mode = info->side_mode;
     return 0;
 }
 
@@ -84,8 +117,7 @@ int lst_method_params(const lst_method_t *m, const lst_t5_config_t *c, int vocab
         if (m->prompt_len < 1) return lst_fail(err, "prompt: length %d must be positive", m->prompt_len);
         *trainable = (int64_t)m->prompt_len * d;
     } else {
-        return lst_fail(err, "unknown method '%s' (full, lst, side-tuning, compression, adapters, "
-                        "lora, bitfit, prompt)", m->name);
+        return lst_fail(err, "unknown method '%s' (%s)", m->name, lst_method_names());
     }
     return 0;
 }

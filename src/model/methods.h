@@ -33,6 +33,34 @@ typedef struct {
     int prompt_len;       /* default 100 */
 } lst_method_t;
 
+/* Options a method takes beyond the common ones (lst_method_info_t.options). */
+enum {
+    LST_MOPT_SIDE = 1,          /* r, kept layers, --init, --fisher-samples, --backbone-dtype */
+    LST_MOPT_FREEZE = 2,        /* --freeze-layers */
+    LST_MOPT_ADAPTER_DIM = 4,
+    LST_MOPT_LORA_RANK = 8,
+    LST_MOPT_PROMPT_LEN = 16,
+};
+
+/* One row of the method registry: every fact about a method that is not
+ * its computation, in one place. */
+typedef struct {
+    const char *name;
+    int side_mode;      /* LST_SIDE_* for the side networks; -1: trains inside the backbone */
+    double paper_lr;    /* LST-SPEC section 5 */
+    int task_prefix;    /* GLUE inputs start with the task name (the Adapters baseline: no) */
+    unsigned options;   /* LST_MOPT_* */
+    const char *what;   /* one line, for usage messages */
+} lst_method_info_t;
+
+/* The row of `name`, or NULL. */
+const lst_method_info_t *lst_method_info(const char *name);
+/* The i-th row (0 <= i < lst_method_count()), NULL past the end. */
+const lst_method_info_t *lst_method_at(int i);
+int lst_method_count(void);
+/* "lst, side-tuning, compression, full, adapters, lora, bitfit, prompt". */
+const char *lst_method_names(void);
+
 /* Defaults for `name`; "side-tuning" and "compression" also set side.mode. */
 void lst_method_default(lst_method_t *m, const char *name);
 

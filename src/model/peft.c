@@ -8,10 +8,8 @@
 #include "../core/rng.h"
 
 int lst_method_is_backbone(const char *name) {
-    const char *bb[] = {"full", "adapters", "lora", "bitfit", "prompt"};
-    for (size_t i = 0; i < sizeof bb / sizeof bb[0]; i++)
-        if (!strcmp(name, bb[i])) return 1;
-    return 0;
+    const lst_method_info_t *info = lst_method_info(name);
+    return info && info->side_mode < 0;
 }
 
 int lst_method_ext(const lst_method_t *m, int freeze_layers, const lst_t5_config_t *c,

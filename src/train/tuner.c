@@ -31,8 +31,7 @@ int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_m
     }
     int mode;
     if (lst_method_side_mode(m->name, &mode))
-        return lst_fail(err, "unknown method '%s' (lst, side-tuning, compression, full, adapters, "
-                        "lora, bitfit, prompt)", m->name);
+        return lst_fail(err, "unknown method '%s' (%s)", m->name, lst_method_names());
     if (freeze_layers)
         return lst_fail(err, "--freeze-layers applies to the baselines, not to %s (its backbone is "
                         "frozen already)", m->name);
@@ -108,8 +107,7 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
     } else {
         int mode;
         if (lst_method_side_mode(m->name, &mode))
-            return lst_fail(err, "unknown method '%s' (lst, side-tuning, compression, full, "
-                            "adapters, lora, bitfit, prompt)", m->name);
+            return lst_fail(err, "unknown method '%s' (%s)", m->name, lst_method_names());
         lst_side_opts_t so = *side;
         so.mode = mode;
         lst_side_t s;

@@ -318,7 +318,8 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
 /* One block, for callers that drive the stacks themselves (the side
  * network). x: [B, T, d] -> out: [B, T, d]; enc: [B, Ts, d] for a decoder
  * block's cross-attention, NULL in the encoder. drop: the block's base
- * site (lst_drop_layer) or NULL; scratch: [LST_MAX_THREADS * 2 * max(T, Ts)^2]. */
+ * site (lst_drop_layer of a site whose rows are set: lst_drop_batch) or
+ * NULL; scratch: [LST_MAX_THREADS * 2 * max(T, Ts)^2]. */
 void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias,

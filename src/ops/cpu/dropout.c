@@ -203,7 +203,8 @@ typedef struct {
     float scale;
 } drop_key_t;
 
-static drop_key_t drop_key(const lst_drop_t *d, uint64_t seed) {
+static drop_key_t drop_key(const lst_drop_t *d) {
+    const uint64_t seed = d->seed;
     drop_key_t k = {.K = {.s_lo = (uint32_t)d->stream, .s_hi = (uint32_t)(d->stream >> 32)}};
     k.K.k0[0] = (uint32_t)seed;
     k.K.k1[0] = (uint32_t)(seed >> 32);
@@ -227,7 +228,7 @@ void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *
         return;
     }
     if (N <= 0) return;
-    const drop_key_t k = drop_key(d, d->seed);
+    const drop_key_t k = drop_key(d);
     const uint64_t hi = first + (uint64_t)N;
     const int nt = N > 8 * CHUNK ? lst_threads() : 1;
     if (nt == 1) { /* no parallel region: most calls are one row */
@@ -272,7 +273,7 @@ void lst_dropout_rows(float *out, const float *x, int64_t N, const lst_drop_t *d
         const uint64_t a = (uint64_t)(t % per) * CHUNK;
         const uint64_t e = a + CHUNK < (uint64_t)L ? a + CHUNK : (uint64_t)L;
         const lst_drop_t ex = lst_drop_example(d, b);
-        const drop_key_t k = drop_key(&ex, ex.seed);
+        const drop_key_t k = drop_key(&ex);
         drop_span(out + (size_t)b * L, x + (size_t)b * L, 0, a, e, &k.K, k.thresh, k.scale);
     }
 }
@@ -284,7 +285,7 @@ void lst_dropout_probs(float *out, const float *x, int Tq, int Tk, const lst_dro
         return;
     }
     const lst_drop_t ex = lst_drop_example(d, b);
-    const drop_key_t k = drop_key(&ex, ex.seed);
+    const drop_key_t k = drop_key(&ex);
     drop_block(out, x, Tq, Tk, (uint64_t)h << 40, &k.K, k.thresh, k.scale);
 }
 

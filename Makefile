@@ -9,7 +9,10 @@ CXX      ?= c++
 # GCC 12's -O2 vectoriser only takes loops whose trip count it knows; the
 # element-wise loops here (no float reductions, so the same bits) need this
 OPT      ?= -O2 -fvect-cost-model=dynamic
+# -Wno-missing-field-initializers: {p, seed, stream} is a dropout site with
+# no batch rows, {B, Ts, Td, ...} a batch that is not a share of a larger one
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Wno-unused-parameter \
+            -Wno-missing-field-initializers \
             -I/usr/include/x86_64-linux-gnu -Iinclude -fopenmp $(SANFLAGS)
 CXXFLAGS += $(OPT) -g -std=c++17 -Wall -Wextra $(SANFLAGS)
 LDLIBS   += -lopenblas -lcjson -lsentencepiece -lstdc++ -lm -fopenmp $(SANFLAGS)

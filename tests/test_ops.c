@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../src/core/rng.h"
+#include "../src/core/streams.h"
 #include "../src/ops/ops.h"
 #include "tensor_util.h"
 #include "test.h"
@@ -359,6 +360,77 @@ TEST(ops_dropout_mapping_from_philox) {
     }
 }
 
+/* The batch layout (ops.h): row b of a [B, L] site is example rows[b]'s
+ * stream (key seed ^ lst_stream_example(e)) at indices 0.. L - 1, the
+ * attention block (b, h) at (h << 40) + (i << 20) + j; the fast paths
+ * (threaded rows, the fused norm's per-position calls, one call per query
+ * row) against the element-by-element reference, and longer padding
+ * leaving the masks of the positions both paddings have unchanged. */
+TEST(ops_dropout_batch_rows_keyed_by_example) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 61);
+    const int B = 3;
+    const int64_t L = 20000, ids[3] = {41, 7, 1ll << 40}; /* B * L > 8 chunks: threaded */
+    float *x = test_randn(&r, B * L, 1), *a = malloc(4 * B * L), *b = malloc(4 * B * L);
+    lst_drop_t d = {0.1f, 0x9E3779B97F4A7C15ull, (2ull << 33) | 3, B, ids};
+    lst_dropout_rows(a, x, B * L, &d);
+    for (int i = 0; i < B; i++) {
+        lst_drop_t e = {0.1f, d.seed ^ lst_stream_example((uint64_t)ids[i]), d.stream};
+        lst_dropout_apply_ref(b + i * L, x + i * L, L, &e, 0);
+        const lst_drop_t got = lst_drop_example(&d, i);
+        CHECK(got.seed == e.seed && got.stream == e.stream, "row %d: the example's key", i);
+    }
+    CHECK(!memcmp(a, b, 4 * B * L), "rows differ from the per-example reference");
+    /* a row's mask follows its example, not its row: rows swapped */
+    const int64_t sw[3] = {1ll << 40, 7, 41};
+    lst_drop_t ds = d;
+    ds.rows = sw;
+    lst_dropout_rows(b, x, B * L, &ds);
+    CHECK(!memcmp(a + L, b + L, 4 * L) && memcmp(a, b, 4 * L), "row 1 kept, rows 0 and 2 moved");
+    /* NULL rows: example b; B 0: one row */
+    lst_drop_t dn = d;
+    dn.rows = NULL;
+    lst_dropout_rows(a, x, B * L, &dn);
+    lst_drop_t e1 = {0.1f, d.seed ^ lst_stream_example(1), d.stream};
+    lst_dropout_apply_ref(b, x + L, L, &e1, 0);
+    CHECK(!memcmp(a + L, b, 4 * L), "NULL rows: row 1 is example 1");
+    dn.B = 0;
+    lst_dropout_rows(a, x, B * L, &dn);
+    lst_drop_t e0 = {0.1f, d.seed ^ lst_stream_example(0), d.stream};
+    lst_dropout_apply_ref(b, x, B * L, &e0, 0);
+    CHECK(!memcmp(a, b, 4 * B * L), "B 0: the whole site is example 0's one row");
+    free(x); free(a); free(b);
+}
+
+TEST(ops_dropout_probs_padding_independent) {
+    lst_rng_t r;
+    lst_rng_seed(&r, 62);
+    const int Tq = 5, Tk = 70, Tk2 = 131, h = 3, b = 1;
+    const int64_t ids[2] = {9, 12345};
+    float *x = test_randn(&r, Tq * Tk2, 1), *a = malloc(4 * Tq * Tk2), *c = malloc(4 * Tq * Tk2);
+    float *x2 = malloc(4 * Tq * Tk2);
+    lst_drop_t d = {0.3f, 77, 5, 2, ids};
+    lst_dropout_probs(a, x, Tq, Tk, &d, b, h);
+    const lst_drop_t e = lst_drop_example(&d, b);
+    for (int i = 0; i < Tq; i++)
+        lst_dropout_apply_ref(c + i * Tk, x + i * Tk, Tk, &e,
+                              ((uint64_t)h << 40) + ((uint64_t)i << 20));
+    CHECK(!memcmp(a, c, 4 * Tq * Tk), "probabilities differ from the reference");
+    /* the same rows padded to Tk2 keys: the first Tk of each row unchanged */
+    for (int i = 0; i < Tq; i++) memcpy(x2 + i * Tk2, x + i * Tk, 4 * Tk);
+    lst_dropout_probs(c, x2, Tq, Tk2, &d, b, h);
+    int same = 1;
+    for (int i = 0; i < Tq; i++) same &= !memcmp(a + i * Tk, c + i * Tk2, 4 * Tk);
+    CHECK(same, "padding the keys moved the mask of real positions");
+    /* in place equals out of place; another head, another mask */
+    memcpy(c, x, 4 * Tq * Tk);
+    lst_dropout_probs(c, c, Tq, Tk, &d, b, h);
+    CHECK(!memcmp(a, c, 4 * Tq * Tk), "in-place differs");
+    lst_dropout_probs(c, x, Tq, Tk, &d, b, h + 1);
+    CHECK(memcmp(a, c, 4 * Tq * Tk), "heads share a mask");
+    free(x); free(a); free(c); free(x2);
+}
+
 /* Over 2^20 elements the kept share is within 5 standard deviations of
  * 1 - ceil(p * 65536) / 65536, and kept values are x / (1 - p) exactly. */
 TEST(ops_dropout_keep_rate_binomial) {
@@ -434,11 +506,14 @@ TEST(ops_residual_rmsnorm_matches_composition) {
     float *x = test_randn(&r, N * C, 1), *y = test_randn(&r, N * C, 1), *w = test_randn(&r, C, 1);
     float *res = malloc(4 * N * C), *nrm = malloc(4 * N * C), *rs = malloc(4 * N);
     float *res2 = malloc(4 * N * C), *nrm2 = malloc(4 * N * C), *rs2 = malloc(4 * N);
-    for (int on = 0; on < 2; on++) {
-        lst_drop_t d = {0.25f, 3, 9};
+    /* the fused op's mask is lst_dropout_rows' (rows keyed by example):
+     * one row of N positions, then N rows of one */
+    const int64_t ids[5] = {7, 3, 11, 0, 2};
+    for (int on = 0; on < 3; on++) {
+        lst_drop_t d = {0.25f, 3, 9, on == 2 ? N : 0, on == 2 ? ids : NULL};
         const lst_drop_t *dp = on ? &d : NULL;
         lst_residual_rmsnorm_forward(res, nrm, rs, x, y, w, N, C, 1e-6f, dp);
-        lst_dropout_apply(res2, y, N * C, dp, 0);
+        lst_dropout_rows(res2, y, N * C, dp);
         lst_add_inplace(res2, x, N * C);
         lst_rmsnorm_forward(nrm2, rs2, res2, w, N, C, 1e-6f);
         CHECK(test_maxdiff(res, res2, N * C) < 1e-6 && test_maxdiff(nrm, nrm2, N * C) < 1e-5 &&
@@ -455,7 +530,7 @@ TEST(ops_residual_rmsnorm_matches_composition) {
         memcpy(dres2, dres, 4 * N * C);
         lst_residual_rmsnorm_backward(dres, dy, dw, g, res, w, rs, N, C, dp);
         lst_rmsnorm_backward(dres2, dw2, g, res2, w, rs2, N, C);
-        lst_dropout_apply(dy2, dres2, N * C, dp, 0);
+        lst_dropout_rows(dy2, dres2, N * C, dp);
         CHECK(test_maxdiff(dres, dres2, N * C) < 1e-5 && test_maxdiff(dy, dy2, N * C) < 1e-5 &&
                   test_maxdiff(dw, dw2, C) < 1e-5, "backward differs (dropout %d)", on);
         free(g); free(dres); free(dres2); free(dy); free(dy2); free(dw); free(dw2);

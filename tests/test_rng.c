@@ -5,8 +5,10 @@
  * a log(0), a stuck counter), at tolerances of many standard errors. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../src/core/rng.h"
+#include "../src/core/streams.h"
 #include "test.h"
 
 static void check_kat(const uint32_t ctr[4], const uint32_t key[2], const uint32_t want[4]) {
@@ -179,4 +181,29 @@ TEST(rng_uniform_matches_stream0) {
         float a = lst_rng_uniform(&r), b = lst_rng_uniform_at(77, 0, i);
         CHECK(a == b, "index %llu: sequential %g vs stateless %g", (unsigned long long)i, a, b);
     }
+}
+
+/* The example key offset (streams.h): splitmix64's output function of
+ * e + golden ratio, a bijection, so examples of one run never share a key:
+ * the splitmix64 reference values, no collision over the first 2^16 ids
+ * (sorted), and no fixed point at 0 (seed ^ 0 would be the bare seed). */
+static int cmp_u64(const void *a, const void *b) {
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+TEST(rng_example_keys_distinct) {
+    /* splitmix64 seeded with 0: its first outputs are the mix of k * golden */
+    CHECK(lst_stream_example(0) == 0xE220A8397B1DCDAFull, "mix(0) = %llx",
+          (unsigned long long)lst_stream_example(0));
+    CHECK(lst_stream_example(0x9E3779B97F4A7C15ull) == 0x6E789E6AA1B965F4ull, "mix(golden) = %llx",
+          (unsigned long long)lst_stream_example(0x9E3779B97F4A7C15ull));
+    enum { N = 1 << 16 };
+    static uint64_t v[N];
+    for (uint64_t e = 0; e < N; e++) v[e] = lst_stream_example(e);
+    qsort(v, N, sizeof v[0], cmp_u64);
+    int dup = 0;
+    for (int i = 1; i < N; i++) dup += v[i] == v[i - 1];
+    CHECK(dup == 0, "%d colliding example keys", dup);
+    CHECK(lst_stream_example(0) != 0, "example 0 keeps the bare seed");
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
+#include "../core/streams.h"
 
 int lst_method_is_backbone(const char *name) {
     const lst_method_info_t *info = lst_method_info(name);
@@ -131,7 +132,7 @@ void lst_t5_ext_mark(lst_param_t *p, int n, const lst_t5_config_t *c, const lst_
 
 void lst_t5_ext_init(lst_t5_t *m, uint64_t seed) {
     lst_rng_t r;
-    lst_rng_seed(&r, seed ^ 0x5eedf00dULL);
+    lst_rng_seed(&r, seed ^ LST_STREAM_EXT_INIT);
     for (int i = 0; i < m->n_params; i++) {
         const lst_param_t *p = &m->params[i];
         if (!p->ext) continue;

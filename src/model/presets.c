@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "../core/rng.h"
+#include "../core/streams.h"
 #include "../io/safetensors.h"
 #include "t5_tensors.h"
 
@@ -114,8 +115,7 @@ typedef struct {
  * the counter's upper half tagged so it never meets lst_rng's own use. */
 static uint64_t tensor_seed(uint64_t seed, int index) {
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-    const uint32_t ctr[4] = {(uint32_t)index, 0, 0x6c737420u /* "lst " */,
-                             0x696e6974u /* "init" */};
+    const uint32_t ctr[4] = {(uint32_t)index, 0, LST_STREAM_PRESET_W2, LST_STREAM_PRESET_W3};
     uint32_t out[4];
     lst_philox4x32(key, ctr, out);
     return (uint64_t)out[1] << 32 | out[0];

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
+#include "../core/streams.h"
 #include "../io/safetensors.h"
 #include "side.h"
 
@@ -201,7 +202,7 @@ static void fill_normal(lst_rng_t *r, float *p, size_t n, double std) {
 
 void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init) {
     lst_rng_t r;
-    lst_rng_seed(&r, seed);
+    lst_rng_seed(&r, seed ^ LST_STREAM_LADDER_INIT);
     const size_t d = s->d_backbone, ds = s->cfg.d_model;
     for (int st = 0; st < 2; st++) {
         lst_side_stack_t *S = &s->w.st[st];
@@ -222,7 +223,7 @@ void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init) {
 void lst_side_init_random(lst_side_t *s, uint64_t seed) {
     lst_side_init_ladders(s, seed, 0.0f);
     lst_rng_t r;
-    lst_rng_seed(&r, seed ^ 0x5eed5eed5eedULL);
+    lst_rng_seed(&r, seed ^ LST_STREAM_SIDE_RANDOM_INIT);
     for (int i = 0; i < s->n_params; i++) {
         const lst_param_t *p = &s->params[i];
         if (!strstr(p->name, ".block.")) continue;

@@ -178,7 +178,8 @@ size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int 
                             int backward);
 
 /* Dropout: bb_drop for the backbone (unused in compression), side_drop for
- * the side network (NULL: eval mode). Returns the mean loss if batch->labels, else 0. With acts
+ * the side network (NULL: eval mode). Returns the loss if batch->labels (as
+ * lst_t5_forward: over the batch's label count), else 0. With acts
  * allocated for training the logits are never whole: the LM head, the loss
  * and the head's backward run a chunk of lst_side_logit_rows rows at a
  * time (a->logits is then scratch); otherwise a->logits holds them all. */
@@ -211,7 +212,7 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
                       int *out_len, const int32_t *teacher, float *logits,
                       lst_err_t *err);
 
-/* Gradient of the mean loss w.r.t. every side parameter, accumulated into
+/* Gradient of the forward's loss w.r.t. every side parameter, accumulated into
  * grads (s's layout). Needs the forward's acts (allocated with backward)
  * and side_drop. */
 int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s,

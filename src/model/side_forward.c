@@ -23,6 +23,13 @@ static lst_drop_t stack_site(const lst_drop_t *drop, int stack, int site) {
     return lst_drop_site(&base, site);
 }
 
+/* A step's dropout with the batch's rows keyed by their examples (NULL if off). */
+static const lst_drop_t *batch_drop(lst_drop_t *out, const lst_drop_t *drop,
+                                    const lst_t5_batch_t *bt) {
+    *out = lst_drop_batch(drop, bt->B, bt->example_ids);
+    return lst_drop_active(drop) ? out : NULL;
+}
+
 
 static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
                        const lst_side_t *s) {
@@ -153,12 +160,12 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
         memcpy(a->bb_x, a->emb, sizeof(float) * N * d);
         if (bon) {
             lst_drop_t e = stack_site(bb_drop, st, 0);
-            lst_dropout_apply(a->bb_x, a->bb_x, (int64_t)(N * d), &e, 0);
+            lst_dropout_rows(a->bb_x, a->bb_x, (int64_t)(N * d), &e);
         }
     }
     if (son) {
         lst_drop_t e = stack_site(side_drop, st, 0);
-        lst_dropout_apply(a->emb, a->emb, (int64_t)(N * d), &e, 0);
+        lst_dropout_rows(a->emb, a->emb, (int64_t)(N * d), &e);
     }
     lst_matmul_forward(a->s0[st], a->emb, W->first_w, W->first_b, (int)N, d, ds);
 
@@ -213,7 +220,7 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
                             cb->layer_norm_eps);
         if (bon) {
             lst_drop_t f = stack_site(bb_drop, 0, 1);
-            lst_dropout_apply(a->bb_enc_out, a->bb_enc_out, (int64_t)(N * d), &f, 0);
+            lst_dropout_rows(a->bb_enc_out, a->bb_enc_out, (int64_t)(N * d), &f);
         }
     }
     if (st && s->opts.mode == LST_SIDE_TUNING) {
@@ -222,14 +229,14 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
                             cb->layer_norm_eps);
         if (bon) {
             lst_drop_t f = stack_site(bb_drop, 1, 1);
-            lst_dropout_apply(a->bb_dec_out, a->bb_dec_out, (int64_t)(N * d), &f, 0);
+            lst_dropout_rows(a->bb_dec_out, a->bb_dec_out, (int64_t)(N * d), &f);
         }
     }
     lst_rmsnorm_forward(a->fin[st], a->rstd[st], cur_s, W->final_ln, (int)N, ds,
                         cs->layer_norm_eps);
     if (son) {
         lst_drop_t f = stack_site(side_drop, st, 1);
-        lst_dropout_apply(a->fin[st], a->fin[st], (int64_t)(N * ds), &f, 0);
+        lst_dropout_rows(a->fin[st], a->fin[st], (int64_t)(N * ds), &f);
     }
 }
 
@@ -243,6 +250,9 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
                         const lst_drop_t *side_drop) {
     const int d = bb->cfg.d_model, Nd = bt->B * bt->Td;
     const int tuning = s->opts.mode == LST_SIDE_TUNING;
+    lst_drop_t bb_rows, side_rows;
+    bb_drop = batch_drop(&bb_rows, bb_drop, bt);
+    side_drop = batch_drop(&side_rows, side_drop, bt);
     stack_forward(bb, s, bt, a, 0, bb_drop, side_drop);
     stack_forward(bb, s, bt, a, 1, bb_drop, side_drop);
     /* upsample, then the frozen LM head (scaled by d^-0.5 when tied);
@@ -258,14 +268,17 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
     const int V = bb->vocab;
     if (!a->backward) {
         lst_matmul_forward(a->logits, head, bb->w.lm_head, NULL, Nd, d, V);
-        return bt->labels ? lst_xent_forward_backward(NULL, a->logits, bt->labels, Nd, V, 1.0f) : 0.0;
+        if (!bt->labels) return 0.0;
+        const int64_t count = lst_t5_label_count(bt);
+        const double total = lst_xent_sum(NULL, a->logits, bt->labels, Nd, V, 0.0f);
+        return count ? total / (double)count : 0.0;
     }
     /* Training: LM head, loss and the head's backward a chunk of rows at a
-     * time; what survives is d(up), the gradient of the head's input. */
-    int count = 0;
-    for (int i = 0; i < Nd; i++) count += bt->labels[i] != -100;
+     * time; what survives is d(up), the gradient of the head's input. The
+     * loss is normalised by the whole batch's label count. */
+    const int64_t count = lst_t5_label_count(bt);
     const int R = lst_side_logit_rows(a->B * a->Td, V);
-    const float scale = count ? 1.0f / count : 0.0f;
+    const float scale = count ? 1.0f / (float)count : 0.0f;
     double total = 0;
     memset(a->dup, 0, sizeof(float) * (size_t)Nd * d);
     for (int r0 = 0; r0 < Nd; r0 += R) {
@@ -285,7 +298,7 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
         }
         a->dmerge = (float)(dg * g * omg / s->opts.gate_T);
     }
-    return count ? total / count : 0.0;
+    return count ? total / (double)count : 0.0;
 }
 
 int lst_side_logit_rows(int rows, int V) {
@@ -316,7 +329,7 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5
 
     if (son) {
         lst_drop_t f = stack_site(side_drop, st, 1);
-        lst_dropout_apply(dfin, dfin, (int64_t)(N * ds), &f, 0);
+        lst_dropout_rows(dfin, dfin, (int64_t)(N * ds), &f);
     }
     const float *last_s = a->S[st] + (size_t)(nk - 1) * N * ds;
     memset(ds_cur, 0, sizeof(float) * N * ds);
@@ -355,7 +368,7 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5
     lst_embedding_forward(emb, ids, bb->w.shared, (int)N, d);
     if (son) {
         lst_drop_t e = stack_site(side_drop, st, 0);
-        lst_dropout_apply(emb, emb, (int64_t)(N * d), &e, 0);
+        lst_dropout_rows(emb, emb, (int64_t)(N * d), &e);
     }
     lst_matmul_backward(NULL, g->first_w, g->first_b, ds_cur, emb, W->first_w, (int)N, d, ds);
     lst_relbias_backward(g->rel, dbias, H, T, T, !st, cs->rel_buckets, cs->rel_max_distance);
@@ -366,6 +379,8 @@ int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
                       lst_err_t *err) {
     if (!bt->labels) return lst_fail(err, "LST backward needs labels");
     if (!a->backward) return lst_fail(err, "LST backward needs activations allocated for training");
+    lst_drop_t side_rows;
+    side_drop = batch_drop(&side_rows, side_drop, bt);
     const int B = bt->B, Td = bt->Td, d = bb->cfg.d_model;
     const int ds = s->cfg.d_model, Nd = B * Td;
     lst_side_weights_t G;

@@ -20,6 +20,9 @@ static lst_op_act_t op_act(const lst_t5_config_t *c) { return (lst_op_act_t)lst_
 
 int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
                        lst_err_t *err) {
+    if (lst_t5_enc_len(m, b->Ts) >= LST_DROP_MAX_POS || b->Td >= LST_DROP_MAX_POS)
+        return lst_fail(err, "batch of %d source and %d target positions: at most %d each",
+                        lst_t5_enc_len(m, b->Ts), b->Td, LST_DROP_MAX_POS - 1);
     for (int i = 0; i < b->B * b->Ts; i++)
         if (b->input_ids[i] < 0 || b->input_ids[i] >= m->vocab)
             return lst_fail(err, "input_ids[%d][%d] = %d is outside the vocabulary [0, %d)",
@@ -34,6 +37,22 @@ int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
                             i / b->Td, i % b->Td, b->labels[i], m->vocab);
     }
     return 0;
+}
+
+int64_t lst_t5_label_count(const lst_t5_batch_t *b) {
+    if (b->label_count > 0 || !b->labels) return b->label_count;
+    int64_t n = 0;
+    for (int i = 0; i < b->B * b->Td; i++) n += b->labels[i] != -100;
+    return n;
+}
+
+/* The loss of logits [N, V]: row losses summed / the batch's label count,
+ * and with dlogits, its gradient. */
+static double batch_loss(float *dlogits, const float *logits, const lst_t5_batch_t *bt, int V) {
+    const int64_t count = lst_t5_label_count(bt);
+    const double total = lst_xent_sum(dlogits, logits, bt->labels, bt->B * bt->Td, V,
+                                      count ? (float)(1.0 / (double)count) : 0.0f);
+    return count ? total / (double)count : 0.0;
 }
 
 /* Dropout sites inside a block (derived from the block's base site). */
@@ -66,7 +85,7 @@ static void bias_rows(float *y, const float *b, int N, int C) {
 }
 
 lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer) {
-    lst_drop_t d = {0, 0, 0};
+    lst_drop_t d = {0, 0, 0, 0, NULL};
     if (!lst_drop_active(base)) return d;
     d = *base;
     d.stream = (base->stream * 2 + (uint64_t)stack) * 256 + (uint64_t)(layer & 255);
@@ -159,7 +178,7 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     }
     if (on) {
         site = lst_drop_site(drop, SITE_FF_HIDDEN);
-        lst_dropout_apply(a->act, a->act, (int64_t)N * F, &site, 0);
+        lst_dropout_rows(a->act, a->act, (int64_t)N * F, &site);
     }
     lst_t5_linear(out, a->act, w->wo, w->pwo, w->bwo, N, F, d);
     if (A) lst_adapter_forward(out, a->ad_ff_y, a->ad_ff_u, a->ad_ff_g, w->ad_ff, N, d, A);
@@ -200,16 +219,17 @@ const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_t5_batch_t *bt,
 }
 
 void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
-                   const lst_drop_t *drop) {
+                   const lst_drop_t *drop_in) {
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), d = c->d_model;
     const size_t tap = (size_t)B * Ts * d;
-    const int on = lst_drop_active(drop);
+    const int on = lst_drop_active(drop_in);
+    const lst_drop_t rows = lst_drop_batch(drop_in, B, bt->example_ids), *drop = on ? &rows : NULL;
     encoder_input(m, bt, a, a->enc_taps);
     const uint8_t *mask = lst_t5_enc_mask(m, bt, a);
     if (on) {
         lst_drop_t e = stack_site(drop, 0, 0);
-        lst_dropout_apply(a->enc_taps, a->enc_taps, (int64_t)tap, &e, 0);
+        lst_dropout_rows(a->enc_taps, a->enc_taps, (int64_t)tap, &e);
     }
     lst_relbias_forward(a->enc_bias, m->w.enc_rel, c->num_heads, Ts, Ts, 0, 0, 1,
                         c->rel_buckets, c->rel_max_distance);
@@ -223,23 +243,24 @@ void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a
                         m->w.enc_final, B * Ts, d, c->layer_norm_eps);
     if (on) {
         lst_drop_t f = stack_site(drop, 0, 1);
-        lst_dropout_apply(a->enc_out, a->enc_out, (int64_t)tap, &f, 0);
+        lst_dropout_rows(a->enc_out, a->enc_out, (int64_t)tap, &f);
     }
 }
 
 double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
-                      const lst_drop_t *drop) {
+                      const lst_drop_t *drop_in) {
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), Td = bt->Td, d = c->d_model;
     const size_t tap = (size_t)B * Td * d;
-    const int on = lst_drop_active(drop);
-    lst_t5_encode(m, bt, a, drop);
+    const int on = lst_drop_active(drop_in);
+    const lst_drop_t rows = lst_drop_batch(drop_in, B, bt->example_ids), *drop = on ? &rows : NULL;
+    lst_t5_encode(m, bt, a, drop_in);
     const uint8_t *mask = lst_t5_enc_mask(m, bt, a);
 
     lst_embedding_forward(a->dec_taps, bt->dec_ids, m->w.shared, B * Td, d);
     if (on) {
         lst_drop_t e = stack_site(drop, 1, 0);
-        lst_dropout_apply(a->dec_taps, a->dec_taps, (int64_t)tap, &e, 0);
+        lst_dropout_rows(a->dec_taps, a->dec_taps, (int64_t)tap, &e);
     }
     lst_relbias_forward(a->dec_bias, m->w.dec_rel, c->num_heads, Td, Td, 0, 0, 0,
                         c->rel_buckets, c->rel_max_distance);
@@ -253,7 +274,7 @@ double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t
                         m->w.dec_final, B * Td, d, c->layer_norm_eps);
     if (on) {
         lst_drop_t f = stack_site(drop, 1, 1);
-        lst_dropout_apply(a->dec_out, a->dec_out, (int64_t)tap, &f, 0);
+        lst_dropout_rows(a->dec_out, a->dec_out, (int64_t)tap, &f);
     }
 
     /* LM head; tied embeddings scale the input by d_model^-0.5 first. */
@@ -261,7 +282,7 @@ double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t
     if (c->tie_word_embeddings) lst_scale_inplace(a->head_in, 1.0f / sqrtf((float)d), (int64_t)tap);
     lst_matmul_forward(a->logits, a->head_in, m->w.lm_head, m->w.lm_bias, B * Td, d, m->vocab);
     if (!bt->labels) return 0.0;
-    return lst_xent_forward_backward(NULL, a->logits, bt->labels, B * Td, m->vocab, 1.0f);
+    return batch_loss(NULL, a->logits, bt, m->vocab);
 }
 
 void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s, const lst_t5_config_t *c,
@@ -299,7 +320,7 @@ void lst_t5_bwd_scratch_free(lst_t5_bwd_scratch_t *s) {
 static void drop_grad(float *g, int64_t n, const lst_drop_t *drop, int site) {
     if (!lst_drop_active(drop)) return;
     lst_drop_t d = lst_drop_site(drop, site);
-    lst_dropout_apply(g, g, n, &d, 0);
+    lst_dropout_rows(g, g, n, &d);
 }
 
 /* dout: [B, T, d] gradient of the block output -> dx: [B, T, d] (overwritten;
@@ -412,7 +433,9 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
 }
 
 int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_acts_t *a,
-                    const lst_drop_t *drop, float *grads, lst_err_t *err) {
+                    const lst_drop_t *drop_in, float *grads, lst_err_t *err) {
+    const lst_drop_t rows = lst_drop_batch(drop_in, bt->B, bt->example_ids);
+    const lst_drop_t *drop = lst_drop_active(drop_in) ? &rows : NULL;
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), Td = bt->Td, d = c->d_model, V = m->vocab;
     const int H = c->num_heads, P = m->w.prompt ? m->w.prompt_len : 0;
@@ -433,7 +456,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     const uint8_t *mask = lst_t5_enc_mask(m, bt, a);
 
     /* Loss -> logits -> LM head. */
-    lst_xent_forward_backward(dlogits, a->logits, bt->labels, B * Td, V, 1.0f);
+    batch_loss(dlogits, a->logits, bt, V);
     const int Nd = B * Td;
     memset(s.dn, 0, sizeof(float) * (size_t)Nd * d);
     lst_matmul_backward(s.dn, g.lm_head, g.lm_bias, dlogits, a->head_in, m->w.lm_head, Nd, d, V);
@@ -443,7 +466,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
      * to the lowest one anything trainable needs. */
     const size_t dtap = (size_t)Nd * d;
     lst_drop_t site = stack_site(drop, 1, 1);
-    if (on) lst_dropout_apply(s.dn, s.dn, (int64_t)dtap, &site, 0);
+    if (on) lst_dropout_rows(s.dn, s.dn, (int64_t)dtap, &site);
     memset(dcur, 0, sizeof(float) * dtap);
     lst_rmsnorm_backward(dcur, g.dec_final, s.dn, a->dec_taps + c->num_decoder_layers * dtap,
                          m->w.dec_final, a->dec_rstd, Nd, d);
@@ -457,7 +480,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     if (m->dec_stop == 0) {
         site = stack_site(drop, 1, 0);
         if (g.shared) {
-            if (on) lst_dropout_apply(dcur, dcur, (int64_t)dtap, &site, 0);
+            if (on) lst_dropout_rows(dcur, dcur, (int64_t)dtap, &site);
             lst_embedding_backward(g.shared, dcur, bt->dec_ids, Nd, d);
         }
         if (dbias_dec)
@@ -470,7 +493,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     const int Ns = B * Ts;
     const size_t etap = (size_t)Ns * d;
     site = stack_site(drop, 0, 1);
-    if (on) lst_dropout_apply(denc, denc, (int64_t)etap, &site, 0);
+    if (on) lst_dropout_rows(denc, denc, (int64_t)etap, &site);
     memset(dcur, 0, sizeof(float) * etap);
     lst_rmsnorm_backward(dcur, g.enc_final, denc, a->enc_taps + c->num_layers * etap,
                          m->w.enc_final, a->enc_rstd, Ns, d);
@@ -483,7 +506,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_ac
     }
     if (m->enc_stop > 0) return 0;
     site = stack_site(drop, 0, 0);
-    if (on) lst_dropout_apply(dcur, dcur, (int64_t)etap, &site, 0);
+    if (on) lst_dropout_rows(dcur, dcur, (int64_t)etap, &site);
     const int Tb = bt->Ts;
     for (int b = 0; b < B; b++) { /* per row: prompt rows, then the ids */
         const float *row = dcur + (size_t)b * Ts * d;

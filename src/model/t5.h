@@ -209,7 +209,16 @@ typedef struct {
     const int32_t *dec_ids;    /* [B, Td] */
     const uint8_t *dec_mask;   /* [B, Td] or NULL (causal masking only) */
     const int32_t *labels;     /* [B, Td], -100 = ignore; NULL: no loss */
+    /* What makes a share of a larger batch compute its part of the whole:
+     * example_ids [B] is each row's global index (its dropout masks' key,
+     * ops.h), NULL: the row number; label_count is the labels (!= -100)
+     * counted over the WHOLE batch, the loss normaliser (0: this batch's). */
+    const int64_t *example_ids;
+    int64_t label_count;
 } lst_t5_batch_t;
+
+/* The loss normaliser of a batch: label_count, or its own labels counted. */
+int64_t lst_t5_label_count(const lst_t5_batch_t *b);
 
 int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
                        lst_err_t *err);
@@ -294,10 +303,13 @@ size_t lst_t5_acts_bwd_floats(const lst_t5_t *m, int B, int Ts, int Td);
 
 /* Dropout: drop == NULL (or p == 0) is eval mode. A base site (seed,
  * stream) expands to one stream per (stack, layer) and site inside it, so
- * backward regenerates every mask. */
+ * backward regenerates every mask; the forward and backward key its rows
+ * by the batch's example_ids (lst_drop_batch). */
 lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer);
 
-/* Full forward. Returns the mean loss if batch->labels, else 0. */
+/* Full forward. Returns the loss if batch->labels (the sum of the row
+ * losses / lst_t5_label_count: the mean, or this batch's share of the
+ * whole batch's), else 0. */
 double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *batch,
                       lst_t5_acts_t *a, const lst_drop_t *drop);
 
@@ -311,7 +323,7 @@ const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_t5_batch_t *bt,
 void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *batch,
                    lst_t5_acts_t *a, const lst_drop_t *drop);
 
-/* Full backward of the mean loss into grads (layout of m; accumulates).
+/* Full backward of the forward's loss into grads (layout of m; accumulates).
  * Needs a forward with keep_all and labels, and the forward's dropout. */
 int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
                     const lst_t5_acts_t *a, const lst_drop_t *drop,
@@ -320,7 +332,8 @@ int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
 /* One block, for callers that drive the stacks themselves (the side
  * network). x: [B, T, d] -> out: [B, T, d]; enc: [B, Ts, d] for a decoder
  * block's cross-attention, NULL in the encoder. drop: the block's base
- * site (lst_drop_layer) or NULL; scratch: [LST_MAX_THREADS * 2 * max(T, Ts)^2]. */
+ * site (lst_drop_layer of a site whose rows are set: lst_drop_batch) or
+ * NULL; scratch: [LST_MAX_THREADS * 2 * max(T, Ts)^2]. */
 void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias,

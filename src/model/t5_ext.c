@@ -7,13 +7,14 @@
 #include "t5_ext.h"
 
 /* y: [N, O] += scale * drop(x) A^T B^T, with x: [N, in], A: [r, in],
- * B: [O, r]. Saves u = scale * drop(x) A^T: [N, r]. xs: [N, max(in, O)]. */
+ * B: [O, r]. Saves u = scale * drop(x) A^T: [N, r]. xs: [N, max(in, O)].
+ * x's rows are drop->B batch rows of N / B positions (lst_dropout_rows). */
 void lst_lora_forward(float *y, float *u, const float *x, const float *A, const float *B,
                       int N, int in, int O, int r, float scale, const lst_drop_t *drop,
                       float *xs) {
     const float *xin = x;
     if (lst_drop_active(drop)) {
-        lst_dropout_apply(xs, x, (int64_t)N * in, drop, 0);
+        lst_dropout_rows(xs, x, (int64_t)N * in, drop);
         xin = xs;
     }
     lst_matmul_forward(u, xin, A, NULL, N, in, r);
@@ -39,7 +40,7 @@ void lst_lora_backward(float *dx, float *dA, float *dB, const float *dy, const f
     if (dA) {
         const float *xin = x;
         if (on) {
-            lst_dropout_apply(xs, x, (int64_t)N * in, drop, 0);
+            lst_dropout_rows(xs, x, (int64_t)N * in, drop);
             xin = xs;
         }
         lst_matmul_backward(NULL, dA, NULL, du, xin, A, N, in, r);
@@ -47,7 +48,7 @@ void lst_lora_backward(float *dx, float *dA, float *dB, const float *dy, const f
     if (dx) { /* dx += drop'(du A) */
         memset(dxs, 0, sizeof(float) * (size_t)N * in);
         lst_matmul_backward(dxs, NULL, NULL, du, x, A, N, in, r);
-        if (on) lst_dropout_apply(dxs, dxs, (int64_t)N * in, drop, 0);
+        if (on) lst_dropout_rows(dxs, dxs, (int64_t)N * in, drop);
         lst_add_inplace(dx, dxs, (int64_t)N * in);
     }
 }

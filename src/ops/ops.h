@@ -24,21 +24,34 @@
 int lst_threads(void); /* threads the ops use: min(omp_get_max_threads(), LST_MAX_THREADS) */
 
 /* ---- dropout.c: inverted dropout with regenerated masks ----------------- */
-/* Element i = 64 G + 16 k + 2 j + h of a dropout site is kept iff u >=
- * ceil(p * 65536), where u is bits [16 h, 16 h + 16) of word k of Philox
- * block 8 G + j (key = seed, counter = {block, stream}; word 4 block + k
- * of lst_rng_u32_at), so with probability 1 - ceil(p * 65536) / 65536, and
- * scaled by 1/(1-p). The mask is never stored: forward and backward
- * regenerate it from (seed, stream). p == 0 (or a NULL site) is the
- * identity. */
+/* The primitive, lst_dropout_apply: element i = 64 G + 16 k + 2 j + h of a
+ * stream (seed, stream) is kept iff u >= ceil(p * 65536), where u is bits
+ * [16 h, 16 h + 16) of word k of Philox block 8 G + j (key = seed, counter
+ * = {block, stream}; word 4 block + k of lst_rng_u32_at), so with
+ * probability 1 - ceil(p * 65536) / 65536, and scaled by 1/(1-p). The mask
+ * is never stored: forward and backward regenerate it. p == 0 (or a NULL
+ * site) is the identity.
+ *
+ * A site of a batch keys each row by its example instead of its position
+ * (core/streams.h): row b of the batch (of B rows) is example e = rows[b]
+ * (rows NULL: e = b), drawn from the primitive with seed ^
+ * lst_stream_example(e) (lst_drop_example) and an element index that
+ * does not depend on the padded lengths: t * C + c for a [B, T, C] site
+ * (lst_dropout_rows), (h << 40) + (i << 20) + j for attention probability
+ * (query i, key j) of head h (lst_dropout_probs; positions < 2^20). So a
+ * real position gets the same mask whatever the batch it is in, its row
+ * and the padding. */
 typedef struct {
     float p;
     uint64_t seed;
     uint64_t stream;
+    int B;               /* rows of the batch the site belongs to (0: 1) */
+    const int64_t *rows; /* [B] global example index of each row, or NULL */
 } lst_drop_t;
 
-/* out = x * mask / (1-p) (out may equal x). Backward is the same call on
- * the gradient. `first` is the element index of x[0] within the site. */
+/* out = x * mask / (1-p) (out may equal x) under (d->seed, d->stream),
+ * ignoring d->rows. Backward is the same call on the gradient. `first` is
+ * the element index of x[0] within the stream. */
 void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
                        uint64_t first);
 void lst_dropout_apply_ref(float *out, const float *x, int64_t N, const lst_drop_t *d,
@@ -46,13 +59,34 @@ void lst_dropout_apply_ref(float *out, const float *x, int64_t N, const lst_drop
 static inline int lst_drop_active(const lst_drop_t *d) { return d && d->p > 0; }
 /* A derived site: stream = base * 16 + site (site < 16). */
 static inline lst_drop_t lst_drop_site(const lst_drop_t *base, int site) {
-    lst_drop_t d = {0, 0, 0};
+    lst_drop_t d = {0, 0, 0, 0, NULL};
     if (base) {
         d = *base;
         d.stream = base->stream * 16 + (uint64_t)site;
     }
     return d;
 }
+/* The site with its batch rows set (B rows, example ids or NULL). */
+static inline lst_drop_t lst_drop_batch(const lst_drop_t *base, int B, const int64_t *rows) {
+    lst_drop_t d = {0, 0, 0, 0, NULL};
+    if (base) {
+        d = *base;
+        d.B = B;
+        d.rows = rows;
+    }
+    return d;
+}
+/* Row b's own stream: one example, for lst_dropout_apply. */
+lst_drop_t lst_drop_example(const lst_drop_t *d, int b);
+/* x, out: [B, L] (B = d->B, or 1 when 0; N = B * L), row b keyed by its
+ * example, element l of a row at index l. Threads split by (row, chunk). */
+void lst_dropout_rows(float *out, const float *x, int64_t N, const lst_drop_t *d);
+/* One attention block: x, out: [Tq, Tk] probabilities of head h of batch
+ * row b, element (i, j) at index (h << 40) + (i << 20) + j of row b's
+ * example (Tq, Tk < 2^20). */
+void lst_dropout_probs(float *out, const float *x, int Tq, int Tk, const lst_drop_t *d, int b,
+                       int h);
+#define LST_DROP_MAX_POS (1 << 20)
 
 /* ---- matmul.c: y = x @ W^T + b ---------------------------------------- */
 /* out: [N, OC]  x: [N, IC]  W: [OC, IC]  b: [OC] or NULL */
@@ -79,7 +113,8 @@ void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
 /* Fused residual + dropout + RMSNorm, the seam between two sub-layers:
  *   res = x + drop(y)           (res may equal y; y is the sub-layer output)
  *   norm = w * res * rstd(res)  (skipped when norm is NULL)
- * res, x, y, norm: [N, C]; rstd: [N]. drop index = position in [N, C]. */
+ * res, x, y, norm: [N, C]; rstd: [N]. The dropout is lst_dropout_rows' (rows of
+ * N / drop->B positions: element (t, c) of a row at index t * C + c). */
 void lst_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const float *x,
                                   const float *y, const float *w, int N, int C, float eps,
                                   const lst_drop_t *drop);
@@ -135,7 +170,7 @@ void lst_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
  * backward needs (or NULL); probs: [B, H, Tq, Tk] before dropout, only if
  * asked for (never needed by the backward). Masked keys get probability
  * exactly 0; a query that sees no key gets a zero output. drop (or NULL):
- * dropout on the probabilities, element index = position in [B, H, Tq, Tk].
+ * dropout on the probabilities, lst_dropout_probs' mask for each (b, h).
  * scratch: [LST_MAX_THREADS * 2 * Tq * Tk] floats. */
 void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
                            const float *k, const float *v, const float *bias,
@@ -168,7 +203,7 @@ void lst_attention_forward_ref(float *out, float *probs, const float *q,
  * the key and value buffers it replaces).
  * q: [B, T, H*D]  enc: [B, Ts, dm]  Wk, Wv: [H*D, dm]  kmask: [B, Ts] or NULL
  * out: [B, T, H*D]  lse: [B, H, T] or NULL (what the backward needs)
- * drop: on the probabilities, element index in [B, H, T, Ts]
+ * drop: on the probabilities, the mask of lst_attention_forward's
  * scratch: lst_cross_fold_scratch(B, T, Ts, H, dm) floats (either pass) */
 int lst_cross_fold_pays(int T, int Ts, int H, int D, int dm);
 /* The cost model behind that and the decoder cache's choice (multiply-adds
@@ -196,6 +231,14 @@ void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, con
 double lst_xent_forward_backward(float *dlogits, const float *logits,
                                  const int32_t *labels, int N, int V,
                                  float dloss);
+
+/* The same over a share of a batch: returns the SUM of the row losses and,
+ * if dlogits is non-NULL, writes (softmax - onehot) * grad_scale. With
+ * grad_scale = 1 / count and the sum divided by count it is
+ * lst_xent_forward_backward for any normaliser count (a label count over a
+ * batch larger than these rows). */
+double lst_xent_sum(float *dlogits, const float *logits, const int32_t *labels, int N, int V,
+                    float grad_scale);
 
 /* The chunked form for training: z: [N, V] logits of a chunk of rows,
  * overwritten in place by their gradient (softmax - onehot) * grad_scale

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../core/rng.h"
+#include "../core/streams.h"
 #include "../model/methods.h"
 #include "../model/presets.h"
 #include "../model/peft.h"
@@ -133,7 +134,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
     int rc = -1;
     if (!ids || !lab || !dec || !mask || !times) goto done;
     lst_rng_t rng;
-    lst_rng_seed(&rng, 7);
+    lst_rng_seed(&rng, LST_STREAM_BENCH_TOKENS);
     for (size_t i = 0; i < (size_t)B * T; i++) ids[i] = 2 + (int32_t)(lst_rng_u32(&rng) % (uint32_t)(V - 2));
     for (size_t i = 0; i < (size_t)B * D; i++) lab[i] = 2 + (int32_t)(lst_rng_u32(&rng) % (uint32_t)(V - 2));
     for (int b = 0; b < B; b++)
@@ -152,7 +153,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
             goto done;
         }
         if (lst_side_create(&s, &m.cfg, &so, err)) goto done;
-        lst_side_init_random(&s, 3);
+        lst_side_init_random(&s, LST_STREAM_BENCH_SIDE_INIT);
         if (!o->bf16 && lst_t5_pack_f32(&m, err)) goto done; /* as lst train does */
         if (lst_side_acts_alloc(&sa, &m, &s, B, T, D, 1, err)) goto done;
         params = s.params;
@@ -173,7 +174,10 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
     if (!grads || lst_adamw_init(&opt, &ac, n_floats, err)) goto done;
     for (int step = 0; step <= o->steps; step++) { /* step 0 warms up */
         const double t0 = now_ms();
-        lst_drop_t bd = {0.1f, 11, (uint64_t)step * 4}, sd = {0.1f, 11, (uint64_t)step * 4 + 1};
+        const lst_drop_t bd = {0.1f, LST_STREAM_BENCH_DROP_SEED,
+                               lst_stream_drop(step, LST_STREAM_DROP_BACKBONE)};
+        const lst_drop_t sd = {0.1f, LST_STREAM_BENCH_DROP_SEED,
+                               lst_stream_drop(step, LST_STREAM_DROP_SIDE)};
         double loss;
         memset(grads, 0, sizeof(float) * n_floats);
         if (is_lst) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
+#include "../core/streams.h"
 
 void lst_tokdata_free(lst_tokdata_t *d) {
     for (int i = 0; i < d->n; i++) {
@@ -72,6 +73,7 @@ void lst_batch_release(lst_batch_t *b) {
     free(b->dec_ids);
     free(b->labels);
     free(b->src_mask);
+    free(b->example_ids);
     memset(b, 0, sizeof *b);
 }
 
@@ -87,12 +89,16 @@ int lst_batch_make(lst_batch_t *b, const lst_tokdata_t *d, const int *idx, int B
     b->src_mask = lst_calloc((size_t)B * Ts, 1, err);
     b->labels = lst_malloc((size_t)B * Td, sizeof(int32_t), err);
     b->dec_ids = lst_malloc((size_t)B * Td, sizeof(int32_t), err);
-    if (!b->input_ids || !b->src_mask || !b->labels || !b->dec_ids) {
+    b->example_ids = lst_malloc((size_t)B, sizeof(int64_t), err);
+    if (!b->input_ids || !b->src_mask || !b->labels || !b->dec_ids || !b->example_ids) {
         lst_batch_release(b);
         return lst_fail_ctx(err, "batch of %d x %d", B, Ts);
     }
+    int64_t count = 0;
     for (int r = 0; r < B; r++) {
         const int i = idx[r];
+        b->example_ids[r] = i;
+        count += d->tgt_len[i];
         memcpy(b->input_ids + (size_t)r * Ts, d->src[i], sizeof(int32_t) * d->src_len[i]);
         memset(b->src_mask + (size_t)r * Ts, 1, d->src_len[i]);
         for (int t = 0; t < Td; t++) {
@@ -101,13 +107,16 @@ int lst_batch_make(lst_batch_t *b, const lst_tokdata_t *d, const int *idx, int B
             b->dec_ids[(size_t)r * Td + t] = prev == -100 ? 0 : prev;
         }
     }
-    b->view = (lst_t5_batch_t){B, Ts, Td, b->input_ids, b->src_mask, b->dec_ids, NULL, b->labels};
+    b->view = (lst_t5_batch_t){.B = B, .Ts = Ts, .Td = Td, .input_ids = b->input_ids,
+                               .src_mask = b->src_mask, .dec_ids = b->dec_ids,
+                               .labels = b->labels, .example_ids = b->example_ids,
+                               .label_count = count};
     return 0;
 }
 
 void lst_epoch_order(int *order, int n, uint64_t seed, int epoch) {
     lst_rng_t r;
-    lst_rng_seed(&r, seed * 1000003ULL + (uint64_t)epoch + 0x9E3779B97F4A7C15ULL);
+    lst_rng_seed(&r, seed * LST_STREAM_EPOCH_MUL + (uint64_t)epoch + LST_STREAM_EPOCH_BASE);
     for (int i = 0; i < n; i++) order[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(((uint64_t)lst_rng_u32(&r) * (uint64_t)(i + 1)) >> 32);

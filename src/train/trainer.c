@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../core/fileio.h"
+#include "../core/streams.h"
 #include "../io/safetensors.h"
 #include "adamw.h"
 #include "checkpoint.h"
@@ -142,7 +143,7 @@ static int init_side(const lst_train_opts_t *o, const lst_t5_t *bb, lst_side_t *
     lst_batch_t b = {0};
     int rc = -1;
     if (order && imp) {
-        lst_epoch_order(order, train->n, o->seed, -1);
+        lst_epoch_order(order, train->n, o->seed, LST_EPOCH_FISHER);
         if (!o->quiet) fprintf(stderr, "lst train: Fisher importance over %d examples...\n", n);
         if (!lst_batch_make(&b, train, order, n, bb->cfg.decoder_start_token_id, err) &&
             !lst_fisher_importance(bb, &b.view, imp, err))
@@ -180,7 +181,7 @@ static char *state_text(const state_t *s, const lst_train_opts_t *o) {
     cJSON *rng = cJSON_CreateObject();
     cJSON_AddStringToObject(rng, "generator", "philox4x32-10, counter-based");
     cJSON_AddNumberToObject(rng, "seed", (double)o->seed);
-    cJSON_AddStringToObject(rng, "dropout_stream", "step*4 + (0 backbone, 1 side)");
+    cJSON_AddStringToObject(rng, "dropout_stream", "step*4 + (0 backbone, 1 side), keyed by example");
     cJSON_AddStringToObject(rng, "epoch_order", "Fisher-Yates from Philox(seed, epoch)");
     cJSON_AddItemToObject(j, "rng", rng);
     cJSON_AddNumberToObject(j, "step", (double)s->step);
@@ -480,10 +481,11 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
             if (lst_batch_make(&b, &data.train, order + first, nb, bb->cfg.decoder_start_token_id, err))
                 goto done;
             const double ts = now_s();
-            lst_drop_t bd = {o->bb_dropout ? p_drop : 0, o->seed, (uint64_t)S.step * 4 + 0};
-            lst_drop_t sd = {p_drop, o->seed, (uint64_t)S.step * 4 + 1};
+            const uint64_t bs = lst_stream_drop(S.step, LST_STREAM_DROP_BACKBONE);
+            lst_drop_t bd = {o->bb_dropout ? p_drop : 0, o->seed, bs};
+            lst_drop_t sd = {p_drop, o->seed, lst_stream_drop(S.step, LST_STREAM_DROP_SIDE)};
             /* backbone methods train the backbone itself: its dropout is theirs */
-            lst_drop_t td = {p_drop, o->seed, (uint64_t)S.step * 4 + 0};
+            lst_drop_t td = {p_drop, o->seed, bs};
             memset(grads, 0, sizeof(float) * tu.n_floats);
             int brc;
             double loss = lst_tuner_step(&tu, &b.view, tu.backbone ? &td : &bd, &sd, grads, &brc, err);

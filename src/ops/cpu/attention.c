@@ -63,10 +63,10 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
         }
         const float *Pv = P;
         if (dropping && inv) {
-            lst_dropout_apply(P, P, (int64_t)Tq * Tk, drop, (uint64_t)bh * Tq * Tk);
+            lst_dropout_probs(P, P, Tq, Tk, drop, b, h);
         } else if (dropping) {
             float *Pd = mine + (size_t)Tq * Tk;
-            lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, (uint64_t)bh * Tq * Tk);
+            lst_dropout_probs(Pd, P, Tq, Tk, drop, b, h);
             Pv = Pd;
         }
         float *o = out + (size_t)b * Tq * C + (size_t)h * D;
@@ -104,7 +104,6 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
             const float *doh = dout + (size_t)b * Tq * C + (size_t)h * D;
             const float *oh = out + (size_t)b * Tq * C + (size_t)h * D;
             const uint8_t *km = kmask ? kmask + (size_t)b * Tk : NULL;
-            const uint64_t first = bh * Tq * Tk;
             scores(P, qh, kh, bias ? bias + (size_t)h * Tq * Tk : NULL, Tq, Tk, D, C);
             for (int i = 0; i < Tq; i++) {
                 float *s = P + (size_t)i * Tk;
@@ -113,7 +112,7 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
                 if (l == INFINITY) memset(s, 0, sizeof(float) * Tk); /* a row that saw no key */
                 else lst_row_exp(s, Tk, l, limit, km);
             }
-            if (dropping) lst_dropout_apply(Pd, P, (int64_t)Tq * Tk, drop, first);
+            if (dropping) lst_dropout_probs(Pd, P, Tq, Tk, drop, b, h);
             if (dv)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, D, Tq, 1.0f,
                             dropping ? Pd : P, Tk, doh, C, 1.0f,

@@ -97,7 +97,10 @@ void lst_cross_fold_forward(float *out, float *lse, const float *q, const float 
                 lst_row_scale(s, Ts, (float)(1.0 / sum));
                 if (l) *l = mx + (float)log(sum);
             }
-            if (dropping) lst_dropout_apply(S, S, (int64_t)HT * Ts, drop, (uint64_t)b * HT * Ts);
+            if (dropping) /* rows h T .. h T + T - 1 are head h's */
+                for (int h = 0; h < H; h++)
+                    lst_dropout_probs(S + (size_t)h * T * Ts, S + (size_t)h * T * Ts, T, Ts, drop,
+                                      b, h);
             /* X2_b = P E_b: [H*T, Ts] x [Ts, dm] */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, HT, dm, Ts, 1.0f, S, Ts, Eb, dm,
                         0.0f, xb, dm);
@@ -157,7 +160,9 @@ void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, con
             }
             const float *Pv = P;
             if (dropping) {
-                lst_dropout_apply(Pd, P, (int64_t)HT * Ts, drop, (uint64_t)b * HT * Ts);
+                for (int h = 0; h < H; h++)
+                    lst_dropout_probs(Pd + (size_t)h * T * Ts, P + (size_t)h * T * Ts, T, Ts, drop,
+                                      b, h);
                 Pv = Pd;
             }
             /* PE = Pd E_b; dPd = dPE E_b^T; dE_b += Pd^T dPE */

@@ -10,11 +10,17 @@
  * so the fast path widens them into one 16-lane vector. Element i keeps
  * iff its field u >= ceil(p * 65536), i.e. with probability
  * 1 - ceil(p * 65536) / 65536 (0.89999390 for p = 0.1, at most 2^-16 under
- * 1 - p), and kept elements are scaled by 1 / (1 - p). */
+ * 1 - p), and kept elements are scaled by 1 / (1 - p).
+ *
+ * Batch sites (ops.h) key each row by its example: one stream per example
+ * (the key seed ^ lst_stream_example(e)), and element indices inside the
+ * example that every padding gives alike; every row starts a group, so the
+ * vector path runs whole groups. */
 #include <math.h>
 #include <string.h>
 
 #include "../../core/rng.h"
+#include "../../core/streams.h"
 #include "../ops.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(LST_DROPOUT_NO_AVX512)
@@ -65,17 +71,17 @@ static inline void group_fields(const philox_key_t *K, uint64_t G, uint32_t fld[
 }
 
 #if HAVE_AVX512_KERNEL
-/* The same with AVX-512, for NG consecutive groups at once (two keep the
+/* The same with AVX-512, for NG groups G[0..NG) at once (two keep the
  * multipliers busy while a round's results come back). Each 64-bit lane
  * holds one block's word in its low half, so vpmuludq gives the 32x32->64
  * products of 8 blocks at once (GCC 12 turns no portable multiply into a
  * lone vpmuludq); the high halves carry junk that nothing reads. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-groups_avx512(const philox_key_t *K, uint64_t G, const int NG, uint32_t *fld) {
+groups_avx512(const philox_key_t *K, const uint64_t *G, const int NG, uint32_t *fld) {
     const __m512i m0 = _mm512_set1_epi64(M0), m1 = _mm512_set1_epi64(M1);
     __m512i c0[2], c1[2], c2[2], c3[2];
     for (int q = 0; q < NG; q++) {
-        c0[q] = _mm512_add_epi64(_mm512_set1_epi64((long long)(8 * (G + (uint64_t)q))),
+        c0[q] = _mm512_add_epi64(_mm512_set1_epi64((long long)(8 * G[q])),
                                  _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
         c1[q] = _mm512_srli_epi64(c0[q], 32);
         c2[q] = _mm512_set1_epi32((int)K->s_lo);
@@ -103,12 +109,28 @@ groups_avx512(const philox_key_t *K, uint64_t G, const int NG, uint32_t *fld) {
 #undef FIELDS
 }
 
-__attribute__((target("avx512f"))) static void fields_avx512(const philox_key_t *K, uint64_t G,
-                                                             int ng, uint32_t *fld) {
+__attribute__((target("avx512f"))) static void fields_avx512(const philox_key_t *K,
+                                                             const uint64_t *G, int ng,
+                                                             uint32_t *fld) {
     if (ng == 2) groups_avx512(K, G, 2, fld);
     else groups_avx512(K, G, 1, fld);
 }
 #endif
+
+/* out[e] = f[e] >= thresh ? x[e] * scale : +0.0, branch-free (inlined in
+ * each clone below, so it runs as wide as the clone's target). */
+__attribute__((always_inline)) static inline void select_kept(float *op, const float *xp,
+                                                              const uint32_t *f, int n,
+                                                              uint32_t thresh, float scale) {
+#pragma omp simd
+    for (int e = 0; e < n; e++) {
+        float v = xp[e] * scale;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        u &= -(uint32_t)(f[e] >= thresh);
+        memcpy(&op[e], &u, 4);
+    }
+}
 
 /* Elements [a, b) of the site (x[0] is element `first`), two groups at a
  * time: their fields, then a branch-free select over their part of [a, b).
@@ -124,48 +146,93 @@ drop_span(float *out, const float *x, uint64_t first, uint64_t a, uint64_t b,
     uint32_t fld[2 * GROUP];
     for (uint64_t g0 = a & ~(uint64_t)(GROUP - 1); g0 < b; g0 += 2 * GROUP) {
         const int ng = b - g0 > GROUP ? 2 : 1;
+        const uint64_t G[2] = {g0 / GROUP, g0 / GROUP + 1};
 #if HAVE_AVX512_KERNEL
-        if (wide) fields_avx512(K, g0 / GROUP, ng, fld);
+        if (wide) fields_avx512(K, G, ng, fld);
         else
 #endif
-            for (int q = 0; q < ng; q++) group_fields(K, g0 / GROUP + (uint64_t)q, fld + GROUP * q);
+            for (int q = 0; q < ng; q++) group_fields(K, G[q], fld + GROUP * q);
         const uint64_t s0 = g0 > a ? g0 : a, s1 = g0 + GROUP * ng < b ? g0 + GROUP * ng : b;
-        const uint32_t *f = fld + (s0 - g0);
-        const float *xp = x + (s0 - first);
-        float *op = out + (s0 - first);
-        const int n = (int)(s1 - s0);
-#pragma omp simd
-        for (int e = 0; e < n; e++) { /* kept: x * scale; dropped: +0.0 */
-            float v = xp[e] * scale;
-            uint32_t u;
-            memcpy(&u, &v, 4);
-            u &= -(uint32_t)(f[e] >= thresh);
-            memcpy(&op[e], &u, 4);
+        select_kept(out + (s0 - first), x + (s0 - first), fld + (s0 - g0), (int)(s1 - s0), thresh,
+                    scale);
+    }
+}
+
+/* An attention block: row i of x, out: [Tq, Tk] is elements base + (i <<
+ * 20) .. + Tk - 1 (base a multiple of 64). Its groups go two at a time
+ * whichever rows they sit in: rows of up to 64 keys are one group each,
+ * and pairs keep the AVX-512 kernel at its two-group pace. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+drop_block(float *out, const float *x, int Tq, int Tk, uint64_t base, const philox_key_t *K,
+           uint32_t thresh, float scale) {
+#if HAVE_AVX512_KERNEL
+    const int wide = __builtin_cpu_supports("avx512f");
+#endif
+    const int per = (Tk + GROUP - 1) / GROUP, n = Tq * per;
+    uint32_t fld[2 * GROUP];
+    int i = 0, g = 0; /* the next group: row i, keys 64 g .. */
+    for (int q0 = 0; q0 < n; q0 += 2) {
+        const int ng = n - q0 > 1 ? 2 : 1;
+        uint64_t G[2] = {0, 0};
+        int row[2], col[2];
+        for (int q = 0; q < ng; q++) {
+            row[q] = i;
+            col[q] = g * GROUP;
+            G[q] = ((base + ((uint64_t)i << 20)) >> 6) + (uint64_t)g;
+            if (++g == per) g = 0, i++;
+        }
+#if HAVE_AVX512_KERNEL
+        if (wide) fields_avx512(K, G, ng, fld);
+        else
+#endif
+            for (int q = 0; q < ng; q++) group_fields(K, G[q], fld + GROUP * q);
+        /* two groups of one row: one select over both */
+        const int both = ng == 2 && row[1] == row[0], span = both ? 2 * GROUP : GROUP;
+        for (int q = 0; q < ng; q += 1 + both) {
+            const size_t at = (size_t)row[q] * Tk + (size_t)col[q];
+            select_kept(out + at, x + at, fld + GROUP * q,
+                        Tk - col[q] < span ? Tk - col[q] : span, thresh, scale);
         }
     }
+}
+
+/* The round keys of (seed, stream), the threshold and the scale of p. */
+typedef struct {
+    philox_key_t K;
+    uint32_t thresh;
+    float scale;
+} drop_key_t;
+
+static drop_key_t drop_key(const lst_drop_t *d) {
+    const uint64_t seed = d->seed;
+    drop_key_t k = {.K = {.s_lo = (uint32_t)d->stream, .s_hi = (uint32_t)(d->stream >> 32)}};
+    k.K.k0[0] = (uint32_t)seed;
+    k.K.k1[0] = (uint32_t)(seed >> 32);
+    for (int r = 1; r < 10; r++) { /* bumped between rounds, as lst_philox4x32 */
+        k.K.k0[r] = k.K.k0[r - 1] + 0x9E3779B9u;
+        k.K.k1[r] = k.K.k1[r - 1] + 0xBB67AE85u;
+    }
+    k.scale = 1.0f / (1.0f - d->p);
+    k.thresh = (uint32_t)ceil((double)d->p * 65536.0);
+    return k;
+}
+
+static void copy_unless_same(float *out, const float *x, int64_t N) {
+    if (out != x) memmove(out, x, sizeof(float) * (size_t)(N > 0 ? N : 0));
 }
 
 void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
                        uint64_t first) {
     if (!lst_drop_active(d)) {
-        if (out != x)
-            for (int64_t i = 0; i < N; i++) out[i] = x[i];
+        copy_unless_same(out, x, N);
         return;
     }
     if (N <= 0) return;
-    const float scale = 1.0f / (1.0f - d->p);
-    const uint32_t thresh = (uint32_t)ceil((double)d->p * 65536.0);
-    philox_key_t K = {.s_lo = (uint32_t)d->stream, .s_hi = (uint32_t)(d->stream >> 32)};
-    K.k0[0] = (uint32_t)d->seed;
-    K.k1[0] = (uint32_t)(d->seed >> 32);
-    for (int r = 1; r < 10; r++) { /* bumped between rounds, as lst_philox4x32 */
-        K.k0[r] = K.k0[r - 1] + 0x9E3779B9u;
-        K.k1[r] = K.k1[r - 1] + 0xBB67AE85u;
-    }
+    const drop_key_t k = drop_key(d);
     const uint64_t hi = first + (uint64_t)N;
     const int nt = N > 8 * CHUNK ? lst_threads() : 1;
     if (nt == 1) { /* no parallel region: most calls are one row */
-        drop_span(out, x, first, first, hi, &K, thresh, scale);
+        drop_span(out, x, first, first, hi, &k.K, k.thresh, k.scale);
         return;
     }
     /* chunks aligned to global indices so every group is drawn by one thread */
@@ -176,8 +243,50 @@ void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *
         uint64_t a = lo + (uint64_t)c * CHUNK, b = a + CHUNK;
         if (a < first) a = first;
         if (b > hi) b = hi;
-        drop_span(out, x, first, a, b, &K, thresh, scale);
+        drop_span(out, x, first, a, b, &k.K, k.thresh, k.scale);
     }
+}
+
+lst_drop_t lst_drop_example(const lst_drop_t *d, int b) {
+    lst_drop_t e = {0, 0, 0, 0, NULL};
+    if (!d) return e;
+    const uint64_t ex = d->rows ? (uint64_t)d->rows[b] : (uint64_t)b;
+    e.p = d->p;
+    e.seed = d->seed ^ lst_stream_example(ex);
+    e.stream = d->stream;
+    return e;
+}
+
+void lst_dropout_rows(float *out, const float *x, int64_t N, const lst_drop_t *d) {
+    if (!lst_drop_active(d)) {
+        copy_unless_same(out, x, N);
+        return;
+    }
+    const int B = d->B > 0 ? d->B : 1;
+    const int64_t L = N / B; /* each row from its own start: no chunk straddles two rows */
+    if (L <= 0) return;
+    const int64_t per = (L + CHUNK - 1) / CHUNK, n_tasks = per * B;
+    const int nt = N > 8 * CHUNK ? lst_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t t = 0; t < n_tasks; t++) {
+        const int b = (int)(t / per);
+        const uint64_t a = (uint64_t)(t % per) * CHUNK;
+        const uint64_t e = a + CHUNK < (uint64_t)L ? a + CHUNK : (uint64_t)L;
+        const lst_drop_t ex = lst_drop_example(d, b);
+        const drop_key_t k = drop_key(&ex);
+        drop_span(out + (size_t)b * L, x + (size_t)b * L, 0, a, e, &k.K, k.thresh, k.scale);
+    }
+}
+
+void lst_dropout_probs(float *out, const float *x, int Tq, int Tk, const lst_drop_t *d, int b,
+                       int h) {
+    if (!lst_drop_active(d)) {
+        copy_unless_same(out, x, (int64_t)Tq * Tk);
+        return;
+    }
+    const lst_drop_t ex = lst_drop_example(d, b);
+    const drop_key_t k = drop_key(&ex);
+    drop_block(out, x, Tq, Tk, (uint64_t)h << 40, &k.K, k.thresh, k.scale);
 }
 
 /* The plain definition, element by element: the reference for the above. */

@@ -64,13 +64,16 @@ void lst_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const fl
                                   const float *y, const float *w, int N, int C, float eps,
                                   const lst_drop_t *drop) {
     const int on = lst_drop_active(drop);
+    const int T = on && drop->B > 1 ? N / drop->B : N; /* positions of a batch row */
     const int nt = (double)N * C > 1e5 ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int n = 0; n < N; n++) {
         float *r = res + (size_t)n * C;
         const float *xr = x + (size_t)n * C;
-        if (on) lst_dropout_apply(r, y + (size_t)n * C, C, drop, (uint64_t)n * C);
-        else if (r != y + (size_t)n * C) memcpy(r, y + (size_t)n * C, sizeof(float) * C);
+        if (on) { /* the mask of lst_dropout_rows: (row n / T, index (n % T) C + c) */
+            const lst_drop_t ex = lst_drop_example(drop, n / T);
+            lst_dropout_apply(r, y + (size_t)n * C, C, &ex, (uint64_t)(n % T) * C);
+        } else if (r != y + (size_t)n * C) memcpy(r, y + (size_t)n * C, sizeof(float) * C);
         for (int c = 0; c < C; c++) r[c] += xr[c];
         if (!norm) continue;
         const double ss = sumsq(r, C);
@@ -85,5 +88,5 @@ void lst_residual_rmsnorm_backward(float *dres, float *dy, float *dw, const floa
                                    const float *res, const float *w, const float *rstd, int N,
                                    int C, const lst_drop_t *drop) {
     if (dnorm) lst_rmsnorm_backward(dres, dw, dnorm, res, w, rstd, N, C);
-    if (dy) lst_dropout_apply(dy, dres, (int64_t)N * C, drop, 0);
+    if (dy) lst_dropout_rows(dy, dres, (int64_t)N * C, drop);
 }

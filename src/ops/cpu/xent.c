@@ -19,12 +19,9 @@ static double row_grad(float *out, const float *x, int V, int label, float scale
     return mx + log(sum) - xl;
 }
 
-/* logits, dlogits: [N, V]  labels: [N] */
-double lst_xent_forward_backward(float *dlogits, const float *logits,
-                                 const int32_t *labels, int N, int V,
-                                 float dloss) {
-    int count = 0;
-    for (int n = 0; n < N; n++) count += labels[n] != -100;
+/* logits, dlogits: [N, V]  labels: [N]; the sum of the row losses */
+double lst_xent_sum(float *dlogits, const float *logits, const int32_t *labels, int N, int V,
+                    float grad_scale) {
     double total = 0;
     const int nt = (double)N * V > 1e6 ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) reduction(+ : total) schedule(static) if (nt > 1)
@@ -37,7 +34,7 @@ double lst_xent_forward_backward(float *dlogits, const float *logits,
             continue;
         }
         if (dx) {
-            total += row_grad(dx, x, V, labels[n], (float)((double)dloss / count));
+            total += row_grad(dx, x, V, labels[n], grad_scale);
             continue;
         }
         float mx = x[0];
@@ -46,6 +43,16 @@ double lst_xent_forward_backward(float *dlogits, const float *logits,
         for (int v = 0; v < V; v++) sum += exp((double)x[v] - mx);
         total += mx + log(sum) - x[labels[n]];
     }
+    return total;
+}
+
+double lst_xent_forward_backward(float *dlogits, const float *logits,
+                                 const int32_t *labels, int N, int V,
+                                 float dloss) {
+    int count = 0;
+    for (int n = 0; n < N; n++) count += labels[n] != -100;
+    const double total =
+        lst_xent_sum(dlogits, logits, labels, N, V, count ? (float)((double)dloss / count) : 0.0f);
     return count ? total / count : 0.0;
 }
 

@@ -7,6 +7,8 @@
  * one tensor in memory in stream mode. */
 #include "safetensors.h"
 
+#include "../core/fsfile.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -241,17 +243,14 @@ static int open_impl(lst_st_file_t *f, const char *path, lst_err_t *err) {
     memset(f, 0, sizeof *f);
     f->path = strdup(path);
     if (!f->path) return lst_fail(err, "%s: out of memory", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lst_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    /* a FIFO would block a plain open() forever */
+    int fd = lst_open_regular(path, O_RDONLY, err);
+    if (fd < 0) return -1;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         lst_fail(err, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
         return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return lst_fail(err, "%s: not a regular file", path);
     }
     uint64_t fsize = (uint64_t)st.st_size;
     if (fsize == 0) {

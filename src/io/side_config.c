@@ -2,6 +2,8 @@
  * wrong type or value is an error naming the file and key. */
 #include "side_config.h"
 
+#include "../core/fsfile.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,11 +11,8 @@
 #include <string.h>
 
 static char *slurp(const char *path, lst_err_t *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lst_fail(err, "%s: cannot open", path);
-        return NULL;
-    }
+    FILE *f = lst_fopen_regular(path, err);
+    if (!f) return NULL;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {

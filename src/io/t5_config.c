@@ -5,6 +5,8 @@
  * activation; when it is absent, dense_act_fn / is_gated_act are used. */
 #include "t5_config.h"
 
+#include "../core/fsfile.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -215,8 +217,8 @@ int lst_t5_config_parse(lst_t5_config_t *c, const char *json, const char *what,
 
 int lst_t5_config_load(lst_t5_config_t *c, const char *path, lst_err_t *err) {
     lst_t5_config_default(c);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return lst_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = lst_fopen_regular(path, err);
+    if (!fp) return -1;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     for (;;) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/model_pair.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
 #include "../model/peft.h"
@@ -17,7 +18,7 @@ static int load_config(const char *dir, lst_t5_config_t *c, lst_err_t *err) {
     if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
         return lst_fail(err, "%s: path too long", dir);
     if (lst_t5_config_load(c, path, err)) return -1;
-    return 0;
+    return lst_model_pair_check_dir(dir, c, err);
 }
 
 int lst_cmd_params(int argc, char **argv) {

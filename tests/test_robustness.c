@@ -1036,3 +1036,14 @@ TEST(robust_target_length_limit) {
     free(big);
     lst_tokenizer_free(tok);
 }
+
+/* A side config with a NUL byte was read up to the NUL (cJSON stops
+ * there), so '{"r": 4}\\0garbage' passed as {"r": 4}. */
+TEST(robust_side_config_nul) {
+    const char *cfg = tmp("side_nul.json");
+    static const char text[] = "{\"r\": 4, \"init\": \"random\"}\0garbage";
+    put(cfg, text, sizeof text - 1);
+    const char *out = tmp("side_nul_out.safetensors");
+    expect(__LINE__, 1, "a NUL byte", out, "dump --model %s --batch %s --side-config '%s' --out '%s'", SRC, BATCH,
+           cfg, out);
+}

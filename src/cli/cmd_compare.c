@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../core/fileio.h"
+#include "../core/fsfile.h"
 #include "../train/report.h"
 #include "../train/trainer.h"
 #include "cli.h"
@@ -234,10 +235,14 @@ static void run_child(const char *const *argv, const char *out_path, const char 
     res->rss_mib = NAN;
     char cmd[4096];
     join_args(argv, cmd, sizeof cmd);
-    int efd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    int ofd = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* the run directory's files: a FIFO put there must not block compare */
+    lst_err_t oerr;
+    int efd = lst_open_regular(err_path, O_WRONLY | O_CREAT | O_APPEND, &oerr);
+    int ofd = efd < 0 ? -1
+              : out_path ? lst_open_regular(out_path, O_WRONLY | O_CREAT | O_TRUNC, &oerr)
+                         : open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (efd < 0 || ofd < 0) {
-        fprintf(stderr, "lst compare: cannot open %s: %s\n", efd < 0 ? err_path : out_path, strerror(errno));
+        fprintf(stderr, "lst compare: %s\n", out_path || efd < 0 ? oerr.msg : strerror(errno));
         if (efd >= 0) close(efd);
         if (ofd >= 0) close(ofd);
         return;

@@ -905,25 +905,25 @@ TEST(robust_fifo_inputs) {
  * or model was opened (or by the side network). */
 TEST(robust_options_before_opening) {
     const char *out = tmp("run_opts17"), *m = tiny();
-    expect(__LINE__, 2, "unknown --task 'foo'", out, "train --model '%s' --task foo --out '%s'", m, out);
+    expect(__LINE__, 2, "unknown task 'foo'", out, "train --model '%s' --task foo --out '%s'", m, out);
     expect(__LINE__, 2, "layer 1 is given twice", out,
            "train --model '%s' --task sst2 --data /nonexistent/glue --out '%s' --side-layers 1,1", m, out);
     expect(__LINE__, 2, "layer 0 comes after a higher one", out,
            "train --model '%s' --task sst2 --data /nonexistent/glue --out '%s' --encoder-side-layers 1,0", m, out);
-    expect(__LINE__, 2, "each in 0..3", out, "train --model '%s' --task sst2 --data /nonexistent/glue --out '%s' --decoder-side-layers 0,4", m,
+    expect(__LINE__, 2, "side layer 4 is outside the backbone's 0..3", out, "train --model '%s' --task sst2 --data /nonexistent/glue --out '%s' --decoder-side-layers 0,4", m,
            out);
     expect(__LINE__, 2, "--gen-length: 0 is outside", NULL, "eval --run '%s' --gen-length 0", tmp("no_run"));
     expect(__LINE__, 2, "--gen-length: 0 is outside", NULL, "predict --run '%s' --gen-length 0 < /dev/null",
            tmp("no_run"));
-    expect(__LINE__, 2, "unknown --method 'foo'", NULL, "params --model '%s' --method foo", tmp("no_model"));
-    expect(__LINE__, 2, "each in 0..3", NULL, "params --model t5-tiny --method lst --side-layers 2,4");
+    expect(__LINE__, 2, "unknown method 'foo'", NULL, "params --model '%s' --method foo", tmp("no_model"));
+    expect(__LINE__, 2, "side layer 4 is outside", NULL, "params --model t5-tiny --method lst --side-layers 2,4");
     expect(__LINE__, 2, "layer 2 is given twice", NULL,
            "plan --model t5-tiny --batch 1 --src-len 8 --tgt-len 2 --side-layers 2,2");
     expect(__LINE__, 2, "--seed: 'x' is not an integer", NULL,
            "dump --model '%s' --batch x --side-config y --seed x --out z", tmp("no_model"));
     expect(__LINE__, 2, "--side needs --side-config", NULL, "dump --model '%s' --batch x --side s --out z",
            tmp("no_model"));
-    expect(__LINE__, 2, "unknown --task 'foo'", tmp("cmp17"),
+    expect(__LINE__, 2, "unknown task 'foo'", tmp("cmp17"),
            "compare --model '%s' --task foo --methods lst --out '%s'", m, tmp("cmp17"));
     expect(__LINE__, 2, "layer 3 is given twice", tmp("cmp17"),
            "compare --model '%s' --task sst2 --data /nonexistent/glue --methods lst --out '%s' --side-layers 3,3", m, tmp("cmp17"));

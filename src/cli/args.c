@@ -158,7 +158,8 @@ int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) {
+    /* strtod skips leading spaces; nothing else here does */
+    if (errno || end == s || *end || !isfinite(v) || *s == ' ' || (*s >= '\t' && *s <= '\r')) {
         fprintf(stderr, "lst %s: --%s: '%s' is not a number\n", cmd, name, s);
         return -1;
     }
@@ -175,11 +176,15 @@ int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, in
     *n = 0;
     const char *p = s;
     while (*p) {
-        char *end;
+        char *end = (char *)p;
         errno = 0;
         long v = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : -1;
-        if (v < 0 || errno || v >= max || *n >= max || (*end && *end != ',') ||
-            (*end == ',' && !end[1])) {
+        if (v >= max && !errno && (!*end || (*end == ',' && end[1]))) {
+            fprintf(stderr, "lst %s: --%s '%s': side layer %ld is outside the backbone's 0..%d\n",
+                    cmd, name, s, v, max - 1);
+            return -1;
+        }
+        if (v < 0 || errno || *n >= max || (*end && *end != ',') || (*end == ',' && !end[1])) {
             fprintf(stderr, "lst %s: --%s '%s': expected comma-separated layer indices "
                     "(e.g. 1,2,3,5), each in 0..%d\n", cmd, name, s, max - 1);
             return -1;
@@ -216,7 +221,7 @@ int lst_cli_model_layers(const char *model, int *enc, int *dec) {
 
 int lst_opt_task(const char *cmd, const char *task) {
     if (!strcmp(task, "custom") || lst_task_find(task)) return 0;
-    fprintf(stderr, "lst %s: unknown --task '%s' (", cmd, task);
+    fprintf(stderr, "lst %s: unknown task '%s' (", cmd, task);
     for (int i = 0; i < lst_task_count(); i++) fprintf(stderr, "%s, ", lst_task_at(i)->name);
     fprintf(stderr, "or custom)\n");
     return 2;

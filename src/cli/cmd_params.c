@@ -42,7 +42,7 @@ int lst_cmd_params(int argc, char **argv) {
     int mode;
     if (strlen(v) >= sizeof ((lst_method_t *)0)->name ||
         (lst_method_side_mode(v, &mode) && !lst_method_is_backbone(v))) {
-        fprintf(stderr, "lst params: unknown --method '%s' (full, lst, side-tuning, compression, "
+        fprintf(stderr, "lst params: unknown method '%s' (full, lst, side-tuning, compression, "
                         "adapters, lora, bitfit, prompt)\n", v);
         return 2;
     }

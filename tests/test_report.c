@@ -1,4 +1,4 @@
-/* test_report.c: `lst compare`'s report (src/train/report.h) on numbers made
+/* test_report.c: `lst compare`'s report (src/report/report.h) on numbers made
  * here: the mean/std over seeds, the markdown table, the CSV read back, the
  * SVG rendered by rsvg-convert; then `lst compare` end to end on a tiny
  * random backbone: the three files, reuse of finished runs, continuation of

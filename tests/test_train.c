@@ -226,11 +226,11 @@ TEST(train_bad_options) {
     }
     char *log = NULL;
     int rc = lst_test_run(&log, "train --model %s --task nosuch --out %s --quiet", tmp("tiny"), tmp("r_bad"));
-    CHECK(rc == 1 && log && strstr(log, "unknown task 'nosuch'"), "task: %d %s", rc, log ? log : "");
+    CHECK(rc == 2 && log && strstr(log, "unknown task 'nosuch'"), "task: %d %s", rc, log ? log : "");
     free(log);
     rc = lst_test_run(&log, "train --model %s --task sst2 --out %s --side-layers 1,9 --quiet", tmp("tiny"),
                       tmp("r_bad2"));
-    CHECK(rc == 1 && log && strstr(log, "side layer 9"), "kept layer out of range: %d %s", rc, log ? log : "");
+    CHECK(rc == 2 && log && strstr(log, "side layer 9"), "kept layer out of range: %d %s", rc, log ? log : "");
     free(log);
     rc = lst_test_run(&log, "train --model tests/data/t5-tiny-relu --task sst2 --out %s --quiet", tmp("r_bad3"));
     CHECK(rc == 1 && log && strstr(log, "smaller than the tokenizer"), "vocab: %d %s", rc, log ? log : "");

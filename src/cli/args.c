@@ -1,8 +1,12 @@
 /* args.c: strict "--name value" option parsing shared by all subcommands. */
 #include "cli.h"
 
+#include "../io/glue.h"
+#include "../io/t5_config.h"
 #include "../model/methods.h"
 #include "../model/peft.h"
+#include "../model/presets.h"
+#include "../model/side.h"
 
 #include <errno.h>
 #include <math.h>
@@ -76,21 +80,76 @@ const char *lst_opt(const lst_opt_t *opts, int n, const char *name) {
     return NULL;
 }
 
-int lst_opt_int(const char *cmd, const char *name, const char *s, long lo,
-                long hi, long *out) {
+/* The whole of s as a decimal integer: optional '-', then digits only (no
+ * spaces, no '+', which strtoll would take). -1 if it is not one or does
+ * not fit 64 bits. */
+static int parse_ll(const char *s, long long *v) {
+    const char *d = s + (*s == '-');
+    if (*d < '0' || *d > '9') return -1;
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "lst %s: --%s: '%s' is not an integer\n", cmd, name, s);
-        return -1;
-    }
+    *v = strtoll(s, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
+static int not_int(const char *cmd, const char *name, const char *s) {
+    fprintf(stderr, "lst %s: --%s: '%s' is not an integer\n", cmd, name, s);
+    return -1;
+}
+
+int lst_opt_i64(const char *cmd, const char *name, const char *s, int64_t lo, int64_t hi,
+                int64_t *out) {
+    long long v;
+    if (parse_ll(s, &v)) return not_int(cmd, name, s);
     if (v < lo || v > hi) {
-        fprintf(stderr, "lst %s: --%s: %ld is outside [%ld, %ld]\n", cmd, name,
-                v, lo, hi);
+        fprintf(stderr, "lst %s: --%s: %lld is outside [%lld, %lld]\n", cmd, name, v,
+                (long long)lo, (long long)hi);
         return -1;
     }
-    *out = v;
+    *out = (int64_t)v;
+    return 0;
+}
+
+int lst_opt_i32(const char *cmd, const char *name, const char *s, int lo, int hi, int *out) {
+    int64_t v;
+    if (lst_opt_i64(cmd, name, s, lo, hi, &v)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int lst_opt_u64(const char *cmd, const char *name, const char *s, uint64_t lo, uint64_t hi,
+                uint64_t *out) {
+    /* every unsigned option lst has fits int64 (seeds: JSON-exact 2^47) */
+    if (hi > INT64_MAX) hi = INT64_MAX;
+    int64_t v;
+    if (lst_opt_i64(cmd, name, s, (int64_t)lo, (int64_t)hi, &v)) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int lst_opt_bytes(const char *cmd, const char *name, const char *s, int64_t *out) {
+    char *end;
+    errno = 0;
+    const double v = (*s >= '0' && *s <= '9') || *s == '.' ? strtod(s, &end) : NAN;
+    double mul = 1;
+    if (isfinite(v) && !errno) {
+        if (*end == 'K' || *end == 'k') mul = 1024.0;
+        else if (*end == 'M' || *end == 'm') mul = 1048576.0;
+        else if (*end == 'G' || *end == 'g') mul = 1073741824.0;
+        if (mul > 1) end++;
+    }
+    const double b = v * mul;
+    if (!isfinite(v) || errno || *end || b > 9e18) {
+        fprintf(stderr, "lst %s: --%s: '%s' is not a size in bytes (e.g. 4G, 512M, 100000)\n",
+                cmd, name, s);
+        return -1;
+    }
+    if (b < 1 || b != floor(b)) {
+        fprintf(stderr, "lst %s: --%s: '%s' is %g bytes; give a whole number of bytes, at "
+                        "least 1 (suffix K, M or G)\n", cmd, name, s, b);
+        return -1;
+    }
+    *out = (int64_t)b;
     return 0;
 }
 
@@ -99,7 +158,8 @@ int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) {
+    /* strtod skips leading spaces; nothing else here does */
+    if (errno || end == s || *end || !isfinite(v) || *s == ' ' || (*s >= '\t' && *s <= '\r')) {
         fprintf(stderr, "lst %s: --%s: '%s' is not a number\n", cmd, name, s);
         return -1;
     }
@@ -116,13 +176,23 @@ int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, in
     *n = 0;
     const char *p = s;
     while (*p) {
-        char *end;
+        char *end = (char *)p;
         errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v >= max || *n >= max || (*end && *end != ',') ||
-            (*end == ',' && !end[1])) {
+        long v = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : -1;
+        if (v >= max && !errno && (!*end || (*end == ',' && end[1]))) {
+            fprintf(stderr, "lst %s: --%s '%s': side layer %ld is outside the backbone's 0..%d\n",
+                    cmd, name, s, v, max - 1);
+            return -1;
+        }
+        if (v < 0 || errno || *n >= max || (*end && *end != ',') || (*end == ',' && !end[1])) {
             fprintf(stderr, "lst %s: --%s '%s': expected comma-separated layer indices "
                     "(e.g. 1,2,3,5), each in 0..%d\n", cmd, name, s, max - 1);
+            return -1;
+        }
+        if (*n && v <= keep[*n - 1]) {
+            fprintf(stderr, "lst %s: --%s '%s': layer %ld %s; give each layer once, in "
+                    "ascending order\n", cmd, name, s, v,
+                    v == keep[*n - 1] ? "is given twice" : "comes after a higher one");
             return -1;
         }
         keep[(*n)++] = (int)v;
@@ -133,6 +203,28 @@ int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, in
         return -1;
     }
     return 0;
+}
+
+int lst_cli_model_layers(const char *model, int *enc, int *dec) {
+    lst_t5_config_t c;
+    lst_err_t err;
+    if (lst_preset_config(model, &c, &err)) {
+        char path[4200];
+        if (snprintf(path, sizeof path, "%s/config.json", model) >= (int)sizeof path ||
+            lst_t5_config_load(&c, path, &err))
+            return -1;
+    }
+    *enc = c.num_layers < LST_MAX_LAYERS ? c.num_layers : LST_MAX_LAYERS;
+    *dec = c.num_decoder_layers < LST_MAX_LAYERS ? c.num_decoder_layers : LST_MAX_LAYERS;
+    return 0;
+}
+
+int lst_opt_task(const char *cmd, const char *task) {
+    if (!strcmp(task, "custom") || lst_task_find(task)) return 0;
+    fprintf(stderr, "lst %s: unknown task '%s' (", cmd, task);
+    for (int i = 0; i < lst_task_count(); i++) fprintf(stderr, "%s, ", lst_task_at(i)->name);
+    fprintf(stderr, "or custom)\n");
+    return 2;
 }
 
 int lst_opt_method_check(const char *cmd, const lst_opt_t *opts, int n, const char *method) {

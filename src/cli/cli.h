@@ -39,17 +39,45 @@ int lst_args_parse(const char *cmd, const char *usage, lst_opt_t *opts, int n,
 /* Looks an option up by name (NULL value if not given). */
 const char *lst_opt(const lst_opt_t *opts, int n, const char *name);
 
-/* Strict number parsing for option values: the whole string must be a
- * number within [lo, hi]; prints "lst <cmd>: --name: ..." and returns -1
- * otherwise. */
-int lst_opt_int(const char *cmd, const char *name, const char *s, long lo,
-                long hi, long *out);
+/* Strict integer parsing into the type the value is stored in: the whole
+ * string must be a decimal integer (no sign but '-', no spaces) within
+ * [lo, hi]; otherwise prints "lst <cmd>: --name: ..." and returns -1. The
+ * bounds have the destination's type, so a range wider than the field
+ * (--checkpoint-every 2147483648 into an int once became negative, and
+ * 4294967297 became 1) draws a compiler warning instead of wrapping.
+ * LST_OPT_INT picks the function from the destination's type. */
+int lst_opt_i32(const char *cmd, const char *name, const char *s, int lo, int hi, int *out);
+int lst_opt_i64(const char *cmd, const char *name, const char *s, int64_t lo, int64_t hi,
+                int64_t *out);
+int lst_opt_u64(const char *cmd, const char *name, const char *s, uint64_t lo, uint64_t hi,
+                uint64_t *out);
+#define LST_OPT_INT(cmd, name, s, lo, hi, dst)                                              \
+    _Generic(*(dst), int: lst_opt_i32, int64_t: lst_opt_i64, uint64_t: lst_opt_u64)(       \
+        cmd, name, s, lo, hi, dst)
+
+/* A byte count: a number with an optional K, M or G (binary) suffix, at
+ * least 1 and a whole number of bytes (--max-memory 0.5 once meant "no
+ * limit"). */
+int lst_opt_bytes(const char *cmd, const char *name, const char *s, int64_t *out);
+
 int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
                   double hi, double *out);
 
-/* "1,2,5" -> ascending-as-given layer indices in [0, max); returns -1 (after
- * printing "lst <cmd>: --<name> ...") on anything else. */
+/* "1,2,5" -> strictly ascending layer indices in [0, max); returns -1
+ * (after printing "lst <cmd>: --<name> ...") on anything else: a stray
+ * character, an index out of range, a repeated or descending index (the
+ * side network refused those only after the run was opened, exit 1). */
 int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, int *keep, int *n);
+
+/* The encoder and decoder layer counts of a --model value (a preset name
+ * or a checkpoint directory's config.json), so that layer options are
+ * checked before anything is opened; -1 if they cannot be read (the
+ * command's own load then says why). */
+int lst_cli_model_layers(const char *model, int *enc, int *dec);
+
+/* Checks a --task value: a GLUE task or "custom"; prints and returns 2
+ * otherwise. */
+int lst_opt_task(const char *cmd, const char *task);
 
 /* Options the given method does not take: side-network options (--r, the
  * side layers, --init, --fisher-samples, --backbone-dtype) with a baseline,
@@ -65,5 +93,23 @@ void lst_cli_blas_core(char **argv);
 
 /* Prints "lst <cmd>: <msg>" to stderr. */
 void lst_cli_error(const char *cmd, const char *msg);
+
+/* stdio.c. Flushes and closes stdout after a command: a failed write
+ * anywhere (stdout at /dev/full, a full disk, a file size limit) turns
+ * status 0 into 1 with "lst <cmd>: error writing stdout: <reason>".
+ * main calls it for every command. */
+int lst_cli_close_stdout(const char *cmd, int status);
+
+/* 0 if stdout has had no write error so far (after a fflush); otherwise
+ * prints the error and returns -1, so that a long command stops early. */
+int lst_cli_stdout_ok(const char *cmd);
+
+/* Commands that read stdin: refuses a directory on stdin (reads from it
+ * fail with EISDIR, which looked like an empty input); -1 after printing. */
+int lst_cli_stdin_ok(const char *cmd);
+
+/* After a command's stdin loop: -1 (after printing "error reading stdin
+ * after line N") if the loop ended on a read error rather than at EOF. */
+int lst_cli_stdin_done(const char *cmd, long lines);
 
 #endif

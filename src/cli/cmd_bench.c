@@ -34,7 +34,6 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
     if (rc) return rc == 1 ? -1 : rc;
     memset(o, 0, sizeof *o);
     const char *v;
-    long x;
     snprintf(o->model, sizeof o->model, "%s", lst_opt(opts, n, "model"));
     v = lst_opt(opts, n, "method");
     int mode;
@@ -57,34 +56,28 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
         o->bf16 = !strcmp(v, "bf16");
     }
     for (int i = 0; i < 4; i++)
-        if ((v = lst_opt(opts, n, sizes[i]))) {
-            if (lst_opt_int(cmd, sizes[i], v, i == 3 ? 0 : 1, 1000000, &x)) return 2;
-            *dst[i] = (int)x;
-        }
-    if (lst_opt_int(cmd, "batch", lst_opt(opts, n, "batch"), 1, 100000, &x)) return 2;
-    o->B = (int)x;
-    if (lst_opt_int(cmd, "src-len", lst_opt(opts, n, "src-len"), 1, 100000, &x)) return 2;
-    o->T = (int)x;
-    if (lst_opt_int(cmd, "tgt-len", lst_opt(opts, n, "tgt-len"), 1, 100000, &x)) return 2;
-    o->D = (int)x;
+        if ((v = lst_opt(opts, n, sizes[i])) &&
+            lst_opt_i32(cmd, sizes[i], v, i == 3 ? 0 : 1, 1000000, dst[i]))
+            return 2;
+    if (lst_opt_i32(cmd, "batch", lst_opt(opts, n, "batch"), 1, 100000, &o->B) ||
+        lst_opt_i32(cmd, "src-len", lst_opt(opts, n, "src-len"), 1, 100000, &o->T) ||
+        lst_opt_i32(cmd, "tgt-len", lst_opt(opts, n, "tgt-len"), 1, 100000, &o->D))
+        return 2;
     o->side.r = 8;
     o->side.gate_T = 0.1f;
     o->side.n_keep[0] = o->side.n_keep[1] = -1;
-    if ((v = lst_opt(opts, n, "r"))) {
-        if (lst_opt_int(cmd, "r", v, 1, 1024, &x)) return 2;
-        o->side.r = (int)x;
-    }
+    if ((v = lst_opt(opts, n, "r")) && lst_opt_i32(cmd, "r", v, 1, 1024, &o->side.r)) return 2;
     if ((v = lst_opt(opts, n, "side-layers"))) {
-        if (lst_opt_layers(cmd, "side-layers", v, LST_MAX_LAYERS, o->side.keep[0], &o->side.n_keep[0]))
-            return 2;
-        o->side.n_keep[1] = o->side.n_keep[0];
-        memcpy(o->side.keep[1], o->side.keep[0], sizeof o->side.keep[0]);
+        int depth[2];
+        if (lst_cli_model_layers(o->model, &depth[0], &depth[1]))
+            depth[0] = depth[1] = LST_MAX_LAYERS;
+        for (int st = 0; st < 2; st++)
+            if (lst_opt_layers(cmd, "side-layers", v, depth[st], o->side.keep[st], &o->side.n_keep[st]))
+                return 2;
     }
     o->steps = 1;
-    if (with_steps) {
-        if (lst_opt_int(cmd, "steps", lst_opt(opts, n, "steps"), 1, 100000, &x)) return 2;
-        o->steps = (int)x;
-    }
+    if (with_steps && lst_opt_i32(cmd, "steps", lst_opt(opts, n, "steps"), 1, 100000, &o->steps))
+        return 2;
     *json = lst_opt(opts, n, "json") != NULL;
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../core/fileio.h"
+#include "../core/fsfile.h"
 #include "../report/report.h"
 #include "../train/trainer.h"
 #include "cli.h"
@@ -33,35 +34,40 @@ static const char *const known_methods[MAX_METHODS] = {"full", "adapters", "lora
                                                        "prompt", "lst", "side-tuning", "compression"};
 
 /* Options handed to `lst train` as given (only when given): compare's name,
- * lst train's name, help, kind ('i' integer >= lo, 'f' number, 's' text),
- * and the methods that take it (NULL: every method; lst train refuses an
- * option that does not apply to the method, so it is not given there). */
+ * lst train's name, help, kind ('i' integer in [lo, hi], lst train's own
+ * range, so that a bad value is refused here with exit 2 rather than by
+ * every child; 'f' number, 's' text), and the methods that take it (NULL:
+ * every method; lst train refuses an option that does not apply to the
+ * method, so it is not given there). */
 #define SIDE_METHODS "lst,side-tuning,compression"
+#define MAX_I ((long)1 << 40)
 static const struct {
     const char *name, *train_name, *help;
     char kind;
-    long lo;
+    long lo, hi;
     const char *methods;
 } passes[] = {
-    {"epochs", "epochs", "epochs", 'i', 1, NULL},
-    {"max-steps", "max-steps", "stop after this many steps", 'i', 1, NULL},
-    {"batch", "batch", "batch size", 'i', 1, NULL},
-    {"eval-batch", "eval-batch", "generation batch size", 'i', 1, NULL},
-    {"max-train", "max-train", "use only the first N training examples", 'i', 1, NULL},
-    {"lr", "lr", "peak learning rate for every method (default: each method's paper rate)", 'f', 0, NULL},
-    {"warmup", "warmup", "warmup steps", 'i', 0, NULL},
-    {"r", "r", "side networks: reduction factor", 'i', 1, SIDE_METHODS},
-    {"side-layers", "side-layers", "side networks: kept layers of both stacks", 's', 0, SIDE_METHODS},
-    {"init", "init", "side networks: init (fisher, magnitude, random)", 's', 0, SIDE_METHODS},
-    {"fisher-samples", "fisher-samples", "side networks: examples for the Fisher importance", 'i', 1, SIDE_METHODS},
-    {"adapter-dim", "adapter-dim", "adapters: hidden size", 'i', 1, "adapters"},
-    {"lora-rank", "lora-rank", "lora: rank", 'i', 1, "lora"},
-    {"prompt-len", "prompt-len", "prompt: vectors", 'i', 1, "prompt"},
-    {"freeze-layers", "freeze-layers", "full, adapters, lora, bitfit: freeze the first K layers", 'i', 0,
+    {"epochs", "epochs", "epochs", 'i', 1, 100000, NULL},
+    {"max-steps", "max-steps", "stop after this many steps", 'i', 1, MAX_I, NULL},
+    {"batch", "batch", "batch size", 'i', 1, 1000000, NULL},
+    {"eval-batch", "eval-batch", "generation batch size", 'i', 1, 1000000, NULL},
+    {"max-train", "max-train", "use only the first N training examples", 'i', 1, MAX_I, NULL},
+    {"lr", "lr", "peak learning rate for every method (default: each method's paper rate)", 'f', 0, 0, NULL},
+    {"warmup", "warmup", "warmup steps", 'i', 0, 1000000000, NULL},
+    {"r", "r", "side networks: reduction factor", 'i', 1, 1024, SIDE_METHODS},
+    {"side-layers", "side-layers", "side networks: kept layers of both stacks", 's', 0, 0, SIDE_METHODS},
+    {"init", "init", "side networks: init (fisher, magnitude, random)", 's', 0, 0, SIDE_METHODS},
+    {"fisher-samples", "fisher-samples", "side networks: examples for the Fisher importance", 'i', 1, 100000000,
+     SIDE_METHODS},
+    {"adapter-dim", "adapter-dim", "adapters: hidden size", 'i', 1, 1000000, "adapters"},
+    {"lora-rank", "lora-rank", "lora: rank", 'i', 1, 1000000, "lora"},
+    {"prompt-len", "prompt-len", "prompt: vectors", 'i', 1, 1000000, "prompt"},
+    {"freeze-layers", "freeze-layers", "full, adapters, lora, bitfit: freeze the first K layers", 'i', 0, 100000,
      "full,adapters,lora,bitfit"},
-    {"spm", "spm", "SentencePiece model", 's', 0, NULL},
-    {"max-src", "max-source-length", "source tokens incl. EOS (lst train --max-source-length)", 'i', 2, NULL},
-    {"gen-validation", "gen-validation", "generation length during training", 'i', 1, NULL},
+    {"spm", "spm", "SentencePiece model", 's', 0, 0, NULL},
+    {"max-src", "max-source-length", "source tokens incl. EOS (lst train --max-source-length)", 'i', 2, 100000,
+     NULL},
+    {"gen-validation", "gen-validation", "generation length during training", 'i', 1, 100000, NULL},
 };
 #define N_PASSES ((int)(sizeof passes / sizeof passes[0]))
 
@@ -229,10 +235,14 @@ static void run_child(const char *const *argv, const char *out_path, const char 
     res->rss_mib = NAN;
     char cmd[4096];
     join_args(argv, cmd, sizeof cmd);
-    int efd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    int ofd = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* the run directory's files: a FIFO put there must not block compare */
+    lst_err_t oerr;
+    int efd = lst_open_regular(err_path, O_WRONLY | O_CREAT | O_APPEND, &oerr);
+    int ofd = efd < 0 ? -1
+              : out_path ? lst_open_regular(out_path, O_WRONLY | O_CREAT | O_TRUNC, &oerr)
+                         : open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (efd < 0 || ofd < 0) {
-        fprintf(stderr, "lst compare: cannot open %s: %s\n", efd < 0 ? err_path : out_path, strerror(errno));
+        fprintf(stderr, "lst compare: %s\n", out_path || efd < 0 ? oerr.msg : strerror(errno));
         if (efd >= 0) close(efd);
         if (ofd >= 0) close(ofd);
         return;
@@ -582,6 +592,23 @@ static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_
     cJSON_Delete(cj);
 }
 
+/* A pass-through option's value, checked as lst train checks it. */
+static int check_pass(const ctx_t *c, int i, const char *v) {
+    const char *name = passes[i].name;
+    int64_t iv;
+    double fv;
+    if (passes[i].kind == 'i') return lst_opt_i64("compare", name, v, passes[i].lo, passes[i].hi, &iv);
+    if (passes[i].kind == 'f') return lst_opt_float("compare", name, v, 0, 100, &fv);
+    /* --init is left to lst train: tests/test_report.c makes a child fail with --init best */
+    if (!strcmp(name, "side-layers")) {
+        int depth[2], keep[LST_MAX_LAYERS], n;
+        if (lst_cli_model_layers(opt(c, "model"), &depth[0], &depth[1])) depth[0] = depth[1] = LST_MAX_LAYERS;
+        for (int st = 0; st < 2; st++)
+            if (lst_opt_layers("compare", name, v, depth[st], keep, &n)) return -1;
+    }
+    return 0;
+}
+
 int lst_cmd_compare(int argc, char **argv) {
     ctx_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -612,6 +639,10 @@ int lst_cmd_compare(int argc, char **argv) {
         free(c);
         return 2;
     }
+    if (lst_opt_task("compare", opt(c, "task"))) {
+        free(c);
+        return 2;
+    }
     if (!strcmp(opt(c, "task"), "custom") && (!opt(c, "train") || !opt(c, "valid"))) {
         lst_cli_error("compare", "--task custom needs --train FILE and --valid FILE");
         free(c);
@@ -635,10 +666,7 @@ int lst_cmd_compare(int argc, char **argv) {
     for (int i = 0; i < N_PASSES; i++) {
         const char *v = opt(c, passes[i].name);
         if (!v) continue;
-        long iv;
-        double fv;
-        if ((passes[i].kind == 'i' && lst_opt_int("compare", passes[i].name, v, passes[i].lo, 1L << 40, &iv)) ||
-            (passes[i].kind == 'f' && lst_opt_float("compare", passes[i].name, v, 0, 100, &fv))) {
+        if (check_pass(c, i, v)) {
             free(c);
             return 2;
         }

@@ -67,7 +67,7 @@ static int out_add_params(outlist_t *o, const char *prefix, const lst_param_t *p
 /* The LST part of dump: logits, loss and side gradients of the LST model,
  * optionally the initial side network (init.*) and N AdamW steps. */
 static int dump_lst(lst_t5_t *m, const lst_t5_batch_t *b, const char *side_path,
-                    const char *cfg_path, long seed, const char *out_path, lst_err_t *err) {
+                    const char *cfg_path, int64_t seed, const char *out_path, lst_err_t *err) {
     lst_side_config_t sc;
     lst_side_t side = {0};
     lst_side_acts_t acts = {0};
@@ -175,6 +175,16 @@ int lst_cmd_dump(int argc, char **argv) {
                             argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
 
+    /* options first: a bad option is exit 2 whatever the files hold */
+    const char *side_cfg = lst_opt(opts, n_opts, "side-config");
+    if (lst_opt(opts, n_opts, "side") && !side_cfg) {
+        lst_cli_error("dump", "--side needs --side-config (r and kept layers)");
+        return 2;
+    }
+    int64_t seed = 0;
+    const char *sv = lst_opt(opts, n_opts, "seed");
+    if (sv && lst_opt_i64("dump", "seed", sv, 0, 0x7fffffff, &seed)) return 2;
+
     lst_err_t err = {{0}};
     lst_t5_t m = {0};
     lst_batch_file_t bf = {0};
@@ -190,20 +200,7 @@ int lst_cmd_dump(int argc, char **argv) {
         lst_fail_ctx(&err, "%s", lst_opt(opts, n_opts, "batch"));
         goto fail;
     }
-    const char *side_cfg = lst_opt(opts, n_opts, "side-config");
-    if (lst_opt(opts, n_opts, "side") && !side_cfg) {
-        lst_fail(&err, "--side needs --side-config (r and kept layers)");
-        lst_cli_error("dump", err.msg);
-        status = 2;
-        goto fail_quiet;
-    }
     if (side_cfg) {
-        long seed = 0;
-        const char *sv = lst_opt(opts, n_opts, "seed");
-        if (sv && lst_opt_int("dump", "seed", sv, 0, 0x7fffffffL, &seed)) {
-            status = 2;
-            goto fail_quiet;
-        }
         if (dump_lst(&m, b, lst_opt(opts, n_opts, "side"), side_cfg, seed,
                      lst_opt(opts, n_opts, "out"), &err))
             goto fail;
@@ -249,7 +246,6 @@ int lst_cmd_dump(int argc, char **argv) {
     status = 0;
 fail:
     if (status) lst_cli_error("dump", err.msg);
-fail_quiet:
     out_free(&out);
     free(grads);
     lst_t5_acts_free(&acts);

@@ -22,6 +22,10 @@ int lst_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "lst eval: --split must be train, validation or test, not '%s'\n", split);
         return 2;
     }
+    /* options before the run: a bad option is exit 2 whatever the run holds */
+    int gen = 0;
+    const char *g = lst_opt(opts, n, "gen-length");
+    if (g && lst_opt_i32("eval", "gen-length", g, 1, 100000, &gen)) return 2;
     lst_err_t err = {{0}};
     lst_run_t r;
     lst_tokdata_t d = {0};
@@ -29,16 +33,11 @@ int lst_cmd_eval(int argc, char **argv) {
         lst_cli_error("eval", err.msg);
         return 1;
     }
-    long gen = r.opts.gen_test;
-    const char *g = lst_opt(opts, n, "gen-length");
-    if (g && lst_opt_int("eval", "gen-length", g, 1, 100000, &gen)) {
-        lst_run_close(&r);
-        return 2;
-    }
+    if (!g) gen = r.opts.gen_test;
     lst_metrics_t m;
     int status = 1;
     if (!lst_run_split(&r, split, &d, &err) &&
-        !lst_evaluate(&r.bb, r.sidep, r.tok, &d, r.task, (int)gen, r.opts.eval_batch, &m, NULL, &err)) {
+        !lst_evaluate(&r.bb, r.sidep, r.tok, &d, r.task, gen, r.opts.eval_batch, &m, NULL, &err)) {
         printf("{\"split\": \"%s\", \"examples\": %d", split, d.n);
         for (int i = 0; i < m.n; i++) printf(", \"%s\": %.4f", lst_metric_name(m.kinds[i]), m.values[i]);
         printf(", \"score\": %.4f}\n", m.score);

@@ -29,8 +29,8 @@ int lst_cmd_init(int argc, char **argv) {
     const char *out = lst_opt(opts, n, "out");
     const char *seed_s = lst_opt(opts, n, "seed");
     const int gated = lst_opt(opts, n, "gated") != NULL;
-    long seed = 0;
-    if (seed_s && lst_opt_int("init", "seed", seed_s, 0, LONG_MAX, &seed) != 0) return 2;
+    uint64_t seed = 0;
+    if (seed_s && lst_opt_u64("init", "seed", seed_s, 0, INT64_MAX, &seed) != 0) return 2;
 
     lst_err_t err;
     lst_t5_config_t c;
@@ -43,12 +43,12 @@ int lst_cmd_init(int argc, char **argv) {
         c.gated = 1;
         c.tie_word_embeddings = 0;
     }
-    if (lst_preset_write_random(&c, out, (uint64_t)seed, &err) != 0) {
+    if (lst_preset_write_random(&c, out, seed, &err) != 0) {
         lst_cli_error("init", err.msg);
         return 1;
     }
-    printf("wrote %s/model.safetensors and %s/config.json: %s%s, seed %ld, %lld parameters\n",
-           out, out, preset, gated ? " (gated-gelu, untied)" : "", seed,
+    printf("wrote %s/model.safetensors and %s/config.json: %s%s, seed %llu, %lld parameters\n",
+           out, out, preset, gated ? " (gated-gelu, untied)" : "", (unsigned long long)seed,
            (long long)lst_preset_param_count(&c));
     return 0;
 }

@@ -4,10 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/model_pair.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
+#include "../model/peft.h"
 #include "../model/presets.h"
 #include "cli.h"
+
+/* DIR/config.json, checked against DIR/model.safetensors when that is
+ * there: a pair that lst init left half replaced is refused here too. */
+static int load_config(const char *dir, lst_t5_config_t *c, lst_err_t *err) {
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
+        return lst_fail(err, "%s: path too long", dir);
+    if (lst_t5_config_load(c, path, err)) return -1;
+    return lst_model_pair_check_dir(dir, c, err);
+}
 
 int lst_cmd_params(int argc, char **argv) {
     lst_opt_t opts[] = {
@@ -25,42 +37,46 @@ int lst_cmd_params(int argc, char **argv) {
     int rc = lst_args_parse("params", "--model DIR|PRESET --method M [method options] [--json]",
                             opts, n, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
-    lst_err_t err = {{0}};
-    lst_t5_config_t c;
-    const char *model = lst_opt(opts, n, "model");
-    if (lst_preset_config(model, &c, &err)) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/config.json", model);
-        if (lst_t5_config_load(&c, path, &err)) {
-            lst_cli_error("params", err.msg);
-            return 1;
-        }
+    /* every option before the model is read: a bad option is exit 2 */
+    const char *v = lst_opt(opts, n, "method");
+    int mode;
+    if (strlen(v) >= sizeof ((lst_method_t *)0)->name ||
+        (lst_method_side_mode(v, &mode) && !lst_method_is_backbone(v))) {
+        fprintf(stderr, "lst params: unknown method '%s' (full, lst, side-tuning, compression, "
+                        "adapters, lora, bitfit, prompt)\n", v);
+        return 2;
     }
     lst_method_t m;
-    lst_method_default(&m, lst_opt(opts, n, "method"));
-    const char *v;
-    long x;
-#define INT_OPT(name, field, lo, hi)                                              \
-    if ((v = lst_opt(opts, n, name))) {                                          \
-        if (lst_opt_int("params", name, v, lo, hi, &x)) return 2;                \
-        field = (int)x;                                                           \
-    }
+    lst_method_default(&m, v);
+#define INT_OPT(name, field, lo, hi)                                                      \
+    if ((v = lst_opt(opts, n, name)) && LST_OPT_INT("params", name, v, lo, hi, &field)) \
+        return 2;
     INT_OPT("r", m.side.r, 1, 1024);
     INT_OPT("adapter-dim", m.adapter_dim, 1, 1 << 20);
     INT_OPT("lora-rank", m.lora_rank, 1, 1 << 20);
     INT_OPT("prompt-len", m.prompt_len, 1, 1 << 20);
 #undef INT_OPT
+    lst_err_t err = {{0}};
+    lst_t5_config_t c;
+    const char *model = lst_opt(opts, n, "model");
+    if (lst_preset_config(model, &c, &err) && load_config(model, &c, &err)) {
+        lst_cli_error("params", err.msg);
+        return 1;
+    }
     if ((v = lst_opt(opts, n, "side-layers"))) {
-        if (lst_opt_layers("params", "side-layers", v, LST_MAX_LAYERS, m.side.keep[0], &m.side.n_keep[0]))
-            return 2;
-        m.side.n_keep[1] = m.side.n_keep[0];
-        memcpy(m.side.keep[1], m.side.keep[0], sizeof m.side.keep[0]);
+        const int depth[2] = {c.num_layers < LST_MAX_LAYERS ? c.num_layers : LST_MAX_LAYERS,
+                              c.num_decoder_layers < LST_MAX_LAYERS ? c.num_decoder_layers
+                                                                    : LST_MAX_LAYERS};
+        for (int st = 0; st < 2; st++)
+            if (lst_opt_layers("params", "side-layers", v, depth[st], m.side.keep[st],
+                               &m.side.n_keep[st]))
+                return 2;
     }
     const int vocab = lst_opt(opts, n, "full-vocab") || c.vocab_size < 32100 ? c.vocab_size : 32100;
     int64_t trainable, total;
     if (lst_method_params(&m, &c, vocab, &trainable, &total, &err)) {
         lst_cli_error("params", err.msg);
-        return strstr(err.msg, "unknown method") ? 2 : 1;
+        return 1;
     }
     const double pct = 100.0 * (double)trainable / (double)total;
     if (lst_opt(opts, n, "json"))

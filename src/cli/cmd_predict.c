@@ -16,18 +16,17 @@ int lst_cmd_predict(int argc, char **argv) {
     const int n = sizeof opts / sizeof opts[0];
     int rc = lst_args_parse("predict", "--run RUNDIR < inputs.txt", opts, n, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    int gen = 0;
+    const char *g = lst_opt(opts, n, "gen-length");
+    if (g && lst_opt_i32("predict", "gen-length", g, 1, 100000, &gen)) return 2;
+    if (lst_cli_stdin_ok("predict")) return 1;
     lst_err_t err = {{0}};
     lst_run_t r;
     if (lst_run_open(&r, lst_opt(opts, n, "run"), &err)) {
         lst_cli_error("predict", err.msg);
         return 1;
     }
-    long gen = r.opts.gen_test;
-    const char *g = lst_opt(opts, n, "gen-length");
-    if (g && lst_opt_int("predict", "gen-length", g, 1, 100000, &gen)) {
-        lst_run_close(&r);
-        return 2;
-    }
+    if (!g) gen = r.opts.gen_test;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -48,17 +47,22 @@ int lst_cmd_predict(int argc, char **argv) {
             ids[r.opts.max_src - 1] = 1; /* truncate like training: pieces + EOS */
             nid = r.opts.max_src;
         }
-        if (lst_generate_texts(&r.bb, r.sidep, r.tok, &ids, &nid, 1, (int)gen, &out, &err)) {
+        if (lst_generate_texts(&r.bb, r.sidep, r.tok, &ids, &nid, 1, gen, &out, &err)) {
             free(ids);
             fprintf(stderr, "lst predict: stdin line %ld: %s\n", lineno, err.msg);
             status = 1;
             break;
         }
         printf("%s\n", out);
-        fflush(stdout);
         free(out);
         free(ids);
+        /* one line out per line in, as it comes; a lost write stops the run */
+        if (lst_cli_stdout_ok("predict")) {
+            status = 1;
+            break;
+        }
     }
+    if (status == 0 && lst_cli_stdin_done("predict", lineno)) status = 1;
     free(line);
     lst_run_close(&r);
     return status;

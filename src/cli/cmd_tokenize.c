@@ -92,6 +92,7 @@ int lst_cmd_tokenize(int argc, char **argv) {
     const char *spm = lst_opt(opts, n_opts, "spm");
     int decode = lst_opt(opts, n_opts, "decode") != NULL;
 
+    if (lst_cli_stdin_ok(CMD)) return 1;
     lst_err_t err = {{0}};
     lst_tokenizer_t *tok = lst_tokenizer_load(spm, &err);
     if (!tok) {
@@ -105,7 +106,7 @@ int lst_cmd_tokenize(int argc, char **argv) {
     size_t ids_cap = 0;
     long lineno = 0;
     ssize_t got;
-    int status = 0;
+    int status = 0, out_lost = 0;
     errno = 0;
     while ((got = getline(&line, &line_cap, stdin)) >= 0) {
         lineno++;
@@ -115,6 +116,10 @@ int lst_cmd_tokenize(int argc, char **argv) {
         line[len] = 0;
         int r = decode ? decode_line(tok, line, len, &ids, &ids_cap, &err)
                        : encode_line(tok, line, len, &err);
+        if (r == 0 && ferror(stdout)) { /* output lost: reported as stdout closes */
+            out_lost = 1;
+            break;
+        }
         if (r != 0) {
             fflush(stdout);
             fprintf(stderr, "lst %s: stdin line %ld: %s\n", CMD, lineno, err.msg);
@@ -122,15 +127,8 @@ int lst_cmd_tokenize(int argc, char **argv) {
             break;
         }
     }
-    if (status == 0 && (ferror(stdin) || !feof(stdin))) {
-        fprintf(stderr, "lst %s: error reading stdin after line %ld: %s\n", CMD, lineno,
-                strerror(errno));
-        status = 1;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (status == 0) lst_cli_error(CMD, "error writing stdout");
-        status = 1;
-    }
+    if (status == 0 && !out_lost && lst_cli_stdin_done(CMD, lineno)) status = 1;
+    /* stdout itself is checked as main closes it (lst_cli_close_stdout) */
     free(line);
     free(ids);
     lst_tokenizer_free(tok);

@@ -1,6 +1,8 @@
 /* cmd_train.c: `lst train`: Ladder Side-Tuning (or a baseline, --method)
  * on a GLUE task or custom data, with a live progress line and a run
  * directory that can be resumed. */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,14 +65,13 @@ int lst_cmd_train(int argc, char **argv) {
     lst_train_opts_t o;
     lst_train_opts_default(&o);
     const char *resume = lst_opt(opts, n, "resume");
-    long v;
     double f;
     const char *s;
+    /* parsed into the field's own type (LST_OPT_INT): bounds wider than it
+     * do not compile quietly */
 #define INT_OPT(name, field, lo, hi)                                                   \
-    if ((s = lst_opt(opts, n, name))) {                                               \
-        if (lst_opt_int("train", name, s, lo, hi, &v)) return 2;                      \
-        o.field = v;                                                                   \
-    }
+    if ((s = lst_opt(opts, n, name)) && LST_OPT_INT("train", name, s, lo, hi, &o.field)) \
+        return 2;
     if (resume) {
         if (argc != 3 && !(argc == 4 && lst_opt(opts, n, "quiet"))) {
             lst_cli_error("train", "--resume takes the run directory and no other options "
@@ -86,6 +87,7 @@ int lst_cmd_train(int argc, char **argv) {
                 fprintf(stderr, "lst train: missing required option '--%s'\n", need[i]);
                 return 2;
             }
+        if (lst_opt_task("train", lst_opt(opts, n, "task"))) return 2;
         if (!strcmp(lst_opt(opts, n, "task"), "custom") &&
             (!lst_opt(opts, n, "train") || !lst_opt(opts, n, "valid"))) {
             lst_cli_error("train", "--task custom needs --train FILE and --valid FILE");
@@ -125,13 +127,13 @@ int lst_cmd_train(int argc, char **argv) {
         INT_OPT("batch", batch, 1, 1000000);
         INT_OPT("eval-batch", eval_batch, 1, 1000000);
         INT_OPT("warmup", warmup, 0, 1000000000);
-        INT_OPT("max-steps", max_steps, 1, 1L << 40);
-        INT_OPT("max-train", max_train, 1, 1L << 40);
+        INT_OPT("max-steps", max_steps, 1, (int64_t)1 << 40);
+        INT_OPT("max-train", max_train, 1, (int64_t)1 << 40);
         INT_OPT("max-source-length", max_src, 2, 100000);
         INT_OPT("gen-validation", gen_val, 1, 100000);
-        INT_OPT("seed", seed, 0, 0x7fffffffffffL);
-        INT_OPT("checkpoint-every", ckpt_every, 1, 1L << 40);
-        INT_OPT("halt-after", halt_after, 1, 1L << 40);
+        INT_OPT("seed", seed, 0, 0x7fffffffffffULL); /* exact in run.json's doubles */
+        INT_OPT("checkpoint-every", ckpt_every, 1, INT_MAX);
+        INT_OPT("halt-after", halt_after, 1, (int64_t)1 << 40);
         if ((s = lst_opt(opts, n, "lr"))) {
             if (lst_opt_float("train", "lr", s, 0, 100, &f)) return 2;
             o.lr = f;
@@ -146,23 +148,19 @@ int lst_cmd_train(int argc, char **argv) {
         const char *both = lst_opt(opts, n, "side-layers");
         const char *lay[2] = {lst_opt(opts, n, "encoder-side-layers"), lst_opt(opts, n, "decoder-side-layers")};
         const char *lay_name[2] = {"encoder-side-layers", "decoder-side-layers"};
+        /* against the backbone's own depth when its config can be read */
+        int depth[2] = {LST_MAX_LAYERS, LST_MAX_LAYERS};
+        if ((both || lay[0] || lay[1]) && lst_cli_model_layers(o.model, &depth[0], &depth[1]))
+            depth[0] = depth[1] = LST_MAX_LAYERS;
         for (int st = 0; st < 2; st++) {
             const char *spec = lay[st] ? lay[st] : both;
             if (spec && lst_opt_layers("train", lay[st] ? lay_name[st] : "side-layers", spec,
-                                       LST_MAX_LAYERS, o.side.keep[st], &o.side.n_keep[st]))
+                                       depth[st], o.side.keep[st], &o.side.n_keep[st]))
                 return 2;
         }
-        if ((s = lst_opt(opts, n, "max-memory"))) {
-            char *end;
-            double mv = strtod(s, &end);
-            double mul = *end == 'K' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1.0;
-            if (mul > 1) end++;
-            if (end == s || *end || !(mv > 0) || mv * mul > 9e18) {
-                fprintf(stderr, "lst train: --max-memory: '%s' is not a size in bytes (e.g. 4G)\n", s);
-                return 2;
-            }
-            o.max_memory = (int64_t)(mv * mul);
-        }
+        if ((s = lst_opt(opts, n, "max-memory")) &&
+            lst_opt_bytes("train", "max-memory", s, &o.max_memory))
+            return 2;
         o.bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
         if ((s = lst_opt(opts, n, "backbone-dtype"))) {
             if (strcmp(s, "fp32") && strcmp(s, "bf16")) {

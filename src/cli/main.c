@@ -1,4 +1,5 @@
 /* main.c: the lst command line; dispatches to one file per subcommand. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,10 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* Past `ulimit -f` a write fails with EFBIG instead of the default
+     * SIGXFSZ killing the process (exit 153) before a writer could remove
+     * its temporary file and report. */
+    signal(SIGXFSZ, SIG_IGN);
     lst_cli_blas_core(argv);
     if (argc < 2) {
         usage(stderr);
@@ -35,10 +40,11 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return lst_cli_close_stdout("help", 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name))
+            return lst_cli_close_stdout(commands[i].name, commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "lst: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

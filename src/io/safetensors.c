@@ -7,6 +7,8 @@
  * one tensor in memory in stream mode. */
 #include "safetensors.h"
 
+#include "../core/fsfile.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +86,8 @@ void lst_st_close(lst_st_file_t *f) {
     if (f->tensors)
         for (int i = 0; i < f->n; i++) free(f->tensors[i].name);
     free(f->tensors);
+    for (int i = 0; f->meta && i < 2 * f->n_meta; i++) free(f->meta[i]);
+    free(f->meta);
     if (f->map && f->map != MAP_FAILED) munmap(f->map, f->map_size);
     free(f->path);
     memset(f, 0, sizeof *f);
@@ -171,6 +175,30 @@ static int parse_entry(const char *path, const char *name, const cJSON *e,
     return 0;
 }
 
+/* Copies the (already checked) string pairs of "__metadata__"; a header
+ * with two "__metadata__" keys keeps the first, as cJSON's lookups do. */
+static int keep_meta(lst_st_file_t *f, const cJSON *e, lst_err_t *err) {
+    if (f->meta) return 0;
+    const int n = cJSON_GetArraySize(e);
+    f->meta = lst_calloc(2 * (size_t)n + 1, sizeof *f->meta, err);
+    if (!f->meta) return lst_fail_ctx(err, "%s", f->path);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, e) {
+        char *k = strdup(m->string), *v = strdup(m->valuestring);
+        f->meta[2 * f->n_meta] = k;
+        f->meta[2 * f->n_meta + 1] = v;
+        f->n_meta++;
+        if (!k || !v) return lst_fail(err, "%s: out of memory", f->path);
+    }
+    return 0;
+}
+
+const char *lst_st_meta(const lst_st_file_t *f, const char *key) {
+    for (int i = 0; f && key && i < f->n_meta; i++)
+        if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
+    return NULL;
+}
+
 /* Header after parsing: fill f->tensors and check names / overlaps. */
 static int parse_header(lst_st_file_t *f, const cJSON *root, const char *data,
                         uint64_t data_size, lst_err_t *err) {
@@ -187,6 +215,7 @@ static int parse_header(lst_st_file_t *f, const cJSON *root, const char *data,
             cJSON_ArrayForEach(m, e) if (!cJSON_IsString(m))
                 return lst_fail(err, "%s: \"__metadata__\" value '%s' is not a string",
                                 path, m->string);
+            if (keep_meta(f, e, err)) return -1;
             continue;
         }
         count++;
@@ -241,17 +270,14 @@ static int open_impl(lst_st_file_t *f, const char *path, lst_err_t *err) {
     memset(f, 0, sizeof *f);
     f->path = strdup(path);
     if (!f->path) return lst_fail(err, "%s: out of memory", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lst_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    /* a FIFO would block a plain open() forever */
+    int fd = lst_open_regular(path, O_RDONLY, err);
+    if (fd < 0) return -1;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         lst_fail(err, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
         return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return lst_fail(err, "%s: not a regular file", path);
     }
     uint64_t fsize = (uint64_t)st.st_size;
     if (fsize == 0) {
@@ -506,7 +532,7 @@ static int write_all(int fd, const void *buf, size_t n) {
 
 /* Checks the tensors and builds the padded header; sizes[i] = byte count. */
 static int build_header(const char *path, const lst_st_out_t *ts, int n, int stream,
-                        uint64_t *sizes, sbuf_t *hb, lst_err_t *err) {
+                        const char *const *meta, uint64_t *sizes, sbuf_t *hb, lst_err_t *err) {
     if (n < 0) return lst_fail(err, "%s: negative tensor count %d", path, n);
     if (n > 0 && !ts) return lst_fail(err, "%s: no tensors given", path);
     for (int i = 0; i < n; i++) {
@@ -545,7 +571,14 @@ static int build_header(const char *path, const lst_st_out_t *ts, int n, int str
 
     uint64_t off = 0;
     char num[160];
-    sb_str(hb, "{\"__metadata__\":{\"format\":\"pt\"}");
+    sb_str(hb, "{\"__metadata__\":{\"format\":\"pt\"");
+    for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2) {
+        sb_str(hb, ",");
+        sb_json_string(hb, meta[i]);
+        sb_str(hb, ":");
+        sb_json_string(hb, meta[i + 1]);
+    }
+    sb_str(hb, "}");
     for (int i = 0; i < n; i++) {
         const lst_st_out_t *t = &ts[i];
         sb_str(hb, ",");
@@ -568,7 +601,7 @@ static int build_header(const char *path, const lst_st_out_t *ts, int n, int str
 }
 
 static int write_impl(const char *path, const lst_st_out_t *ts, int n, lst_st_fill_fn fill,
-                      void *ctx, lst_err_t *err) {
+                      void *ctx, const char *const *meta, lst_err_t *err) {
     if (!path || !*path) return lst_fail(err, "safetensors write: empty output path");
     int stream = fill != NULL;
     uint64_t *sizes = lst_calloc(n > 0 ? (size_t)n : 1, sizeof *sizes, err);
@@ -576,7 +609,7 @@ static int write_impl(const char *path, const lst_st_out_t *ts, int n, lst_st_fi
     sbuf_t hb = {0};
     char *tmp = NULL, *buf = NULL;
     int fd = -1, rc = -1;
-    if (build_header(path, ts, n, stream, sizes, &hb, err) != 0) goto done;
+    if (build_header(path, ts, n, stream, meta, sizes, &hb, err) != 0) goto done;
 
     size_t buf_size = 0;
     for (int i = 0; stream && i < n; i++)
@@ -655,10 +688,16 @@ done:
 }
 
 int lst_st_write(const char *path, const lst_st_out_t *tensors, int n, lst_err_t *err) {
-    return write_impl(path, tensors, n, NULL, NULL, err);
+    return write_impl(path, tensors, n, NULL, NULL, NULL, err);
 }
 
 int lst_st_write_stream(const char *path, const lst_st_out_t *tensors, int n,
                         lst_st_fill_fn fill, void *ctx, lst_err_t *err) {
-    return write_impl(path, tensors, n, fill, ctx, err);
+    return write_impl(path, tensors, n, fill, ctx, NULL, err);
+}
+
+int lst_st_write_stream_meta(const char *path, const lst_st_out_t *tensors, int n,
+                             lst_st_fill_fn fill, void *ctx, const char *const *meta,
+                             lst_err_t *err) {
+    return write_impl(path, tensors, n, fill, ctx, meta, err);
 }

@@ -45,6 +45,8 @@ typedef struct {
     size_t map_size;
     int n;
     lst_st_tensor_t *tensors;
+    int n_meta;
+    char **meta; /* the "__metadata__" strings: key 0, value 0, key 1, ... */
 } lst_st_file_t;
 
 /* Maps and validates `path`. On failure fills err (message names the file)
@@ -54,6 +56,9 @@ void lst_st_close(lst_st_file_t *f);
 
 /* NULL if absent. */
 const lst_st_tensor_t *lst_st_find(const lst_st_file_t *f, const char *name);
+
+/* The "__metadata__" value of key; NULL if absent. */
+const char *lst_st_meta(const lst_st_file_t *f, const char *key);
 
 /* Copies tensor `name` into out as float32, converting F16/BF16 (F32, F16,
  * BF16 accepted; integer dtypes refused). If ndim >= 0 the shape must equal
@@ -89,5 +94,11 @@ int lst_st_write(const char *path, const lst_st_out_t *tensors, int n,
 typedef int (*lst_st_fill_fn)(void *ctx, int index, void *dst, lst_err_t *err);
 int lst_st_write_stream(const char *path, const lst_st_out_t *tensors, int n,
                         lst_st_fill_fn fill, void *ctx, lst_err_t *err);
+
+/* lst_st_write_stream with "__metadata__" entries besides "format": "pt":
+ * meta is key, value, key, value, ..., NULL (lst init's "lst_init_id"). */
+int lst_st_write_stream_meta(const char *path, const lst_st_out_t *tensors, int n,
+                             lst_st_fill_fn fill, void *ctx, const char *const *meta,
+                             lst_err_t *err);
 
 #endif

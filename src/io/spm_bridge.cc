@@ -25,6 +25,7 @@
 #include <vector>
 
 extern "C" {
+#include "../core/fsfile.h"
 #include "tokenizer.h"
 }
 
@@ -164,9 +165,9 @@ extern "C" lst_tokenizer_t *lst_tokenizer_load(const char *path, lst_err_t *err)
     try {
         /* Probe the file ourselves: sentencepiece's message for a missing
          * file is fine, but for a directory it reports a parse error. */
-        FILE *f = fopen(path, "rb");
+        FILE *f = lst_fopen_regular(path, err); /* a FIFO must not block */
         if (!f) {
-            lst_fail(err, "%s: cannot open tokenizer model: %s", path, strerror(errno));
+            lst_fail_ctx(err, "tokenizer model");
             return nullptr;
         }
         char probe;

@@ -5,6 +5,8 @@
  * activation; when it is absent, dense_act_fn / is_gated_act are used. */
 #include "t5_config.h"
 
+#include "../core/fsfile.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 
 #define CONFIG_MAX_BYTES (16 * 1024 * 1024)
 #define T5_MAX_LAYERS 1024
+#define ID_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 void lst_t5_config_default(lst_t5_config_t *c) {
     memset(c, 0, sizeof *c);
@@ -176,6 +179,13 @@ static int parse_root(lst_t5_config_t *c, const cJSON *root, const char *what,
         get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, what, err) != 0)
         return -1;
 
+    const char *id = NULL;
+    if (get_string(root, "lst_init_id", &id, what, err) != 0) return -1;
+    if (id && (strlen(id) >= sizeof c->init_id || !*id || strspn(id, ID_CHARS) != strlen(id)))
+        return lst_fail(err, "%s: key 'lst_init_id' must be 1 to %zu letters and digits", what,
+                        sizeof c->init_id - 1);
+    if (id) snprintf(c->init_id, sizeof c->init_id, "%s", id);
+
     const char *proj = NULL, *dense = NULL;
     int gated = -1;
     if (get_string(root, "feed_forward_proj", &proj, what, err) != 0 ||
@@ -215,8 +225,8 @@ int lst_t5_config_parse(lst_t5_config_t *c, const char *json, const char *what,
 
 int lst_t5_config_load(lst_t5_config_t *c, const char *path, lst_err_t *err) {
     lst_t5_config_default(c);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return lst_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = lst_fopen_regular(path, err);
+    if (!fp) return -1;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     for (;;) {
@@ -256,6 +266,50 @@ int lst_t5_config_load(lst_t5_config_t *c, const char *path, lst_err_t *err) {
     return rc;
 }
 
+/* Each dimension at most T5_MAX_DIM and each weight matrix at most
+ * T5_MAX_TENSOR entries: products of two dimensions then fit 64 bits with
+ * room to spare, and a whole model (at most 2 x 1024 blocks of a few dozen
+ * such tensors) stays below 2^47 floats. The largest real T5s (mT5-XXL:
+ * vocabulary 250112 x d_model 4096, 1.0e9 entries) are well inside. */
+#define T5_MAX_DIM (1 << 24)
+#define T5_MAX_TENSOR INT_MAX
+
+static int check_sizes(const lst_t5_config_t *c, const char *what, lst_err_t *err) {
+    const struct {
+        const char *key;
+        int v;
+    } dims[] = {
+        {"vocab_size", c->vocab_size}, {"d_model", c->d_model}, {"d_kv", c->d_kv},
+        {"d_ff", c->d_ff}, {"num_heads", c->num_heads},
+        {"relative_attention_num_buckets", c->rel_buckets},
+    };
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i].v > T5_MAX_DIM)
+            return lst_fail(err, "%s: key '%s' is %d, more than the %d lst supports", what,
+                            dims[i].key, dims[i].v, T5_MAX_DIM);
+    /* all operands <= 2^24: each product below is exact in int64 */
+    const int64_t inner = (int64_t)c->num_heads * c->d_kv;
+    const struct {
+        const char *what;
+        int64_t a, b;
+    } mats[] = {
+        {"the embedding: vocab_size x d_model", c->vocab_size, c->d_model},
+        {"an attention projection: d_model x num_heads x d_kv", c->d_model, inner},
+        {"a feed-forward weight: d_model x d_ff", c->d_model, c->d_ff},
+        {"the relative bias: relative_attention_num_buckets x num_heads", c->rel_buckets,
+         c->num_heads},
+    };
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+        const int64_t b = mats[i].b;
+        /* a * b > max without forming a * b, which may pass 2^63 for inner */
+        if (b > T5_MAX_TENSOR / mats[i].a)
+            return lst_fail(err, "%s: %s is %lld x %lld, more than the %d entries lst "
+                            "supports in one tensor", what, mats[i].what, (long long)mats[i].a,
+                            (long long)b, T5_MAX_TENSOR);
+    }
+    return 0;
+}
+
 int lst_t5_config_validate(const lst_t5_config_t *c, const char *what, lst_err_t *err) {
     if (!what) what = "config";
     const struct {
@@ -287,6 +341,7 @@ int lst_t5_config_validate(const lst_t5_config_t *c, const char *what, lst_err_t
                         c->num_layers > T5_MAX_LAYERS ? "num_layers" : "num_decoder_layers",
                         c->num_layers > T5_MAX_LAYERS ? c->num_layers : c->num_decoder_layers,
                         T5_MAX_LAYERS);
+    if (check_sizes(c, what, err)) return -1;
     if (!(c->layer_norm_eps > 0) || !isfinite(c->layer_norm_eps))
         return lst_fail(err, "%s: key 'layer_norm_epsilon' must be > 0, got %g", what,
                         (double)c->layer_norm_eps);
@@ -342,7 +397,8 @@ int lst_t5_config_save(const lst_t5_config_t *c, const char *path, lst_err_t *er
     const char *proj = c->act == LST_ACT_RELU ? (c->gated ? "gated-relu" : "relu")
                        : c->act == LST_ACT_GELU ? "gelu"
                                                 : (c->gated ? "gated-gelu" : "gelu_new");
-    char drop[48], eps[48], text[4096];
+    char drop[48], eps[48], text[4096], id[80] = "";
+    if (c->init_id[0]) snprintf(id, sizeof id, "  \"lst_init_id\": \"%s\",\n", c->init_id);
     fmt_float(drop, sizeof drop, c->dropout_rate);
     fmt_float(eps, sizeof eps, c->layer_norm_eps);
     int len = snprintf(text, sizeof text,
@@ -360,6 +416,7 @@ int lst_t5_config_save(const lst_t5_config_t *c, const char *path, lst_err_t *er
         "  \"is_encoder_decoder\": true,\n"
         "  \"is_gated_act\": %s,\n"
         "  \"layer_norm_epsilon\": %s,\n"
+        "%s"
         "  \"model_type\": \"t5\",\n"
         "  \"num_decoder_layers\": %d,\n"
         "  \"num_heads\": %d,\n"
@@ -372,7 +429,7 @@ int lst_t5_config_save(const lst_t5_config_t *c, const char *path, lst_err_t *er
         "  \"vocab_size\": %d\n"
         "}\n",
         c->d_ff, c->d_kv, c->d_model, c->decoder_start_token_id, dense, drop,
-        c->eos_token_id, proj, c->gated ? "true" : "false", eps, c->num_decoder_layers,
+        c->eos_token_id, proj, c->gated ? "true" : "false", eps, id, c->num_decoder_layers,
         c->num_heads, c->num_layers, c->pad_token_id, c->rel_max_distance, c->rel_buckets,
         c->tie_word_embeddings ? "true" : "false", c->vocab_size);
     if (len < 0 || (size_t)len >= sizeof text)

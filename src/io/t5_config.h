@@ -35,6 +35,9 @@ typedef struct {
     int pad_token_id;
     int eos_token_id;
     int decoder_start_token_id;
+    /* "lst_init_id": lst init's fingerprint of the weights it wrote beside
+     * this config (also in model.safetensors' __metadata__); "" if none */
+    char init_id[40];
 } lst_t5_config_t;
 
 /* Fills transformers' defaults. */
@@ -53,7 +56,11 @@ int lst_t5_config_parse(lst_t5_config_t *c, const char *json, const char *what,
 int lst_t5_config_save(const lst_t5_config_t *c, const char *path,
                        lst_err_t *err);
 
-/* Checks internal consistency (positive sizes, etc.). */
+/* Checks internal consistency: positive sizes, and sizes small enough that
+ * every tensor the config implies has at most 2^31 - 1 entries (each
+ * dimension at most 2^24), so that all the size arithmetic downstream fits
+ * 64 bits (num_heads = d_kv = 2147483647 once gave "18446734315544038656
+ * floats"). The message names the keys and the product. */
 int lst_t5_config_validate(const lst_t5_config_t *c, const char *what,
                            lst_err_t *err);
 

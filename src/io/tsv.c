@@ -1,6 +1,8 @@
 /* tsv.c: strict line reader for TSV/JSONL data files (see tsv.h). */
 #include "tsv.h"
 
+#include "../core/fsfile.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +11,8 @@
 int lst_read_text_file(const char *path, char **buf, size_t *len, lst_err_t *err) {
     *buf = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lst_fail(err, "cannot open %s: %s", path, strerror(errno));
+    FILE *f = lst_fopen_regular(path, err);
+    if (!f) return -1;
     size_t cap = 1 << 16, n = 0;
     char *b = lst_malloc(cap, 1, err);
     if (!b) {

@@ -17,6 +17,7 @@
 
 #include "../core/rng.h"
 #include "../core/streams.h"
+#include "../io/model_pair.h"
 #include "../io/safetensors.h"
 #include "t5_tensors.h"
 
@@ -189,6 +190,35 @@ static char *join(const char *dir, const char *file, lst_err_t *err) {
 
 /* ---- writing ---------------------------------------------------------- */
 
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* lst_init_id: a fingerprint of what is written, the config's every field,
+ * the seed and each tensor's name, shape and scale, so that the same
+ * (config, seed), which gives the same bytes, gives the same id, and any
+ * other pair a different one (model_pair.h). */
+static void init_id(const lst_t5_config_t *c, const spec_list_t *specs, uint64_t seed,
+                    char out[40]) {
+    char text[512];
+    int k = snprintf(text, sizeof text, "lst-init-1 %llu %d %d %d %d %d %d %d %d %d %.9g %.9g %d %d %d %d %d %d",
+                     (unsigned long long)seed, c->vocab_size, c->d_model, c->d_kv, c->d_ff,
+                     c->num_layers, c->num_decoder_layers, c->num_heads, c->rel_buckets,
+                     c->rel_max_distance, (double)c->dropout_rate, (double)c->layer_norm_eps,
+                     (int)c->act, c->gated, c->tie_word_embeddings, c->pad_token_id,
+                     c->eos_token_id, c->decoder_start_token_id);
+    uint64_t h = fnv(0xcbf29ce484222325ULL, text, k > 0 ? (size_t)k : 0);
+    for (int i = 0; i < specs->n; i++) {
+        const spec_t *s = &specs->v[i];
+        k = snprintf(text, sizeof text, "|%s %d %lld %lld %.17g", s->name, s->ndim,
+                     (long long)s->shape[0], (long long)s->shape[1], s->std);
+        h = fnv(h, text, k > 0 ? (size_t)k : 0);
+    }
+    snprintf(out, 40, "%016llx", (unsigned long long)h);
+}
+
 int lst_preset_write_random(const lst_t5_config_t *c, const char *dir, uint64_t seed,
                             lst_err_t *err) {
     if (!c || !dir) return lst_fail(err, "lst_preset_write_random: NULL argument");
@@ -215,9 +245,15 @@ int lst_preset_write_random(const lst_t5_config_t *c, const char *dir, uint64_t 
         outs[i].shape[1] = specs.v[i].shape[1];
         outs[i].data = NULL; /* produced by fill_tensor just before it is written */
     }
+    /* weights first, config.json last, both carrying one id: a kill between
+     * the two renames leaves a pair that loading refuses (model_pair.h) */
+    lst_t5_config_t cfg = *c;
+    init_id(c, &specs, seed, cfg.init_id);
+    const char *meta[] = {LST_INIT_ID_KEY, cfg.init_id, NULL};
     fill_ctx_t ctx = {&specs, seed};
-    if (lst_st_write_stream(model_path, outs, specs.n, fill_tensor, &ctx, err) != 0) goto done;
-    if (lst_t5_config_save(c, config_path, err) != 0) goto done;
+    if (lst_st_write_stream_meta(model_path, outs, specs.n, fill_tensor, &ctx, meta, err) != 0)
+        goto done;
+    if (lst_t5_config_save(&cfg, config_path, err) != 0) goto done;
     rc = 0;
 done:
     free(outs);

@@ -34,6 +34,7 @@ int lst_tokdata_build(lst_tokdata_t *d, const lst_dataset_t *ds, const lst_token
                       int max_src, int max_tgt, lst_err_t *err) {
     memset(d, 0, sizeof *d);
     if (ds->n <= 0) return lst_fail(err, "empty dataset");
+    if (max_tgt <= 0) max_tgt = LST_MAX_TARGET_IDS;
     d->src = lst_calloc(ds->n, sizeof *d->src, err);
     d->tgt = lst_calloc(ds->n, sizeof *d->tgt, err);
     d->src_len = lst_calloc(ds->n, sizeof *d->src_len, err);

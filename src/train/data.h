@@ -1,6 +1,6 @@
 /* data.h: tokenized (source, target) examples and the batches made from
  * them: sources truncated to max_src - 1 pieces + EOS, targets (with EOS)
- * truncated to max_tgt, dynamic padding to the longest row of a batch. */
+ * truncated to max_tgt (LST_MAX_TARGET_IDS by default), dynamic padding to the longest row of a batch. */
 #ifndef LST_DATA_H
 #define LST_DATA_H
 
@@ -18,7 +18,15 @@ typedef struct {
     char **target_text;    /* the label string, for metrics */
 } lst_tokdata_t;
 
-/* max_tgt <= 0: keep targets whole. */
+/* Targets longer than this many ids (EOS included) are cut to it, like
+ * sources at --max-source-length (128): one 25 KB target once made a run
+ * pad every batch to thousands of decoder positions (2.3 GB and 62 s for
+ * two steps). 128 is also the final generation length, so a longer target
+ * could never be produced anyway; GLUE's targets are 2-3 ids. The metrics
+ * compare against the whole target text, which is kept. */
+#define LST_MAX_TARGET_IDS 128
+
+/* max_tgt <= 0: LST_MAX_TARGET_IDS. */
 int lst_tokdata_build(lst_tokdata_t *d, const lst_dataset_t *ds, const lst_tokenizer_t *tok,
                       int max_src, int max_tgt, lst_err_t *err);
 void lst_tokdata_free(lst_tokdata_t *d);

@@ -2,6 +2,8 @@
  * wrong type or value is an error naming the file and key. */
 #include "side_config.h"
 
+#include "../core/fsfile.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,11 +11,8 @@
 #include <string.h>
 
 static char *slurp(const char *path, lst_err_t *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lst_fail(err, "%s: cannot open", path);
-        return NULL;
-    }
+    FILE *f = lst_fopen_regular(path, err);
+    if (!f) return NULL;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -26,16 +25,30 @@ static char *slurp(const char *path, lst_err_t *err) {
             }
             cap = cap ? cap * 2 : 8192;
             char *nb = realloc(buf, cap);
-            if (!nb) break;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
             buf = nb;
         }
         size_t k = fread(buf + len, 1, cap - len - 1, f);
         len += k;
         if (k == 0) break;
     }
+    const int bad = ferror(f);
     fclose(f);
-    if (buf) buf[len] = 0;
-    else lst_fail(err, "%s: out of memory", path);
+    if (!buf) {
+        lst_fail(err, "%s: out of memory", path);
+        return NULL;
+    }
+    buf[len] = 0;
+    /* cJSON would stop at a NUL and take what came before it */
+    if (bad || strlen(buf) != len) {
+        lst_fail(err, bad ? "%s: read error" : "%s: not JSON text (a NUL byte)", path);
+        free(buf);
+        return NULL;
+    }
     return buf;
 }
 

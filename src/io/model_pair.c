@@ -1,0 +1,35 @@
+/* model_pair.c: see model_pair.h. */
+#include "model_pair.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st_file_t *f,
+                         lst_err_t *err) {
+    const char *wid = lst_st_meta(f, LST_INIT_ID_KEY);
+    const char *cid = c->init_id[0] ? c->init_id : NULL;
+    if (!wid && !cid) return 0;
+    if (wid && cid && !strcmp(wid, cid)) return 0;
+    char ws[64] = "none", cs[64] = "none";
+    if (wid) snprintf(ws, sizeof ws, "\"%.40s\"", wid);
+    if (cid) snprintf(cs, sizeof cs, "\"%s\"", cid);
+    return lst_fail(err, "%s/config.json and %s are not from the same lst init (lst_init_id %s in the "
+                    "config, %s in the weights): one of them was replaced without the other, "
+                    "e.g. by an interrupted lst init; run lst init again", dir,
+                    f->path, cs, ws);
+}
+
+int lst_model_pair_check_dir(const char *dir, const lst_t5_config_t *c, lst_err_t *err) {
+    char wpath[4200];
+    if (snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir) >= (int)sizeof wpath)
+        return lst_fail(err, "%s: path too long", dir);
+    struct stat st;
+    if (stat(wpath, &st) != 0 && errno == ENOENT) return 0;
+    lst_st_file_t f;
+    if (lst_st_open(&f, wpath, err)) return -1;
+    int rc = lst_model_pair_check(dir, c, &f, err);
+    lst_st_close(&f);
+    return rc;
+}

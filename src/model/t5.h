@@ -94,6 +94,10 @@ typedef struct {
     uint16_t *packed;    /* bf16 block linears (lst_t5_to_bf16), or NULL */
     size_t packed_elems;
     int packed_f32;      /* block linears packed in place (lst_t5_pack_f32) */
+    /* The loaded backbone's fingerprint (lst_t5_load): XXH3-64 of the
+     * config.json bytes, and of the tensors read (each tensor's name and
+     * file bytes, combined order-free). 0, 0 for a model not from disk. */
+    uint64_t fp_config, fp_weights;
 } lst_t5_t;
 
 /* A linear of a block: y = x W^T (+ b), from the packed weight when the

@@ -568,11 +568,11 @@ static int finish(run_t *R, lst_err_t *err) {
 }
 
 int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
+    if (prepare(o, resume, err)) return -1;
     if (resume && lst_rundir_finished(o->out)) { /* metrics.json is written last */
         fprintf(stderr, "lst train: %s is finished (metrics.json is written): nothing to resume\n", o->out);
         return 0;
     }
-    if (prepare(o, resume, err)) return -1;
     if (resume) lst_rundir_clean_temps(o->out);
     run_t R;
     memset(&R, 0, sizeof R);

@@ -104,8 +104,8 @@ static char *metrics_core(const char *run) {
 
 /* The final log, weights and metrics equal the reference run's. */
 static int same_as_reference(const char *run, const char *what) {
-    const char *ref = reference();
-    char a[700], b[700], cmd[2000];
+    char ref[600], a[700], b[700], cmd[2000];
+    snprintf(ref, sizeof ref, "%s", reference());
     snprintf(a, sizeof a, "%s/side.safetensors", ref);
     snprintf(b, sizeof b, "%s/side.safetensors", run);
     int ok = same_file(a, b);
@@ -356,7 +356,8 @@ TEST(rundir_inconsistent_checkpoint_state) {
 /* defect 12: resume removes lst's own temporaries and nothing else */
 TEST(rundir_resume_keeps_user_files) {
     if (!setup()) return;
-    const char *run = tmp("temps");
+    char run[600]; /* tmp()'s buffers rotate */
+    snprintf(run, sizeof run, "%s", tmp("temps"));
     char cmd[2000];
     snprintf(cmd, sizeof cmd, "rm -rf %s", run);
     CHECK(system(cmd) == 0, "rm");
@@ -396,7 +397,8 @@ TEST(rundir_resume_keeps_user_files) {
 /* defect 20 (and 3): the log keeps complete rows only, in order */
 TEST(rundir_log_rows_without_comma) {
     if (!setup()) return;
-    const char *run = tmp("logrow");
+    char run[600]; /* tmp()'s buffers rotate */
+    snprintf(run, sizeof run, "%s", tmp("logrow"));
     char cmd[2000];
     snprintf(cmd, sizeof cmd, "rm -rf %s", run);
     CHECK(system(cmd) == 0, "rm");
@@ -407,6 +409,12 @@ TEST(rundir_log_rows_without_comma) {
     snprintf(cmd, sizeof cmd, "printf '1\\n2,1,0.5\\n45' >> %s/log.csv", run);
     CHECK(system(cmd) == 0, "append");
     CHECK(finish_run(run), "resume");
+    char p[800];
+    snprintf(p, sizeof p, "%s/log.csv", run);
+    char *t = slurp(p, NULL);
+    CHECK(t && !strstr(t, "\n1\n") && !strstr(t, "\n2,1,0.5\n") && !strstr(t, "\n45"),
+          "the log kept a malformed row: %s", t ? t : "");
+    free(t);
     same_as_reference(run, "log with a row without comma");
     /* the filter itself */
     char *buf = NULL;
@@ -425,7 +433,8 @@ TEST(rundir_log_rows_without_comma) {
  * and peak RSS of a resumed run cover every process */
 TEST(rundir_finished_run_and_timing_across_resumes) {
     if (!setup()) return;
-    const char *run = tmp("timing");
+    char run[600]; /* tmp()'s buffers rotate */
+    snprintf(run, sizeof run, "%s", tmp("timing"));
     char cmd[2000], p[800];
     snprintf(cmd, sizeof cmd, "rm -rf %s", run);
     CHECK(system(cmd) == 0, "rm");
@@ -473,12 +482,14 @@ TEST(rundir_finished_run_and_timing_across_resumes) {
 /* defect 5: another backbone under a run is refused, saying what changed */
 TEST(rundir_other_backbone_refused) {
     if (!setup()) return;
-    const char *m2 = tmp("m2");
+    char m2[600];
+    snprintf(m2, sizeof m2, "%s", tmp("m2"));
     char cmd[3000];
     char *log = NULL;
     snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s", m2, tmp("m"), m2);
     CHECK(system(cmd) == 0, "copy model");
-    const char *run = tmp("fp");
+    char run[600]; /* tmp()'s buffers rotate */
+    snprintf(run, sizeof run, "%s", tmp("fp"));
     snprintf(cmd, sizeof cmd, "rm -rf %s", run);
     CHECK(system(cmd) == 0, "rm");
     int rc = lst_test_run(&log, "train %s --out %s --halt-after 1", args(m2), run);
@@ -544,14 +555,16 @@ static const char *nan_model(const char *name, const char *tensor, int k) {
 TEST(rundir_nonfinite_backbone) {
     if (!setup()) return;
     const char *tensor = "encoder.block.0.layer.1.DenseReluDense.wi.weight";
-    const char *m = nan_model("m_nan", tensor, 37);
+    char m[600];
+    snprintf(m, sizeof m, "%s", nan_model("m_nan", tensor, 37));
     char *log = NULL;
     int rc = lst_test_run(&log, "train %s --out %s", args(m), tmp("nan1"));
     CHECK(rc == 1 && log && strstr(log, tensor) && strstr(log, "NaN") && strstr(log, "element 37"),
           "NaN weight: %d %s", rc, log ? log : "");
     free(log);
     CHECK(!lst_test_file_exists(tmp("nan1")), "a refused run left its directory");
-    const char *m2 = nan_model("m_nan2", "encoder.final_layer_norm.weight", 0);
+    char m2[600];
+    snprintf(m2, sizeof m2, "%s", nan_model("m_nan2", "encoder.final_layer_norm.weight", 0));
     setenv("LST_ALLOW_NONFINITE", "1", 1);
     rc = lst_test_run(&log, "train %s --out %s", args(m2), tmp("nan2"));
     unsetenv("LST_ALLOW_NONFINITE");

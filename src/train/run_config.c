@@ -197,8 +197,8 @@ static int load_numbers(const cJSON *j, lst_train_opts_t *o, const char *path, l
         {"backbone_dropout", F_BOOL, 0, 0, 1, &o->bb_dropout},
         {"full_vocab", F_BOOL, 0, 0, 1, &o->full_vocab},
         {"checkpoint_every", F_INT, 0, 0, imax, &o->ckpt_every},
-        {"max_steps", F_I64, 0, 0, 1e12, &o->max_steps},
-        {"max_train", F_I64, 0, 0, 1e12, &o->max_train},
+        {"max_steps", F_I64, 0, 0, 1099511627776.0, &o->max_steps}, /* the CLI's 2^40 */
+        {"max_train", F_I64, 0, 0, 1099511627776.0, &o->max_train},
         {"max_memory", F_I64, 1, 0, 9e18, &o->max_memory}, /* older run files lack it */
         {"seed", F_U64, 0, 0, 9007199254740992.0, &o->seed}, /* a double's exact integers */
     };

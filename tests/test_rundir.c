@@ -606,3 +606,22 @@ TEST(rundir_atomic_writer) {
     snprintf(path, sizeof path, "%s/no/such/dir/x", lst_test_tmpdir());
     CHECK(lst_write_atomic(path, "a", 1, &err) == -1 && strstr(err.msg, "no/such/dir"), "%s", err.msg);
 }
+
+/* A checkpoint from before the step times resumes, and so do the
+ * checkpoints written after it (fewer step times than steps). */
+TEST(rundir_checkpoint_without_step_times) {
+    if (!setup()) return;
+    char run[600], cmd[1400];
+    snprintf(run, sizeof run, "%s", edited_state("old_ckpt", 1, "\"step_ms\":[", "\"old_ms\":["));
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train --resume %s --quiet", run);
+    CHECK(rc == 0, "resume of a checkpoint without step times: %s", log ? log : "");
+    free(log);
+    /* again from the final checkpoint (3 step times for 4 steps) */
+    snprintf(cmd, sizeof cmd, "rm %s/metrics.json", run);
+    CHECK(system(cmd) == 0, "rm metrics");
+    rc = lst_test_run(&log, "train --resume %s --quiet", run);
+    CHECK(rc == 0, "resume of a checkpoint with fewer step times than steps: %s", log ? log : "");
+    free(log);
+    same_as_reference(run, "a checkpoint without step times");
+}

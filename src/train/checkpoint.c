@@ -107,8 +107,9 @@ static int parse_timing(lst_ckpt_state_t *s, const cJSON *j, lst_err_t *err) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "step_ms");
     s->n_timed = 0;
     if (!t) return 0; /* older checkpoints: the steps before it go untimed */
-    if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) != s->step)
-        return lst_fail(err, "checkpoint state: 'step_ms' is not an array of %lld step times",
+    /* one time per step, fewer only when the run began before the step times */
+    if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) > s->step)
+        return lst_fail(err, "checkpoint state: 'step_ms' is not an array of at most %lld step times",
                         (long long)s->step);
     const cJSON *e;
     cJSON_ArrayForEach(e, t) {

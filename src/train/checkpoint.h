@@ -27,7 +27,7 @@ typedef struct {
     double wall_s;           /* training time so far, over every process */
     void *history;           /* cJSON array [{epoch, step, validation{}}] */
     double *step_ms;         /* [total_steps] the time of every step so far */
-    int64_t n_timed;         /* entries of step_ms (== step unless an older checkpoint) */
+    int64_t n_timed;         /* entries of step_ms (== step unless the run began before step times) */
     double peak_rss_mib;     /* the largest peak RSS of the processes so far */
 } lst_ckpt_state_t;
 

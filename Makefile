@@ -15,7 +15,7 @@ CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Wno-
             -Wno-missing-field-initializers \
             -I/usr/include/x86_64-linux-gnu -Iinclude -fopenmp $(SANFLAGS)
 CXXFLAGS += $(OPT) -g -std=c++17 -Wall -Wextra $(SANFLAGS)
-LDLIBS   += -lopenblas -lcjson -lsentencepiece -lstdc++ -lm -fopenmp $(SANFLAGS)
+LDLIBS   += -lopenblas -lcjson -lxxhash -lsentencepiece -lstdc++ -lm -fopenmp $(SANFLAGS)
 
 LIB_C    := $(sort $(wildcard src/core/*.c src/io/*.c src/ops/cpu/*.c src/model/*.c src/train/*.c \
                             src/report/*.c))
@@ -39,6 +39,17 @@ $(BUILD)/liblst.a: $(LIB_O)
 $(BUILD)/lst: $(CLI_O) $(BUILD)/liblst.a
 	$(CC) -o $@ $(CLI_O) $(BUILD)/liblst.a $(LDLIBS)
 
+# The test build's copy of lst: the same objects but the file layer built with
+# its fault-injection points (LST_FAULT=OP:N:before|after, see fileio.h), so
+# the kill tests can stop it exactly around each rename. build/lst never has them.
+FAULT_O  := $(BUILD)/fault/src/core/fileio.o
+$(FAULT_O): src/core/fileio.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DLST_FAULT_INJECTION -MMD -MP -c -o $@ $<
+
+$(BUILD)/lst-fault: $(CLI_O) $(FAULT_O) $(BUILD)/liblst.a
+	$(CC) -o $@ $(CLI_O) $(FAULT_O) $(BUILD)/liblst.a $(LDLIBS)
+
 $(BUILD)/lst_tests: $(TEST_O) $(BUILD)/liblst.a
 	$(CC) -o $@ $(TEST_O) $(BUILD)/liblst.a $(LDLIBS)
 
@@ -50,8 +61,8 @@ $(BUILD)/%.o: %.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
 
-test: $(BUILD)/lst $(BUILD)/lst_tests
-	LST_BIN=$(BUILD)/lst $(BUILD)/lst_tests $(FILTER)
+test: $(BUILD)/lst $(BUILD)/lst-fault $(BUILD)/lst_tests
+	LST_BIN=$(BUILD)/lst LST_FAULT_BIN=$(BUILD)/lst-fault $(BUILD)/lst_tests $(FILTER)
 
 sanitize:
 	$(MAKE) BUILD=build-asan OPT=-O1 \
@@ -68,7 +79,7 @@ clean:
 	rm -rf build build-asan
 
 .PHONY: all test sanitize valgrind clean
--include $(LIB_O:.o=.d) $(CLI_O:.o=.d) $(TEST_O:.o=.d)
+-include $(LIB_O:.o=.d) $(CLI_O:.o=.d) $(TEST_O:.o=.d) $(FAULT_O:.o=.d)
 
 # The main job on bundled defaults (see README).
 demo: $(BUILD)/lst

@@ -1,5 +1,6 @@
 /* safetensors.c: the .safetensors reader (mmap + full validation) and the
- * atomic writer (temp file in the same directory, fsync, rename).
+ * writer (through core's atomic writer: temp file in the same directory,
+ * fsync, rename).
  *
  * The reader checks every header entry before any pointer is handed out, so
  * callers may trust f->tensors[i].data for nbytes bytes. Sizes are size_t /
@@ -19,6 +20,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "../core/fileio.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 /* Largest integer a JSON number (double) carries exactly. */
@@ -511,25 +514,6 @@ static int cmp_out_name(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Checks the tensors and builds the padded header; sizes[i] = byte count. */
 static int build_header(const char *path, const lst_st_out_t *ts, int n, int stream,
                         const char *const *meta, uint64_t *sizes, sbuf_t *hb, lst_err_t *err) {
@@ -607,8 +591,9 @@ static int write_impl(const char *path, const lst_st_out_t *ts, int n, lst_st_fi
     uint64_t *sizes = lst_calloc(n > 0 ? (size_t)n : 1, sizeof *sizes, err);
     if (!sizes) return lst_fail_ctx(err, "%s", path);
     sbuf_t hb = {0};
-    char *tmp = NULL, *buf = NULL;
-    int fd = -1, rc = -1;
+    char *buf = NULL;
+    lst_atomic_t out = {.fd = -1};
+    int rc = -1;
     if (build_header(path, ts, n, stream, meta, sizes, &hb, err) != 0) goto done;
 
     size_t buf_size = 0;
@@ -618,30 +603,10 @@ static int write_impl(const char *path, const lst_st_out_t *ts, int n, lst_st_fi
         lst_fail_ctx(err, "%s", path);
         goto done;
     }
-
-    size_t plen = strlen(path);
-    tmp = malloc(plen + 16);
-    if (!tmp) {
-        lst_fail(err, "%s: out of memory", path);
-        goto done;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        lst_fail(err, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-        free(tmp);
-        tmp = NULL;
-        goto done;
-    }
-    (void)fchmod(fd, 0644); /* mkstemp makes it 0600 */
-
+    if (lst_atomic_open(&out, path, err)) goto done;
     unsigned char lenb[8];
     for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(((uint64_t)hb.len >> (8 * i)) & 0xff);
-    if (write_all(fd, lenb, 8) != 0 || write_all(fd, hb.s, hb.len) != 0) {
-        lst_fail(err, "%s: write to %s failed: %s", path, tmp, strerror(errno));
-        goto done;
-    }
+    if (lst_atomic_write(&out, lenb, 8, err) || lst_atomic_write(&out, hb.s, hb.len, err)) goto done;
     for (int i = 0; i < n; i++) {
         const void *src = ts[i].data;
         if (sizes[i] == 0) continue;
@@ -653,34 +618,11 @@ static int write_impl(const char *path, const lst_st_out_t *ts, int n, lst_st_fi
             }
             src = buf;
         }
-        if (write_all(fd, src, (size_t)sizes[i]) != 0) {
-            lst_fail(err, "%s: write to %s failed: %s", path, tmp, strerror(errno));
-            goto done;
-        }
+        if (lst_atomic_write(&out, src, (size_t)sizes[i], err)) goto done;
     }
-    if (fsync(fd) != 0) {
-        lst_fail(err, "%s: fsync of %s failed: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    int cfd = fd;
-    fd = -1;
-    if (close(cfd) != 0) {
-        lst_fail(err, "%s: close of %s failed: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        lst_fail(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    free(tmp);
-    tmp = NULL;
-    rc = 0;
+    rc = lst_atomic_commit(&out, err);
 done:
-    if (fd >= 0) close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
+    lst_atomic_abort(&out); /* a no-op once committed or after a failed write */
     free(buf);
     free(hb.s);
     free(sizes);

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/fileio.h"
+
 #define CONFIG_MAX_BYTES (16 * 1024 * 1024)
 #define T5_MAX_LAYERS 1024
 #define ID_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -377,17 +379,6 @@ static void fmt_float(char *buf, size_t cap, float v) {
     if (!strpbrk(buf, ".eE") && strlen(buf) + 3 < cap) strcat(buf, ".0");
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int lst_t5_config_save(const lst_t5_config_t *c, const char *path, lst_err_t *err) {
     if (lst_t5_config_validate(c, path, err) != 0) return -1;
     if (c->act == LST_ACT_GELU && c->gated)
@@ -435,38 +426,5 @@ int lst_t5_config_save(const lst_t5_config_t *c, const char *path, lst_err_t *er
     if (len < 0 || (size_t)len >= sizeof text)
         return lst_fail(err, "%s: config text too long", path);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return lst_fail(err, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        lst_fail(err, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    (void)fchmod(fd, 0644);
-    const char *step = "write";
-    int ok = write_all(fd, text, (size_t)len) == 0;
-    if (ok && fsync(fd) != 0) {
-        ok = 0;
-        step = "fsync";
-    }
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        step = "close";
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        step = "rename";
-    }
-    if (!ok) {
-        lst_fail(err, "%s: %s of %s failed: %s", path, step, tmp, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    return lst_write_atomic(path, text, (size_t)len, err);
 }

@@ -95,6 +95,10 @@ typedef struct {
     lst_wformat_t fmt;   /* the block linears' format (lst_t5_pack); LST_WF_F32: as loaded */
     void *packed;        /* their store, for formats that do not pack in place, or NULL */
     size_t packed_bytes;
+    /* The loaded backbone's fingerprint (lst_t5_load): XXH3-64 of the
+     * config.json bytes, and of the tensors read (each tensor's name and
+     * file bytes, combined order-free). 0, 0 for a model not from disk. */
+    uint64_t fp_config, fp_weights;
 } lst_t5_t;
 
 /* A linear of a block: y = x W^T (+ b), from the packed weight when the

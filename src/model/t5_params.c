@@ -1,10 +1,14 @@
 /* t5_params.c: the T5 parameter layout (Hugging Face names and shapes),
  * binding weight pointers to a flat buffer, and loading a checkpoint. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
+#include "../core/fileio.h"
+#include "../io/model_pair.h"
 #include "../io/safetensors.h"
 #include "peft.h"
 #include "t5.h"
@@ -243,19 +247,47 @@ void lst_t5_free(lst_t5_t *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* LST_ALLOW_NONFINITE=1 lets a backbone with NaN/Inf weights load (to
+ * debug what they do); by default they are refused at load, because a NaN
+ * can hide behind a ReLU mask and only show up as NaN gradients. */
+static int allow_nonfinite(void) {
+    const char *s = getenv("LST_ALLOW_NONFINITE");
+    return s && !strcmp(s, "1");
+}
+
+static int check_finite(const lst_param_t *p, const float *x, size_t n, lst_err_t *err) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) {
+            const size_t cols = p->ndim == 2 ? (size_t)p->shape[1] : 1;
+            return lst_fail(err, "tensor '%s' holds %s at [%zu, %zu] (element %zu): a backbone must "
+                            "be finite (LST_ALLOW_NONFINITE=1 loads it anyway)", p->name,
+                            isnan(x[i]) ? "NaN" : "an infinity", i / cols, i % cols, i);
+        }
+    return 0;
+}
+
 /* Reads one parameter, allowing the checkpoint's vocabulary to be larger
- * than the rows in use (the tokenizer-size shrink of LST-SPEC section 1). */
+ * than the rows in use (the tokenizer-size shrink of LST-SPEC section 1).
+ * The same pass adds the tensor's file bytes to the fingerprint *fp and
+ * checks that every value is finite. */
 static int read_param(const lst_st_file_t *f, const lst_param_t *p, float *dst,
-                      int vocab_rows_file, lst_err_t *err) {
+                      int vocab_rows_file, uint64_t *fp, lst_err_t *err) {
+    const lst_st_tensor_t *st = lst_st_find(f, p->name);
+    if (st && fp) /* order-free (a sum): the bf16 load reads the linears last */
+        *fp += XXH3_64bits_withSeed(st->data, st->nbytes, XXH3_64bits(p->name, strlen(p->name)));
     int is_vocab = !strcmp(p->name, "shared.weight") || !strcmp(p->name, "lm_head.weight");
-    if (!is_vocab || vocab_rows_file == p->shape[0])
-        return lst_st_read_f32(f, p->name, p->ndim, p->shape, dst, err);
-    int64_t full[2] = {vocab_rows_file, p->shape[1]};
-    float *tmp = lst_malloc((size_t)full[0] * full[1], sizeof(float), err);
-    if (!tmp) return -1;
-    int rc = lst_st_read_f32(f, p->name, 2, full, tmp, err);
-    if (!rc) memcpy(dst, tmp, sizeof(float) * p->numel);
-    free(tmp);
+    int rc;
+    if (!is_vocab || vocab_rows_file == p->shape[0]) {
+        rc = lst_st_read_f32(f, p->name, p->ndim, p->shape, dst, err);
+    } else {
+        int64_t full[2] = {vocab_rows_file, p->shape[1]};
+        float *tmp = lst_malloc((size_t)full[0] * full[1], sizeof(float), err);
+        if (!tmp) return -1;
+        rc = lst_st_read_f32(f, p->name, 2, full, tmp, err);
+        if (!rc) memcpy(dst, tmp, sizeof(float) * p->numel);
+        free(tmp);
+    }
+    if (!rc && !allow_nonfinite()) rc = check_finite(p, dst, p->numel, err);
     return rc;
 }
 
@@ -278,11 +310,23 @@ int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *e
 typedef struct {
     const lst_st_file_t *f;
     int vocab_rows_file;
+    uint64_t *fp;
 } file_src_t;
 
 static int fill_from_file(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err) {
     const file_src_t *s = ctx;
-    return read_param(s->f, p, dst, s->vocab_rows_file, err);
+    return read_param(s->f, p, dst, s->vocab_rows_file, s->fp, err);
+}
+
+/* XXH3-64 of config.json's bytes (the parsed config hides edits that keep
+ * its values, which is what we want to see: any change of the file). */
+static int hash_file(const char *path, uint64_t *out, lst_err_t *err) {
+    size_t len = 0;
+    char *text = lst_read_file(path, (size_t)16 << 20, &len, err);
+    if (!text) return -1;
+    *out = XXH3_64bits(text, len);
+    free(text);
+    return 0;
 }
 
 static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext, int bf16,
@@ -291,10 +335,15 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
     lst_t5_config_t cfg;
     memset(m, 0, sizeof *m);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (lst_t5_config_load(&cfg, path, err)) return -1;
+    uint64_t fp_config = 0, fp_weights = 0;
+    if (lst_t5_config_load(&cfg, path, err) || hash_file(path, &fp_config, err)) return -1;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     lst_st_file_t f = {0};
     if (lst_st_open(&f, path, err)) return -1;
+    if (lst_model_pair_check(dir, &cfg, &f, err)) {
+        lst_st_close(&f);
+        return -1;
+    }
     /* The checkpoint's vocabulary rows must agree with config.json. */
     const lst_st_tensor_t *sh = lst_st_find(&f, "shared.weight");
     if (!sh) {
@@ -320,14 +369,14 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
         if (p->ext) continue; /* a method's addition: initialised by the caller */
         /* bf16: the linears are read one at a time while packing, below */
         if (bf16 && lst_t5_is_block_linear(p->name)) continue;
-        if (read_param(&f, p, m->flat + p->offset, cfg.vocab_size, err)) {
+        if (read_param(&f, p, m->flat + p->offset, cfg.vocab_size, &fp_weights, err)) {
             lst_st_close(&f);
             lst_t5_free(m);
             return lst_fail_ctx(err, "loading %s (config.json and weights disagree?)", dir);
         }
     }
     if (bf16) {
-        file_src_t src = {&f, cfg.vocab_size};
+        file_src_t src = {&f, cfg.vocab_size, &fp_weights};
         if (lst_t5_to_bf16_from(m, fill_from_file, &src, err)) {
             lst_st_close(&f);
             lst_t5_free(m);
@@ -335,5 +384,7 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
         }
     }
     lst_st_close(&f);
+    m->fp_config = fp_config;
+    m->fp_weights = fp_weights;
     return 0;
 }

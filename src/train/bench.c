@@ -7,10 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-
+#include "../core/clock.h"
 #include "../core/rng.h"
+#include "../core/rss.h"
 #include "../core/streams.h"
 #include "../model/methods.h"
 #include "../model/presets.h"
@@ -19,11 +18,7 @@
 #include "metrics.h"
 #include "trainer.h"
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
+static double now_ms(void) { return lst_now_s() * 1e3; }
 
 /* The config and vocabulary of a preset or a checkpoint directory. */
 static int open_config(const lst_bench_opts_t *o, lst_t5_config_t *c, int *vocab, lst_err_t *err) {
@@ -197,9 +192,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
     r->step_ms_min = times[1];
     r->tokens_per_s = (double)B * (T + D) / (r->step_ms_median / 1e3);
     r->peak_bytes = plan.total;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    r->peak_rss_bytes = (size_t)ru.ru_maxrss * 1024;
+    r->peak_rss_bytes = lst_peak_rss_bytes();
     rc = 0;
 done:
     free(ids);

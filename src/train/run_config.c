@@ -2,7 +2,9 @@
  * `lst train --resume`, `lst eval` and `lst predict` rebuild exactly the
  * same model and data from the run directory alone. */
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,41 @@ static cJSON *layers(const lst_side_opts_t *s, int st) {
     return a;
 }
 
+/* The backbone's fingerprint as hex strings (a JSON number would lose bits). */
+void *lst_run_fp_json(const lst_train_opts_t *o) {
+    char a[20], b[20];
+    snprintf(a, sizeof a, "%016" PRIx64, o->fp_config);
+    snprintf(b, sizeof b, "%016" PRIx64, o->fp_weights);
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "config_xxh3", a);
+    cJSON_AddStringToObject(f, "weights_xxh3", b);
+    return f;
+}
+
+static int hex64(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsString(v) || strlen(v->valuestring) != 16) return -1;
+    uint64_t x = 0;
+    for (const char *p = v->valuestring; *p; p++) {
+        const int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        x = x << 4 | (uint64_t)d;
+    }
+    *out = x;
+    return 0;
+}
+
+int lst_run_fp_parse(const void *fp, lst_train_opts_t *o, const char *path, lst_err_t *err) {
+    const cJSON *f = fp;
+    o->has_fp = 0;
+    if (!f) return 0; /* run files before the fingerprint */
+    if (hex64(cJSON_GetObjectItemCaseSensitive(f, "config_xxh3"), &o->fp_config) ||
+        hex64(cJSON_GetObjectItemCaseSensitive(f, "weights_xxh3"), &o->fp_weights))
+        return lst_fail(err, "%s: 'backbone_fingerprint' needs config_xxh3 and weights_xxh3 as 16 "
+                        "hex digits", path);
+    o->has_fp = 1;
+    return 0;
+}
+
 void *lst_run_json(const lst_train_opts_t *o) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "version", 1);
@@ -88,6 +125,7 @@ void *lst_run_json(const lst_train_opts_t *o) {
     cJSON_AddNumberToObject(j, "max_train", (double)o->max_train);
     cJSON_AddNumberToObject(j, "max_memory", (double)o->max_memory);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    if (o->has_fp) cJSON_AddItemToObject(j, "backbone_fingerprint", lst_run_fp_json(o));
     return j;
 }
 
@@ -101,10 +139,71 @@ int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err) {
     return rc;
 }
 
-static int num(const cJSON *j, const char *key, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v) && !cJSON_IsBool(v)) return -1;
-    *out = cJSON_IsBool(v) ? cJSON_IsTrue(v) : v->valuedouble;
+/* ---- reading it back ------------------------------------------------------ */
+
+/* How a run.json number is stored: every integer must be an integer and fit
+ * its C type (a range inside the type's), reals must be in range. */
+enum { F_INT, F_I64, F_U64, F_DBL, F_FLT, F_BOOL };
+
+typedef struct {
+    const char *key;
+    int kind, optional;
+    double lo, hi;
+    void *dst;
+} field_t;
+
+static int load_field(const cJSON *j, const field_t *f, const char *path, lst_err_t *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->key);
+    if (!v && f->optional) return 0;
+    double x;
+    if (cJSON_IsBool(v) && f->kind == F_BOOL) x = cJSON_IsTrue(v);
+    else if (cJSON_IsNumber(v)) x = v->valuedouble;
+    else return lst_fail(err, "%s: key '%s' is missing or not a number", path, f->key);
+    const int integer = f->kind != F_DBL && f->kind != F_FLT;
+    if (!(x >= f->lo && x <= f->hi) || (integer && x != floor(x)))
+        return lst_fail(err, "%s: key '%s' = %.17g is not %s in [%.17g, %.17g]", path, f->key, x,
+                        integer ? "an integer" : "a number", f->lo, f->hi);
+    switch (f->kind) {
+    case F_INT: case F_BOOL: *(int *)f->dst = (int)x; break;
+    case F_I64: *(int64_t *)f->dst = (int64_t)x; break;
+    case F_U64: *(uint64_t *)f->dst = (uint64_t)x; break;
+    case F_DBL: *(double *)f->dst = x; break;
+    case F_FLT: *(float *)f->dst = (float)x; break;
+    }
+    return 0;
+}
+
+static int load_numbers(const cJSON *j, lst_train_opts_t *o, const char *path, lst_err_t *err) {
+    int version = 0;
+    const double imax = INT_MAX;
+    const field_t f[] = {
+        {"version", F_INT, 0, 1, 1, &version},
+        {"adapter_dim", F_INT, 1, 0, 1e6, &o->method.adapter_dim},
+        {"lora_rank", F_INT, 1, 0, 1e6, &o->method.lora_rank},
+        {"prompt_len", F_INT, 1, 0, 1e6, &o->method.prompt_len},
+        {"freeze_layers", F_INT, 1, 0, 1e6, &o->freeze_layers},
+        {"r", F_INT, 0, 1, 1024, &o->side.r},
+        {"gate_T", F_FLT, 0, 1e-6, 1e6, &o->side.gate_T},
+        {"lr", F_DBL, 0, 0, 100, &o->lr},
+        {"clip", F_DBL, 0, 0, 1e6, &o->clip},
+        {"epochs", F_INT, 0, 1, 1e5, &o->epochs},
+        {"batch", F_INT, 0, 1, 1e6, &o->batch},
+        {"eval_batch", F_INT, 0, 1, 1e6, &o->eval_batch},
+        {"warmup", F_INT, 0, 0, 1e9, &o->warmup},
+        {"max_source_length", F_INT, 0, 2, 1e5, &o->max_src},
+        {"fisher_samples", F_INT, 0, 1, 1e8, &o->fisher_samples},
+        {"gen_validation", F_INT, 0, 1, 1e5, &o->gen_val},
+        {"gen_test", F_INT, 0, 1, 1e5, &o->gen_test},
+        {"backbone_dropout", F_BOOL, 0, 0, 1, &o->bb_dropout},
+        {"full_vocab", F_BOOL, 0, 0, 1, &o->full_vocab},
+        {"checkpoint_every", F_INT, 0, 0, imax, &o->ckpt_every},
+        {"max_steps", F_I64, 0, 0, 1099511627776.0, &o->max_steps}, /* the CLI's 2^40 */
+        {"max_train", F_I64, 0, 0, 1099511627776.0, &o->max_train},
+        {"max_memory", F_I64, 1, 0, 9e18, &o->max_memory}, /* older run files lack it */
+        {"seed", F_U64, 0, 0, 9007199254740992.0, &o->seed}, /* a double's exact integers */
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (load_field(j, &f[i], path, err)) return -1;
     return 0;
 }
 
@@ -119,16 +218,7 @@ static int str(const cJSON *j, const char *key, char *out, size_t cap) {
     return 0;
 }
 
-int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
-    lst_train_opts_default(o);
-    char *text = lst_read_file(path, 1 << 20, NULL, err);
-    if (!text) return -1;
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return lst_fail(err, "%s: not a JSON object", path);
-    }
+static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, lst_err_t *err) {
     int bad = 0;
     bad |= str(j, "model", o->model, sizeof o->model) | str(j, "spm", o->spm, sizeof o->spm);
     bad |= str(j, "task", o->task, sizeof o->task) | str(j, "data", o->data, sizeof o->data);
@@ -136,96 +226,61 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     bad |= str(j, "valid_file", o->valid_file, sizeof o->valid_file);
     bad |= str(j, "test_file", o->test_file, sizeof o->test_file);
     bad |= str(j, "init", o->init, sizeof o->init);
+    if (bad || !o->model[0] || !o->spm[0] || !o->task[0])
+        return lst_fail(err, "%s: malformed run file (a key is missing or has the wrong type)", path);
     /* the method (optional: older run files are LST runs) */
     char method[sizeof o->method.name] = "lst";
-    bad |= str(j, "method", method, sizeof method);
+    if (str(j, "method", method, sizeof method))
+        return lst_fail(err, "%s: key 'method' is not a short string", path);
     if (!method[0]) snprintf(method, sizeof method, "lst");
+    int mode = 0;
+    if (lst_method_side_mode(method, &mode) && !lst_method_is_backbone(method))
+        return lst_fail(err, "%s: unknown method '%s'", path, method);
     lst_method_default(&o->method, method);
-    const char *mk[4] = {"adapter_dim", "lora_rank", "prompt_len", "freeze_layers"};
-    int *mf[4] = {&o->method.adapter_dim, &o->method.lora_rank, &o->method.prompt_len,
-                  &o->freeze_layers};
-    for (int i = 0; i < 4; i++) {
-        double x = *mf[i];
-        num(j, mk[i], &x);
-        if (!(x >= 0 && x <= 1e6) || x != (int)x) {
-            cJSON_Delete(j);
-            return lst_fail(err, "%s: key '%s' = %g is outside [0, 1e6]", path, mk[i], x);
-        }
-        *mf[i] = (int)x;
-    }
     char dtype[8] = "fp32";
-    bad |= str(j, "backbone_dtype", dtype, sizeof dtype); /* optional: older runs are fp32 */
-    if (strcmp(dtype, "fp32") && strcmp(dtype, "bf16") && dtype[0]) {
-        cJSON_Delete(j);
-        return lst_fail(err, "%s: backbone_dtype '%s' is neither fp32 nor bf16", path, dtype);
-    }
+    if (str(j, "backbone_dtype", dtype, sizeof dtype) ||
+        (dtype[0] && strcmp(dtype, "fp32") && strcmp(dtype, "bf16")))
+        return lst_fail(err, "%s: backbone_dtype is neither fp32 nor bf16", path);
     o->bb_bf16 = !strcmp(dtype, "bf16");
-    double mm = 0;
-    num(j, "max_memory", &mm); /* optional (older run files lack it) */
-    if (mm >= 0 && mm <= 9e18) o->max_memory = (int64_t)mm;
-    double v[19];
-    const char *keys[19] = {"r", "gate_T", "lr", "clip", "epochs", "batch", "eval_batch",
-                            "warmup", "max_source_length", "fisher_samples", "gen_validation",
-                            "gen_test", "backbone_dropout", "full_vocab", "checkpoint_every",
-                            "max_steps", "max_train", "seed", "version"};
-    for (int i = 0; i < 19; i++) bad |= num(j, keys[i], &v[i]);
-    for (int st = 0; st < 2 && !bad; st++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, st ? "decoder_side_layers" : "encoder_side_layers");
-        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > LST_MAX_LAYERS) {
-            bad = 1;
-            break;
-        }
+    return 0;
+}
+
+/* The kept layers: integers, ascending, each a layer index. */
+static int load_layers(const cJSON *j, lst_side_opts_t *s, const char *path, lst_err_t *err) {
+    for (int st = 0; st < 2; st++) {
+        const char *key = st ? "decoder_side_layers" : "encoder_side_layers";
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > LST_MAX_LAYERS)
+            return lst_fail(err, "%s: '%s' is not an array of at most %d layers", path, key,
+                            LST_MAX_LAYERS);
         int k = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, a) {
-            if (!cJSON_IsNumber(e)) bad = 1;
-            else o->side.keep[st][k++] = e->valueint;
+            const double x = cJSON_IsNumber(e) ? e->valuedouble : -1;
+            if (!(x >= 0 && x < LST_MAX_LAYERS) || x != floor(x) || (k && x <= s->keep[st][k - 1]))
+                return lst_fail(err, "%s: '%s' entry %d is not a layer index in 0..%d above the "
+                                "previous one", path, key, k, LST_MAX_LAYERS - 1);
+            s->keep[st][k++] = (int)x;
         }
-        o->side.n_keep[st] = k;
+        s->n_keep[st] = k;
     }
-    cJSON_Delete(j);
-    if (bad || !o->model[0] || !o->spm[0] || !o->task[0])
-        return lst_fail(err, "%s: malformed run file (a key is missing or has the wrong type)", path);
-    /* every number checked before it is cast */
-    static const struct {
-        int idx;
-        double lo, hi;
-    } range[] = {{0, 1, 1024},  {1, 1e-6, 1e6}, {2, 0, 100},     {3, 0, 1e6},   {4, 1, 1e5},
-                 {5, 1, 1e6},   {6, 1, 1e6},   {7, 0, 1e9},      {8, 2, 1e5},   {9, 1, 1e8},
-                 {10, 1, 1e5},  {11, 1, 1e5},  {12, 0, 1},       {13, 0, 1},    {14, 0, 1e12},
-                 {15, 0, 1e12}, {16, 0, 1e12}, {17, 0, 9e15},    {18, 1, 1}};
-    for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
-        double x = v[range[i].idx];
-        if (!(x >= range[i].lo && x <= range[i].hi))
-            return lst_fail(err, "%s: key '%s' = %g is outside [%g, %g]", path, keys[range[i].idx], x,
-                            range[i].lo, range[i].hi);
-    }
-    for (int st = 0; st < 2; st++)
-        for (int k = 0; k < o->side.n_keep[st]; k++)
-            if (o->side.keep[st][k] < 0 || o->side.keep[st][k] >= LST_MAX_LAYERS)
-                return lst_fail(err, "%s: a side layer index is outside 0..%d", path, LST_MAX_LAYERS - 1);
-    if (mm < 0 || mm > 9e18) return lst_fail(err, "%s: key 'max_memory' is out of range", path);
-    o->side.r = (int)v[0];
-    o->side.gate_T = (float)v[1];
-    if (lst_method_side_mode(o->method.name, &o->side.mode) && !lst_method_is_backbone(o->method.name)) {
-        cJSON_Delete(j);
-        return lst_fail(err, "%s: unknown method '%s'", path, o->method.name);
-    }
-    o->lr = v[2];
-    o->clip = v[3];
-    o->epochs = (int)v[4];
-    o->batch = (int)v[5];
-    o->eval_batch = (int)v[6];
-    o->warmup = (int)v[7];
-    o->max_src = (int)v[8];
-    o->fisher_samples = (int)v[9];
-    o->gen_val = (int)v[10];
-    o->gen_test = (int)v[11];
-    o->bb_dropout = (int)v[12];
-    o->full_vocab = (int)v[13];
-    o->ckpt_every = (int)v[14];
-    o->max_steps = (int64_t)v[15];
-    o->max_train = (int64_t)v[16];
-    o->seed = (uint64_t)v[17];
     return 0;
+}
+
+int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
+    lst_train_opts_default(o);
+    char *text = lst_read_file(path, 1 << 20, NULL, err);
+    if (!text) return -1;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    int rc = cJSON_IsObject(j) ? 0 : lst_fail(err, "%s: not a JSON object", path);
+    /* one owner of j, deleted once below whatever fails */
+    if (!rc) rc = load_strings(j, o, path, err);
+    if (!rc) rc = load_numbers(j, o, path, err);
+    if (!rc) rc = load_layers(j, &o->side, path, err);
+    if (!rc) rc = lst_run_fp_parse(cJSON_GetObjectItemCaseSensitive(j, "backbone_fingerprint"), o,
+                                   path, err);
+    if (!rc) lst_method_side_mode(o->method.name, &o->side.mode);
+    cJSON_Delete(j);
+    return rc;
 }

@@ -39,6 +39,9 @@ typedef struct {
     int64_t max_memory;         /* bytes; 0: no limit. Checked against the plan before training */
     uint64_t seed;
     int quiet;
+    /* the backbone's fingerprint (lst_t5_t fp_*), recorded in run.json */
+    int has_fp;
+    uint64_t fp_config, fp_weights;
 } lst_train_opts_t;
 
 /* Defaults of the paper's LST protocol for a backbone (r 8, lr 3e-3,
@@ -50,6 +53,9 @@ int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err);
 /* The same options as a cJSON object (a cJSON *; caller deletes). */
 void *lst_run_json(const lst_train_opts_t *o);
 int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err);
+/* The fingerprint's JSON form (a cJSON *) and its parser (NULL fp: none recorded). */
+void *lst_run_fp_json(const lst_train_opts_t *o);
+int lst_run_fp_parse(const void *fp, lst_train_opts_t *o, const char *path, lst_err_t *err);
 
 /* Trains (or, with resume, continues the run in o->out). */
 int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err);

@@ -500,8 +500,10 @@ TEST(rundir_other_backbone_refused) {
     CHECK(rc == 0, "init: %s", log ? log : "");
     free(log);
     expect(1, "the weights changed", "train --resume %s --quiet", run);
-    /* the old weights back, config.json edited (same values, other bytes) */
-    snprintf(cmd, sizeof cmd, "cp %s/model.safetensors %s/ && printf ' ' >> %s/config.json", tmp("m"), m2, m2);
+    /* the old weights and config back (a pair of one lst init), config.json
+     * edited (same values, other bytes) */
+    snprintf(cmd, sizeof cmd, "cp %s/model.safetensors %s/config.json %s/ && printf ' ' >> %s/config.json",
+             tmp("m"), tmp("m"), m2, m2);
     CHECK(system(cmd) == 0, "edit config");
     expect(1, "config.json changed", "train --resume %s --quiet", run);
     snprintf(cmd, sizeof cmd, "cp %s/config.json %s/", tmp("m"), m2);

@@ -227,28 +227,49 @@ int lst_opt_task(const char *cmd, const char *task) {
     return 2;
 }
 
+int lst_opt_method_known(const char *cmd, const char *what, const char *v) {
+    if (v && strlen(v) < sizeof ((lst_method_t *)0)->name && lst_method_info(v)) return 0;
+    fprintf(stderr, "lst %s: unknown %s '%s' (%s)\n", cmd, what, v ? v : "", lst_method_names());
+    return 2;
+}
+
+/* "full, adapters, lora and bitfit": the registered methods taking bit. */
+static void methods_with(unsigned bit, char *buf, size_t cap) {
+    int n = 0, total = 0;
+    for (int i = 0; lst_method_at(i); i++) total += !!(lst_method_at(i)->options & bit);
+    buf[0] = 0;
+    for (int i = 0; lst_method_at(i); i++) {
+        if (!(lst_method_at(i)->options & bit)) continue;
+        const char *sep = n == 0 ? "" : n == total - 1 ? " and " : ", ";
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", sep, lst_method_at(i)->name);
+        n++;
+    }
+}
+
 int lst_opt_method_check(const char *cmd, const lst_opt_t *opts, int n, const char *method) {
-    int mode;
-    const int side = lst_method_side_mode(method, &mode) == 0;
-    const char *side_only[] = {"r", "side-layers", "encoder-side-layers", "decoder-side-layers",
-                               "init", "fisher-samples", "backbone-dtype"};
-    for (size_t i = 0; i < sizeof side_only / sizeof side_only[0]; i++)
-        if (!side && lst_opt(opts, n, side_only[i])) {
+    static const struct {
+        const char *opt;
+        unsigned bit;
+    } rules[] = {{"r", LST_MOPT_SIDE},           {"side-layers", LST_MOPT_SIDE},
+                 {"encoder-side-layers", LST_MOPT_SIDE}, {"decoder-side-layers", LST_MOPT_SIDE},
+                 {"init", LST_MOPT_SIDE},        {"fisher-samples", LST_MOPT_SIDE},
+                 {"backbone-dtype", LST_MOPT_SIDE}, {"freeze-layers", LST_MOPT_FREEZE},
+                 {"adapter-dim", LST_MOPT_ADAPTER_DIM}, {"lora-rank", LST_MOPT_LORA_RANK},
+                 {"prompt-len", LST_MOPT_PROMPT_LEN}};
+    const lst_method_info_t *m = lst_method_info(method);
+    const unsigned takes = m ? m->options : 0;
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        if (!lst_opt(opts, n, rules[i].opt) || (takes & rules[i].bit)) continue;
+        char who[160];
+        methods_with(rules[i].bit, who, sizeof who);
+        if (rules[i].bit == LST_MOPT_SIDE)
             fprintf(stderr, "lst %s: --%s applies to the side-network methods, not to %s\n", cmd,
-                    side_only[i], method);
-            return 2;
-        }
-    if (lst_opt(opts, n, "freeze-layers") && (side || !strcmp(method, "prompt"))) {
-        fprintf(stderr, "lst %s: --freeze-layers applies to full, adapters, lora and bitfit, not to "
-                        "%s\n", cmd, method);
+                    rules[i].opt, method);
+        else if (!strchr(who, ' '))
+            fprintf(stderr, "lst %s: --%s applies to --method %s only\n", cmd, rules[i].opt, who);
+        else
+            fprintf(stderr, "lst %s: --%s applies to %s, not to %s\n", cmd, rules[i].opt, who, method);
         return 2;
     }
-    const char *only[][2] = {{"adapter-dim", "adapters"}, {"lora-rank", "lora"}, {"prompt-len", "prompt"}};
-    for (int i = 0; i < 3; i++)
-        if (lst_opt(opts, n, only[i][0]) && strcmp(method, only[i][1])) {
-            fprintf(stderr, "lst %s: --%s applies to --method %s only\n", cmd, only[i][0],
-                    only[i][1]);
-            return 2;
-        }
     return 0;
 }

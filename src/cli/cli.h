@@ -86,6 +86,9 @@ int lst_opt_task(const char *cmd, const char *task);
  * method. Prints "lst <cmd>: --<opt> applies to ..." and returns 2 for the
  * first one given; 0 if none. Options missing from the table are skipped. */
 int lst_opt_method_check(const char *cmd, const lst_opt_t *opts, int n, const char *method);
+/* 0 if v names a registered method; else prints "lst <cmd>: unknown <what>
+ * '<v>' (the methods)" and returns 2. */
+int lst_opt_method_known(const char *cmd, const char *what, const char *v);
 
 /* Before anything else in main: on AMD Zen 4, re-executes the program with
  * OPENBLAS_CORETYPE=Haswell (blas_core.c); returns otherwise. */

@@ -36,13 +36,7 @@ static int parse(const char *cmd, int argc, char **argv, int with_steps, lst_ben
     const char *v;
     snprintf(o->model, sizeof o->model, "%s", lst_opt(opts, n, "model"));
     v = lst_opt(opts, n, "method");
-    int mode;
-    if (v && (strlen(v) >= sizeof o->method.name ||
-              (lst_method_side_mode(v, &mode) && !lst_method_is_backbone(v)))) {
-        fprintf(stderr, "lst %s: unknown --method '%s' (lst, side-tuning, compression, full, "
-                        "adapters, lora, bitfit, prompt)\n", cmd, v);
-        return 2;
-    }
+    if (v && lst_opt_method_known(cmd, "--method", v)) return 2;
     lst_method_default(&o->method, v ? v : "lst");
     if (lst_opt_method_check(cmd, opts, n, o->method.name)) return 2;
     const char *sizes[4] = {"adapter-dim", "lora-rank", "prompt-len", "freeze-layers"};

@@ -39,13 +39,7 @@ int lst_cmd_params(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     /* every option before the model is read: a bad option is exit 2 */
     const char *v = lst_opt(opts, n, "method");
-    int mode;
-    if (strlen(v) >= sizeof ((lst_method_t *)0)->name ||
-        (lst_method_side_mode(v, &mode) && !lst_method_is_backbone(v))) {
-        fprintf(stderr, "lst params: unknown method '%s' (full, lst, side-tuning, compression, "
-                        "adapters, lora, bitfit, prompt)\n", v);
-        return 2;
-    }
+    if (lst_opt_method_known("params", "method", v)) return 2;
     lst_method_t m;
     lst_method_default(&m, v);
 #define INT_OPT(name, field, lo, hi)                                                      \

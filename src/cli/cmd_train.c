@@ -94,13 +94,7 @@ int lst_cmd_train(int argc, char **argv) {
             return 2;
         }
         if ((s = lst_opt(opts, n, "method"))) {
-            int mode;
-            if (strlen(s) >= sizeof o.method.name ||
-                (lst_method_side_mode(s, &mode) && !lst_method_is_backbone(s))) {
-                fprintf(stderr, "lst train: unknown --method '%s' (lst, side-tuning, compression, "
-                                "full, adapters, lora, bitfit, prompt)\n", s);
-                return 2;
-            }
+            if (lst_opt_method_known("train", "--method", s)) return 2;
             lst_method_default(&o.method, s);
             o.lr = lst_method_lr(s);
         }

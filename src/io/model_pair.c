@@ -10,8 +10,11 @@ int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st
                          lst_err_t *err) {
     const char *wid = lst_st_meta(f, LST_INIT_ID_KEY);
     const char *cid = c->init_id[0] ? c->init_id : NULL;
-    if (!wid && !cid) return 0;
-    if (wid && cid && !strcmp(wid, cid)) return 0;
+    /* lst init writes the weights first: weights with an id the config
+     * lacks, or another id, are what a kill between its two renames leaves.
+     * Weights without one were written by something else (a converter, an
+     * edit): their config's id says nothing about them. */
+    if (!wid || (cid && !strcmp(wid, cid))) return 0;
     char ws[64] = "none", cs[64] = "none";
     if (wid) snprintf(ws, sizeof ws, "\"%.40s\"", wid);
     if (cid) snprintf(cs, sizeof cs, "\"%s\"", cid);

@@ -34,9 +34,8 @@ void lst_train_opts_default(lst_train_opts_t *o) {
 }
 
 double lst_method_lr(const char *m) {
-    if (!strcmp(m, "lst") || !strcmp(m, "side-tuning") || !strcmp(m, "compression")) return 3e-3;
-    if (!strcmp(m, "prompt")) return 0.3;
-    return 3e-4;
+    const lst_method_info_t *info = lst_method_info(m);
+    return info ? info->paper_lr : 3e-4;
 }
 
 /* Stores a path made absolute, so the run directory works from anywhere. */

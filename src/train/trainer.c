@@ -69,8 +69,8 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
             return lst_fail(err, "unknown task '%s' (tasks: %s, custom)", o->task, names);
         }
         /* the Adapters baseline alone runs without the task prefix (LST-SPEC 5) */
-        if (lst_glue_load(o->task, o->data, NULL, strcmp(o->method.name, "adapters") != 0, &sp, err))
-            return -1;
+        const lst_method_info_t *mi = lst_method_info(o->method.name);
+        if (lst_glue_load(o->task, o->data, NULL, !mi || mi->task_prefix, &sp, err)) return -1;
         d->task = sp.task;
         src[0] = &sp.train;
         src[1] = &sp.validation;
@@ -275,16 +275,18 @@ static int plan_memory(run_t *R, lst_err_t *err) {
     }
     const size_t step = p->activations + p->workspace;
     if (p->evaluation > step) p->total += p->evaluation - step;
+    char budget[64]; /* exact below a tenth of a MiB (--max-memory 1K is not "0.0 MiB") */
+    if (o->max_memory >= MiB / 10) snprintf(budget, sizeof budget, "%.1f MiB", o->max_memory / MiB);
+    else snprintf(budget, sizeof budget, "%lld bytes", (long long)o->max_memory);
     if (o->max_memory > 0 && p->total > (size_t)o->max_memory)
         return lst_fail(err,
                         "the run needs %.1f MiB (weights %.1f, gradients %.1f, AdamW state %.1f, best "
                         "copy %.1f, and the larger of activations %.1f + backward workspace %.1f for "
                         "batch %d x %d source x %d target tokens and evaluation %.1f at --eval-batch "
-                        "%d) but --max-memory is %lld bytes (%.1f MiB)",
+                        "%d) but --max-memory is %s",
                         p->total / MiB, p->weights / MiB, p->gradients / MiB, p->optimizer / MiB,
                         p->best / MiB, p->activations / MiB, p->workspace / MiB, R->Bmax, R->maxTs,
-                        R->maxTd, p->evaluation / MiB, o->eval_batch, (long long)o->max_memory,
-                        o->max_memory / MiB);
+                        R->maxTd, p->evaluation / MiB, o->eval_batch, budget);
     return 0;
 }
 

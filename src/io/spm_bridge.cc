@@ -209,6 +209,8 @@ extern "C" lst_tokenizer_t *lst_tokenizer_load(const char *path, lst_err_t *err)
             return nullptr;
         }
         return t.release();
+    } catch (const std::bad_alloc &) {
+        lst_fail(err, "%s: out of memory loading the tokenizer model", path);
     } catch (const std::exception &e) {
         lst_fail(err, "%s: loading tokenizer failed: %.800s", path, e.what());
     } catch (...) {

@@ -1,0 +1,123 @@
+/* blas_buffers.c: OpenBLAS's work buffers and lst's OpenMP threads, taken
+ * before a command allocates anything.
+ *
+ * OpenBLAS's SGEMM packs into a buffer from a pool of fixed-size buffers
+ * (BUFFER_SIZE plus a page: 128 MiB + 4 KiB in Debian 12's x86_64 build,
+ * whatever the product's size), one per SGEMM running at that moment, made
+ * on first use and kept until exit. When the address space is exhausted
+ * its allocator retries for ever (driver/others/memory.c, 0.3.21): under
+ * `ulimit -v` lst hung without a word once its own plan had taken what was
+ * left. So every command that multiplies first checks that the address
+ * space for one buffer per thread and the OpenMP threads' stacks is there,
+ * then has OpenBLAS make those buffers and starts the thread pool. At most
+ * lst_threads() SGEMMs run at once (ops split their work over that many
+ * threads, each calling a single-threaded SGEMM), so later SGEMMs only
+ * reuse the buffers, and a later shortage falls on lst's own allocations,
+ * which report it. Only address space is taken here: an SGEMM touches the
+ * pages it packs into (docs/memory.md). The OpenMP threads (init's random
+ * weights use them too) are started here for every command for the same
+ * reason: libgomp exits with its own message when it cannot create one.
+ *
+ * The buffers are made from this thread: Debian's serial OpenBLAS (the one
+ * the Makefile links) keeps one pool for all threads. */
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "../ops/ops.h"
+
+/* OpenBLAS's pool, exported by libopenblas but declared only in its
+ * internal common.h */
+extern void *blas_memory_alloc(int procpos);
+extern void blas_memory_free(void *buffer);
+
+/* the commands that run products; the others never call OpenBLAS */
+static const char *const multiplying[] = {"dump", "train", "eval", "predict", "bench", "compare"};
+
+static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+
+/* bytes of address space in use now, from /proc/self/statm; 0 if unknown */
+static double address_space_used(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%lu", &pages) != 1) pages = 0;
+    fclose(f);
+    return (double)pages * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* the stack each OpenMP worker thread gets (libgomp takes the default
+ * thread attributes unless OMP_STACKSIZE says otherwise) */
+static size_t thread_stack_bytes(void) {
+    pthread_attr_t a;
+    size_t s = 8u << 20;
+    if (pthread_getattr_default_np(&a) == 0) {
+        pthread_attr_getstacksize(&a, &s);
+        pthread_attr_destroy(&a);
+    }
+    return s + 2 * (size_t)sysconf(_SC_PAGESIZE); /* guard page, rounding */
+}
+
+/* Maps `need` bytes and lets them go: whether that much address space is
+ * free now (the limits count writable mappings, not touched pages). */
+static int address_space_free(size_t need) {
+    void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) return 0;
+    munmap(p, need);
+    return 1;
+}
+
+static void report(const char *cmd, int threads, size_t need, int buffers) {
+    char msg[512];
+    struct rlimit as = {RLIM_INFINITY, RLIM_INFINITY};
+    getrlimit(RLIMIT_AS, &as);
+    int n = snprintf(msg, sizeof msg,
+                     "out of memory: %sthe stacks of %d threads need %.1f MiB of address space, "
+                     "which is not free",
+                     buffers ? "OpenBLAS's work buffers and " : "", threads, mib((double)need));
+    if (as.rlim_cur != RLIM_INFINITY && n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n,
+                 " (address-space limit, ulimit -v: %.1f MiB, %.1f MiB in use; fewer threads, "
+                 "OMP_NUM_THREADS, need less)",
+                 mib((double)as.rlim_cur), mib(address_space_used()));
+    lst_cli_error(cmd, msg);
+}
+
+int lst_cli_reserve(int argc, char **argv) {
+    int multiplies = 0;
+    for (size_t i = 0; i < sizeof multiplying / sizeof multiplying[0]; i++)
+        multiplies |= !strcmp(argv[0], multiplying[i]);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 0;
+
+    /* ops use at most lst_threads() threads; plain `omp parallel` loops
+     * (init's random weights) the runtime's maximum */
+    const int T = lst_threads(), W = omp_get_max_threads() > T ? omp_get_max_threads() : T;
+    const size_t need = (multiplies ? (size_t)T * LST_BLAS_BUFFER_BYTES : 0) +
+                        (size_t)(W - 1) * thread_stack_bytes();
+    if (need > 0 && !address_space_free(need)) {
+        report(argv[0], W, need, multiplies);
+        return -1;
+    }
+    if (multiplies) {
+        void *buf[LST_MAX_THREADS];
+        for (int t = 0; t < T; t++) buf[t] = blas_memory_alloc(0);
+        for (int t = 0; t < T; t++) blas_memory_free(buf[t]);
+    }
+    /* libgomp keeps the threads of its first team for later ones; one it
+     * cannot create ends the process with its own message */
+    int started = 0; /* a region with no effect is compiled away */
+#pragma omp parallel num_threads(W)
+    {
+#pragma omp atomic
+        started++;
+    }
+    (void)started;
+    return 0;
+}

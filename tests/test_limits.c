@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "../src/cli/cli.h"
 #include "test.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -179,5 +180,43 @@ TEST(limits_just_below_what_dump_needs) {
     rc = run_limited(&out, kib + 200 * 1024, "1", "%s %s/below.st", args, d);
     CHECK(rc == 0, "with 200 MiB more the dump should work (status %d):\n%s", rc, out ? out : "");
     free(out);
+#endif
+}
+
+/* blas_buffers.c checks the address space for its buffers before OpenBLAS
+ * makes them, at LST_BLAS_BUFFER_BYTES each, a constant of the OpenBLAS
+ * build: one more buffer from the pool (all the ones before held, so it is
+ * a new one) must grow the address space by that much and no more. */
+extern void *blas_memory_alloc(int procpos);
+extern void blas_memory_free(void *buffer);
+
+static double vm_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmSize:", 7)) kib = atof(line + 7);
+    if (f) fclose(f);
+    return kib;
+}
+
+TEST(limits_blas_buffer_size_is_known) {
+#ifdef LST_ASAN
+    return;
+#else
+    enum { n = 24 };
+    void *b[n];
+    double grew = 0;
+    for (int i = 0; i < n; i++) {
+        const double before = vm_kib();
+        b[i] = blas_memory_alloc(0);
+        const double d = vm_kib() - before;
+        if (d > grew) grew = d;
+    }
+    for (int i = 0; i < n; i++) blas_memory_free(b[i]);
+    const double want = (double)LST_BLAS_BUFFER_BYTES / 1024;
+    CHECK(grew > 0.9 * want && grew <= want + 4,
+          "a new OpenBLAS buffer took %.0f KiB of address space, LST_BLAS_BUFFER_BYTES says %.0f",
+          grew, want);
 #endif
 }

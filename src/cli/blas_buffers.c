@@ -36,8 +36,9 @@
 extern void *blas_memory_alloc(int procpos);
 extern void blas_memory_free(void *buffer);
 
-/* the commands that run products; the others never call OpenBLAS */
-static const char *const multiplying[] = {"dump", "train", "eval", "predict", "bench", "compare"};
+/* the commands that run products; the others never call OpenBLAS (compare
+ * runs lst train and lst eval as programs of their own) */
+static const char *const multiplying[] = {"dump", "train", "eval", "predict", "bench"};
 
 static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 

@@ -14,15 +14,16 @@
  * threads, each calling a single-threaded SGEMM), so later SGEMMs only
  * reuse the buffers, and a later shortage falls on lst's own allocations,
  * which report it. Only address space is taken here: an SGEMM touches the
- * pages it packs into (docs/memory.md). The OpenMP threads (init's random
- * weights use them too) are started here for every command for the same
- * reason: libgomp exits with its own message when it cannot create one.
+ * pages it packs into (docs/memory.md). The OpenMP threads are started
+ * here, for init's random weights too, for the same reason: libgomp exits
+ * with its own message when it cannot create one.
  *
  * The buffers are made from this thread: Debian's serial OpenBLAS (the one
  * the Makefile links) keeps one pool for all threads. */
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -36,9 +37,13 @@
 extern void *blas_memory_alloc(int procpos);
 extern void blas_memory_free(void *buffer);
 
-/* the commands that run products; the others never call OpenBLAS (compare
- * runs lst train and lst eval as programs of their own) */
-static const char *const multiplying[] = {"dump", "train", "eval", "predict", "bench"};
+/* the commands that run OpenMP loops, and whether they run products; the
+ * others call neither (compare runs lst train and lst eval as programs of
+ * their own) */
+static const struct {
+    const char *name;
+    int multiplies;
+} threaded[] = {{"dump", 1}, {"train", 1}, {"eval", 1}, {"predict", 1}, {"bench", 1}, {"init", 0}};
 
 static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
@@ -52,16 +57,28 @@ static double address_space_used(void) {
     return (double)pages * (double)sysconf(_SC_PAGESIZE);
 }
 
-/* the stack each OpenMP worker thread gets (libgomp takes the default
- * thread attributes unless OMP_STACKSIZE says otherwise) */
+/* the stack each OpenMP worker thread gets: OMP_STACKSIZE (or
+ * GOMP_STACKSIZE) as libgomp reads it, a size in KiB or with a B, K, M or G
+ * suffix, else the default thread attributes' */
 static size_t thread_stack_bytes(void) {
+    const size_t guard = 2 * (size_t)sysconf(_SC_PAGESIZE); /* guard page, rounding */
+    const char *env = getenv("OMP_STACKSIZE");
+    if (!env || !*env) env = getenv("GOMP_STACKSIZE");
+    if (env && *env) {
+        char *end;
+        const double v = strtod(env, &end);
+        while (*end == ' ') end++;
+        const int c = *end | 0x20;
+        const double unit = c == 'b' ? 1 : c == 'm' ? 1 << 20 : c == 'g' ? 1 << 30 : 1024;
+        if (v > 0 && v * unit < 1e15) return (size_t)(v * unit) + guard;
+    }
     pthread_attr_t a;
     size_t s = 8u << 20;
     if (pthread_getattr_default_np(&a) == 0) {
         pthread_attr_getstacksize(&a, &s);
         pthread_attr_destroy(&a);
     }
-    return s + 2 * (size_t)sysconf(_SC_PAGESIZE); /* guard page, rounding */
+    return s + guard;
 }
 
 /* Maps `need` bytes and lets them go: whether that much address space is
@@ -79,9 +96,10 @@ static void report(const char *cmd, int threads, size_t need, int buffers) {
     struct rlimit as = {RLIM_INFINITY, RLIM_INFINITY};
     getrlimit(RLIMIT_AS, &as);
     int n = snprintf(msg, sizeof msg,
-                     "out of memory: %sthe stacks of %d threads need %.1f MiB of address space, "
+                     "out of memory: %s%d thread%s and %s stacks need %.1f MiB of address space, "
                      "which is not free",
-                     buffers ? "OpenBLAS's work buffers and " : "", threads, mib((double)need));
+                     buffers ? "OpenBLAS's work buffers for " : "", threads, threads == 1 ? "" : "s",
+                     threads == 1 ? "its" : "their", mib((double)need));
     if (as.rlim_cur != RLIM_INFINITY && n > 0 && (size_t)n < sizeof msg)
         snprintf(msg + n, sizeof msg - (size_t)n,
                  " (address-space limit, ulimit -v: %.1f MiB, %.1f MiB in use; fewer threads, "
@@ -91,11 +109,12 @@ static void report(const char *cmd, int threads, size_t need, int buffers) {
 }
 
 int lst_cli_reserve(int argc, char **argv) {
-    int multiplies = 0;
-    for (size_t i = 0; i < sizeof multiplying / sizeof multiplying[0]; i++)
-        multiplies |= !strcmp(argv[0], multiplying[i]);
+    int multiplies = -1;
+    for (size_t i = 0; i < sizeof threaded / sizeof threaded[0]; i++)
+        if (!strcmp(argv[0], threaded[i].name)) multiplies = threaded[i].multiplies;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 0;
+    if (multiplies < 0) return 0;
 
     /* ops use at most lst_threads() threads; plain `omp parallel` loops
      * (init's random weights) the runtime's maximum */

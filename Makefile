@@ -12,12 +12,6 @@ OPT      ?= -O2 -fvect-cost-model=dynamic
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Wno-unused-parameter \
             -I/usr/include/x86_64-linux-gnu -Iinclude -fopenmp $(SANFLAGS)
 CXXFLAGS += $(OPT) -g -std=c++17 -Wall -Wextra $(SANFLAGS)
-# Debian's serial OpenBLAS, by path and run path whatever the system's
-# libopenblas.so.0 alternative says (ld applies -L to every -l): lst splits
-# work across its own threads, and the pthread build's worker threads each
-# hold a 128 MiB buffer of their own (docs/memory.md)
-BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-serial
-LDLIBS   += -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR)
 LDLIBS   += -lopenblas -lcjson -lsentencepiece -lstdc++ -lm -fopenmp $(SANFLAGS)
 
 LIB_C    := $(sort $(wildcard src/core/*.c src/io/*.c src/ops/cpu/*.c src/model/*.c src/train/*.c))
@@ -38,10 +32,10 @@ $(BUILD)/liblst.a: $(LIB_O)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/lst: $(CLI_O) $(BUILD)/liblst.a Makefile
+$(BUILD)/lst: $(CLI_O) $(BUILD)/liblst.a
 	$(CC) -o $@ $(CLI_O) $(BUILD)/liblst.a $(LDLIBS)
 
-$(BUILD)/lst_tests: $(TEST_O) $(BUILD)/liblst.a Makefile
+$(BUILD)/lst_tests: $(TEST_O) $(BUILD)/liblst.a
 	$(CC) -o $@ $(TEST_O) $(BUILD)/liblst.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c

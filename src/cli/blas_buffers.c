@@ -18,8 +18,10 @@
  * here, for init's random weights too, for the same reason: libgomp exits
  * with its own message when it cannot create one.
  *
- * The buffers are made from this thread: Debian's serial OpenBLAS (the one
- * the Makefile links) keeps one pool for all threads. */
+ * Debian's serial OpenBLAS would have no worker threads of its own, but it
+ * is not safe to call from several threads at once (wrong products in
+ * tests/test_cross_fold.c), so lst keeps the pthread build; lst sets its
+ * thread count to 1 (matmul.c), and its workers never run a product. */
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -125,18 +127,20 @@ int lst_cli_reserve(int argc, char **argv) {
         report(argv[0], W, need, multiplies);
         return -1;
     }
-    if (multiplies) {
-        void *buf[LST_MAX_THREADS];
-        for (int t = 0; t < T; t++) buf[t] = blas_memory_alloc(0);
-        for (int t = 0; t < T; t++) blas_memory_free(buf[t]);
-    }
-    /* libgomp keeps the threads of its first team for later ones; one it
-     * cannot create ends the process with its own message */
-    int started = 0; /* a region with no effect is compiled away */
+    /* each thread takes a buffer and holds it until all have one: the
+     * pool keeps one table per thread (Debian's pthread build) or one for
+     * all, and either way a buffer is made for every thread that may call
+     * SGEMM at the same time as the others. libgomp keeps these threads for
+     * its later teams; one it cannot create ends the process with its own
+     * message. */
+    int started = 0;
 #pragma omp parallel num_threads(W)
     {
+        void *buf = multiplies && omp_get_thread_num() < T ? blas_memory_alloc(0) : NULL;
+#pragma omp barrier
+        if (buf) blas_memory_free(buf);
 #pragma omp atomic
-        started++;
+        started++; /* a region with no effect is compiled away */
     }
     (void)started;
     return 0;

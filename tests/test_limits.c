@@ -3,8 +3,9 @@
  * memory it could not get; it never hangs or dies of a signal.
  *
  * OpenBLAS's buffer allocator used to retry a failed 128 MiB allocation for
- * ever, so dump and train hung at 150-450 MB though t5-tiny plans 24 MiB
- * (blas_buffers.c). The limits below land in every phase: before the
+ * ever, so dump and train hung at 150-450 MB though t5-tiny plans 24 MiB,
+ * and every command hung at exit, joining an OpenBLAS worker stuck there
+ * (blas_core.c, blas_buffers.c). The limits below land in every phase: before the
  * libraries' buffers, between them and lst's own allocations, and, with one
  * thread, inside the loaders, the tokenizer and the training plan; one is
  * set just below what a dump needs, worked out from the program's own

@@ -1,6 +1,8 @@
 /* test_blas_core.c: lst runs OpenBLAS's AVX2 (Haswell) kernels on AMD Zen 4
- * by executing itself again with OPENBLAS_CORETYPE set (blas_core.c), runs
- * once elsewhere, and never overrides a core type the user set.
+ * by executing itself again with OPENBLAS_CORETYPE set (blas_core.c), and
+ * never overrides a core type the user set; the same re-execution sets
+ * OPENBLAS_NUM_THREADS=1 on every CPU, so that OpenBLAS starts no worker
+ * threads, and none happens when both are set already.
  * OPENBLAS_VERBOSE=2 makes OpenBLAS print "Core: <name>" each time it
  * loads. The CPU is read from /proc/cpuinfo here, independently of the
  * CPUID test in the program. */
@@ -36,24 +38,48 @@ static int count(const char *s, const char *needle) {
 TEST(blas_core_choice) {
     setenv("OPENBLAS_VERBOSE", "2", 1);
     unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("OPENBLAS_NUM_THREADS");
     char *log = NULL;
     int rc = lst_test_run(&log, "--help");
     CHECK(rc == 0, "lst --help: %s", log ? log : "");
     if (log) {
-        if (cpuinfo_zen4()) {
-            CHECK(count(log, "Core: ") == 2 && strstr(log, "Core: Haswell"),
+        /* loaded again on every CPU, with OPENBLAS_NUM_THREADS=1 */
+        CHECK(count(log, "Core: ") == 2, "lst should load OpenBLAS again:\n%s", log);
+        if (cpuinfo_zen4())
+            CHECK(strstr(log, "Core: Haswell"),
                   "on Zen 4 lst should load OpenBLAS again with the Haswell kernels:\n%s", log);
-        } else {
-            CHECK(count(log, "Core: ") == 1, "lst should run once on this CPU:\n%s", log);
-        }
     }
     free(log);
     log = NULL;
     setenv("OPENBLAS_CORETYPE", "Sandybridge", 1);
     rc = lst_test_run(&log, "--help");
-    CHECK(rc == 0 && log && count(log, "Core: ") == 1 && strstr(log, "Core: Sandybridge"),
+    CHECK(rc == 0 && log && count(log, "Core: Sandybridge") == 2 && count(log, "Core: ") == 2,
           "a core type the user set must be kept:\n%s", log ? log : "");
     free(log);
+    log = NULL;
+    /* both set: nothing to do, a single load */
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    rc = lst_test_run(&log, "--help");
+    CHECK(rc == 0 && log && count(log, "Core: ") == 1 && strstr(log, "Core: Sandybridge"),
+          "with OPENBLAS_NUM_THREADS=1 and a core type lst should run once:\n%s", log ? log : "");
+    free(log);
+    unsetenv("OPENBLAS_NUM_THREADS");
     unsetenv("OPENBLAS_CORETYPE");
     unsetenv("OPENBLAS_VERBOSE");
+}
+
+/* OpenBLAS is loaded with OPENBLAS_NUM_THREADS=1, so it starts no worker
+ * threads of its own: each took a 128 MiB buffer at once and, under an
+ * address-space limit, retried it for ever while exit waited on it. The
+ * program's own threads are counted from /proc while it waits on stdin. */
+TEST(blas_core_no_openblas_workers) {
+    unsetenv("OPENBLAS_NUM_THREADS");
+    char *log = NULL;
+    int rc = lst_test_run(&log, "tokenize --spm data/t5/spiece.model < /dev/null; "
+                                "(sleep 2 | %s tokenize --spm data/t5/spiece.model & "
+                                "sleep 1; ls /proc/$!/task | wc -l; wait)", lst_test_bin());
+    const int tasks = log ? atoi(log) : -1;
+    CHECK(rc == 0 && tasks == 1, "lst tokenize should run as one thread, not %d:\n%s", tasks,
+          log ? log : "");
+    free(log);
 }

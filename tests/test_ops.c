@@ -168,7 +168,8 @@ TEST(ops_rmsnorm_and_activations_finite_difference) {
 
 /* ReLU's vector loops against its definition, element by element: lengths
  * around the vector width and past the threading threshold, in place and
- * not, with -0.0, NaN and infinities; the backward adds dout where x > 0. */
+ * not, with -0.0, NaN and infinities; the backward adds dout unless x <= 0
+ * (PyTorch's threshold_backward, which passes it at NaN). */
 TEST(ops_relu_vector_loops) {
     lst_rng_t r;
     lst_rng_seed(&r, 17);
@@ -185,9 +186,9 @@ TEST(ops_relu_vector_loops) {
         lst_act_backward(dx, g, x, n, LST_OP_RELU);
         int64_t bad = 0, badg = 0;
         for (int64_t i = 0; i < n; i++) {
-            const float want = x[i] > 0 ? x[i] : 0.0f;
-            bad += memcmp(&y[i], &want, sizeof want) != 0; /* bit for bit: -0.0 and NaN give +0 */
-            badg += dx[i] != dx0[i] + (x[i] > 0 ? g[i] : 0.0f);
+            const float want = x[i] <= 0 ? 0.0f : x[i];
+            bad += memcmp(&y[i], &want, sizeof want) != 0; /* bit for bit: -0.0 gives +0, NaN NaN */
+            badg += dx[i] != dx0[i] + (x[i] <= 0 ? 0.0f : g[i]);
         }
         CHECK(bad == 0 && badg == 0, "n=%ld: %ld forward, %ld backward values wrong", (long)n,
               (long)bad, (long)badg);
@@ -195,6 +196,37 @@ TEST(ops_relu_vector_loops) {
         CHECK(memcmp(x, y, sizeof(float) * n) == 0, "n=%ld: in place differs", (long)n);
         free(x); free(g); free(y); free(dx); free(dx0);
     }
+}
+
+/* A NaN reaching a ReLU stays NaN, as torch.relu keeps it: a mask `x > 0`
+ * made it 0, so a NaN FFN weight gave a finite loss beside NaN gradients.
+ * The backward is torch's threshold_backward: the gradient passes where the
+ * activation is NaN and is 0 where it is <= 0 even when the gradient is NaN.
+ * Every position of a vector of 4 and the scalar tail, plain and gated. */
+TEST(ops_relu_propagates_nan) {
+    enum { n = 11 };
+    for (int at = 0; at < n; at++) {
+        float x[n], y[n], g[n], dx[n];
+        for (int i = 0; i < n; i++) x[i] = i % 2 ? -1.0f - i : 1.0f + i, g[i] = 0.5f, dx[i] = 0;
+        x[at] = NAN;
+        lst_act_forward(y, x, n, LST_OP_RELU);
+        CHECK(isnan(y[at]), "relu(NaN) at %d of %d is %g, not NaN", at, n, y[at]);
+        lst_act_backward(dx, g, x, n, LST_OP_RELU);
+        CHECK(dx[at] == 0.5f, "relu backward at a NaN input (%d) gives %g, torch passes 0.5", at,
+              dx[at]);
+        float ga[n], one[n];
+        for (int i = 0; i < n; i++) one[i] = 1.0f;
+        lst_gated_forward(ga, x, one, n, LST_OP_RELU);
+        CHECK(isnan(ga[at]), "gated relu(NaN) at %d is %g, not NaN", at, ga[at]);
+    }
+    float x[n], g[n], dx[n], dg[n];
+    for (int i = 0; i < n; i++) x[i] = -1.0f, g[i] = NAN, dx[i] = 0, dg[i] = 0;
+    const float l[n] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    lst_act_backward(dx, g, x, n, LST_OP_RELU);
+    lst_gated_backward(dg, NULL, g, x, l, n, LST_OP_RELU);
+    int nan = 0;
+    for (int i = 0; i < n; i++) nan += isnan(dx[i]) || isnan(dg[i]);
+    CHECK(nan == 0, "%d NaN gradients where x <= 0: torch gives 0 there", nan);
 }
 
 TEST(ops_relpos_bucket_matches_transformers) {

@@ -7,9 +7,19 @@
  * OPENBLAS_CORETYPE once, when it is loaded, so the choice is made by
  * executing the program again with the variable set. A value the user set
  * is kept, other CPUs are left alone, and if the re-execution fails the
- * program goes on with the default kernels. */
+ * program goes on with the default kernels.
+ *
+ * The same re-execution sets OPENBLAS_NUM_THREADS=1 on every CPU: Debian's
+ * pthread OpenBLAS starts one worker thread per core when it is loaded, and
+ * each worker takes its own 128 MiB work buffer at once, retrying for ever
+ * when the address space is short (ulimit -v); exit then waits on it, so
+ * even `lst params` hung. lst never runs OpenBLAS's workers (matmul.c sets
+ * one thread; ops split products over lst's own threads), and with the
+ * variable set before the library loads there are none (blas_buffers.c
+ * takes the buffers lst's threads need). */
 #include <cpuid.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,8 +36,14 @@ static int zen4(void) {
 }
 
 void lst_cli_blas_core(char **argv) {
-    if (getenv("OPENBLAS_CORETYPE") || !zen4()) return;
-    if (setenv("OPENBLAS_CORETYPE", "Haswell", 1)) return;
+    const char *nt = getenv("OPENBLAS_NUM_THREADS");
+    const int threads_set = nt && !strcmp(nt, "1");
+    const int core_set = getenv("OPENBLAS_CORETYPE") || !zen4();
+    if (threads_set && core_set) return;
+    if (!threads_set && setenv("OPENBLAS_NUM_THREADS", "1", 1)) return;
+    if (!core_set && setenv("OPENBLAS_CORETYPE", "Haswell", 1)) return;
     execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE"); /* not re-executed: children keep the default too */
+    /* not re-executed: children keep the default kernels too, and load
+     * OpenBLAS without workers */
+    if (!core_set) unsetenv("OPENBLAS_CORETYPE");
 }

@@ -94,6 +94,17 @@ int lst_opt_method_known(const char *cmd, const char *what, const char *v);
  * OPENBLAS_CORETYPE=Haswell (blas_core.c); returns otherwise. */
 void lst_cli_blas_core(char **argv);
 
+/* OpenBLAS's work buffer: BUFFER_SIZE (128 MiB) and a page, in Debian 12's
+ * x86_64 build, each one address space taken once per concurrent SGEMM. */
+#define LST_BLAS_BUFFER_BYTES (((size_t)128 << 20) + 4096)
+
+/* In main, before a command runs, argv[0] = the command: for the commands
+ * with OpenMP loops, starts the threads and, for those that multiply, makes
+ * OpenBLAS's buffers for lst_threads() concurrent SGEMMs; prints
+ * "lst <cmd>: out of memory: ..." and returns -1 if the address space for
+ * them is not free (blas_buffers.c). 0 otherwise, and for --help. */
+int lst_cli_reserve(int argc, char **argv);
+
 /* Prints "lst <cmd>: <msg>" to stderr. */
 void lst_cli_error(const char *cmd, const char *msg);
 

@@ -43,8 +43,10 @@ int main(int argc, char **argv) {
         return lst_cli_close_stdout("help", 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (lst_cli_reserve(argc - 1, argv + 1)) return 1;
             return lst_cli_close_stdout(commands[i].name, commands[i].fn(argc - 1, argv + 1));
+        }
     fprintf(stderr, "lst: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -44,6 +44,12 @@ struct lst_tokenizer {
 
 namespace {
 
+/* sentencepiece's darts_clone wraps a failed allocation in its own
+ * exception ("failed to resize pool: std::bad_alloc"): out of memory too. */
+bool out_of_memory(const std::exception &e) {
+    return dynamic_cast<const std::bad_alloc *>(&e) || strstr(e.what(), "bad_alloc");
+}
+
 /* lst_fail is C and printf-like; keep the message bounded even if the
  * library returns something long. */
 int fail_str(lst_err_t *err, const char *what, const std::string &detail) {
@@ -211,7 +217,10 @@ extern "C" lst_tokenizer_t *lst_tokenizer_load(const char *path, lst_err_t *err)
         }
         return t.release();
     } catch (const std::exception &e) {
-        lst_fail(err, "%s: loading tokenizer failed: %.800s", path, e.what());
+        if (out_of_memory(e))
+            lst_fail(err, "%s: out of memory loading the tokenizer model (%.400s)", path, e.what());
+        else
+            lst_fail(err, "%s: loading tokenizer failed: %.800s", path, e.what());
     } catch (...) {
         lst_fail(err, "%s: loading tokenizer failed (unknown C++ exception)", path);
     }
@@ -250,9 +259,8 @@ extern "C" int lst_tokenizer_encode(const lst_tokenizer_t *t, const char *text, 
         *ids = out;
         *n = (int)v.size() + 1;
         return 0;
-    } catch (const std::bad_alloc &) {
-        return lst_fail(err, "out of memory encoding %zu bytes of text", len);
     } catch (const std::exception &e) {
+        if (out_of_memory(e)) return lst_fail(err, "out of memory encoding %zu bytes of text", len);
         return lst_fail(err, "tokenizer encode failed: %.800s", e.what());
     } catch (...) {
         return lst_fail(err, "tokenizer encode failed (unknown C++ exception)");
@@ -292,9 +300,8 @@ extern "C" int lst_tokenizer_decode(const lst_tokenizer_t *t, const int32_t *ids
         if (decode_run(t, run, after_sentinel, &out, err) != 0) return -1;
         *text = dup_c_string(out, err);
         return *text ? 0 : -1;
-    } catch (const std::bad_alloc &) {
-        return lst_fail(err, "out of memory decoding %d ids", n);
     } catch (const std::exception &e) {
+        if (out_of_memory(e)) return lst_fail(err, "out of memory decoding %d ids", n);
         return lst_fail(err, "tokenizer decode failed: %.800s", e.what());
     } catch (...) {
         return lst_fail(err, "tokenizer decode failed (unknown C++ exception)");

@@ -7,15 +7,21 @@
 
 #define GELU_C 0.7978845608028654 /* sqrt(2/pi) */
 
+/* ReLU follows PyTorch where NaN is concerned (the comparisons are written
+ * `x <= 0`, false for NaN, never `x > 0`): torch.relu(NaN) is NaN, and its
+ * backward, threshold_backward(grad, out, 0) = out <= 0 ? 0 : grad, passes
+ * the gradient where out is NaN and gives 0 wherever out <= 0, whatever the
+ * gradient. A mask `x > 0` turned a NaN activation into a clean 0: a NaN
+ * weight gave a finite loss and NaN gradients. */
 static inline float act_f(float x, lst_op_act_t a) {
-    if (a == LST_OP_RELU) return x > 0 ? x : 0;
+    if (a == LST_OP_RELU) return x <= 0 ? 0.0f : x;
     if (a == LST_OP_GELU) return (float)(0.5 * x * (1.0 + erf(x * M_SQRT1_2)));
     double xd = x;
     return (float)(0.5 * xd * (1.0 + tanh(GELU_C * (xd + 0.044715 * xd * xd * xd))));
 }
 
 static inline float act_df(float x, lst_op_act_t a) {
-    if (a == LST_OP_RELU) return x > 0 ? 1.0f : 0.0f;
+    if (a == LST_OP_RELU) return x <= 0 ? 0.0f : 1.0f;
     if (a == LST_OP_GELU)
         return (float)(0.5 * (1.0 + erf(x * M_SQRT1_2)) +
                        x * exp(-0.5 * (double)x * x) * 0.3989422804014327);
@@ -40,19 +46,19 @@ static void relu_span(float *out, const float *x, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
         const v4f v = *(const v4f *)(x + i);
-        *(v4f *)(out + i) = (v4f)((v4i)v & (v > 0));
+        *(v4f *)(out + i) = (v4f)((v4i)v & ~(v <= 0)); /* one andnot */
     }
-    for (; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0.0f;
+    for (; i < n; i++) out[i] = x[i] <= 0 ? 0.0f : x[i];
 }
 
-/* dx += x > 0 ? dout : 0 */
+/* dx += x <= 0 ? 0 : dout   (x: the input or the output, the same test) */
 static void relu_grad_span(float *dx, const float *dout, const float *x, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
         const v4f v = *(const v4f *)(x + i), g = *(const v4f *)(dout + i);
-        *(v4f *)(dx + i) += (v4f)((v4i)g & (v > 0));
+        *(v4f *)(dx + i) += (v4f)((v4i)g & ~(v <= 0));
     }
-    for (; i < n; i++) dx[i] += x[i] > 0 ? dout[i] : 0.0f;
+    for (; i < n; i++) dx[i] += x[i] <= 0 ? 0.0f : dout[i];
 }
 
 /* Calls span(lo, hi) on nt near-equal pieces of [0, N), 16-aligned. */
@@ -99,7 +105,10 @@ void lst_gated_backward(float *dg, float *dl, const float *dout, const float *g,
     const int nt = N > PAR_MIN ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < N; i++) {
-        if (dg) dg[i] += dout[i] * l[i] * act_df(g[i], act);
+        if (dg) {
+            const float up = dout[i] * l[i]; /* ReLU: 0 where g <= 0 even if up is NaN */
+            dg[i] += act == LST_OP_RELU ? (g[i] <= 0 ? 0.0f : up) : up * act_df(g[i], act);
+        }
         if (dl) dl[i] += dout[i] * act_f(g[i], act);
     }
 }

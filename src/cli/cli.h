@@ -105,6 +105,12 @@ void lst_cli_blas_core(char **argv);
  * them is not free (blas_buffers.c). 0 otherwise, and for --help. */
 int lst_cli_reserve(int argc, char **argv);
 
+/* The options plan and bench share (bench_opts.c); with_steps: --steps is
+ * required. Returns 0, -1 after --help (exit 0), or the exit status. */
+struct lst_bench_opts;
+int lst_cli_bench_opts(const char *cmd, int argc, char **argv, int with_steps,
+                       struct lst_bench_opts *o, int *json);
+
 /* Prints "lst <cmd>: <msg>" to stderr. */
 void lst_cli_error(const char *cmd, const char *msg);
 

@@ -10,7 +10,7 @@
 #include "../model/side.h"
 #include "tuner.h"
 
-typedef struct {
+typedef struct lst_bench_opts {
     char model[1024];     /* checkpoint directory or preset name */
     lst_method_t method;  /* any method of methods.h, with its sizes */
     int freeze_layers;    /* baselines: the first k layers frozen */

@@ -21,6 +21,7 @@
 #include "../io/safetensors.h"
 #include "adamw.h"
 #include "checkpoint.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "metrics.h"
 #include "rundir.h"
@@ -196,6 +197,7 @@ typedef struct {
     int *order;
     lst_runlog_t log;
     lst_ckpt_state_t S;
+    lst_dist_t dist;         /* the processes the run is spread over (dist.h) */
     lst_plan_t plan;
     lst_ckpt_part_t parts[4];
     char ckpt[LST_PATH_MAX + 64];
@@ -424,9 +426,18 @@ static int train_step(run_t *R, lst_err_t *err) {
     lst_ckpt_state_t *S = &R->S;
     const int first = S->batch_index * o->batch;
     const int nb = R->n_train - first < o->batch ? R->n_train - first : o->batch;
+    /* this process's share of the global batch, its loss and gradients
+     * normalised by the global batch's label count, so that the shares add
+     * up to the whole batch (one process: all of it) */
+    int share, n_share;
+    lst_dist_share(nb, R->dist.rank, R->dist.world, &share, &n_share);
+    int64_t labels = 0;
+    for (int i = 0; i < nb; i++) labels += R->data.train.tgt_len[R->order[first + i]];
     lst_batch_t b;
-    if (lst_batch_make(&b, &R->data.train, R->order + first, nb, tu->bb.cfg.decoder_start_token_id, err))
+    if (lst_batch_make(&b, &R->data.train, R->order + first + share, n_share,
+                       tu->bb.cfg.decoder_start_token_id, err))
         return -1;
+    b.view.label_count = labels;
     const double ts = lst_now_s();
     const float p_drop = tu->bb.cfg.dropout_rate;
     const uint64_t bs = lst_stream_drop(S->step, LST_STREAM_DROP_BACKBONE);
@@ -438,7 +449,9 @@ static int train_step(run_t *R, lst_err_t *err) {
     int brc;
     double loss = lst_tuner_step(tu, &b.view, tu->backbone ? &td : &bd, &sd, R->grads, &brc, err);
     lst_batch_release(&b);
-    if (brc) return -1;
+    if (brc || R->dist.ops->allreduce_sum(&R->dist, R->grads, tu->n_floats, err) ||
+        R->dist.ops->allreduce_sum_f64(&R->dist, &loss, 1, err))
+        return -1;
     char what[300];
     if (!isfinite(loss)) {
         snprintf(what, sizeof what, "the loss is %g", loss);
@@ -582,6 +595,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     run_t R;
     memset(&R, 0, sizeof R);
     R.o = o;
+    lst_dist_single(&R.dist);
     R.resume = resume;
     R.S.history = cJSON_CreateArray();
     int rc = setup(&R, err) || restore(&R, err) || lst_runlog_open(&R.log, o->out, R.S.step, err) ? -1 : 0;

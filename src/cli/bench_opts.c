@@ -1,0 +1,78 @@
+/* bench_opts.c: the options `lst plan` and `lst bench` share (the model or
+ * preset, the method and its sizes, the batch shape), parsed into
+ * lst_bench_opts_t with every check made before anything is read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../model/peft.h"
+#include "../train/bench.h"
+#include "../train/trainer.h"
+#include "cli.h"
+
+/* Shared options of plan and bench; returns 0, or the exit status. */
+int lst_cli_bench_opts(const char *cmd, int argc, char **argv, int with_steps, struct lst_bench_opts *o,
+                 int *json) {
+    lst_opt_t opts[] = {
+        {"model", 0, 1, "checkpoint directory or preset (t5-tiny, t5-small, t5-base, t5-large, t5-3b)", NULL},
+        {"method", 0, 0, "lst (default), side-tuning, compression, full, adapters, lora, bitfit, prompt", NULL},
+        {"adapter-dim", 0, 0, "adapters: hidden size (default d_model/16)", NULL},
+        {"lora-rank", 0, 0, "lora: rank (default 32)", NULL},
+        {"prompt-len", 0, 0, "prompt: prompt vectors (default 100)", NULL},
+        {"freeze-layers", 0, 0, "baselines: the first K layers frozen, encoder first", NULL},
+        {"backbone-dtype", 0, 0, "side networks: fp32 (default) or bf16 frozen backbone", NULL},
+        {"batch", 0, 1, "batch size", NULL},
+        {"src-len", 0, 1, "source length", NULL},
+        {"tgt-len", 0, 1, "target length", NULL},
+        {"r", 0, 0, "LST reduction factor (default 8)", NULL},
+        {"side-layers", 0, 0, "LST kept layers of both stacks (default all)", NULL},
+        {"steps", 0, with_steps, "timed steps (after one warm-up step)", NULL},
+        {"json", 1, 0, "one JSON object", NULL},
+    };
+    const int n = sizeof opts / sizeof opts[0] - (with_steps ? 0 : 0);
+    int rc = lst_args_parse(cmd, "--model DIR|PRESET --batch B --src-len T --tgt-len D [options]",
+                            opts, n, argc, argv);
+    if (rc) return rc == 1 ? -1 : rc;
+    memset(o, 0, sizeof *o);
+    const char *v;
+    snprintf(o->model, sizeof o->model, "%s", lst_opt(opts, n, "model"));
+    v = lst_opt(opts, n, "method");
+    if (v && lst_opt_method_known(cmd, "--method", v)) return 2;
+    lst_method_default(&o->method, v ? v : "lst");
+    if (lst_opt_method_check(cmd, opts, n, o->method.name)) return 2;
+    const char *sizes[4] = {"adapter-dim", "lora-rank", "prompt-len", "freeze-layers"};
+    int *dst[4] = {&o->method.adapter_dim, &o->method.lora_rank, &o->method.prompt_len,
+                   &o->freeze_layers};
+    if ((v = lst_opt(opts, n, "backbone-dtype"))) {
+        if (strcmp(v, "fp32") && strcmp(v, "bf16")) {
+            fprintf(stderr, "lst %s: --backbone-dtype must be fp32 or bf16, not '%s'\n", cmd, v);
+            return 2;
+        }
+        o->bf16 = !strcmp(v, "bf16");
+    }
+    for (int i = 0; i < 4; i++)
+        if ((v = lst_opt(opts, n, sizes[i])) &&
+            lst_opt_i32(cmd, sizes[i], v, i == 3 ? 0 : 1, 1000000, dst[i]))
+            return 2;
+    if (lst_opt_i32(cmd, "batch", lst_opt(opts, n, "batch"), 1, 100000, &o->B) ||
+        lst_opt_i32(cmd, "src-len", lst_opt(opts, n, "src-len"), 1, 100000, &o->T) ||
+        lst_opt_i32(cmd, "tgt-len", lst_opt(opts, n, "tgt-len"), 1, 100000, &o->D))
+        return 2;
+    o->side.r = 8;
+    o->side.gate_T = 0.1f;
+    o->side.n_keep[0] = o->side.n_keep[1] = -1;
+    if ((v = lst_opt(opts, n, "r")) && lst_opt_i32(cmd, "r", v, 1, 1024, &o->side.r)) return 2;
+    if ((v = lst_opt(opts, n, "side-layers"))) {
+        int depth[2];
+        if (lst_cli_model_layers(o->model, &depth[0], &depth[1]))
+            depth[0] = depth[1] = LST_MAX_LAYERS;
+        for (int st = 0; st < 2; st++)
+            if (lst_opt_layers(cmd, "side-layers", v, depth[st], o->side.keep[st], &o->side.n_keep[st]))
+                return 2;
+    }
+    o->steps = 1;
+    if (with_steps && lst_opt_i32(cmd, "steps", lst_opt(opts, n, "steps"), 1, 100000, &o->steps))
+        return 2;
+    *json = lst_opt(opts, n, "json") != NULL;
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* cmd_plan.c: `lst plan`, the memory a training step needs, predicted from
+ * the shapes alone (no weights read; docs/memory.md). */
+#include <stdio.h>
+
+#include "../train/bench.h"
+#include "cli.h"
+
+static double mib(size_t b) { return b / 1048576.0; }
+
+int lst_cmd_plan(int argc, char **argv) {
+    lst_bench_opts_t o;
+    int json;
+    int rc = lst_cli_bench_opts("plan", argc, argv, 0, &o, &json);
+    if (rc) return rc < 0 ? 0 : rc;
+    lst_plan_t p;
+    lst_err_t err = {{0}};
+    if (lst_bench_plan(&o, &p, &err)) {
+        lst_cli_error("plan", err.msg);
+        return 1;
+    }
+    if (json) {
+        printf("{\"method\":\"%s\",\"trainable\":%zu,\"weights\":%zu,\"gradients\":%zu,"
+               "\"optimizer\":%zu,\"activations\":%zu,\"workspace\":%zu,\"total\":%zu}\n",
+               o.method.name, p.trainable, p.weights, p.gradients, p.optimizer, p.activations,
+               p.workspace, p.total);
+    } else {
+        printf("%s, %s, batch %d, source %d, target %d: predicted peak %.1f MiB\n", o.model,
+               o.method.name, o.B, o.T, o.D, mib(p.total));
+        printf("  weights      %10.1f MiB\n  gradients    %10.1f MiB\n  optimizer    %10.1f MiB\n"
+               "  activations  %10.1f MiB\n  workspace    %10.1f MiB\n",
+               mib(p.weights), mib(p.gradients), mib(p.optimizer), mib(p.activations), mib(p.workspace));
+    }
+    return 0;
+}

@@ -985,6 +985,9 @@ TEST(robust_init_pair_consistent) {
     sh("cp '%s/model.safetensors' '%s/model.safetensors'", b, a);
     expect(__LINE__, 1, "are not from the same lst init", NULL, "params --model '%s' --method lst", a);
     expect(__LINE__, 1, "pair_a/config.json and", NULL, "params --model '%s' --method lst", a);
+    /* every command that loads the model refuses it, not only params */
+    expect(__LINE__, 1, "are not from the same lst init", tmp("pair.st"), "dump --model '%s' --batch %s --out '%s'",
+           a, BATCH, tmp("pair.st"));
     /* weights from lst init beside a config without an id (an older lst, or Hugging Face's) */
     const char *c = copy_model("pair_c");
     sh("cp '%s/model.safetensors' '%s/'", b, c);

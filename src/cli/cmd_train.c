@@ -18,6 +18,129 @@ static int copy_opt(char *dst, size_t cap, const char *v) {
     return 0;
 }
 
+/* Parsed into the field's own type (LST_OPT_INT): bounds wider than it
+ * do not compile quietly. */
+#define INT_OPT(name, field, lo, hi)                                                       \
+    if ((s = lst_opt(opts, n, name)) && LST_OPT_INT("train", name, s, lo, hi, &o->field)) \
+        return 2;
+
+/* --method and the options that depend on it. */
+static int parse_method(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
+    const char *s;
+    if ((s = lst_opt(opts, n, "method"))) {
+        if (lst_opt_method_known("train", "--method", s)) return 2;
+        lst_method_default(&o->method, s);
+        o->lr = lst_method_lr(s);
+    }
+    lst_method_side_mode(o->method.name, &o->side.mode);
+    if (lst_opt_method_check("train", opts, n, o->method.name)) return 2;
+    INT_OPT("adapter-dim", method.adapter_dim, 1, 1000000);
+    INT_OPT("lora-rank", method.lora_rank, 1, 1000000);
+    INT_OPT("prompt-len", method.prompt_len, 1, 1000000);
+    INT_OPT("freeze-layers", freeze_layers, 0, 100000);
+    return 0;
+}
+
+static int parse_paths(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
+    const char *data = lst_opt(opts, n, "data"), *spm = lst_opt(opts, n, "spm");
+    if (copy_opt(o->model, sizeof o->model, lst_opt(opts, n, "model")) ||
+        copy_opt(o->task, sizeof o->task, lst_opt(opts, n, "task")) ||
+        copy_opt(o->out, sizeof o->out, lst_opt(opts, n, "out")) ||
+        copy_opt(o->data, sizeof o->data, data ? data : "data/glue") ||
+        copy_opt(o->spm, sizeof o->spm, spm ? spm : "data/t5/spiece.model") ||
+        copy_opt(o->train_file, sizeof o->train_file, lst_opt(opts, n, "train")) ||
+        copy_opt(o->valid_file, sizeof o->valid_file, lst_opt(opts, n, "valid")) ||
+        copy_opt(o->test_file, sizeof o->test_file, lst_opt(opts, n, "test"))) {
+        lst_cli_error("train", "a path is too long");
+        return 2;
+    }
+    return 0;
+}
+
+/* The protocol's numbers. */
+static int parse_numbers(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
+    const char *s;
+    double f;
+    INT_OPT("r", side.r, 1, 1024);
+    INT_OPT("fisher-samples", fisher_samples, 1, 100000000);
+    INT_OPT("epochs", epochs, 1, 100000);
+    INT_OPT("batch", batch, 1, 1000000);
+    INT_OPT("eval-batch", eval_batch, 1, 1000000);
+    INT_OPT("warmup", warmup, 0, 1000000000);
+    INT_OPT("max-steps", max_steps, 1, (int64_t)1 << 40);
+    INT_OPT("max-train", max_train, 1, (int64_t)1 << 40);
+    INT_OPT("max-source-length", max_src, 2, 100000);
+    INT_OPT("gen-validation", gen_val, 1, 100000);
+    INT_OPT("seed", seed, 0, 0x7fffffffffffULL); /* exact in run.json's doubles */
+    INT_OPT("checkpoint-every", ckpt_every, 1, INT_MAX);
+    INT_OPT("halt-after", halt_after, 1, (int64_t)1 << 40);
+    if ((s = lst_opt(opts, n, "lr"))) {
+        if (lst_opt_float("train", "lr", s, 0, 100, &f)) return 2;
+        o->lr = f;
+    }
+    if ((s = lst_opt(opts, n, "max-memory")) && lst_opt_bytes("train", "max-memory", s, &o->max_memory))
+        return 2;
+    return 0;
+}
+#undef INT_OPT
+
+/* The side network's initialisation, kept layers and backbone. */
+static int parse_side(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
+    const char *s;
+    if ((s = lst_opt(opts, n, "init"))) {
+        if (strcmp(s, "fisher") && strcmp(s, "magnitude") && strcmp(s, "random")) {
+            fprintf(stderr, "lst train: --init must be fisher, magnitude or random, not '%s'\n", s);
+            return 2;
+        }
+        snprintf(o->init, sizeof o->init, "%s", s);
+    }
+    const char *both = lst_opt(opts, n, "side-layers");
+    const char *lay[2] = {lst_opt(opts, n, "encoder-side-layers"), lst_opt(opts, n, "decoder-side-layers")};
+    const char *lay_name[2] = {"encoder-side-layers", "decoder-side-layers"};
+    /* against the backbone's own depth when its config can be read */
+    int depth[2] = {LST_MAX_LAYERS, LST_MAX_LAYERS};
+    if ((both || lay[0] || lay[1]) && lst_cli_model_layers(o->model, &depth[0], &depth[1]))
+        depth[0] = depth[1] = LST_MAX_LAYERS;
+    for (int st = 0; st < 2; st++) {
+        const char *spec = lay[st] ? lay[st] : both;
+        if (spec && lst_opt_layers("train", lay[st] ? lay_name[st] : "side-layers", spec, depth[st],
+                                   o->side.keep[st], &o->side.n_keep[st]))
+            return 2;
+    }
+    o->bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
+    if ((s = lst_opt(opts, n, "backbone-dtype"))) {
+        if (strcmp(s, "fp32") && strcmp(s, "bf16")) {
+            fprintf(stderr, "lst train: --backbone-dtype must be fp32 or bf16, not '%s'\n", s);
+            return 2;
+        }
+        o->bb_bf16 = !strcmp(s, "bf16");
+    }
+    o->full_vocab = lst_opt(opts, n, "full-vocab") != NULL;
+    return 0;
+}
+
+/* A new run: the required options, the task, then everything else. */
+static int parse_new(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
+    const char *need[] = {"model", "task", "out"};
+    for (int i = 0; i < 3; i++)
+        if (!lst_opt(opts, n, need[i])) {
+            fprintf(stderr, "lst train: missing required option '--%s'\n", need[i]);
+            return 2;
+        }
+    if (lst_opt_task("train", lst_opt(opts, n, "task"))) return 2;
+    if (!strcmp(lst_opt(opts, n, "task"), "custom") &&
+        (!lst_opt(opts, n, "train") || !lst_opt(opts, n, "valid"))) {
+        lst_cli_error("train", "--task custom needs --train FILE and --valid FILE");
+        return 2;
+    }
+    int rc = parse_method(opts, n, o);
+    if (!rc) rc = parse_paths(opts, n, o);
+    if (!rc) rc = parse_numbers(opts, n, o);
+    if (!rc) rc = parse_side(opts, n, o);
+    o->quiet = lst_opt(opts, n, "quiet") != NULL;
+    return rc;
+}
+
 int lst_cmd_train(int argc, char **argv) {
     lst_opt_t opts[] = {
         {"model", 0, 0, "backbone checkpoint directory (config.json + model.safetensors)", NULL},
@@ -65,13 +188,6 @@ int lst_cmd_train(int argc, char **argv) {
     lst_train_opts_t o;
     lst_train_opts_default(&o);
     const char *resume = lst_opt(opts, n, "resume");
-    double f;
-    const char *s;
-    /* parsed into the field's own type (LST_OPT_INT): bounds wider than it
-     * do not compile quietly */
-#define INT_OPT(name, field, lo, hi)                                                   \
-    if ((s = lst_opt(opts, n, name)) && LST_OPT_INT("train", name, s, lo, hi, &o.field)) \
-        return 2;
     if (resume) {
         if (argc != 3 && !(argc == 4 && lst_opt(opts, n, "quiet"))) {
             lst_cli_error("train", "--resume takes the run directory and no other options "
@@ -80,93 +196,9 @@ int lst_cmd_train(int argc, char **argv) {
         }
         if (copy_opt(o.out, sizeof o.out, resume)) return 2;
         o.quiet = lst_opt(opts, n, "quiet") != NULL;
-    } else {
-        const char *need[] = {"model", "task", "out"};
-        for (int i = 0; i < 3; i++)
-            if (!lst_opt(opts, n, need[i])) {
-                fprintf(stderr, "lst train: missing required option '--%s'\n", need[i]);
-                return 2;
-            }
-        if (lst_opt_task("train", lst_opt(opts, n, "task"))) return 2;
-        if (!strcmp(lst_opt(opts, n, "task"), "custom") &&
-            (!lst_opt(opts, n, "train") || !lst_opt(opts, n, "valid"))) {
-            lst_cli_error("train", "--task custom needs --train FILE and --valid FILE");
-            return 2;
-        }
-        if ((s = lst_opt(opts, n, "method"))) {
-            if (lst_opt_method_known("train", "--method", s)) return 2;
-            lst_method_default(&o.method, s);
-            o.lr = lst_method_lr(s);
-        }
-        lst_method_side_mode(o.method.name, &o.side.mode);
-        if (lst_opt_method_check("train", opts, n, o.method.name)) return 2;
-        INT_OPT("adapter-dim", method.adapter_dim, 1, 1000000);
-        INT_OPT("lora-rank", method.lora_rank, 1, 1000000);
-        INT_OPT("prompt-len", method.prompt_len, 1, 1000000);
-        INT_OPT("freeze-layers", freeze_layers, 0, 100000);
-        if (copy_opt(o.model, sizeof o.model, lst_opt(opts, n, "model")) ||
-            copy_opt(o.task, sizeof o.task, lst_opt(opts, n, "task")) ||
-            copy_opt(o.out, sizeof o.out, lst_opt(opts, n, "out")) ||
-            copy_opt(o.data, sizeof o.data, lst_opt(opts, n, "data") ? lst_opt(opts, n, "data") : "data/glue") ||
-            copy_opt(o.spm, sizeof o.spm, lst_opt(opts, n, "spm") ? lst_opt(opts, n, "spm") : "data/t5/spiece.model") ||
-            copy_opt(o.train_file, sizeof o.train_file, lst_opt(opts, n, "train")) ||
-            copy_opt(o.valid_file, sizeof o.valid_file, lst_opt(opts, n, "valid")) ||
-            copy_opt(o.test_file, sizeof o.test_file, lst_opt(opts, n, "test"))) {
-            lst_cli_error("train", "a path is too long");
-            return 2;
-        }
-        INT_OPT("r", side.r, 1, 1024);
-        INT_OPT("fisher-samples", fisher_samples, 1, 100000000);
-        INT_OPT("epochs", epochs, 1, 100000);
-        INT_OPT("batch", batch, 1, 1000000);
-        INT_OPT("eval-batch", eval_batch, 1, 1000000);
-        INT_OPT("warmup", warmup, 0, 1000000000);
-        INT_OPT("max-steps", max_steps, 1, (int64_t)1 << 40);
-        INT_OPT("max-train", max_train, 1, (int64_t)1 << 40);
-        INT_OPT("max-source-length", max_src, 2, 100000);
-        INT_OPT("gen-validation", gen_val, 1, 100000);
-        INT_OPT("seed", seed, 0, 0x7fffffffffffULL); /* exact in run.json's doubles */
-        INT_OPT("checkpoint-every", ckpt_every, 1, INT_MAX);
-        INT_OPT("halt-after", halt_after, 1, (int64_t)1 << 40);
-        if ((s = lst_opt(opts, n, "lr"))) {
-            if (lst_opt_float("train", "lr", s, 0, 100, &f)) return 2;
-            o.lr = f;
-        }
-        if ((s = lst_opt(opts, n, "init"))) {
-            if (strcmp(s, "fisher") && strcmp(s, "magnitude") && strcmp(s, "random")) {
-                fprintf(stderr, "lst train: --init must be fisher, magnitude or random, not '%s'\n", s);
-                return 2;
-            }
-            snprintf(o.init, sizeof o.init, "%s", s);
-        }
-        const char *both = lst_opt(opts, n, "side-layers");
-        const char *lay[2] = {lst_opt(opts, n, "encoder-side-layers"), lst_opt(opts, n, "decoder-side-layers")};
-        const char *lay_name[2] = {"encoder-side-layers", "decoder-side-layers"};
-        /* against the backbone's own depth when its config can be read */
-        int depth[2] = {LST_MAX_LAYERS, LST_MAX_LAYERS};
-        if ((both || lay[0] || lay[1]) && lst_cli_model_layers(o.model, &depth[0], &depth[1]))
-            depth[0] = depth[1] = LST_MAX_LAYERS;
-        for (int st = 0; st < 2; st++) {
-            const char *spec = lay[st] ? lay[st] : both;
-            if (spec && lst_opt_layers("train", lay[st] ? lay_name[st] : "side-layers", spec,
-                                       depth[st], o.side.keep[st], &o.side.n_keep[st]))
-                return 2;
-        }
-        if ((s = lst_opt(opts, n, "max-memory")) &&
-            lst_opt_bytes("train", "max-memory", s, &o.max_memory))
-            return 2;
-        o.bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
-        if ((s = lst_opt(opts, n, "backbone-dtype"))) {
-            if (strcmp(s, "fp32") && strcmp(s, "bf16")) {
-                fprintf(stderr, "lst train: --backbone-dtype must be fp32 or bf16, not '%s'\n", s);
-                return 2;
-            }
-            o.bb_bf16 = !strcmp(s, "bf16");
-        }
-        o.full_vocab = lst_opt(opts, n, "full-vocab") != NULL;
-        o.quiet = lst_opt(opts, n, "quiet") != NULL;
+    } else if ((rc = parse_new(opts, n, &o))) {
+        return rc;
     }
-#undef INT_OPT
     lst_err_t err = {{0}};
     rc = lst_train(&o, resume != NULL, &err);
     if (rc) {

@@ -343,195 +343,224 @@ static int decimals_for(double step) {
     return d < 0 ? 0 : d > 6 ? 6 : d;
 }
 
-char *lst_report_svg(const lst_report_t *r) {
-    static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
-                                   "#9467bd", "#8c564b", "#e377c2", "#17becf"};
-    const double W = 720, H = 480, L = 80, R = 40, T = 56, B = 70;
-    const double pw = W - L - R, ph = H - T - B;
-    const char *split = r->split ? r->split : "test";
-    sb_t b = {0};
-    /* ranges: memory from 0, the score around the points */
-    double xhi = 0, ylo = INFINITY, yhi = -INFINITY;
+/* The plot area and its data ranges: memory from 0, the score around the
+ * points (error bars included), both on round ticks. */
+typedef struct {
+    double W, H, L, R, T, B, pw, ph;
+    double xhi, ylo, yhi, xstep, ystep;
+} frame_t;
+
+static double px(const frame_t *f, double x) { return f->L + x / f->xhi * f->pw; }
+static double py(const frame_t *f, double y) { return f->T + f->ph - (y - f->ylo) / (f->yhi - f->ylo) * f->ph; }
+
+static int plotted(const lst_report_row_t *w) { return w->train_peak_mib.n != 0 && w->score.n != 0; }
+
+static void svg_frame(const lst_report_t *r, frame_t *f) {
+    *f = (frame_t){720, 480, 80, 40, 56, 70, 0, 0, 0, INFINITY, -INFINITY, 0, 0};
+    f->pw = f->W - f->L - f->R;
+    f->ph = f->H - f->T - f->B;
     int n_pts = 0;
     for (int i = 0; i < r->n_rows; i++) {
         const lst_report_row_t *w = &r->rows[i];
-        if (w->train_peak_mib.n == 0 || w->score.n == 0) continue;
+        if (!plotted(w)) continue;
         const double sx = w->train_peak_mib.n > 1 ? w->train_peak_mib.std : 0;
         const double sy = w->score.n > 1 ? w->score.std : 0;
-        if (w->train_peak_mib.mean + sx > xhi) xhi = w->train_peak_mib.mean + sx;
-        if (w->score.mean - sy < ylo) ylo = w->score.mean - sy;
-        if (w->score.mean + sy > yhi) yhi = w->score.mean + sy;
+        if (w->train_peak_mib.mean + sx > f->xhi) f->xhi = w->train_peak_mib.mean + sx;
+        if (w->score.mean - sy < f->ylo) f->ylo = w->score.mean - sy;
+        if (w->score.mean + sy > f->yhi) f->yhi = w->score.mean + sy;
         n_pts++;
     }
     if (!n_pts) {
-        xhi = 1;
-        ylo = 0;
-        yhi = 1;
+        f->xhi = 1;
+        f->ylo = 0;
+        f->yhi = 1;
     }
-    if (!(xhi > 0)) xhi = 1;
-    xhi *= 1.08;
-    const double xstep = nice_step(xhi, 6);
-    xhi = ceil(xhi / xstep - 1e-9) * xstep;
-    double pad = 0.12 * (yhi - ylo);
-    if (!(pad > 0)) pad = fabs(yhi) > 0 ? 0.05 * fabs(yhi) : 1;
-    const int all_nonneg = ylo >= 0;
-    ylo -= pad;
-    yhi += pad;
-    if (all_nonneg && ylo < 0) ylo = 0;
-    const double ystep = nice_step(yhi - ylo, 6);
-    ylo = floor(ylo / ystep + 1e-9) * ystep;
-    yhi = ceil(yhi / ystep - 1e-9) * ystep;
-    if (!(yhi > ylo)) yhi = ylo + ystep;
-#define PX(x) (L + (x) / xhi * pw)
-#define PY(y) (T + ph - ((y) - ylo) / (yhi - ylo) * ph)
+    if (!(f->xhi > 0)) f->xhi = 1;
+    f->xhi *= 1.08;
+    f->xstep = nice_step(f->xhi, 6);
+    f->xhi = ceil(f->xhi / f->xstep - 1e-9) * f->xstep;
+    double pad = 0.12 * (f->yhi - f->ylo);
+    if (!(pad > 0)) pad = fabs(f->yhi) > 0 ? 0.05 * fabs(f->yhi) : 1;
+    const int all_nonneg = f->ylo >= 0;
+    f->ylo -= pad;
+    f->yhi += pad;
+    if (all_nonneg && f->ylo < 0) f->ylo = 0;
+    f->ystep = nice_step(f->yhi - f->ylo, 6);
+    f->ylo = floor(f->ylo / f->ystep + 1e-9) * f->ystep;
+    f->yhi = ceil(f->yhi / f->ystep - 1e-9) * f->ystep;
+    if (!(f->yhi > f->ylo)) f->yhi = f->ylo + f->ystep;
+}
 
-    sb_printf(&b,
+static void svg_title(sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
+    sb_printf(b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
               "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n"
               "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
-              W, H, W, H, W, H);
-    sb_printf(&b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">", W / 2);
-    sb_xml(&b, r->task);
-    sb_puts(&b, ": ");
-    sb_xml(&b, split);
-    sb_puts(&b, " score against training memory</text>\n");
-    sb_printf(&b, "<text x=\"%.1f\" y=\"46\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">model ", W / 2);
-    sb_xml(&b, r->model);
-    sb_puts(&b, ", seeds ");
-    sb_xml(&b, r->seeds);
-    sb_puts(&b, "</text>\n");
+              f->W, f->H, f->W, f->H, f->W, f->H);
+    sb_printf(b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">", f->W / 2);
+    sb_xml(b, r->task);
+    sb_puts(b, ": ");
+    sb_xml(b, split);
+    sb_puts(b, " score against training memory</text>\n");
+    sb_printf(b, "<text x=\"%.1f\" y=\"46\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">model ", f->W / 2);
+    sb_xml(b, r->model);
+    sb_puts(b, ", seeds ");
+    sb_xml(b, r->seeds);
+    sb_puts(b, "</text>\n");
+}
 
-    /* grid, ticks and tick labels */
-    sb_puts(&b, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
-    const int nx = (int)llround(xhi / xstep), ny = (int)llround((yhi - ylo) / ystep);
+/* Grid, axes, ticks, tick labels and the axis titles. */
+static void svg_axes(sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
+    const double L = f->L, T = f->T, pw = f->pw, ph = f->ph;
+    const int nx = (int)llround(f->xhi / f->xstep), ny = (int)llround((f->yhi - f->ylo) / f->ystep);
+    sb_puts(b, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
     for (int k = 0; k <= nx; k++)
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(k * xstep), T, PX(k * xstep),
-                  T + ph);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T,
+                  px(f, k * f->xstep), T + ph);
     for (int k = 0; k <= ny; k++)
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, PY(ylo + k * ystep), L + pw,
-                  PY(ylo + k * ystep));
-    sb_puts(&b, "</g>\n<g stroke=\"black\" stroke-width=\"1\">\n");
-    sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T + ph, L + pw, T + ph);
-    sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T, L, T + ph);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, py(f, f->ylo + k * f->ystep),
+                  L + pw, py(f, f->ylo + k * f->ystep));
+    sb_puts(b, "</g>\n<g stroke=\"black\" stroke-width=\"1\">\n");
+    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T + ph, L + pw, T + ph);
+    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T, L, T + ph);
     for (int k = 0; k <= nx; k++)
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(k * xstep), T + ph,
-                  PX(k * xstep), T + ph + 5);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T + ph,
+                  px(f, k * f->xstep), T + ph + 5);
     for (int k = 0; k <= ny; k++)
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L - 5, PY(ylo + k * ystep), L,
-                  PY(ylo + k * ystep));
-    sb_puts(&b, "</g>\n<g fill=\"black\">\n");
-    const int xd = decimals_for(xstep), yd = decimals_for(ystep);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L - 5,
+                  py(f, f->ylo + k * f->ystep), L, py(f, f->ylo + k * f->ystep));
+    sb_puts(b, "</g>\n<g fill=\"black\">\n");
+    const int xd = decimals_for(f->xstep), yd = decimals_for(f->ystep);
     for (int k = 0; k <= nx; k++)
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", PX(k * xstep),
-                  T + ph + 19, xd, k * xstep);
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", px(f, k * f->xstep),
+                  T + ph + 19, xd, k * f->xstep);
     for (int k = 0; k <= ny; k++)
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", L - 8,
-                  PY(ylo + k * ystep) + 4, yd, ylo + k * ystep);
-    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">"
-                  "train peak memory, MiB (peak RSS of lst train)</text>\n",
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", L - 8,
+                  py(f, f->ylo + k * f->ystep) + 4, yd, f->ylo + k * f->ystep);
+    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">"
+                 "train peak memory, MiB (peak RSS of lst train)</text>\n",
               L + pw / 2, T + ph + 42);
-    sb_printf(&b, "<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">",
+    sb_printf(b, "<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">",
               T + ph / 2);
-    sb_xml(&b, r->task);
-    sb_puts(&b, " ");
-    sb_xml(&b, split);
-    sb_puts(&b, " score</text>\n</g>\n");
+    sb_xml(b, r->task);
+    sb_puts(b, " ");
+    sb_xml(b, split);
+    sb_puts(b, " score</text>\n</g>\n");
+}
 
-    /* one point per method, error bars for the spread over seeds; then the
-     * labels, above every point */
-    int missing = 0, n_boxes = 0;
-    double boxes[64][4]; /* placed labels: x0, y0, x1, y1 */
-    for (int pass = 0; pass < 2; pass++)
+/* One method's point, with error bars for the spread over seeds. */
+static void svg_point(sb_t *b, const lst_report_row_t *w, const char *c, const frame_t *f) {
+    const double x = px(f, w->train_peak_mib.mean), y = py(f, w->score.mean);
+    sb_puts(b, "<g>\n<title>");
+    sb_xml(b, w->method);
+    sb_printf(b, ": %.1f MiB, score %.2f</title>\n", w->train_peak_mib.mean, w->score.mean);
+    if (w->train_peak_mib.n > 1 && w->train_peak_mib.std > 0) {
+        const double x0 = px(f, w->train_peak_mib.mean - w->train_peak_mib.std),
+                     x1 = px(f, w->train_peak_mib.mean + w->train_peak_mib.std);
+        sb_printf(b,
+                  "<path d=\"M %.1f %.1f H %.1f M %.1f %.1f V %.1f M %.1f %.1f V %.1f\" stroke=\"%s\" "
+                  "fill=\"none\" stroke-width=\"1.5\"/>\n",
+                  x0, y, x1, x0, y - 4, y + 4, x1, y - 4, y + 4, c);
+    }
+    if (w->score.n > 1 && w->score.std > 0) {
+        const double y0 = py(f, w->score.mean - w->score.std), y1 = py(f, w->score.mean + w->score.std);
+        sb_printf(b,
+                  "<path d=\"M %.1f %.1f V %.1f M %.1f %.1f H %.1f M %.1f %.1f H %.1f\" stroke=\"%s\" "
+                  "fill=\"none\" stroke-width=\"1.5\"/>\n",
+                  x, y0, y1, x - 4, y0, x + 4, x - 4, y1, x + 4, c);
+    }
+    sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"black\" stroke-width=\"0.5\"/>\n",
+              x, y, c);
+    sb_puts(b, "</g>\n");
+}
+
+/* Labels placed so far: x0, y0, x1, y1. */
+typedef struct {
+    double box[64][4];
+    int n;
+} labels_t;
+
+/* A method's label at the first free place among: above/below, right/left,
+ * further and further away (a leader line then joins label and point);
+ * boxes estimated at 7.5 px per character. */
+static void svg_label(sb_t *b, const lst_report_row_t *w, const char *c, const frame_t *f, labels_t *placed) {
+    const double x = px(f, w->train_peak_mib.mean), y = py(f, w->score.mean);
+    const double tw = 7.5 * (double)strlen(w->method) + 2;
+    double lx = x + 9, ly = y - 8;
+    int anchor_end = 0, found = 0;
+    for (int k = 0; k < 16 && !found; k++) {
+        const double dy = (k % 2 ? 1 : -1) * (8 + 14.0 * (k / 2)) + (k % 2 ? 8 : 0);
+        for (int side = 0; side < 2 && !found; side++) {
+            const int left = (x > f->L + f->pw - tw - 12) ? !side : side;
+            const double cx = left ? x - 9 : x + 9, cy = y + dy;
+            const double x0 = left ? cx - tw : cx, x1 = left ? cx : cx + tw;
+            if (x0 < f->L + 1 || x1 > f->W - 2 || cy - 11 < f->T - 8 || cy + 3 > f->T + f->ph + 14) continue;
+            int clash = 0;
+            for (int j = 0; j < placed->n && !clash; j++)
+                clash = x0 < placed->box[j][2] && placed->box[j][0] < x1 && cy - 11 < placed->box[j][3] &&
+                        placed->box[j][1] < cy + 3;
+            if (clash) continue;
+            found = 1;
+            lx = cx;
+            ly = cy;
+            anchor_end = left;
+            if (placed->n < 64) {
+                double *p = placed->box[placed->n++];
+                p[0] = x0;
+                p[1] = cy - 11;
+                p[2] = x1;
+                p[3] = cy + 3;
+            }
+        }
+    }
+    if (fabs(ly - y) > 20)
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                     "stroke-width=\"0.75\"/>\n",
+                  x, y, anchor_end ? lx + 2 : lx - 2, ly - 4, c);
+    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"%s\" font-size=\"13\" "
+              "stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">", lx, ly,
+              anchor_end ? "end" : "start", c);
+    sb_xml(b, w->method);
+    sb_puts(b, "</text>\n");
+}
+
+/* The methods without a point, named under the plot. */
+static void svg_missing(sb_t *b, const lst_report_t *r, const frame_t *f) {
+    int missing = 0;
+    for (int i = 0; i < r->n_rows; i++) missing += !plotted(&r->rows[i]);
+    if (!missing) return;
+    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">not plotted (no score or memory): ",
+              f->L, f->H - 8);
+    int first = 1;
     for (int i = 0; i < r->n_rows; i++) {
         const lst_report_row_t *w = &r->rows[i];
-        if (w->train_peak_mib.n == 0 || w->score.n == 0) {
-            missing += !pass;
-            continue;
-        }
-        const char *c = colors[i % 8];
-        const double x = PX(w->train_peak_mib.mean), y = PY(w->score.mean);
-        if (pass == 1) {
-            /* the first free place among: above/below, right/left, further and further
-             * away (a leader line then joins label and point); boxes estimated at
-             * 7.5 px per character */
-            const double tw = 7.5 * (double)strlen(w->method) + 2;
-            double lx = x + 9, ly = y - 8;
-            int anchor_end = 0, found = 0;
-            for (int k = 0; k < 16 && !found; k++) {
-                const double dy = (k % 2 ? 1 : -1) * (8 + 14.0 * (k / 2)) + (k % 2 ? 8 : 0);
-                for (int side = 0; side < 2 && !found; side++) {
-                    const int left = (x > L + pw - tw - 12) ? !side : side;
-                    const double cx = left ? x - 9 : x + 9, cy = y + dy;
-                    const double x0 = left ? cx - tw : cx, x1 = left ? cx : cx + tw;
-                    if (x0 < L + 1 || x1 > W - 2 || cy - 11 < T - 8 || cy + 3 > T + ph + 14) continue;
-                    int clash = 0;
-                    for (int j = 0; j < n_boxes && !clash; j++)
-                        clash = x0 < boxes[j][2] && boxes[j][0] < x1 && cy - 11 < boxes[j][3] && boxes[j][1] < cy + 3;
-                    if (clash) continue;
-                    found = 1;
-                    lx = cx;
-                    ly = cy;
-                    anchor_end = left;
-                    if (n_boxes < 64) {
-                        boxes[n_boxes][0] = x0;
-                        boxes[n_boxes][1] = cy - 11;
-                        boxes[n_boxes][2] = x1;
-                        boxes[n_boxes][3] = cy + 3;
-                        n_boxes++;
-                    }
-                }
-            }
-            if (fabs(ly - y) > 20)
-                sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                              "stroke-width=\"0.75\"/>\n",
-                          x, y, anchor_end ? lx + 2 : lx - 2, ly - 4, c);
-            sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"%s\" font-size=\"13\" "
-                      "stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">", lx, ly,
-                      anchor_end ? "end" : "start", c);
-            sb_xml(&b, w->method);
-            sb_puts(&b, "</text>\n");
-            continue;
-        }
-        sb_puts(&b, "<g>\n<title>");
-        sb_xml(&b, w->method);
-        sb_printf(&b, ": %.1f MiB, score %.2f</title>\n", w->train_peak_mib.mean, w->score.mean);
-        if (w->train_peak_mib.n > 1 && w->train_peak_mib.std > 0) {
-            const double x0 = PX(w->train_peak_mib.mean - w->train_peak_mib.std),
-                         x1 = PX(w->train_peak_mib.mean + w->train_peak_mib.std);
-            sb_printf(&b,
-                      "<path d=\"M %.1f %.1f H %.1f M %.1f %.1f V %.1f M %.1f %.1f V %.1f\" stroke=\"%s\" "
-                      "fill=\"none\" stroke-width=\"1.5\"/>\n",
-                      x0, y, x1, x0, y - 4, y + 4, x1, y - 4, y + 4, c);
-        }
-        if (w->score.n > 1 && w->score.std > 0) {
-            const double y0 = PY(w->score.mean - w->score.std), y1 = PY(w->score.mean + w->score.std);
-            sb_printf(&b,
-                      "<path d=\"M %.1f %.1f V %.1f M %.1f %.1f H %.1f M %.1f %.1f H %.1f\" stroke=\"%s\" "
-                      "fill=\"none\" stroke-width=\"1.5\"/>\n",
-                      x, y0, y1, x - 4, y0, x + 4, x - 4, y1, x + 4, c);
-        }
-        sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"black\" stroke-width=\"0.5\"/>\n",
-                  x, y, c);
-        sb_puts(&b, "</g>\n");
+        if (plotted(w)) continue;
+        if (!first) sb_puts(b, ", ");
+        first = 0;
+        sb_xml(b, w->method);
+        if (w->n_failed) sb_puts(b, " (failed)");
     }
-    if (missing) {
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">not plotted (no score or memory): ",
-                  L, H - 8);
-        int first = 1;
-        for (int i = 0; i < r->n_rows; i++) {
-            const lst_report_row_t *w = &r->rows[i];
-            if (w->train_peak_mib.n != 0 && w->score.n != 0) continue;
-            if (!first) sb_puts(&b, ", ");
-            first = 0;
-            sb_xml(&b, w->method);
-            if (w->n_failed) sb_puts(&b, " (failed)");
-        }
-        sb_puts(&b, "</text>\n");
-    }
+    sb_puts(b, "</text>\n");
+}
+
+char *lst_report_svg(const lst_report_t *r) {
+    static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                   "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+    const char *split = r->split ? r->split : "test";
+    sb_t b = {0};
+    frame_t f;
+    svg_frame(r, &f);
+    svg_title(&b, r, &f, split);
+    svg_axes(&b, r, &f, split);
+    /* the points first, then their labels above every point */
+    for (int i = 0; i < r->n_rows; i++)
+        if (plotted(&r->rows[i])) svg_point(&b, &r->rows[i], colors[i % 8], &f);
+    labels_t placed = {.n = 0};
+    for (int i = 0; i < r->n_rows; i++)
+        if (plotted(&r->rows[i])) svg_label(&b, &r->rows[i], colors[i % 8], &f, &placed);
+    svg_missing(&b, r, &f);
     sb_puts(&b, "</svg>\n");
-#undef PX
-#undef PY
     return sb_done(&b);
 }
 

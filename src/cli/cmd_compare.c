@@ -20,11 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/clock.h"
 #include "../core/fileio.h"
 #include "../core/fsfile.h"
 #include "../report/report.h"
 #include "../train/trainer.h"
 #include "cli.h"
+#include "compare.h"
 
 #define MAX_SEEDS 64
 #define MAX_METHODS 8
@@ -121,12 +123,6 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 /* ---- option checks --------------------------------------------------------- */
 
 static int parse_methods(const char *s, const char **out, int *n) {
@@ -192,210 +188,12 @@ static int parse_seeds(const char *s, long long *seeds, int *n) {
     return 0;
 }
 
-/* ---- children ---------------------------------------------------------------- */
-
-typedef struct {
-    int started; /* 0: could not fork */
-    int status;  /* wait status */
-    double rss_mib, wall_s;
-} child_t;
-
-static void join_args(const char *const *argv, char *buf, size_t cap) {
-    size_t len = 0;
-    buf[0] = 0;
-    for (int i = 0; argv[i] && len + 1 < cap; i++) {
-        const int quote = strpbrk(argv[i], " \t'\"\\$") != NULL || !*argv[i];
-        int k = snprintf(buf + len, cap - len, "%s%s%s%s", i ? " " : "", quote ? "'" : "", argv[i],
-                         quote ? "'" : "");
-        if (k < 0) break;
-        len += (size_t)k;
-        if (len >= cap) len = cap - 1;
-    }
-}
-
-/* This binary: /proc/self/exe, resolved (so that it also works under a
- * tool such as valgrind, which resolves it to the program it runs) unless
- * the file is gone (rebuilt while we run): then the link itself. */
-static const char *self_exe(void) {
-    static char path[4096];
-    if (!path[0]) {
-        ssize_t k = readlink("/proc/self/exe", path, sizeof path - 1);
-        if (k <= 0 || k >= (ssize_t)sizeof path - 1) k = 0;
-        path[k] = 0;
-        if (!k || strstr(path, " (deleted)") || access(path, X_OK) != 0)
-            snprintf(path, sizeof path, "/proc/self/exe");
-    }
-    return path;
-}
-
-/* Runs this binary with argv (argv[0] "lst"): stdout to out_path (or
- * /dev/null), stderr appended to err_path after a header line. */
-static void run_child(const char *const *argv, const char *out_path, const char *err_path, child_t *res) {
-    memset(res, 0, sizeof *res);
-    res->rss_mib = NAN;
-    char cmd[4096];
-    join_args(argv, cmd, sizeof cmd);
-    /* the run directory's files: a FIFO put there must not block compare */
-    lst_err_t oerr;
-    int efd = lst_open_regular(err_path, O_WRONLY | O_CREAT | O_APPEND, &oerr);
-    int ofd = efd < 0 ? -1
-              : out_path ? lst_open_regular(out_path, O_WRONLY | O_CREAT | O_TRUNC, &oerr)
-                         : open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (efd < 0 || ofd < 0) {
-        fprintf(stderr, "lst compare: %s\n", out_path || efd < 0 ? oerr.msg : strerror(errno));
-        if (efd >= 0) close(efd);
-        if (ofd >= 0) close(ofd);
-        return;
-    }
-    time_t t = time(NULL);
-    char when[64];
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
-    dprintf(efd, "==== lst compare, %s: %s\n", when, cmd);
-    const char *exe = self_exe();
-    fflush(stdout);
-    fflush(stderr);
-    const double t0 = now_s();
-    pid_t pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) dup2(devnull, 0);
-        dup2(ofd, 1);
-        dup2(efd, 2);
-        execv(exe, (char *const *)argv);
-        dprintf(2, "lst compare: cannot run %s: %s\n", exe, strerror(errno));
-        _exit(127);
-    }
-    close(efd);
-    close(ofd);
-    if (pid < 0) {
-        fprintf(stderr, "lst compare: cannot start '%s': %s\n", cmd, strerror(errno));
-        return;
-    }
-    struct rusage ru;
-    int st = 0;
-    pid_t w;
-    do w = wait4(pid, &st, 0, &ru);
-    while (w < 0 && errno == EINTR);
-    if (w < 0) {
-        fprintf(stderr, "lst compare: waiting for '%s': %s\n", cmd, strerror(errno));
-        return;
-    }
-    res->started = 1;
-    res->status = st;
-    res->rss_mib = ru.ru_maxrss / 1024.0; /* Linux: KiB */
-    res->wall_s = now_s() - t0;
-}
-
-static int child_ok(const child_t *c) { return c->started && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0; }
-
-static void describe_status(const child_t *c, char *buf, size_t cap) {
-    if (!c->started) snprintf(buf, cap, "could not be started");
-    else if (WIFEXITED(c->status)) snprintf(buf, cap, "exited with status %d", WEXITSTATUS(c->status));
-    else if (WIFSIGNALED(c->status))
-        snprintf(buf, cap, "was killed by signal %d (%s)", WTERMSIG(c->status), strsignal(WTERMSIG(c->status)));
-    else snprintf(buf, cap, "ended with wait status %d", c->status);
-}
-
-/* The last `want` lines the child wrote into log from byte `from` on. */
-static void print_tail(const char *log, long from, int want) {
-    lst_err_t err;
-    size_t len = 0;
-    char *t = lst_read_file(log, 1 << 26, &len, &err);
-    if (!t) return;
-    if (from < 0 || (size_t)from > len) from = 0;
-    char *s = t + from;
-    /* skip compare's own header line */
-    if (!strncmp(s, "==== lst compare", 16)) {
-        char *nl = strchr(s, '\n');
-        s = nl ? nl + 1 : s + strlen(s);
-    }
-    size_t n = strlen(s);
-    while (n && s[n - 1] == '\n') s[--n] = 0;
-    char *p = s + n;
-    int lines = 0;
-    while (p > s && lines < want) {
-        p--;
-        if (*p == '\n') lines++;
-    }
-    if (*p == '\n') p++;
-    if (!*p) fprintf(stderr, "    (it wrote nothing to stderr)\n");
-    while (*p) {
-        char *nl = strchr(p, '\n');
-        const int k = nl ? (int)(nl - p) : (int)strlen(p);
-        fprintf(stderr, "    | %.*s\n", k, p);
-        p += k + (nl != NULL);
-    }
-    free(t);
-}
-
-static long file_size(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 ? (long)st.st_size : 0;
-}
-
-/* ---- per-run files -------------------------------------------------------- */
-
-static cJSON *read_json(const char *path, lst_err_t *err) {
-    char *t = lst_read_file(path, 1 << 26, NULL, err);
-    if (!t) return NULL;
-    cJSON *j = cJSON_Parse(t);
-    free(t);
-    if (!j) lst_fail(err, "%s: not valid JSON", path);
-    return j;
-}
-
-static double num(const cJSON *o, const char *key) {
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static void set_num(cJSON *o, const char *key, double v) {
-    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
-    cJSON_AddNumberToObject(o, key, v);
-}
-
-static void set_str(cJSON *o, const char *key, const char *v) {
-    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
-    cJSON_AddStringToObject(o, key, v);
-}
-
-static int save_json(const cJSON *j, const char *path) {
-    char *t = cJSON_Print(j);
-    char *nl = t ? realloc(t, strlen(t) + 2) : NULL;
-    if (nl) strcat(nl, "\n");
-    else free(t);
-    t = nl;
-    lst_err_t err;
-    int rc = t ? lst_write_atomic(path, t, strlen(t), &err) : lst_fail(&err, "%s: out of memory", path);
-    if (rc) fprintf(stderr, "lst compare: %s\n", err.msg);
-    free(t);
-    return rc;
-}
-
-static void add_attempt(cJSON *c, const char *key, const char *cmd, const child_t *ch) {
-    cJSON *a = cJSON_GetObjectItemCaseSensitive(c, key);
-    if (!cJSON_IsArray(a)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(c, key);
-        a = cJSON_AddArrayToObject(c, key);
-    }
-    cJSON *e = cJSON_CreateObject();
-    char st[128];
-    describe_status(ch, st, sizeof st);
-    cJSON_AddStringToObject(e, "command", cmd);
-    cJSON_AddStringToObject(e, "result", child_ok(ch) ? "ok" : st);
-    if (ch->started) {
-        cJSON_AddNumberToObject(e, "peak_rss_mib", ch->rss_mib);
-        cJSON_AddNumberToObject(e, "wall_s", ch->wall_s);
-    }
-    cJSON_AddItemToArray(a, e);
-}
-
 static void note_failure(ctx_t *c, const char *method, long long seed, const char *what, const child_t *ch,
                          const char *log, long from) {
     char st[128];
-    describe_status(ch, st, sizeof st);
+    lst_cmp_describe(ch, st, sizeof st);
     fprintf(stderr, "lst compare: %s seed %lld: %s %s; last lines of %s:\n", method, seed, what, st, log);
-    print_tail(log, from, 8);
+    lst_cmp_print_tail(log, from, 8);
     if (c->n_notes < (int)(sizeof c->notes / sizeof c->notes[0]))
         snprintf(c->notes[c->n_notes++], sizeof c->notes[0], "%s, seed %lld: %s %s (runs/%s-s%lld/stderr.log)",
                  method, seed, what, st, method, seed);
@@ -414,16 +212,16 @@ static void read_metrics(ctx_t *c, const cJSON *m, lst_report_run_t *run, const 
     const cJSON *test = cJSON_GetObjectItemCaseSensitive(m, "test");
     const cJSON *sp = cJSON_IsObject(test) ? test : cJSON_GetObjectItemCaseSensitive(m, "validation");
     *split = cJSON_IsObject(test) ? "test" : "validation";
-    run->trainable_pct = num(m, "trainable_percent");
-    run->step_ms = num(m, "step_ms_median");
+    run->trainable_pct = lst_cmp_num(m, "trainable_percent");
+    run->step_ms = lst_cmp_num(m, "step_ms_median");
     const cJSON *mem = cJSON_GetObjectItemCaseSensitive(m, "memory");
     for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) {
         char key[64];
         snprintf(key, sizeof key, "%s_mib", lst_report_mem_names[k]);
-        run->mem[k] = num(mem, key);
+        run->mem[k] = lst_cmp_num(mem, key);
     }
-    run->plan_mib = num(mem, "planned_mib");
-    if (isnan(run->plan_mib)) run->plan_mib = num(m, "planned_mib");
+    run->plan_mib = lst_cmp_num(mem, "planned_mib");
+    if (isnan(run->plan_mib)) run->plan_mib = lst_cmp_num(m, "planned_mib");
     if (cJSON_IsObject(sp)) {
         const cJSON *v;
         cJSON_ArrayForEach(v, sp) {
@@ -444,6 +242,42 @@ static int applies(const char *list, const char *method) {
     for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
         if (!strncmp(p, method, n) && (p[n] == ',' || !p[n])) return 1;
     return 0;
+}
+
+/* Inference: `lst eval` on the split the metrics come from (or the peak
+ * recorded by an earlier compare for that split). */
+static void measure_inference(ctx_t *c, const char *method, long long seed, const char *dir,
+                              const char *split, const char *log, const char *evout, const char *cpath,
+                              cJSON *cj, lst_report_run_t *run) {
+    const cJSON *isplit = cJSON_GetObjectItemCaseSensitive(cj, "inference_split");
+    if (!isnan(lst_cmp_num(cj, "inference_peak_rss_mib")) && cJSON_IsString(isplit) && !strcmp(isplit->valuestring, split)) {
+        run->infer_peak_mib = lst_cmp_num(cj, "inference_peak_rss_mib");
+    } else {
+        const char *argv[] = {"lst", "eval", "--run", dir, "--split", split, NULL};
+        char cmd[4096];
+        lst_cmp_join_args(argv, cmd, sizeof cmd);
+        progress(c, "%s seed %lld: lst eval --split %s", method, seed, split);
+        const long from = lst_cmp_file_size(log);
+        child_t ch;
+        lst_cmp_run_child(argv, evout, log, &ch);
+        lst_cmp_add_attempt(cj, "inference_attempts", cmd, &ch);
+        if (lst_cmp_child_ok(&ch)) {
+            lst_cmp_set_num(cj, "inference_peak_rss_mib", ch.rss_mib);
+            lst_cmp_set_str(cj, "inference_split", split);
+            lst_cmp_set_str(cj, "inference_peak_source", "wait4 ru_maxrss of lst eval");
+            lst_err_t e2;
+            cJSON *ev = lst_cmp_read_json(evout, &e2);
+            cJSON_DeleteItemFromObjectCaseSensitive(cj, "eval");
+            if (cJSON_IsObject(ev)) cJSON_AddItemToObject(cj, "eval", ev);
+            else cJSON_Delete(ev);
+            run->infer_peak_mib = ch.rss_mib;
+        } else {
+            note_failure(c, method, seed, "lst eval", &ch, log, from);
+            run->infer_failed = 1;
+        }
+        unlink(evout);
+        lst_cmp_save_json(cj, cpath);
+    }
 }
 
 /* Trains (or reuses, or continues) runs/M-sS, then measures inference. */
@@ -468,15 +302,15 @@ static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_
         run->train_failed = 1;
         return;
     }
-    cJSON *cj = file_exists(cpath) ? read_json(cpath, &err) : NULL;
+    cJSON *cj = file_exists(cpath) ? lst_cmp_read_json(cpath, &err) : NULL;
     if (file_exists(cpath) && !cJSON_IsObject(cj)) {
         fprintf(stderr, "lst compare: warning: %s is unreadable (%s); measuring again\n", cpath, err.msg);
         cJSON_Delete(cj);
         cj = NULL;
     }
     if (!cj) cj = cJSON_CreateObject();
-    set_str(cj, "method", method);
-    set_num(cj, "seed", (double)seed);
+    lst_cmp_set_str(cj, "method", method);
+    lst_cmp_set_num(cj, "seed", (double)seed);
 
     /* the command that starts this run afresh */
     const char *fresh[MAX_ARGS + 2 * N_PASSES + 16];
@@ -496,7 +330,7 @@ static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_
     fresh[na++] = "--quiet";
     fresh[na] = NULL;
     char fresh_cmd[4096];
-    join_args(fresh, fresh_cmd, sizeof fresh_cmd);
+    lst_cmp_join_args(fresh, fresh_cmd, sizeof fresh_cmd);
 
     if (file_exists(metrics)) {
         const cJSON *was = cJSON_GetObjectItemCaseSensitive(cj, "train_command");
@@ -509,20 +343,20 @@ static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_
         const char *res_argv[] = {"lst", "train", "--resume", dir, "--quiet", NULL};
         const char *const *argv = resume ? res_argv : fresh;
         char cmd[4096];
-        join_args(argv, cmd, sizeof cmd);
+        lst_cmp_join_args(argv, cmd, sizeof cmd);
         progress(c, "%s seed %lld: %s %s", method, seed, resume ? "continuing" : "training", dir);
-        const long from = file_size(log);
+        const long from = lst_cmp_file_size(log);
         child_t ch;
-        run_child(argv, NULL, log, &ch);
-        if (!resume) set_str(cj, "train_command", fresh_cmd);
-        add_attempt(cj, "train_attempts", cmd, &ch);
-        if (ch.started && (child_ok(&ch) || file_exists(ckpt))) { /* it trained (a start-up failure did not) */
-            const double was = num(cj, "train_peak_rss_mib");
-            set_num(cj, "train_peak_rss_mib", isnan(was) || ch.rss_mib > was ? ch.rss_mib : was);
-            set_str(cj, "train_peak_source", "wait4 ru_maxrss of lst train (the largest over its invocations)");
+        lst_cmp_run_child(argv, NULL, log, &ch);
+        if (!resume) lst_cmp_set_str(cj, "train_command", fresh_cmd);
+        lst_cmp_add_attempt(cj, "train_attempts", cmd, &ch);
+        if (ch.started && (lst_cmp_child_ok(&ch) || file_exists(ckpt))) { /* it trained (a start-up failure did not) */
+            const double was = lst_cmp_num(cj, "train_peak_rss_mib");
+            lst_cmp_set_num(cj, "train_peak_rss_mib", isnan(was) || ch.rss_mib > was ? ch.rss_mib : was);
+            lst_cmp_set_str(cj, "train_peak_source", "wait4 ru_maxrss of lst train (the largest over its invocations)");
         }
-        save_json(cj, cpath);
-        if (!child_ok(&ch) || !file_exists(metrics)) {
+        lst_cmp_save_json(cj, cpath);
+        if (!lst_cmp_child_ok(&ch) || !file_exists(metrics)) {
             note_failure(c, method, seed, "lst train", &ch, log, from);
             run->train_failed = 1;
             cJSON_Delete(cj);
@@ -530,7 +364,7 @@ static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_
         }
         progress(c, "%s seed %lld: trained in %.1f s, peak RSS %.1f MiB", method, seed, ch.wall_s, ch.rss_mib);
     }
-    cJSON *m = read_json(metrics, &err);
+    cJSON *m = lst_cmp_read_json(metrics, &err);
     if (!cJSON_IsObject(m)) {
         fprintf(stderr, "lst compare: %s seed %lld: %s\n", method, seed, err.msg);
         if (c->n_notes < (int)(sizeof c->notes / sizeof c->notes[0]))
@@ -548,47 +382,18 @@ static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_
     read_metrics(c, m, run, &split);
     if (!strcmp(split, "test")) c->n_test++;
     else c->n_valid++;
-    if (isnan(num(cj, "train_peak_rss_mib"))) { /* trained outside lst compare: its own getrusage figure */
-        const double rss = num(m, "peak_rss_mib");
+    if (isnan(lst_cmp_num(cj, "train_peak_rss_mib"))) { /* trained outside lst compare: its own getrusage figure */
+        const double rss = lst_cmp_num(m, "peak_rss_mib");
         if (!isnan(rss)) {
-            set_num(cj, "train_peak_rss_mib", rss);
-            set_str(cj, "train_peak_source", "metrics.json peak_rss_mib (not trained by lst compare)");
-            save_json(cj, cpath);
+            lst_cmp_set_num(cj, "train_peak_rss_mib", rss);
+            lst_cmp_set_str(cj, "train_peak_source", "metrics.json peak_rss_mib (not trained by lst compare)");
+            lst_cmp_save_json(cj, cpath);
         }
     }
     cJSON_Delete(m);
-    run->train_peak_mib = num(cj, "train_peak_rss_mib");
+    run->train_peak_mib = lst_cmp_num(cj, "train_peak_rss_mib");
 
-    /* inference: `lst eval` on the split the metrics come from */
-    const cJSON *isplit = cJSON_GetObjectItemCaseSensitive(cj, "inference_split");
-    if (!isnan(num(cj, "inference_peak_rss_mib")) && cJSON_IsString(isplit) && !strcmp(isplit->valuestring, split)) {
-        run->infer_peak_mib = num(cj, "inference_peak_rss_mib");
-    } else {
-        const char *argv[] = {"lst", "eval", "--run", dir, "--split", split, NULL};
-        char cmd[4096];
-        join_args(argv, cmd, sizeof cmd);
-        progress(c, "%s seed %lld: lst eval --split %s", method, seed, split);
-        const long from = file_size(log);
-        child_t ch;
-        run_child(argv, evout, log, &ch);
-        add_attempt(cj, "inference_attempts", cmd, &ch);
-        if (child_ok(&ch)) {
-            set_num(cj, "inference_peak_rss_mib", ch.rss_mib);
-            set_str(cj, "inference_split", split);
-            set_str(cj, "inference_peak_source", "wait4 ru_maxrss of lst eval");
-            lst_err_t e2;
-            cJSON *ev = read_json(evout, &e2);
-            cJSON_DeleteItemFromObjectCaseSensitive(cj, "eval");
-            if (cJSON_IsObject(ev)) cJSON_AddItemToObject(cj, "eval", ev);
-            else cJSON_Delete(ev);
-            run->infer_peak_mib = ch.rss_mib;
-        } else {
-            note_failure(c, method, seed, "lst eval", &ch, log, from);
-            run->infer_failed = 1;
-        }
-        unlink(evout);
-        save_json(cj, cpath);
-    }
+    measure_inference(c, method, seed, dir, split, log, evout, cpath, cj, run);
     cJSON_Delete(cj);
 }
 
@@ -609,48 +414,9 @@ static int check_pass(const ctx_t *c, int i, const char *v) {
     return 0;
 }
 
-int lst_cmd_compare(int argc, char **argv) {
-    ctx_t *c = calloc(1, sizeof *c);
-    if (!c) {
-        lst_cli_error("compare", "out of memory");
-        return 1;
-    }
-    for (int i = 0; i < N_OWN; i++) c->opts[i] = own_opts[i];
-    for (int i = 0; i < N_PASSES; i++)
-        c->opts[N_OWN + i] = (lst_opt_t){passes[i].name, 0, 0, passes[i].help, NULL};
-    int rc = lst_args_parse("compare",
-                            "--model DIR --task NAME --methods lst,full,... [--seeds 0,1,2] --out DIR "
-                            "[--data DIR | --train F --valid F [--test F]] [train options]",
-                            c->opts, N_OPTS, argc, argv);
-    if (rc) {
-        free(c);
-        return rc == 1 ? 0 : rc;
-    }
-    const char *methods[MAX_METHODS];
-    long long seeds[MAX_SEEDS];
-    int n_methods = 0, n_seeds = 0;
-    if (parse_methods(opt(c, "methods"), methods, &n_methods) ||
-        parse_seeds(opt(c, "seeds") ? opt(c, "seeds") : "0", seeds, &n_seeds)) {
-        free(c);
-        return 2;
-    }
-    if (!*opt(c, "out")) {
-        lst_cli_error("compare", "--out is empty");
-        free(c);
-        return 2;
-    }
-    if (lst_opt_task("compare", opt(c, "task"))) {
-        free(c);
-        return 2;
-    }
-    if (!strcmp(opt(c, "task"), "custom") && (!opt(c, "train") || !opt(c, "valid"))) {
-        lst_cli_error("compare", "--task custom needs --train FILE and --valid FILE");
-        free(c);
-        return 2;
-    }
-    c->out = opt(c, "out");
-    c->quiet = opt(c, "quiet") != NULL;
-    /* the common `lst train` arguments */
+/* The common `lst train` arguments and the protocol line of the report:
+ * every pass-through option given, checked as lst train checks it. */
+static int base_args(ctx_t *c) {
     c->base[c->n_base++] = "lst";
     c->base[c->n_base++] = "train";
     const char *paths[] = {"model", "task", "data", "train", "valid", "test"};
@@ -666,10 +432,7 @@ int lst_cmd_compare(int argc, char **argv) {
     for (int i = 0; i < N_PASSES; i++) {
         const char *v = opt(c, passes[i].name);
         if (!v) continue;
-        if (check_pass(c, i, v)) {
-            free(c);
-            return 2;
-        }
+        if (check_pass(c, i, v)) return 2;
         snprintf(c->pass_flag[i], sizeof c->pass_flag[i], "--%s", passes[i].train_name);
         const char *scope = !passes[i].methods                    ? ""
                             : !strcmp(passes[i].methods, SIDE_METHODS) ? " (side networks)"
@@ -686,30 +449,42 @@ int lst_cmd_compare(int argc, char **argv) {
     snprintf(c->protocol + plen, sizeof c->protocol - plen, "%s%s", plen ? "; otherwise " : "",
              opt(c, "lr") ? "lst train's defaults"
                           : "lst train's defaults, each method with its own paper learning rate");
+    return 0;
+}
 
-    lst_err_t err = {{0}};
-    char runs_dir[LST_PATH_MAX + 16];
-    snprintf(runs_dir, sizeof runs_dir, "%s/runs", c->out);
-    if (lst_mkdir_p(runs_dir, &err)) {
-        lst_cli_error("compare", err.msg);
-        free(c);
-        return 1;
+/* Every option, before anything runs: 0, or the exit status. */
+static int parse(ctx_t *c, int argc, char **argv, const char **methods, int *n_methods,
+                 long long *seeds, int *n_seeds) {
+    for (int i = 0; i < N_OWN; i++) c->opts[i] = own_opts[i];
+    for (int i = 0; i < N_PASSES; i++)
+        c->opts[N_OWN + i] = (lst_opt_t){passes[i].name, 0, 0, passes[i].help, NULL};
+    int rc = lst_args_parse("compare",
+                            "--model DIR --task NAME --methods lst,full,... [--seeds 0,1,2] --out DIR "
+                            "[--data DIR | --train F --valid F [--test F]] [train options]",
+                            c->opts, N_OPTS, argc, argv);
+    if (rc) return rc == 1 ? -1 : rc;
+    if (parse_methods(opt(c, "methods"), methods, n_methods) ||
+        parse_seeds(opt(c, "seeds") ? opt(c, "seeds") : "0", seeds, n_seeds))
+        return 2;
+    if (!*opt(c, "out")) {
+        lst_cli_error("compare", "--out is empty");
+        return 2;
     }
-    lst_report_run_t *runs = calloc((size_t)n_methods * n_seeds, sizeof *runs);
+    if (lst_opt_task("compare", opt(c, "task"))) return 2;
+    if (!strcmp(opt(c, "task"), "custom") && (!opt(c, "train") || !opt(c, "valid"))) {
+        lst_cli_error("compare", "--task custom needs --train FILE and --valid FILE");
+        return 2;
+    }
+    c->out = opt(c, "out");
+    c->quiet = opt(c, "quiet") != NULL;
+    return base_args(c);
+}
+
+/* compare.md, .csv and .svg from the runs; the markdown also to stdout. */
+static int report(ctx_t *c, const lst_report_run_t *runs, int n_runs, const char *const *methods,
+                  int n_methods, const long long *seeds, int n_seeds, double t0) {
     lst_report_row_t rows[MAX_METHODS];
-    if (!runs) {
-        lst_cli_error("compare", "out of memory");
-        free(c);
-        return 1;
-    }
-    const double t0 = now_s();
-    int n_runs = 0;
-    for (int i = 0; i < n_methods; i++)
-        for (int s = 0; s < n_seeds; s++) do_run(c, methods[i], seeds[s], &runs[n_runs++]);
-    int failed = 0;
-    for (int i = 0; i < n_runs; i++) failed += runs[i].train_failed || runs[i].infer_failed;
     for (int i = 0; i < n_methods; i++) lst_report_aggregate(runs, n_runs, methods[i], c->n_metrics, &rows[i]);
-
     char seeds_s[MAX_SEEDS * 24];
     size_t sl = 0;
     seeds_s[0] = 0;
@@ -732,16 +507,49 @@ int lst_cmd_compare(int argc, char **argv) {
         .notes = notes,
     };
     for (int k = 0; k < c->n_metrics; k++) rep.metric_names[k] = c->metric_names[k];
-    int status = failed ? 1 : 0;
+    lst_err_t err = {{0}};
     if (lst_report_write(&rep, c->out, &err)) {
         lst_cli_error("compare", err.msg);
-        status = 1;
-    } else {
-        char *md = lst_report_markdown(&rep);
-        if (md) fputs(md, stdout);
-        free(md);
-        progress(c, "wrote %s/compare.md, compare.csv and compare.svg (%.1f s)", c->out, now_s() - t0);
+        return 1;
     }
+    char *md = lst_report_markdown(&rep);
+    if (md) fputs(md, stdout);
+    free(md);
+    progress(c, "wrote %s/compare.md, compare.csv and compare.svg (%.1f s)", c->out, lst_now_s() - t0);
+    return 0;
+}
+
+int lst_cmd_compare(int argc, char **argv) {
+    ctx_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        lst_cli_error("compare", "out of memory");
+        return 1;
+    }
+    const char *methods[MAX_METHODS];
+    long long seeds[MAX_SEEDS];
+    int n_methods = 0, n_seeds = 0;
+    int rc = parse(c, argc, argv, methods, &n_methods, seeds, &n_seeds);
+    if (rc) {
+        free(c);
+        return rc < 0 ? 0 : rc;
+    }
+    lst_err_t err = {{0}};
+    char runs_dir[LST_PATH_MAX + 16];
+    snprintf(runs_dir, sizeof runs_dir, "%s/runs", c->out);
+    lst_report_run_t *runs = calloc((size_t)n_methods * n_seeds, sizeof *runs);
+    if (!runs || lst_mkdir_p(runs_dir, &err)) {
+        lst_cli_error("compare", runs ? err.msg : "out of memory");
+        free(runs);
+        free(c);
+        return 1;
+    }
+    const double t0 = lst_now_s();
+    int n_runs = 0;
+    for (int i = 0; i < n_methods; i++)
+        for (int s = 0; s < n_seeds; s++) do_run(c, methods[i], seeds[s], &runs[n_runs++]);
+    int failed = 0;
+    for (int i = 0; i < n_runs; i++) failed += runs[i].train_failed || runs[i].infer_failed;
+    int status = report(c, runs, n_runs, methods, n_methods, seeds, n_seeds, t0) || failed ? 1 : 0;
     if (failed) {
         fprintf(stderr, "lst compare: %d of %d runs failed:\n", failed, n_runs);
         for (int i = 0; i < c->n_notes; i++) fprintf(stderr, "  %s\n", c->notes[i]);

@@ -75,10 +75,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (int a = 1; a < argc && !from_argv; a++) from_argv = opts[i].value == argv[a];
             FZ_CHECK(from_argv, "--%s value does not come from argv", opts[i].name);
             FZ_CHECK(lst_opt(opts, n, opts[i].name) == opts[i].value, "lookup");
-            long v;
+            int64_t v;
+            int v32;
             double f;
-            if (lst_opt_int("train", opts[i].name, opts[i].value, 1, 1L << 40, &v) == 0)
-                FZ_CHECK(v >= 1 && v <= 1L << 40, "int out of range");
+            if (lst_opt_i64("train", opts[i].name, opts[i].value, 1, (int64_t)1 << 40, &v) == 0)
+                FZ_CHECK(v >= 1 && v <= (int64_t)1 << 40, "int out of range");
+            if (lst_opt_i32("train", opts[i].name, opts[i].value, -5, 7, &v32) == 0)
+                FZ_CHECK(v32 >= -5 && v32 <= 7, "int32 out of range");
             if (lst_opt_float("train", opts[i].name, opts[i].value, 0, 100, &f) == 0)
                 FZ_CHECK(f >= 0 && f <= 100, "float out of range");
         }

@@ -32,44 +32,41 @@
 #define MAX_METHODS 8
 #define MAX_ARGS 96
 
-static const char *const known_methods[MAX_METHODS] = {"full", "adapters", "lora", "bitfit",
-                                                       "prompt", "lst", "side-tuning", "compression"};
 
 /* Options handed to `lst train` as given (only when given): compare's name,
  * lst train's name, help, kind ('i' integer in [lo, hi], lst train's own
  * range, so that a bad value is refused here with exit 2 rather than by
- * every child; 'f' number, 's' text), and the methods that take it (NULL:
- * every method; lst train refuses an option that does not apply to the
- * method, so it is not given there). */
-#define SIDE_METHODS "lst,side-tuning,compression"
+ * every child; 'f' number, 's' text), and the registry's option bit a
+ * method must take to be given it (0: every method; lst train refuses an
+ * option that does not apply to the method). */
 #define MAX_I ((long)1 << 40)
 static const struct {
     const char *name, *train_name, *help;
     char kind;
     long lo, hi;
-    const char *methods;
+    unsigned takes; /* LST_MOPT_* (methods.h), 0: every method */
 } passes[] = {
-    {"epochs", "epochs", "epochs", 'i', 1, 100000, NULL},
-    {"max-steps", "max-steps", "stop after this many steps", 'i', 1, MAX_I, NULL},
-    {"batch", "batch", "batch size", 'i', 1, 1000000, NULL},
-    {"eval-batch", "eval-batch", "generation batch size", 'i', 1, 1000000, NULL},
-    {"max-train", "max-train", "use only the first N training examples", 'i', 1, MAX_I, NULL},
-    {"lr", "lr", "peak learning rate for every method (default: each method's paper rate)", 'f', 0, 0, NULL},
-    {"warmup", "warmup", "warmup steps", 'i', 0, 1000000000, NULL},
-    {"r", "r", "side networks: reduction factor", 'i', 1, 1024, SIDE_METHODS},
-    {"side-layers", "side-layers", "side networks: kept layers of both stacks", 's', 0, 0, SIDE_METHODS},
-    {"init", "init", "side networks: init (fisher, magnitude, random)", 's', 0, 0, SIDE_METHODS},
+    {"epochs", "epochs", "epochs", 'i', 1, 100000, 0},
+    {"max-steps", "max-steps", "stop after this many steps", 'i', 1, MAX_I, 0},
+    {"batch", "batch", "batch size", 'i', 1, 1000000, 0},
+    {"eval-batch", "eval-batch", "generation batch size", 'i', 1, 1000000, 0},
+    {"max-train", "max-train", "use only the first N training examples", 'i', 1, MAX_I, 0},
+    {"lr", "lr", "peak learning rate for every method (default: each method's paper rate)", 'f', 0, 0, 0},
+    {"warmup", "warmup", "warmup steps", 'i', 0, 1000000000, 0},
+    {"r", "r", "side networks: reduction factor", 'i', 1, 1024, LST_MOPT_SIDE},
+    {"side-layers", "side-layers", "side networks: kept layers of both stacks", 's', 0, 0, LST_MOPT_SIDE},
+    {"init", "init", "side networks: init (fisher, magnitude, random)", 's', 0, 0, LST_MOPT_SIDE},
     {"fisher-samples", "fisher-samples", "side networks: examples for the Fisher importance", 'i', 1, 100000000,
-     SIDE_METHODS},
-    {"adapter-dim", "adapter-dim", "adapters: hidden size", 'i', 1, 1000000, "adapters"},
-    {"lora-rank", "lora-rank", "lora: rank", 'i', 1, 1000000, "lora"},
-    {"prompt-len", "prompt-len", "prompt: vectors", 'i', 1, 1000000, "prompt"},
+     LST_MOPT_SIDE},
+    {"adapter-dim", "adapter-dim", "adapters: hidden size", 'i', 1, 1000000, LST_MOPT_ADAPTER_DIM},
+    {"lora-rank", "lora-rank", "lora: rank", 'i', 1, 1000000, LST_MOPT_LORA_RANK},
+    {"prompt-len", "prompt-len", "prompt: vectors", 'i', 1, 1000000, LST_MOPT_PROMPT_LEN},
     {"freeze-layers", "freeze-layers", "full, adapters, lora, bitfit: freeze the first K layers", 'i', 0, 100000,
-     "full,adapters,lora,bitfit"},
-    {"spm", "spm", "SentencePiece model", 's', 0, 0, NULL},
+     LST_MOPT_FREEZE},
+    {"spm", "spm", "SentencePiece model", 's', 0, 0, 0},
     {"max-src", "max-source-length", "source tokens incl. EOS (lst train --max-source-length)", 'i', 2, 100000,
-     NULL},
-    {"gen-validation", "gen-validation", "generation length during training", 'i', 1, 100000, NULL},
+     0},
+    {"gen-validation", "gen-validation", "generation length during training", 'i', 1, 100000, 0},
 };
 #define N_PASSES ((int)(sizeof passes / sizeof passes[0]))
 
@@ -135,21 +132,22 @@ static int parse_methods(const char *s, const char **out, int *n) {
             fprintf(stderr, "lst compare: --methods '%s': an empty method name (expected e.g. lst,full,lora)\n", s);
             return -1;
         }
-        int k = -1;
-        for (int i = 0; i < MAX_METHODS; i++)
-            if (strlen(known_methods[i]) == len && !strncmp(known_methods[i], p, len)) k = i;
-        if (k < 0) {
-            fprintf(stderr, "lst compare: unknown method '%.*s' in --methods (valid: ", (int)len, p);
-            for (int i = 0; i < MAX_METHODS; i++) fprintf(stderr, "%s%s", i ? ", " : "", known_methods[i]);
-            fprintf(stderr, ")\n");
+        const lst_method_info_t *m = NULL;
+        for (int i = 0; lst_method_at(i); i++)
+            if (strlen(lst_method_at(i)->name) == len && !strncmp(lst_method_at(i)->name, p, len))
+                m = lst_method_at(i);
+        if (!m) {
+            fprintf(stderr, "lst compare: unknown method '%.*s' in --methods (valid: %s)\n", (int)len, p,
+                    lst_method_names());
             return -1;
         }
         for (int i = 0; i < *n; i++)
-            if (out[i] == known_methods[k]) {
-                fprintf(stderr, "lst compare: --methods: '%s' is given twice\n", known_methods[k]);
+            if (out[i] == m->name) {
+                fprintf(stderr, "lst compare: --methods: '%s' is given twice\n", m->name);
                 return -1;
             }
-        out[(*n)++] = known_methods[k];
+        if (*n >= MAX_METHODS) return -1; /* cannot happen: no method twice */
+        out[(*n)++] = m->name;
         if (!e) break;
         p = e + 1;
     }
@@ -235,13 +233,10 @@ static void read_metrics(ctx_t *c, const cJSON *m, lst_report_run_t *run, const 
     }
 }
 
-/* method is one of the comma-separated list (NULL: every method) */
-static int applies(const char *list, const char *method) {
-    if (!list) return 1;
-    const size_t n = strlen(method);
-    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-        if (!strncmp(p, method, n) && (p[n] == ',' || !p[n])) return 1;
-    return 0;
+/* The method takes the option (takes: LST_MOPT_*, 0: every method). */
+static int applies(unsigned takes, const char *method) {
+    const lst_method_info_t *m = lst_method_info(method);
+    return !takes || (m && (m->options & takes));
 }
 
 /* Inference: `lst eval` on the split the metrics come from (or the peak
@@ -317,7 +312,7 @@ static void do_run(ctx_t *c, const char *method, long long seed, lst_report_run_
     int na = 0;
     for (int i = 0; i < c->n_base; i++) fresh[na++] = c->base[i];
     for (int i = 0; i < N_PASSES; i++)
-        if (opt(c, passes[i].name) && applies(passes[i].methods, method)) {
+        if (opt(c, passes[i].name) && applies(passes[i].takes, method)) {
             fresh[na++] = c->pass_flag[i];
             fresh[na++] = opt(c, passes[i].name);
         }
@@ -434,13 +429,16 @@ static int base_args(ctx_t *c) {
         if (!v) continue;
         if (check_pass(c, i, v)) return 2;
         snprintf(c->pass_flag[i], sizeof c->pass_flag[i], "--%s", passes[i].train_name);
-        const char *scope = !passes[i].methods                    ? ""
-                            : !strcmp(passes[i].methods, SIDE_METHODS) ? " (side networks)"
-                                                                       : NULL;
-        char scope_buf[64];
-        if (!scope) {
-            snprintf(scope_buf, sizeof scope_buf, " (%s)", passes[i].methods);
-            scope = scope_buf;
+        /* the methods the option reaches, as they were given to every run */
+        char scope[160] = "";
+        if (passes[i].takes == LST_MOPT_SIDE) {
+            snprintf(scope, sizeof scope, " (side networks)");
+        } else if (passes[i].takes) {
+            for (int k = 0; lst_method_at(k); k++)
+                if (lst_method_at(k)->options & passes[i].takes)
+                    snprintf(scope + strlen(scope), sizeof scope - strlen(scope), "%s%s",
+                             scope[0] ? "," : " (", lst_method_at(k)->name);
+            snprintf(scope + strlen(scope), sizeof scope - strlen(scope), ")");
         }
         int k = snprintf(c->protocol + plen, sizeof c->protocol - plen, "%s--%s %s%s", plen ? " " : "",
                          passes[i].name, v, scope);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../src/train/batch_file.h"
-#include "../src/model/t5.h"
+#include "../src/model/t5/t5.h"
 #include "fuzz_util.h"
 
 static lst_t5_t g_model;
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FZ_CHECK_MSG(err);
         return 0;
     }
-    const lst_t5_batch_t *b = &bf.view;
+    const lst_batch_t *b = &bf.view;
     FZ_CHECK(b->B > 0 && b->Ts > 0 && b->Td > 0, "sizes %d %d %d", b->B, b->Ts, b->Td);
     FZ_CHECK(b->input_ids && b->src_mask && b->dec_ids, "missing arrays");
     for (size_t i = 0; i < (size_t)b->B * b->Ts; i++) FZ_CHECK(b->src_mask[i] <= 1, "src mask");

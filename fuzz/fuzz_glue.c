@@ -79,7 +79,7 @@ static void tokenize(const lst_dataset_t *d, int max_src, int max_tgt) {
     }
     int order[4], B = td.n < 4 ? td.n : 4;
     lst_epoch_order(order, B, 7, 1);
-    lst_batch_t b;
+    lst_padded_batch_t b;
     FZ_CHECK(lst_batch_make(&b, &td, order, B, 0, &err) == 0, "%s", err.msg);
     lst_batch_release(&b);
     lst_tokdata_free(&td);

@@ -129,7 +129,7 @@ void golden_lst_fixture_free(lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s) {
     lst_t5_free(m);
 }
 
-double golden_generation_gap(const lst_t5_t *m, const lst_side_t *s, const lst_t5_batch_t *b,
+double golden_generation_gap(const lst_t5_t *m, const lst_side_t *s, const lst_batch_t *b,
                              const float *ref, double *maxabs) {
     const size_t V = m->vocab, n = (size_t)b->B * b->Td * V;
     int32_t *teacher = calloc((size_t)b->B * b->Td, sizeof(int32_t));

@@ -3,7 +3,7 @@
  * batch, dropout on (issue 13 point 6). What makes it hold: dropout keyed
  * by each row's example id and positions that padding does not move
  * (ops.h), and the loss normalised by the whole batch's label count
- * (lst_t5_batch_t.label_count), so loss_a + loss_b = loss and grad_a +
+ * (lst_batch_t.label_count), so loss_a + loss_b = loss and grad_a +
  * grad_b = grad, up to float summation order.
  *
  * Tolerance: 1e-5 of the gradient's norm for the difference's norm (and
@@ -19,7 +19,7 @@
 
 #include "../src/core/rng.h"
 #include "../src/model/methods.h"
-#include "../src/model/peft.h"
+#include "../src/model/t5/peft.h"
 #include "../src/model/side.h"
 #include "../src/train/data.h"
 #include "test.h"
@@ -58,7 +58,7 @@ typedef struct {
     lst_drop_t bd, sd;
 } model_t;
 
-static double run_step(const model_t *md, const lst_t5_batch_t *b, float *g) {
+static double run_step(const model_t *md, const lst_batch_t *b, float *g) {
     lst_err_t err;
     double loss = NAN;
     memset(g, 0, sizeof(float) * md->n);
@@ -101,7 +101,7 @@ static void split_case(const char *what, const model_t *md, int control) {
     lst_tokdata_t d;
     make_examples(&d, src, tgt, sp, tp, sl, tl, V);
     const int all[NEX] = {0, 1, 2, 3, 4, 5}, ia[3] = {4, 0, 2}, ib[3] = {5, 1, 3};
-    lst_batch_t w, ba, bb;
+    lst_padded_batch_t w, ba, bb;
     lst_err_t err;
     const int start = md->m->cfg.decoder_start_token_id;
     if (lst_batch_make(&w, &d, all, NEX, start, &err) || lst_batch_make(&ba, &d, ia, 3, start, &err) ||

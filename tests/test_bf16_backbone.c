@@ -19,7 +19,7 @@ static void bf16_close_to_fp32(const char *model) {
     lst_batch_file_t bf;
     lst_side_t s;
     if (golden_lst_fixture(model, &m, &bf, &s)) return;
-    lst_t5_batch_t b = bf.view;
+    lst_batch_t b = bf.view;
     b.dec_mask = NULL;
     const size_t V = m.vocab, n = (size_t)b.B * b.Td * V;
 

@@ -8,7 +8,7 @@
 
 #include "../src/core/rng.h"
 #include "../src/model/side.h"
-#include "../src/model/t5.h"
+#include "../src/model/t5/t5.h"
 #include "../src/ops/ops.h"
 #include "tensor_util.h"
 #include "test.h"
@@ -159,7 +159,7 @@ TEST(cross_fold_cost_rule) {
 typedef struct {
     int32_t ids[2 * 48], dec[2 * 2], labels[2 * 2];
     uint8_t src_mask[2 * 48];
-    lst_t5_batch_t b;
+    lst_batch_t b;
 } fold_batch_t;
 
 static void fold_batch(fold_batch_t *f, int vocab) {
@@ -174,7 +174,7 @@ static void fold_batch(fold_batch_t *f, int vocab) {
         f->dec[i] = i % Td ? f->ids[i] : 0;
         f->labels[i] = f->ids[i + 5];
     }
-    lst_t5_batch_t b = {B, Ts, Td, f->ids, f->src_mask, f->dec, NULL, f->labels};
+    lst_batch_t b = {B, Ts, Td, f->ids, f->src_mask, f->dec, NULL, f->labels};
     f->b = b;
 }
 
@@ -215,7 +215,7 @@ TEST(cross_fold_full_model_forward_backward) {
     lst_err_t err;
     fold_batch_t f;
     if (load_twins(&m, &t, 0, &f)) return;
-    const lst_t5_batch_t *b = &f.b;
+    const lst_batch_t *b = &f.b;
     CHECK(lst_cross_fold_pays(b->Td, b->Ts, m.cfg.num_heads, m.cfg.d_kv, m.cfg.d_model),
           "the test batch must be one where folding pays");
     lst_t5_acts_t am, at;
@@ -269,7 +269,7 @@ static void fold_in_side(int bf16) {
         lst_t5_free(&t);
         return;
     }
-    const lst_t5_batch_t *b = &f.b;
+    const lst_batch_t *b = &f.b;
     lst_side_opts_t o;
     lst_side_opts_default(&o, &m.cfg);
     o.r = 4;
@@ -317,7 +317,7 @@ TEST(cross_fold_decode_cache_equals_plain) {
     lst_err_t err;
     fold_batch_t f;
     if (load_twins(&m, &t, 1, &f)) return;
-    const lst_t5_batch_t *b = &f.b;
+    const lst_batch_t *b = &f.b;
     lst_t5_acts_t am, at;
     CHECK(lst_t5_acts_alloc(&am, &m, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
     CHECK(lst_t5_acts_alloc(&at, &t, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);

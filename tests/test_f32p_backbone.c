@@ -39,7 +39,7 @@ static void packed_equals_unpacked(const char *model) {
     lst_batch_file_t bf;
     lst_side_t s;
     if (golden_lst_fixture(model, &m, &bf, &s)) return;
-    lst_t5_batch_t b = bf.view;
+    lst_batch_t b = bf.view;
     b.dec_mask = NULL;
     const size_t V = m.vocab, n = (size_t)b.B * b.Td * V;
     const lst_drop_t bd = {0.1f, 5, 3}, sd = {0.1f, 5, 4};

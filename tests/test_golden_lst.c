@@ -101,7 +101,7 @@ TEST(golden_prune_fisher_dump) {
 }
 
 /* Finite differences for every trainable side parameter tensor. */
-static double side_loss(const lst_t5_t *m, const lst_side_t *s, const lst_t5_batch_t *b,
+static double side_loss(const lst_t5_t *m, const lst_side_t *s, const lst_batch_t *b,
                         lst_side_acts_t *a, const lst_drop_t *bd, const lst_drop_t *sd) {
     return lst_side_forward(m, s, b, a, bd, sd);
 }

@@ -15,7 +15,7 @@
 
 #include "../src/io/safetensors.h"
 #include "../src/io/t5_config.h"
-#include "../src/model/presets.h"
+#include "../src/model/t5/presets.h"
 #include "test.h"
 
 /* ---- helpers ---------------------------------------------------------- */

@@ -11,7 +11,7 @@
 #include "../src/core/rng.h"
 #include "../src/train/batch_file.h"
 #include "../src/model/methods.h"
-#include "../src/model/peft.h"
+#include "../src/model/t5/peft.h"
 #include "../src/train/adamw.h"
 #include "test.h"
 
@@ -225,9 +225,9 @@ static void method_generate(const char *method) {
     fixture_t f;
     if (open_method(&f, "t5-tiny-gated", method, 0)) return;
     perturb_ext(&f.m);
-    lst_t5_batch_t full = f.bf.view;
+    lst_batch_t full = f.bf.view;
     full.dec_mask = NULL; /* causal masking only, as generation sees it */
-    const lst_t5_batch_t *b = &full;
+    const lst_batch_t *b = &full;
     const int B = b->B, T = b->Td, V = f.m.vocab;
     lst_t5_forward(&f.m, b, &f.a, NULL);
     int32_t *out = calloc((size_t)B * T, sizeof(int32_t)), *teacher = calloc((size_t)B * T, sizeof(int32_t));
@@ -236,7 +236,7 @@ static void method_generate(const char *method) {
     for (int r = 0; r < B; r++)
         for (int t = 0; t + 1 < T; t++) teacher[r * T + t] = b->dec_ids[r * T + t + 1];
     lst_err_t err;
-    lst_t5_batch_t enc = *b;
+    lst_batch_t enc = *b;
     CHECK(lst_t5_generate(&f.m, &enc, T, out, len, teacher, lg, &err) == 0, "%s", err.msg);
     double worst = 0, maxabs = 1;
     for (int t = 0; t < T; t++)
@@ -290,7 +290,7 @@ TEST(method_freeze_layers_shrinks_activations) {
 /* The paper's train-memory order on T5-base at batch 100, source 128
  * (Table 1 / Figure 6), from the memory plan: prompt > full > adapters ~
  * LoRA > BitFit > LST, and LST at most 35% of full fine-tuning. */
-#include "../src/model/presets.h"
+#include "../src/model/t5/presets.h"
 #include "../src/train/tuner.h"
 
 TEST(method_memory_order_t5_base_batch100) {

@@ -325,7 +325,7 @@ TEST(prune_fisher_needs_labels) {
     CHECK(rc == 0, "%s", err.msg);
     if (rc == 0) {
         float *imp = calloc(bb.n_floats, sizeof(float));
-        lst_t5_batch_t v = b.view;
+        lst_batch_t v = b.view;
         v.labels = NULL;
         err.msg[0] = 0;
         rc = lst_fisher_importance(&bb, &v, imp, &err);

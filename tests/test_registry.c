@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../src/model/methods.h"
-#include "../src/model/peft.h"
+#include "../src/model/t5/peft.h"
 #include "test.h"
 
 TEST(method_registry_facts) {

@@ -98,7 +98,7 @@ static void finite_difference(const char *model, int mode, int with_dropout, con
         return;
     }
     randomise(&s, 7);
-    const lst_t5_batch_t *b = &f.bf.view;
+    const lst_batch_t *b = &f.bf.view;
     lst_err_t err;
     lst_side_acts_t a;
     CHECK(lst_side_acts_alloc(&a, &f.m, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
@@ -203,7 +203,7 @@ TEST(side_ablation_compression_ignores_backbone) {
         return;
     }
     randomise(&s, 3);
-    const lst_t5_batch_t *b = &f.bf.view;
+    const lst_batch_t *b = &f.bf.view;
     lst_err_t err;
     lst_side_acts_t a, e;
     CHECK(lst_side_acts_alloc(&a, &f.m, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
@@ -277,7 +277,7 @@ static void saturated(const char *model) {
         return;
     }
     randomise(&s, 5);
-    const lst_t5_batch_t *b = &f.bf.view;
+    const lst_batch_t *b = &f.bf.view;
     const size_t nlog = (size_t)b->B * b->Td * f.m.vocab;
     lst_err_t err;
     lst_side_acts_t a, ac, at;
@@ -313,7 +313,7 @@ static void saturated(const char *model) {
     int32_t *teacher = calloc((size_t)b->B * b->Td, sizeof(int32_t));
     for (int r = 0; r < b->B; r++)
         for (int t = 0; t + 1 < b->Td; t++) teacher[r * b->Td + t] = b->dec_ids[r * b->Td + t + 1];
-    lst_t5_batch_t causal = *b;
+    lst_batch_t causal = *b;
     causal.dec_mask = NULL;
     lst_t5_forward(&f.m, &causal, &ta, NULL);
     CHECK(lst_side_generate(&f.m, &s, &causal, b->Td, out, len, teacher, lg, &err) == 0, "%s",
@@ -379,7 +379,7 @@ static void generate_equals_full(const char *model, int mode, const char *keep_d
         return;
     }
     randomise(&s, 9);
-    lst_t5_batch_t b = f.bf.view;
+    lst_batch_t b = f.bf.view;
     b.dec_mask = NULL; /* generation sees causal masking only */
     const int B = b.B, Td = b.Td, V = f.m.vocab;
     const char *mn = lst_side_mode_name(mode);
@@ -417,7 +417,7 @@ static void generate_equals_full(const char *model, int mode, const char *keep_d
     int32_t *dec = calloc((size_t)B * Td, sizeof(int32_t));
     for (int r = 0; r < B; r++)
         for (int t = 0; t + 1 < Td; t++) dec[r * Td + t + 1] = out[r * Td + t];
-    lst_t5_batch_t fb = b;
+    lst_batch_t fb = b;
     fb.dec_ids = dec;
     fb.labels = NULL;
     lst_side_forward(&f.m, &s, &fb, &a, NULL, NULL);

@@ -18,7 +18,7 @@ static void stepwise_equals_full(const char *model) {
     lst_side_t s;
     if (golden_lst_fixture(model, &m, &bf, &s)) return;
 
-    lst_t5_batch_t b = bf.view;
+    lst_batch_t b = bf.view;
     b.dec_mask = NULL; /* generation sees causal masking only */
     lst_side_acts_t a;
     CHECK(lst_side_acts_alloc(&a, &m, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../src/train/batch_file.h"
-#include "../src/model/t5.h"
+#include "../src/model/t5/t5.h"
 #include "test.h"
 
 static void decode_matches_full(const char *model) {
@@ -18,7 +18,7 @@ static void decode_matches_full(const char *model) {
     if (lst_t5_load(&m, dir, 0, &err)) { CHECK(0, "%s", err.msg); return; }
     if (lst_batch_load(&bf, bpath, 0, &err)) { CHECK(0, "%s", err.msg); lst_t5_free(&m); return; }
     /* Full forward with causal masking only, as generation sees it. */
-    lst_t5_batch_t b = bf.view;
+    lst_batch_t b = bf.view;
     b.dec_mask = NULL;
     lst_t5_acts_t a;
     CHECK(lst_t5_acts_alloc(&a, &m, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
@@ -66,7 +66,7 @@ static void cache_bytes_as_planned(const char *model) {
     lst_err_t err;
     lst_batch_file_t bf;
     if (lst_batch_load(&bf, bpath, 0, &err)) { CHECK(0, "%s", err.msg); return; }
-    const lst_t5_batch_t b = bf.view;
+    const lst_batch_t b = bf.view;
     for (int bf16 = 0; bf16 < 2; bf16++) {
         lst_t5_t m;
         if (lst_t5_load(&m, dir, 0, &err) || (bf16 && lst_t5_to_bf16(&m, &err))) {

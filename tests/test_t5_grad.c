@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../src/train/batch_file.h"
-#include "../src/model/t5.h"
+#include "../src/model/t5/t5.h"
 #include "test.h"
 
 static void t5_fd(const char *model) {

@@ -4,8 +4,8 @@
 #include "../io/glue.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
-#include "../model/peft.h"
-#include "../model/presets.h"
+#include "../model/t5/peft.h"
+#include "../model/t5/presets.h"
 #include "../model/side.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/peft.h"
+#include "../model/t5/peft.h"
 #include "../train/bench.h"
 #include "../train/trainer.h"
 #include "cli.h"

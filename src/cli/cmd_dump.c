@@ -9,7 +9,7 @@
 #include "../io/safetensors.h"
 #include "../train/side_config.h"
 #include "../model/side.h"
-#include "../model/t5.h"
+#include "../model/t5/t5.h"
 #include "../train/adamw.h"
 #include "cli.h"
 
@@ -66,7 +66,7 @@ static int out_add_params(outlist_t *o, const char *prefix, const lst_param_t *p
 
 /* The LST part of dump: logits, loss and side gradients of the LST model,
  * optionally the initial side network (init.*) and N AdamW steps. */
-static int dump_lst(lst_t5_t *m, const lst_t5_batch_t *b, const char *side_path,
+static int dump_lst(lst_t5_t *m, const lst_batch_t *b, const char *side_path,
                     const char *cfg_path, int64_t seed, const char *out_path, lst_err_t *err) {
     lst_side_config_t sc;
     lst_side_t side = {0};
@@ -195,7 +195,7 @@ int lst_cmd_dump(int argc, char **argv) {
     if (lst_t5_load(&m, lst_opt(opts, n_opts, "model"), 0, &err)) goto fail;
     if (lst_batch_load(&bf, lst_opt(opts, n_opts, "batch"), m.cfg.decoder_start_token_id, &err))
         goto fail;
-    const lst_t5_batch_t *b = &bf.view;
+    const lst_batch_t *b = &bf.view;
     if (lst_t5_check_batch(&m, b, &err)) {
         lst_fail_ctx(&err, "%s", lst_opt(opts, n_opts, "batch"));
         goto fail;

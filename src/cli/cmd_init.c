@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../model/presets.h"
+#include "../model/t5/presets.h"
 #include "cli.h"
 
 int lst_cmd_init(int argc, char **argv) {

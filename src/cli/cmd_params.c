@@ -7,8 +7,8 @@
 #include "../io/model_pair.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
-#include "../model/peft.h"
-#include "../model/presets.h"
+#include "../model/t5/peft.h"
+#include "../model/t5/presets.h"
 #include "cli.h"
 
 /* DIR/config.json, checked against DIR/model.safetensors when that is

@@ -18,7 +18,7 @@ typedef struct {
 } row_buf_t;
 
 /* Packs row b of the batch into rb; fills *Ts and *Td (0 when empty). */
-static void pack_row(const lst_t5_batch_t *bt, int b, row_buf_t *rb, int *Ts, int *Td) {
+static void pack_row(const lst_batch_t *bt, int b, row_buf_t *rb, int *Ts, int *Td) {
     int ns = 0, nd = 0;
     for (int t = 0; t < bt->Ts; t++) {
         size_t i = (size_t)b * bt->Ts + t;
@@ -38,7 +38,7 @@ static void pack_row(const lst_t5_batch_t *bt, int b, row_buf_t *rb, int *Ts, in
     *Td = nd;
 }
 
-int lst_fisher_importance(const lst_t5_t *bb, const lst_t5_batch_t *batch,
+int lst_fisher_importance(const lst_t5_t *bb, const lst_batch_t *batch,
                           float *imp, lst_err_t *err) {
     if (!batch->labels)
         return lst_fail(err, "Fisher importance needs labels: the batch has none");
@@ -76,7 +76,7 @@ int lst_fisher_importance(const lst_t5_t *bb, const lst_t5_batch_t *batch,
     if (lst_t5_acts_alloc(&acts, bb, 1, max_s, max_d, 1, err)) goto done;
 
     for (int b = 0; b < batch->B; b++) {
-        lst_t5_batch_t one = {.B = 1, .input_ids = rb.src, .src_mask = rb.src_mask,
+        lst_batch_t one = {.B = 1, .input_ids = rb.src, .src_mask = rb.src_mask,
                               .dec_ids = rb.dec, .dec_mask = NULL, .labels = rb.lab};
         pack_row(batch, b, &rb, &one.Ts, &one.Td);
         memset(grad, 0, sizeof(float) * bb->n_floats);

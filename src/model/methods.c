@@ -1,6 +1,6 @@
 /* methods.c: parameter counts of the fine-tuning methods (see methods.h). */
 #include "methods.h"
-#include "t5_tensors.h"
+#include "t5/t5_tensors.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "side.h"
-#include "t5_tensors.h"
+#include "t5/t5_tensors.h"
 
 /* Rows pruned out of n for reduction factor r (Python: round((1-1/r)*n),
  * round half to even; nearbyint does that in the default rounding mode). */

@@ -22,7 +22,7 @@
 
 #include "../core/error.h"
 #include "layout.h"
-#include "t5.h"
+#include "t5/t5.h"
 
 #define LST_MAX_LAYERS 64
 
@@ -120,7 +120,7 @@ int lst_side_init_prune(lst_side_t *s, const lst_t5_t *bb,
 /* Empirical Fisher: for each example alone (batch 1, padding removed,
  * dropout off), the full backbone gradient of its mean loss, squared and
  * summed into imp (backbone layout, zeroed by the caller). */
-int lst_fisher_importance(const lst_t5_t *bb, const lst_t5_batch_t *batch,
+int lst_fisher_importance(const lst_t5_t *bb, const lst_batch_t *batch,
                           float *imp, lst_err_t *err);
 
 
@@ -185,13 +185,13 @@ size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int 
  * time (a->logits is then scratch); otherwise a->logits holds them all. */
 int lst_side_logit_rows(int rows, int V);
 double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s,
-                        const lst_t5_batch_t *batch, lst_side_acts_t *a,
+                        const lst_batch_t *batch, lst_side_acts_t *a,
                         const lst_drop_t *bb_drop, const lst_drop_t *side_drop);
 
 /* Encoder stacks only, eval mode: fills bb_enc_out (not in compression)
  * and fin[0] (batch->Td and the decoder fields are not used). */
 void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s,
-                     const lst_t5_batch_t *batch, lst_side_acts_t *a);
+                     const lst_batch_t *batch, lst_side_acts_t *a);
 
 /* ---- side_decode.c: greedy generation, backbone and side decoders
  * stepping together with their key/value caches (side-tuning steps every
@@ -208,7 +208,7 @@ void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s,
 size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts,
                                int max_len, int bf16);
 int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
-                      const lst_t5_batch_t *batch, int max_len, int32_t *out,
+                      const lst_batch_t *batch, int max_len, int32_t *out,
                       int *out_len, const int32_t *teacher, float *logits,
                       lst_err_t *err);
 
@@ -216,6 +216,6 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
  * grads (s's layout). Needs the forward's acts (allocated with backward)
  * and side_drop. */
 int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s,
-                      const lst_t5_batch_t *batch, const lst_side_acts_t *a,
+                      const lst_batch_t *batch, const lst_side_acts_t *a,
                       const lst_drop_t *side_drop, float *grads, lst_err_t *err);
 #endif

@@ -34,7 +34,7 @@ size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, i
     return n + lst_dec_cache_bytes(cs, sblk, nk, B, Ts, max_len, 0);
 }
 
-int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                       int max_len, int32_t *out, int *out_len, const int32_t *teacher,
                       float *logits, lst_err_t *err) {
     const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
@@ -48,7 +48,7 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batc
     if (max_len <= 0) return lst_fail(err, "generation length %d must be positive", max_len);
     lst_side_acts_t a;
     lst_t5_cache_t cbb = {0}, cside = {0};
-    lst_t5_batch_t enc = *bt;
+    lst_batch_t enc = *bt;
     enc.Td = 1;
     enc.dec_ids = NULL;
     enc.dec_mask = NULL;

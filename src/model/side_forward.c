@@ -25,7 +25,7 @@ static lst_drop_t stack_site(const lst_drop_t *drop, int stack, int site) {
 
 /* A step's dropout with the batch's rows keyed by their examples (NULL if off). */
 static const lst_drop_t *batch_drop(lst_drop_t *out, const lst_drop_t *drop,
-                                    const lst_t5_batch_t *bt) {
+                                    const lst_batch_t *bt) {
     *out = lst_drop_batch(drop, bt->B, bt->example_ids);
     return lst_drop_active(drop) ? out : NULL;
 }
@@ -138,7 +138,7 @@ void lst_side_acts_free(lst_side_acts_t *a) {
 }
 
 /* One stack (st 0 encoder, 1 decoder) of backbone + side, layer by layer. */
-static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                           lst_side_acts_t *a, int st, const lst_drop_t *bb_drop,
                           const lst_drop_t *side_drop) {
     const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
@@ -240,12 +240,12 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_
     }
 }
 
-void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                      lst_side_acts_t *a) {
     stack_forward(bb, s, bt, a, 0, NULL, NULL);
 }
 
-double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                         lst_side_acts_t *a, const lst_drop_t *bb_drop,
                         const lst_drop_t *side_drop) {
     const int d = bb->cfg.d_model, Nd = bt->B * bt->Td;
@@ -269,14 +269,14 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_ba
     if (!a->backward) {
         lst_matmul_forward(a->logits, head, bb->w.lm_head, NULL, Nd, d, V);
         if (!bt->labels) return 0.0;
-        const int64_t count = lst_t5_label_count(bt);
+        const int64_t count = lst_batch_label_count(bt);
         const double total = lst_xent_sum(NULL, a->logits, bt->labels, Nd, V, 0.0f);
         return count ? total / (double)count : 0.0;
     }
     /* Training: LM head, loss and the head's backward a chunk of rows at a
      * time; what survives is d(up), the gradient of the head's input. The
      * loss is normalised by the whole batch's label count. */
-    const int64_t count = lst_t5_label_count(bt);
+    const int64_t count = lst_batch_label_count(bt);
     const int R = lst_side_logit_rows(a->B * a->Td, V);
     const float scale = count ? 1.0f / (float)count : 0.0f;
     double total = 0;
@@ -312,7 +312,7 @@ int lst_side_logit_rows(int rows, int V) {
 /* Backward of one side stack. dfin: gradient of the stack output
  * [B, T, ds] (consumed). denc: for the decoder, accumulates the gradient of
  * the side encoder output. */
-static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                            const lst_side_acts_t *a, int st, const lst_drop_t *side_drop,
                            const lst_side_weights_t *G, float *dfin, float *denc,
                            float *ds_cur, float *ds_next, float *dbias, float *dD,
@@ -374,7 +374,7 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5
     lst_relbias_backward(g->rel, dbias, H, T, T, !st, cs->rel_buckets, cs->rel_max_distance);
 }
 
-int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_t5_batch_t *bt,
+int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                       const lst_side_acts_t *a, const lst_drop_t *side_drop, float *grads,
                       lst_err_t *err) {
     if (!bt->labels) return lst_fail(err, "LST backward needs labels");

@@ -90,7 +90,7 @@ int lst_batch_load(lst_batch_file_t *b, const char *path, int start_id,
         lst_batch_free(b);
         return -1;
     }
-    b->view = (lst_t5_batch_t){B, Ts, Td, b->input_ids, b->src_mask, b->dec_ids,
+    b->view = (lst_batch_t){B, Ts, Td, b->input_ids, b->src_mask, b->dec_ids,
                                b->dec_mask, b->labels};
     return 0;
 }

@@ -7,12 +7,12 @@
 #include <stdint.h>
 
 #include "../core/error.h"
-#include "../model/t5.h"
+#include "../model/t5/t5.h"
 
 typedef struct {
     int32_t *input_ids, *dec_ids, *labels;
     uint8_t *src_mask, *dec_mask;
-    lst_t5_batch_t view; /* points at the arrays above */
+    lst_batch_t view; /* points at the arrays above */
 } lst_batch_file_t;
 
 /* input_ids [B, Ts] is required; attention_mask [B, Ts] defaults to all

@@ -12,8 +12,8 @@
 #include "../core/rss.h"
 #include "../core/streams.h"
 #include "../model/methods.h"
-#include "../model/presets.h"
-#include "../model/peft.h"
+#include "../model/t5/presets.h"
+#include "../model/t5/peft.h"
 #include "adamw.h"
 #include "metrics.h"
 #include "trainer.h"
@@ -135,7 +135,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
     for (int b = 0; b < B; b++)
         for (int t = 0; t < D; t++) dec[b * D + t] = t ? lab[b * D + t - 1] : 0;
     memset(mask, 1, (size_t)B * T);
-    lst_t5_batch_t bt = {B, T, D, ids, mask, dec, NULL, lab};
+    lst_batch_t bt = {B, T, D, ids, mask, dec, NULL, lab};
     const int is_lst = !is_bb;
     const lst_param_t *params;
     int n_params;

@@ -69,7 +69,7 @@ int lst_tokdata_max_tgt(const lst_tokdata_t *const *ds, int n) {
     return m;
 }
 
-void lst_batch_release(lst_batch_t *b) {
+void lst_batch_release(lst_padded_batch_t *b) {
     free(b->input_ids);
     free(b->dec_ids);
     free(b->labels);
@@ -78,7 +78,7 @@ void lst_batch_release(lst_batch_t *b) {
     memset(b, 0, sizeof *b);
 }
 
-int lst_batch_make(lst_batch_t *b, const lst_tokdata_t *d, const int *idx, int B,
+int lst_batch_make(lst_padded_batch_t *b, const lst_tokdata_t *d, const int *idx, int B,
                    int start_id, lst_err_t *err) {
     memset(b, 0, sizeof *b);
     int Ts = 1, Td = 1;
@@ -108,7 +108,7 @@ int lst_batch_make(lst_batch_t *b, const lst_tokdata_t *d, const int *idx, int B
             b->dec_ids[(size_t)r * Td + t] = prev == -100 ? 0 : prev;
         }
     }
-    b->view = (lst_t5_batch_t){.B = B, .Ts = Ts, .Td = Td, .input_ids = b->input_ids,
+    b->view = (lst_batch_t){.B = B, .Ts = Ts, .Td = Td, .input_ids = b->input_ids,
                                .src_mask = b->src_mask, .dec_ids = b->dec_ids,
                                .labels = b->labels, .example_ids = b->example_ids,
                                .label_count = count};

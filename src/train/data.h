@@ -9,7 +9,7 @@
 #include "../core/error.h"
 #include "../io/glue.h"
 #include "../io/tokenizer.h"
-#include "../model/t5.h"
+#include "../model/t5/t5.h"
 
 typedef struct {
     int n;
@@ -38,16 +38,16 @@ typedef struct {
     int32_t *input_ids, *dec_ids, *labels;
     uint8_t *src_mask;
     int64_t *example_ids;
-    lst_t5_batch_t view;
-} lst_batch_t;
+    lst_batch_t view;
+} lst_padded_batch_t;
 
 /* Rows idx[0..B-1] of d. Labels -100 on padding; decoder inputs = labels
  * shifted right from start_id; no decoder padding mask (causal only, as
  * the reference trains). Each row's example id is its index in d (its
  * dropout key), and the label count the batch's own. */
-int lst_batch_make(lst_batch_t *b, const lst_tokdata_t *d, const int *idx, int B,
+int lst_batch_make(lst_padded_batch_t *b, const lst_tokdata_t *d, const int *idx, int B,
                    int start_id, lst_err_t *err);
-void lst_batch_release(lst_batch_t *b);
+void lst_batch_release(lst_padded_batch_t *b);
 
 /* The order of epoch `epoch` under `seed`: a Fisher-Yates shuffle drawn
  * from Philox (seed, epoch), so any epoch's order is known without

@@ -27,7 +27,7 @@ int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokeni
         memcpy(ids + (size_t)i * Ts, src[i], sizeof(int32_t) * len[i]);
         memset(mask + (size_t)i * Ts, 1, len[i]);
     }
-    lst_t5_batch_t b = {B, Ts, 1, ids, mask, NULL, NULL, NULL};
+    lst_batch_t b = {B, Ts, 1, ids, mask, NULL, NULL, NULL};
     /* s == NULL: the method trained the backbone itself */
     if (s ? lst_side_generate(bb, s, &b, max_gen, gen, glen, NULL, NULL, err)
           : lst_t5_generate(bb, &b, max_gen, gen, glen, NULL, NULL, err))

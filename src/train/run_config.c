@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../core/fileio.h"
-#include "../model/peft.h"
+#include "../model/t5/peft.h"
 #include "trainer.h"
 
 void lst_train_opts_default(lst_train_opts_t *o) {

@@ -131,7 +131,7 @@ static int init_side(const lst_train_opts_t *o, const lst_t5_t *bb, lst_side_t *
     int n = o->fisher_samples < train->n ? o->fisher_samples : train->n;
     int *order = lst_malloc(train->n, sizeof(int), err);
     float *imp = lst_calloc(bb->n_floats, sizeof(float), err);
-    lst_batch_t b = {0};
+    lst_padded_batch_t b = {0};
     int rc = -1;
     if (order && imp) {
         lst_epoch_order(order, train->n, o->seed, LST_EPOCH_FISHER);
@@ -433,7 +433,7 @@ static int train_step(run_t *R, lst_err_t *err) {
     lst_dist_share(nb, R->dist.rank, R->dist.world, &share, &n_share);
     int64_t labels = 0;
     for (int i = 0; i < nb; i++) labels += R->data.train.tgt_len[R->order[first + i]];
-    lst_batch_t b;
+    lst_padded_batch_t b;
     if (lst_batch_make(&b, &R->data.train, R->order + first + share, n_share,
                        tu->bb.cfg.decoder_start_token_id, err))
         return -1;

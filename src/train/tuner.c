@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../model/peft.h"
+#include "../model/t5/peft.h"
 #include "trainer.h"
 
 const lst_side_t *lst_tuner_side(const lst_tuner_t *t) { return t->backbone ? NULL : &t->side; }
@@ -66,7 +66,7 @@ int lst_tuner_alloc(lst_tuner_t *t, int B, int Ts, int Td, lst_err_t *err) {
     return lst_side_acts_alloc(&t->sacts, &t->bb, &t->side, B, Ts, Td, 1, err);
 }
 
-double lst_tuner_step(lst_tuner_t *t, const lst_t5_batch_t *b, const lst_drop_t *bb_drop,
+double lst_tuner_step(lst_tuner_t *t, const lst_batch_t *b, const lst_drop_t *bb_drop,
                       const lst_drop_t *side_drop, float *grads, int *rc, lst_err_t *err) {
     double loss;
     if (t->backbone) {

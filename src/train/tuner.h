@@ -10,7 +10,7 @@
 
 #include "../model/methods.h"
 #include "../model/side.h"
-#include "../model/t5.h"
+#include "../model/t5/t5.h"
 
 /* Bytes of every buffer a training step needs, by kind (see docs/memory.md). */
 typedef struct {
@@ -65,7 +65,7 @@ void lst_tuner_release(lst_tuner_t *t);
 
 /* Forward with dropout and backward into grads (n_floats, zeroed by the
  * caller). Returns the loss; *rc < 0 on failure (err says why). */
-double lst_tuner_step(lst_tuner_t *t, const lst_t5_batch_t *b, const lst_drop_t *bb_drop,
+double lst_tuner_step(lst_tuner_t *t, const lst_batch_t *b, const lst_drop_t *bb_drop,
                       const lst_drop_t *side_drop, float *grads, int *rc, lst_err_t *err);
 
 #endif

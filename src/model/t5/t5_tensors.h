@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/error.h"
-#include "../io/t5_config.h"
+#include "../../core/error.h"
+#include "../../io/t5_config.h"
 
 /* A shape dimension in terms of the config. */
 typedef enum {

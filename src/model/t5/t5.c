@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/ops.h"
+#include "../../ops/ops.h"
 #include "t5.h"
 #include "t5_ext.h"
 
@@ -18,7 +18,7 @@ int lst_t5_op_act(const lst_t5_config_t *c) {
 
 static lst_op_act_t op_act(const lst_t5_config_t *c) { return (lst_op_act_t)lst_t5_op_act(c); }
 
-int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
+int lst_t5_check_batch(const lst_t5_t *m, const lst_batch_t *b,
                        lst_err_t *err) {
     if (lst_t5_enc_len(m, b->Ts) >= LST_DROP_MAX_POS || b->Td >= LST_DROP_MAX_POS)
         return lst_fail(err, "batch of %d source and %d target positions: at most %d each",
@@ -39,17 +39,10 @@ int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
     return 0;
 }
 
-int64_t lst_t5_label_count(const lst_t5_batch_t *b) {
-    if (b->label_count > 0 || !b->labels) return b->label_count;
-    int64_t n = 0;
-    for (int i = 0; i < b->B * b->Td; i++) n += b->labels[i] != -100;
-    return n;
-}
-
 /* The loss of logits [N, V]: row losses summed / the batch's label count,
  * and with dlogits, its gradient. */
-static double batch_loss(float *dlogits, const float *logits, const lst_t5_batch_t *bt, int V) {
-    const int64_t count = lst_t5_label_count(bt);
+static double batch_loss(float *dlogits, const float *logits, const lst_batch_t *bt, int V) {
+    const int64_t count = lst_batch_label_count(bt);
     const double total = lst_xent_sum(dlogits, logits, bt->labels, bt->B * bt->Td, V,
                                       count ? (float)(1.0 / (double)count) : 0.0f);
     return count ? total / (double)count : 0.0;
@@ -194,7 +187,7 @@ static lst_drop_t stack_site(const lst_drop_t *drop, int stack, int site) {
 
 /* The encoder's input: prompt vectors (prompt tuning) then the embedded
  * ids, per row: x: [B, P + Ts, d]; the extended mask goes to a. */
-static void encoder_input(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
+static void encoder_input(const lst_t5_t *m, const lst_batch_t *bt, lst_t5_acts_t *a,
                           float *x) {
     const int B = bt->B, Ts = bt->Ts, d = m->cfg.d_model, P = m->w.prompt ? m->w.prompt_len : 0;
     if (!P) {
@@ -213,12 +206,12 @@ static void encoder_input(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_ac
 
 int lst_t5_enc_len(const lst_t5_t *m, int Ts) { return Ts + (m->w.prompt ? m->w.prompt_len : 0); }
 
-const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_t5_batch_t *bt,
+const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_batch_t *bt,
                                const lst_t5_acts_t *a) {
     return m->w.prompt ? a->src_mask_ext : bt->src_mask;
 }
 
-void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
+void lst_t5_encode(const lst_t5_t *m, const lst_batch_t *bt, lst_t5_acts_t *a,
                    const lst_drop_t *drop_in) {
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), d = c->d_model;
@@ -247,7 +240,7 @@ void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a
     }
 }
 
-double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *bt, lst_t5_acts_t *a,
+double lst_t5_forward(const lst_t5_t *m, const lst_batch_t *bt, lst_t5_acts_t *a,
                       const lst_drop_t *drop_in) {
     const lst_t5_config_t *c = &m->cfg;
     const int B = bt->B, Ts = lst_t5_enc_len(m, bt->Ts), Td = bt->Td, d = c->d_model;
@@ -432,7 +425,7 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
     lst_rmsnorm_backward(dx, g->ln_sa, s->dn, x, w->ln_sa, a->rstd_sa, N, d);
 }
 
-int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *bt, const lst_t5_acts_t *a,
+int lst_t5_backward(const lst_t5_t *m, const lst_batch_t *bt, const lst_t5_acts_t *a,
                     const lst_drop_t *drop_in, float *grads, lst_err_t *err) {
     const lst_drop_t rows = lst_drop_batch(drop_in, bt->B, bt->example_ids);
     const lst_drop_t *drop = lst_drop_active(drop_in) ? &rows : NULL;

@@ -2,7 +2,7 @@
 #ifndef LST_T5_EXT_H
 #define LST_T5_EXT_H
 
-#include "../ops/ops.h"
+#include "../../ops/ops.h"
 
 void lst_lora_forward(float *y, float *u, const float *x, const float *A, const float *B,
                       int N, int in, int O, int r, float scale, const lst_drop_t *drop,

@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-#include "../core/error.h"
-#include "../io/t5_config.h"
+#include "../../core/error.h"
+#include "../../io/t5_config.h"
 
 /* Comma-separated list of the preset names, for usage and error messages. */
 #define LST_PRESET_NAMES "t5-tiny, t5-small, t5-base, t5-large, t5-3b"

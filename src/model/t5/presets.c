@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "../core/rng.h"
-#include "../core/streams.h"
-#include "../io/model_pair.h"
-#include "../io/safetensors.h"
+#include "../../core/rng.h"
+#include "../../core/streams.h"
+#include "../../io/model_pair.h"
+#include "../../io/safetensors.h"
 #include "t5_tensors.h"
 
 /* ---- presets ---------------------------------------------------------- */

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "../core/fileio.h"
-#include "../io/model_pair.h"
-#include "../io/safetensors.h"
+#include "../../core/fileio.h"
+#include "../../io/model_pair.h"
+#include "../../io/safetensors.h"
 #include "peft.h"
 #include "t5.h"
 #include "t5_tensors.h"

@@ -12,7 +12,7 @@
 #ifndef LST_PEFT_H
 #define LST_PEFT_H
 
-#include "methods.h"
+#include "../methods.h"
 #include "t5.h"
 
 /* The extension of a backbone method (full, adapters, lora, bitfit,

@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/error.h"
-#include "../io/t5_config.h"
-#include "../ops/ops.h"
-#include "../ops/wformat.h"
-#include "layout.h"
+#include "../../core/error.h"
+#include "../../io/t5_config.h"
+#include "../../ops/ops.h"
+#include "../../ops/wformat.h"
+#include "../batch.h"
+#include "../layout.h"
 
 /* A block linear stored once for a frozen backbone's forward, in a format
  * of ops/wformat.h (float32 panels, bf16 panels); data NULL: not packed
@@ -205,26 +206,9 @@ void lst_t5_bind_grads(const lst_t5_t *m, float *grads, lst_t5_weights_t *w);
 /* The FFN activation of the config as an lst_op_act_t (ops.h). */
 int lst_t5_op_act(const lst_t5_config_t *c);
 
-/* A batch: ids are checked against the vocabulary by lst_t5_check_batch. */
-typedef struct {
-    int B, Ts, Td;
-    const int32_t *input_ids;  /* [B, Ts] */
-    const uint8_t *src_mask;   /* [B, Ts] 1 = token, 0 = padding */
-    const int32_t *dec_ids;    /* [B, Td] */
-    const uint8_t *dec_mask;   /* [B, Td] or NULL (causal masking only) */
-    const int32_t *labels;     /* [B, Td], -100 = ignore; NULL: no loss */
-    /* What makes a share of a larger batch compute its part of the whole:
-     * example_ids [B] is each row's global index (its dropout masks' key,
-     * ops.h), NULL: the row number; label_count is the labels (!= -100)
-     * counted over the WHOLE batch, the loss normaliser (0: this batch's). */
-    const int64_t *example_ids;
-    int64_t label_count;
-} lst_t5_batch_t;
+/* The batch (batch.h); ids are checked against the vocabulary by lst_t5_check_batch. */
 
-/* The loss normaliser of a batch: label_count, or its own labels counted. */
-int64_t lst_t5_label_count(const lst_t5_batch_t *b);
-
-int lst_t5_check_batch(const lst_t5_t *m, const lst_t5_batch_t *b,
+int lst_t5_check_batch(const lst_t5_t *m, const lst_batch_t *b,
                        lst_err_t *err);
 
 /* Saved activations of one block (what its backward needs). */
@@ -312,24 +296,24 @@ size_t lst_t5_acts_bwd_floats(const lst_t5_t *m, int B, int Ts, int Td);
 lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer);
 
 /* Full forward. Returns the loss if batch->labels (the sum of the row
- * losses / lst_t5_label_count: the mean, or this batch's share of the
+ * losses / lst_batch_label_count: the mean, or this batch's share of the
  * whole batch's), else 0. */
-double lst_t5_forward(const lst_t5_t *m, const lst_t5_batch_t *batch,
+double lst_t5_forward(const lst_t5_t *m, const lst_batch_t *batch,
                       lst_t5_acts_t *a, const lst_drop_t *drop);
 
 /* Encoder length with the prompt (prompt tuning prepends prompt_len
  * positions), and the mask over it (the batch's, or the extended one in a). */
 int lst_t5_enc_len(const lst_t5_t *m, int Ts);
-const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_t5_batch_t *bt,
+const uint8_t *lst_t5_enc_mask(const lst_t5_t *m, const lst_batch_t *bt,
                                const lst_t5_acts_t *a);
 
 /* Encoder only (fills enc_taps, enc_out: [B, enc_len, d]). */
-void lst_t5_encode(const lst_t5_t *m, const lst_t5_batch_t *batch,
+void lst_t5_encode(const lst_t5_t *m, const lst_batch_t *batch,
                    lst_t5_acts_t *a, const lst_drop_t *drop);
 
 /* Full backward of the forward's loss into grads (layout of m; accumulates).
  * Needs a forward with keep_all and labels, and the forward's dropout. */
-int lst_t5_backward(const lst_t5_t *m, const lst_t5_batch_t *batch,
+int lst_t5_backward(const lst_t5_t *m, const lst_batch_t *batch,
                     const lst_t5_acts_t *a, const lst_drop_t *drop,
                     float *grads, lst_err_t *err);
 
@@ -436,7 +420,7 @@ size_t lst_t5_generate_bytes(const lst_t5_t *m, int B, int Ts, int max_len);
 /* Greedy generation with the backbone alone (and a method's extensions):
  * as lst_side_generate in side.h (out: [B, max_len], EOS included, 0
  * after; teacher/logits for tests). */
-int lst_t5_generate(const lst_t5_t *m, const lst_t5_batch_t *bt, int max_len, int32_t *out,
+int lst_t5_generate(const lst_t5_t *m, const lst_batch_t *bt, int max_len, int32_t *out,
                     int *out_len, const int32_t *teacher, float *logits, lst_err_t *err);
 
 #endif

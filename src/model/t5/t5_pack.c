@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/ops.h"
-#include "../ops/wformat.h"
+#include "../../ops/ops.h"
+#include "../../ops/wformat.h"
 #include "t5.h"
 #include "t5_tensors.h"
 

@@ -3,7 +3,7 @@
  * a Houlsby adapter after a sub-layer. Forward and backward of each. */
 #include <string.h>
 
-#include "../ops/ops.h"
+#include "../../ops/ops.h"
 #include "t5_ext.h"
 
 /* y: [N, O] += scale * drop(x) A^T B^T, with x: [N, in], A: [r, in],

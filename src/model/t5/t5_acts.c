@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/ops.h"
+#include "../../ops/ops.h"
 #include "t5.h"
 
 float *lst_carve(lst_carve_t *c, size_t n) {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/ops.h"
+#include "../../ops/ops.h"
 #include "t5.h"
 #include "t5_ext.h"
 
@@ -353,7 +353,7 @@ size_t lst_t5_generate_bytes(const lst_t5_t *m, int B, int Ts, int max_len) {
     return n;
 }
 
-int lst_t5_generate(const lst_t5_t *m, const lst_t5_batch_t *bt, int max_len, int32_t *out,
+int lst_t5_generate(const lst_t5_t *m, const lst_batch_t *bt, int max_len, int32_t *out,
                     int *out_len, const int32_t *teacher, float *logits, lst_err_t *err) {
     const lst_t5_config_t *cfg = &m->cfg;
     const int B = bt->B, V = m->vocab;

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/rng.h"
-#include "../core/streams.h"
+#include "../../core/rng.h"
+#include "../../core/streams.h"
 
 int lst_method_is_backbone(const char *name) {
     const lst_method_info_t *info = lst_method_info(name);

@@ -89,7 +89,8 @@ static void cache_bytes_as_planned(const char *model) {
             if (k) CHECK(c.fold_until > 0 && c.fold_until < lens[k], "%s: %d of %d steps folded",
                          model, c.fold_until, lens[k]);
             for (int t = 0; t < lens[k]; t++) lst_t5_decode_step(&m, &c, ids, logits, &err);
-            const size_t want = lst_dec_cache_bytes(&m.cfg, blocks, L, b.B, b.Ts, lens[k], bf16);
+            const size_t want = lst_dec_cache_bytes(&m.cfg, blocks, L, b.B, b.Ts, lens[k],
+                                                    bf16 ? LST_WF_BF16 : LST_WF_F32);
             CHECK(c.bytes == want && (!k || c.cross_k), "%s bf16=%d, %d steps: %zu bytes, planned %zu",
                   model, bf16, lens[k], c.bytes, want);
             lst_t5_cache_free(&c);

@@ -507,6 +507,21 @@ TEST(train_bf16_backbone) {
     rc = lst_test_run(&log, "eval --run %s --split test", run);
     CHECK(rc == 0 && log && strstr(log, "accuracy"), "eval: %s", log ? log : "");
     free(log);
+    /* a dtype no row of the weight-format table has: refused by name */
+    char *bad = NULL;
+    j = lst_read_file(path, 1 << 20, NULL, &err);
+    char *at = j ? strstr(j, "\"bf16\"") : NULL;
+    CHECK(at != NULL, "run.json lost its dtype");
+    if (at) {
+        memcpy(at, "\"int3\"", 6);
+        FILE *f = fopen(path, "w");
+        CHECK(f && fputs(j, f) >= 0 && fclose(f) == 0, "rewriting %s", path);
+        rc = lst_test_run(&bad, "eval --run %s --split test", run);
+        CHECK(rc != 0 && bad && strstr(bad, "backbone_dtype 'int3'") && strstr(bad, "fp32, bf16"),
+              "bad dtype: %d %s", rc, bad ? bad : "");
+        free(bad);
+    }
+    free(j);
     rc = lst_test_run(&log, "train --model M --task sst2 --out X --method full --backbone-dtype bf16");
     CHECK(rc == 2 && log && strstr(log, "--backbone-dtype applies"), "full + bf16: %d %s", rc, log ? log : "");
     free(log);

@@ -66,3 +66,35 @@ TEST(wformat_rows_match_the_float32_reference) {
     }
     CHECK(lst_wformat(LST_WF_COUNT) == lst_wformat(LST_WF_F32), "out-of-range format");
 }
+
+/* The user's dtype names come off the table: each parses to its row, names
+ * the row back, and is stored frozen in a row computing the same numbers
+ * (itself, or a speed-only form of float32). */
+TEST(wformat_dtype_names_round_trip) {
+    int named = 0;
+    for (int f = 0; f < LST_WF_COUNT; f++) {
+        const lst_wformat_traits_t *tr = lst_wformat((lst_wformat_t)f);
+        const lst_wformat_traits_t *fz = lst_wformat(tr->frozen);
+        CHECK(tr->frozen == (lst_wformat_t)f || (fz->speed_only && !tr->round_input),
+              "%s: frozen as %s, which computes other numbers", tr->name, fz->name);
+        if (!tr->dtype) {
+            CHECK(tr->speed_only, "%s has no dtype name but is not speed-only", tr->name);
+            continue;
+        }
+        named++;
+        lst_wformat_t back = LST_WF_COUNT;
+        CHECK(lst_wformat_parse(tr->dtype, &back) == 0 && back == (lst_wformat_t)f,
+              "'%s' parses to %d, not %d", tr->dtype, (int)back, f);
+        CHECK(!strcmp(lst_wformat_dtype((lst_wformat_t)f), tr->dtype) &&
+                  !strcmp(lst_wformat_dtype(tr->frozen), tr->dtype),
+              "%s: dtype name %s / frozen %s", tr->name, lst_wformat_dtype((lst_wformat_t)f),
+              lst_wformat_dtype(tr->frozen));
+        CHECK(strstr(lst_wformat_dtypes(), tr->dtype) != NULL, "'%s' missing from '%s'", tr->dtype,
+              lst_wformat_dtypes());
+    }
+    CHECK(named >= 2, "only %d user dtypes", named);
+    lst_wformat_t out = LST_WF_BF16;
+    CHECK(lst_wformat_parse("fp16", &out) == -1 && out == LST_WF_BF16, "fp16 accepted");
+    CHECK(lst_wformat_parse(NULL, &out) == -1, "NULL accepted");
+    CHECK(lst_wformat_parse("f32-panels", &out) == -1, "an internal row name accepted as a dtype");
+}

@@ -227,6 +227,13 @@ int lst_opt_task(const char *cmd, const char *task) {
     return 2;
 }
 
+int lst_opt_dtype(const char *cmd, const char *s, lst_wformat_t *out) {
+    if (!lst_wformat_parse(s, out)) return 0;
+    fprintf(stderr, "lst %s: --backbone-dtype must be one of %s, not '%s'\n", cmd,
+            lst_wformat_dtypes(), s);
+    return 2;
+}
+
 int lst_opt_method_known(const char *cmd, const char *what, const char *v) {
     if (v && strlen(v) < sizeof ((lst_method_t *)0)->name && lst_method_info(v)) return 0;
     fprintf(stderr, "lst %s: unknown %s '%s' (%s)\n", cmd, what, v ? v : "", lst_method_names());

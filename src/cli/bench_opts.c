@@ -43,13 +43,7 @@ int lst_cli_bench_opts(const char *cmd, int argc, char **argv, int with_steps, s
     const char *sizes[4] = {"adapter-dim", "lora-rank", "prompt-len", "freeze-layers"};
     int *dst[4] = {&o->method.adapter_dim, &o->method.lora_rank, &o->method.prompt_len,
                    &o->freeze_layers};
-    if ((v = lst_opt(opts, n, "backbone-dtype"))) {
-        if (strcmp(v, "fp32") && strcmp(v, "bf16")) {
-            fprintf(stderr, "lst %s: --backbone-dtype must be fp32 or bf16, not '%s'\n", cmd, v);
-            return 2;
-        }
-        o->bf16 = !strcmp(v, "bf16");
-    }
+    if ((v = lst_opt(opts, n, "backbone-dtype")) && lst_opt_dtype(cmd, v, &o->dtype)) return 2;
     for (int i = 0; i < 4; i++)
         if ((v = lst_opt(opts, n, sizes[i])) &&
             lst_opt_i32(cmd, sizes[i], v, i == 3 ? 0 : 1, 1000000, dst[i]))

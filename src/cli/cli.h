@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "../ops/wformat.h"
+
 int lst_cmd_init(int argc, char **argv);
 int lst_cmd_tokenize(int argc, char **argv);
 int lst_cmd_dump(int argc, char **argv);
@@ -78,6 +80,10 @@ int lst_cli_model_layers(const char *model, int *enc, int *dec);
 /* Checks a --task value: a GLUE task or "custom"; prints and returns 2
  * otherwise. */
 int lst_opt_task(const char *cmd, const char *task);
+
+/* --backbone-dtype: a dtype of the weight-format table (ops/wformat.h:
+ * fp32, bf16) into *out; 0, or 2 after a message listing the dtypes. */
+int lst_opt_dtype(const char *cmd, const char *s, lst_wformat_t *out);
 
 /* Options the given method does not take: side-network options (--r, the
  * side layers, --init, --fisher-samples, --backbone-dtype) with a baseline,

@@ -108,13 +108,8 @@ static int parse_side(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
             return 2;
     }
     o->bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
-    if ((s = lst_opt(opts, n, "backbone-dtype"))) {
-        if (strcmp(s, "fp32") && strcmp(s, "bf16")) {
-            fprintf(stderr, "lst train: --backbone-dtype must be fp32 or bf16, not '%s'\n", s);
-            return 2;
-        }
-        o->bb_bf16 = !strcmp(s, "bf16");
-    }
+    if ((s = lst_opt(opts, n, "backbone-dtype")) && lst_opt_dtype("train", s, &o->bb_dtype))
+        return 2;
     o->full_vocab = lst_opt(opts, n, "full-vocab") != NULL;
     return 0;
 }

@@ -203,10 +203,10 @@ void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s,
  * fed teacher [B, max_len] instead of its own argmax and logits [B,
  * max_len, V] receives every step's logits (for testing). */
 /* The most bytes lst_side_generate holds for a batch [B, Ts] and max_len
- * steps (the memory plan of evaluation); bf16: the backbone is, or will be,
- * in bf16. */
+ * steps (the memory plan of evaluation); dtype: the backbone's frozen
+ * dtype (lst_t5_freeze), now or once frozen. */
 size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts,
-                               int max_len, int bf16);
+                               int max_len, lst_wformat_t dtype);
 int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
                       const lst_batch_t *batch, int max_len, int32_t *out,
                       int *out_len, const int32_t *teacher, float *logits,

@@ -20,7 +20,7 @@ static int backbone_steps(const lst_side_t *s) {
 }
 
 size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts,
-                               int max_len, int bf16) {
+                               int max_len, lst_wformat_t dtype) {
     const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
     const int nk = s->opts.n_keep[1], n_bb = backbone_steps(s);
     const lst_t5_block_t *bblk[LST_MAX_LAYERS], *sblk[LST_MAX_LAYERS];
@@ -30,8 +30,8 @@ size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, i
     size_t n = sizeof(float) * (lst_side_acts_floats(bb, s, B, Ts, 1, 0) +
                                 (size_t)B * (2 * d + ds + (size_t)bb->vocab)) +
                (size_t)B * (sizeof(int32_t) + sizeof(int));
-    if (n_bb) n += lst_dec_cache_bytes(cb, bblk, n_bb, B, Ts, max_len, bf16);
-    return n + lst_dec_cache_bytes(cs, sblk, nk, B, Ts, max_len, 0);
+    if (n_bb) n += lst_dec_cache_bytes(cb, bblk, n_bb, B, Ts, max_len, dtype);
+    return n + lst_dec_cache_bytes(cs, sblk, nk, B, Ts, max_len, LST_WF_F32);
 }
 
 int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,

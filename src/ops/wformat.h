@@ -34,8 +34,22 @@ typedef struct {
                             formats that only exist for speed, packing is skipped) */
     int speed_only;      /* same numbers as F32 up to summation order: not worth a
                             plain-C path, stay F32 where not native */
+    /* what a user calls it (--backbone-dtype, run.json's backbone_dtype);
+     * NULL: not a choice of its own (a speed-only form of another row) */
+    const char *dtype;
+    /* the format a frozen backbone of this dtype is stored in: itself, or a
+     * speed-only row computing the same numbers (float32 -> its panels) */
+    lst_wformat_t frozen;
 } lst_wformat_traits_t;
 
 const lst_wformat_traits_t *lst_wformat(lst_wformat_t f);
+
+/* The format of a user's dtype name ("fp32", "bf16"): 0, or -1 when no
+ * row has that name. */
+int lst_wformat_parse(const char *dtype, lst_wformat_t *out);
+/* The dtype names, comma-separated ("fp32, bf16"), for messages. */
+const char *lst_wformat_dtypes(void);
+/* A user's dtype name of format f (a speed-only row: the dtype it stands for). */
+const char *lst_wformat_dtype(lst_wformat_t f);
 
 #endif

@@ -55,7 +55,7 @@ static void fill_normal(float *x, size_t n, uint64_t stream) {
     }
 }
 
-/* The bf16 preset path: a block linear's values, as fill_normal gives them. */
+/* A streaming dtype's preset path: a block linear's values, as fill_normal gives them. */
 static int fill_random(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err) {
     const lst_t5_t *m = ctx;
     fill_normal(dst, p->numel, (uint64_t)(p - m->params) + 1);
@@ -63,27 +63,30 @@ static int fill_random(const lst_param_t *p, float *dst, void *ctx, lst_err_t *e
 }
 
 /* Loads a directory, or builds a preset with random weights (nothing
- * written to disk), with the method's additions (ext may be NULL); bf16:
- * straight to the bf16 backbone, never holding the float32 one. */
+ * written to disk), with the method's additions (ext may be NULL); a dtype
+ * that streams (lst_t5_streams): straight to its packed backbone, never
+ * holding the float32 one. */
 static int open_backbone(const lst_bench_opts_t *o, lst_t5_t *m, const lst_t5_ext_t *ext,
                          lst_err_t *err) {
     lst_t5_config_t c;
     lst_err_t perr;
     int vocab_want = o->vocab > 0 ? o->vocab : 32100;
+    const int stream = !ext && lst_t5_streams(o->dtype);
     if (lst_preset_config(o->model, &c, &perr) == 0) {
         int vocab = vocab_want < c.vocab_size ? vocab_want : c.vocab_size;
         if (lst_t5_create_ext(m, &c, vocab, ext, err)) return -1;
         for (int i = 0; i < m->n_params; i++) {
-            if (o->bf16 && lst_t5_is_block_linear(m->params[i].name)) continue; /* below */
+            if (stream && lst_t5_is_block_linear(m->params[i].name)) continue; /* below */
             float *x = m->flat + m->params[i].offset;
             if (strstr(m->params[i].name, "layer_norm.weight"))
                 for (size_t j = 0; j < m->params[i].numel; j++) x[j] = 1.0f;
             else
                 fill_normal(x, m->params[i].numel, (uint64_t)i + 1);
         }
-        if (o->bf16 && lst_t5_to_bf16_from(m, fill_random, m, err)) return -1;
-    } else if (o->bf16 && !ext) {
-        if (lst_t5_load_bf16(m, o->model, vocab_want, err))
+        if (stream && lst_t5_pack(m, lst_wformat(o->dtype)->frozen, fill_random, m, err))
+            return -1;
+    } else if (!ext) {
+        if (lst_t5_load_frozen(m, o->model, vocab_want, o->dtype, err))
             return lst_fail_ctx(err, "--model is neither a preset (%s) nor a checkpoint", LST_PRESET_NAMES);
     } else if (lst_t5_load_ext(m, o->model, vocab_want, ext, err)) {
         return lst_fail_ctx(err, "--model is neither a preset (%s) nor a checkpoint", LST_PRESET_NAMES);
@@ -96,7 +99,7 @@ int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *p, lst_err_t *err) {
     lst_t5_config_t c;
     int vocab;
     if (open_config(o, &c, &vocab, err)) return -1;
-    return lst_plan_compute(&c, vocab, &o->method, o->freeze_layers, &o->side, o->bf16, o->B, o->T, o->D, p,
+    return lst_plan_compute(&c, vocab, &o->method, o->freeze_layers, &o->side, o->dtype, o->B, o->T, o->D, p,
                             err);
 }
 
@@ -149,7 +152,7 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
         }
         if (lst_side_create(&s, &m.cfg, &so, err)) goto done;
         lst_side_init_random(&s, LST_STREAM_BENCH_SIDE_INIT);
-        if (!o->bf16 && lst_t5_pack_f32(&m, err)) goto done; /* as lst train does */
+        if (lst_t5_freeze(&m, o->dtype, err)) goto done; /* as lst train does */
         if (lst_side_acts_alloc(&sa, &m, &s, B, T, D, 1, err)) goto done;
         params = s.params;
         n_params = s.n_params;

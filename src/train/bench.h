@@ -14,7 +14,7 @@ typedef struct lst_bench_opts {
     char model[1024];     /* checkpoint directory or preset name */
     lst_method_t method;  /* any method of methods.h, with its sizes */
     int freeze_layers;    /* baselines: the first k layers frozen */
-    int bf16;             /* side methods: the frozen backbone in bf16 */
+    lst_wformat_t dtype;  /* side methods: the frozen backbone's dtype (ops/wformat.h) */
     int B, T, D;          /* batch, source length, target length */
     lst_side_opts_t side; /* r, kept layers (n_keep < 0: all) */
     int vocab;            /* rows kept (0: 32100 like training, or the model's if fewer) */

@@ -57,7 +57,7 @@ done:
 }
 
 size_t lst_evaluate_bytes(const lst_t5_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
-                          int max_gen, int batch, int bf16) {
+                          int max_gen, int batch, lst_wformat_t dtype) {
     if (d->n <= 0 || batch <= 0 || max_gen <= 0) return 0;
     const int B = d->n < batch ? d->n : batch;
     int Ts = 1;
@@ -65,7 +65,7 @@ size_t lst_evaluate_bytes(const lst_t5_t *bb, const lst_side_t *s, const lst_tok
     /* ids, mask, gen, glen of lst_generate_texts; the row pointers */
     const size_t own = (size_t)B * Ts * (sizeof(int32_t) + 1) + (size_t)B * max_gen * sizeof(int32_t) +
                        (size_t)B * sizeof(int) + (size_t)d->n * sizeof(char *);
-    return own + (s ? lst_side_generate_bytes(bb, s, B, Ts, max_gen, bf16)
+    return own + (s ? lst_side_generate_bytes(bb, s, B, Ts, max_gen, dtype)
                     : lst_t5_generate_bytes(bb, B, Ts, max_gen));
 }
 

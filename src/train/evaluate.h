@@ -19,9 +19,10 @@ void lst_preds_free(char **preds, int n);
 /* The most bytes lst_evaluate holds at once over data d in batches of
  * `batch` (each padded to the longest source of d) with max_gen steps, the
  * prediction strings aside (a few bytes a row): the memory plan of
- * evaluation. bf16: the side methods' backbone is, or will be, in bf16. */
+ * evaluation. dtype: the side methods' frozen backbone dtype (ops/wformat.h),
+ * now or once frozen. */
 size_t lst_evaluate_bytes(const lst_t5_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
-                          int max_gen, int batch, int bf16);
+                          int max_gen, int batch, lst_wformat_t dtype);
 
 /* Generates for raw ids rows (used by predict): src[i] of length len[i]. */
 int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,

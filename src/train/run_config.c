@@ -117,7 +117,7 @@ void *lst_run_json(const lst_train_opts_t *o) {
     cJSON_AddNumberToObject(j, "gen_validation", o->gen_val);
     cJSON_AddNumberToObject(j, "gen_test", o->gen_test);
     cJSON_AddBoolToObject(j, "backbone_dropout", o->bb_dropout);
-    cJSON_AddStringToObject(j, "backbone_dtype", o->bb_bf16 ? "bf16" : "fp32");
+    cJSON_AddStringToObject(j, "backbone_dtype", lst_wformat_dtype(o->bb_dtype));
     cJSON_AddBoolToObject(j, "full_vocab", o->full_vocab);
     cJSON_AddNumberToObject(j, "checkpoint_every", o->ckpt_every);
     cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
@@ -236,11 +236,11 @@ static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, l
     if (lst_method_side_mode(method, &mode) && !lst_method_is_backbone(method))
         return lst_fail(err, "%s: unknown method '%s'", path, method);
     lst_method_default(&o->method, method);
-    char dtype[8] = "fp32";
+    char dtype[16] = "fp32";
     if (str(j, "backbone_dtype", dtype, sizeof dtype) ||
-        (dtype[0] && strcmp(dtype, "fp32") && strcmp(dtype, "bf16")))
-        return lst_fail(err, "%s: backbone_dtype is neither fp32 nor bf16", path);
-    o->bb_bf16 = !strcmp(dtype, "bf16");
+        lst_wformat_parse(dtype[0] ? dtype : "fp32", &o->bb_dtype))
+        return lst_fail(err, "%s: backbone_dtype '%s' is none of %s", path, dtype,
+                        lst_wformat_dtypes());
     return 0;
 }
 

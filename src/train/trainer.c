@@ -105,12 +105,12 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
 /* ---- model --------------------------------------------------------------- */
 
 static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_tuner_t *t,
-                      int bf16_load, lst_err_t *err) {
+                      lst_wformat_t load_dtype, lst_err_t *err) {
     *tok = lst_tokenizer_load(o->spm, err);
     if (!*tok) return -1;
     const int tv = lst_tokenizer_vocab_size(*tok);
     if (lst_tuner_open(t, o->model, o->full_vocab ? 0 : tv, &o->method, o->freeze_layers, &o->side,
-                       bf16_load, o->seed, err))
+                       load_dtype, o->seed, err))
         return -1;
     if (t->bb.vocab < tv)
         return lst_fail(err, "%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)",
@@ -262,7 +262,7 @@ static int plan_memory(run_t *R, lst_err_t *err) {
         if (R->data.train.tgt_len[i] > R->maxTd) R->maxTd = R->data.train.tgt_len[i];
     }
     R->Bmax = o->batch < R->n_train ? o->batch : R->n_train;
-    if (lst_plan_compute(&bb->cfg, bb->vocab, &o->method, o->freeze_layers, &o->side, o->bb_bf16,
+    if (lst_plan_compute(&bb->cfg, bb->vocab, &o->method, o->freeze_layers, &o->side, o->bb_dtype,
                          R->Bmax, R->maxTs, R->maxTd, p, err))
         return -1;
     p->best = 4 * R->tu.n_floats;
@@ -270,9 +270,9 @@ static int plan_memory(run_t *R, lst_err_t *err) {
     /* evaluation runs where the step's activations were (released around it) */
     const int gen = o->gen_val > o->gen_test ? o->gen_val : o->gen_test;
     const lst_side_t *sp = lst_tuner_side(&R->tu);
-    p->evaluation = lst_evaluate_bytes(bb, sp, &R->data.val, gen, o->eval_batch, o->bb_bf16);
+    p->evaluation = lst_evaluate_bytes(bb, sp, &R->data.val, gen, o->eval_batch, o->bb_dtype);
     if (R->data.has_test) {
-        const size_t t = lst_evaluate_bytes(bb, sp, &R->data.test, o->gen_test, o->eval_batch, o->bb_bf16);
+        const size_t t = lst_evaluate_bytes(bb, sp, &R->data.test, o->gen_test, o->eval_batch, o->bb_dtype);
         if (t > p->evaluation) p->evaluation = t;
     }
     const size_t step = p->activations + p->workspace;
@@ -295,10 +295,10 @@ static int plan_memory(run_t *R, lst_err_t *err) {
 /* Model, data, plan and every buffer; a new run's directory and run.json. */
 static int setup(run_t *R, lst_err_t *err) {
     lst_train_opts_t *o = R->o;
-    /* a bf16 backbone loads straight into bf16 unless the side network's
-     * pruning initialisation needs its float32 weights first */
-    const int bf16_load = o->bb_bf16 && (R->resume || !strcmp(o->init, "random"));
-    if (open_model(o, &R->tok, &R->tu, bf16_load, err)) return -1;
+    /* a frozen dtype loads straight into its format unless the side
+     * network's pruning initialisation needs the float32 weights first */
+    const int direct = R->resume || !strcmp(o->init, "random");
+    if (open_model(o, &R->tok, &R->tu, direct ? o->bb_dtype : LST_WF_F32, err)) return -1;
     lst_tuner_t *tu = &R->tu;
     if (R->resume && lst_rundir_check_backbone(o, tu->bb.fp_config, tu->bb.fp_weights, err))
         return lst_fail_ctx(err, "resuming %s", o->out);
@@ -318,7 +318,7 @@ static int setup(run_t *R, lst_err_t *err) {
      * one before the activations: the float32 block weights are gone before
      * the step buffers arrive). */
     if (!R->resume && !tu->backbone && init_side(o, &tu->bb, &tu->side, &R->data.train, err)) return -1;
-    if (!tu->backbone && lst_t5_freeze(&tu->bb, o->bb_bf16, err)) return -1;
+    if (!tu->backbone && lst_t5_freeze(&tu->bb, o->bb_dtype, err)) return -1;
     R->grads = lst_calloc(tu->n_floats, sizeof(float), err);
     R->best = lst_calloc(tu->n_floats, sizeof(float), err);
     R->order = lst_malloc(R->n_train, sizeof(int), err);
@@ -619,7 +619,7 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
     if (lst_run_load(&r->opts, path, err)) return -1;
     lst_tuner_t t;
     memset(&t, 0, sizeof t);
-    if (open_model(&r->opts, &r->tok, &t, r->opts.bb_bf16, err)) {
+    if (open_model(&r->opts, &r->tok, &t, r->opts.bb_dtype, err)) {
         lst_tuner_free(&t);
         lst_run_close(r);
         return -1;
@@ -635,7 +635,7 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
         lst_run_close(r);
         return lst_fail_ctx(err, "%s (has the run finished?)", rundir);
     }
-    if (!t.backbone && lst_t5_freeze(&t.bb, r->opts.bb_bf16, err)) {
+    if (!t.backbone && lst_t5_freeze(&t.bb, r->opts.bb_dtype, err)) {
         lst_tuner_free(&t);
         lst_run_close(r);
         return -1;

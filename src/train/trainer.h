@@ -30,7 +30,8 @@ typedef struct {
     int epochs, batch, eval_batch, warmup, max_src, fisher_samples;
     int gen_val, gen_test;      /* generation lengths: validation, final */
     int bb_dropout;             /* 1: backbone in train mode (dropout), the reference */
-    int bb_bf16;                /* 1: side methods' frozen backbone in bf16 (LST-SPEC 9) */
+    lst_wformat_t bb_dtype;     /* side methods' frozen backbone: LST_WF_F32 (fp32, exact)
+                                   or LST_WF_BF16 (LST-SPEC 9); ops/wformat.h */
     int full_vocab;             /* 1: keep the checkpoint's vocabulary */
     int ckpt_every;             /* steps between checkpoints (0: epoch ends only) */
     int64_t max_steps;          /* 0: epochs decide */

@@ -10,8 +10,8 @@
 const lst_side_t *lst_tuner_side(const lst_tuner_t *t) { return t->backbone ? NULL : &t->side; }
 
 int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_method_t *m,
-                   int freeze_layers, const lst_side_opts_t *side, int bf16, uint64_t seed,
-                   lst_err_t *err) {
+                   int freeze_layers, const lst_side_opts_t *side, lst_wformat_t load_dtype,
+                   uint64_t seed, lst_err_t *err) {
     memset(t, 0, sizeof *t);
     t->backbone = lst_method_is_backbone(m->name);
     if (t->backbone) {
@@ -35,9 +35,7 @@ int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_m
     if (freeze_layers)
         return lst_fail(err, "--freeze-layers applies to the baselines, not to %s (its backbone is "
                         "frozen already)", m->name);
-    if (bf16 ? lst_t5_load_bf16(&t->bb, dir, vocab_limit, err)
-             : lst_t5_load(&t->bb, dir, vocab_limit, err))
-        return -1;
+    if (lst_t5_load_frozen(&t->bb, dir, vocab_limit, load_dtype, err)) return -1;
     lst_side_opts_t so = *side;
     so.mode = mode;
     if (lst_side_create(&t->side, &t->bb.cfg, &so, err)) return -1;
@@ -80,19 +78,18 @@ double lst_tuner_step(lst_tuner_t *t, const lst_batch_t *b, const lst_drop_t *bb
 }
 
 int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m, int freeze_layers,
-                     const lst_side_opts_t *side, int bf16, int B, int T, int D, lst_plan_t *p,
-                     lst_err_t *err) {
+                     const lst_side_opts_t *side, lst_wformat_t dtype, int B, int T, int D,
+                     lst_plan_t *p, lst_err_t *err) {
     memset(p, 0, sizeof *p);
-    if (bf16 && lst_method_is_backbone(m->name))
-        return lst_fail(err, "a bf16 backbone is for the side-network methods (frozen backbone), "
-                        "not for %s", m->name);
+    if (dtype != LST_WF_F32 && lst_method_is_backbone(m->name))
+        return lst_fail(err, "a %s backbone is for the side-network methods (frozen backbone), "
+                        "not for %s", lst_wformat_dtype(dtype), m->name);
     if (B < 1 || T < 1 || D < 1) return lst_fail(err, "batch shape [%d, %d, %d] must be positive", B, T, D);
     /* a stand-in backbone: shapes, no weights */
     lst_t5_t bb;
     memset(&bb, 0, sizeof bb);
     bb.cfg = *c;
     bb.vocab = vocab;
-    const size_t backbone = (size_t)lst_t5_param_count(c, vocab);
     if (lst_method_is_backbone(m->name)) {
         if (lst_method_ext(m, freeze_layers, c, &bb.ext, err)) return -1;
         lst_t5_grad_plan(c, &bb.ext, &bb.enc_stop, &bb.dec_stop, &bb.enc_need);
@@ -118,7 +115,7 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
         const size_t fwd = lst_side_acts_floats(&bb, &s, B, T, D, 0) - rows * V +
                            (size_t)lst_side_logit_rows((int)rows, vocab) * V;
         const size_t all = lst_side_acts_floats(&bb, &s, B, T, D, 1);
-        p->weights = (bf16 ? lst_t5_bf16_bytes(c, vocab) : 4 * backbone) + 4 * s.n_floats;
+        p->weights = lst_t5_weight_bytes(c, vocab, lst_wformat(dtype)->frozen) + 4 * s.n_floats;
         p->trainable = s.n_floats;
         p->activations = 4 * fwd;
         p->workspace = 4 * (all - fwd);

@@ -28,10 +28,11 @@ typedef struct {
 
 /* The plan of one step at batch [B, T source, D target], from shapes alone
  * (no weights needed). side: r, kept layers, mode (side methods);
- * bf16: the side methods' frozen backbone in bf16 (lst_t5_to_bf16). */
+ * dtype: the side methods' frozen backbone dtype (lst_t5_freeze; LST_WF_F32
+ * for the methods that train the backbone). */
 int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m, int freeze_layers,
-                     const lst_side_opts_t *side, int bf16, int B, int T, int D, lst_plan_t *p,
-                     lst_err_t *err);
+                     const lst_side_opts_t *side, lst_wformat_t dtype, int B, int T, int D,
+                     lst_plan_t *p, lst_err_t *err);
 
 typedef struct {
     int backbone;              /* 1: the method trains inside the backbone */
@@ -47,11 +48,12 @@ typedef struct {
 
 /* Loads the backbone from dir (vocab_limit as lst_t5_load) with the
  * method's additions (initialised from seed) or creates the side network
- * (zeroed: the trainer initialises it). bf16: load the side methods'
- * backbone straight into bf16 (when nothing needs its float32 weights). */
+ * (zeroed: the trainer initialises it). load_dtype: load the side
+ * methods' backbone straight into that frozen dtype (lst_t5_load_frozen;
+ * when nothing needs its float32 weights), LST_WF_F32: as it is. */
 int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_method_t *m,
-                   int freeze_layers, const lst_side_opts_t *side, int bf16, uint64_t seed,
-                   lst_err_t *err);
+                   int freeze_layers, const lst_side_opts_t *side, lst_wformat_t load_dtype,
+                   uint64_t seed, lst_err_t *err);
 void lst_tuner_free(lst_tuner_t *t);
 
 /* The side network, or NULL when the backbone is what trains. */

@@ -138,7 +138,12 @@ int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err);
  * at a time) instead of read from m->flat, whose linears are never touched:
  * a loader converts without ever holding the float32 backbone. */
 int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *err);
-/* lst_t5_load, straight to the bf16 backbone (see lst_t5_to_bf16). */
+/* lst_t5_load of a frozen backbone in dtype: where dtype streams
+ * (lst_t5_streams), straight to its packed block linears, never holding
+ * them in float32; otherwise lst_t5_load (lst_t5_freeze packs later). */
+int lst_t5_load_frozen(lst_t5_t *m, const char *dir, int vocab_limit, lst_wformat_t dtype,
+                       lst_err_t *err);
+/* lst_t5_load_frozen in bf16. */
 int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
 /* Bytes of the converted backbone's parameters (float32 rest + bf16 packed). */
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab);
@@ -151,9 +156,13 @@ size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab);
  * plain-C kernel would be slower than SGEMM) or on a packed backbone. */
 int lst_t5_pack_f32(lst_t5_t *m, lst_err_t *err);
 /* A side method's backbone, once nothing needs its float32 block linears
- * any more (after the side network's initialisation): bf16 ? lst_t5_to_bf16
- * : lst_t5_pack_f32. */
-int lst_t5_freeze(lst_t5_t *m, int bf16, lst_err_t *err);
+ * any more (after the side network's initialisation): its block linears
+ * stored in the frozen format of dtype (ops/wformat.h: fp32 -> float32
+ * panels where the CPU has the kernel, bf16 -> bf16 panels). */
+int lst_t5_freeze(lst_t5_t *m, lst_wformat_t dtype, lst_err_t *err);
+/* 1 when dtype's frozen format is a store of its own (not in place), so a
+ * loader can pack the block linears one at a time (lst_t5_load_frozen). */
+int lst_t5_streams(lst_wformat_t dtype);
 
 /* Builds the parameter layout for cfg with `vocab` rows (<= cfg vocab_size)
  * and allocates zeroed parameters. */
@@ -383,11 +392,12 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                        int Ts, int max_len, lst_err_t *err);
 /* The most bytes a cache for these blocks holds: what lst_dec_cache_init
  * allocates, plus the cross-attention keys and values projected later when
- * the generation outlasts the folded steps. bf16: the blocks are those of a
- * bf16 backbone (or will be, once converted). The memory plan of
- * evaluation. */
+ * the generation outlasts the folded steps. dtype: the frozen dtype the
+ * blocks are (or will be, once frozen) stored in; LST_WF_F32 for blocks
+ * that stay float32 (a side network, a trained backbone). The memory plan
+ * of evaluation. */
 size_t lst_dec_cache_bytes(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks,
-                           int n_layers, int B, int Ts, int max_len, int bf16);
+                           int n_layers, int B, int Ts, int max_len, lst_wformat_t dtype);
 /* The causal relative bias [H, 1, len+1] of the next position. */
 void lst_dec_cache_bias(lst_t5_cache_t *c, const float *rel_table);
 /* Layer l on c->x (one new position per row), appending to its cache. */

@@ -79,9 +79,11 @@ static cache_sizes_t cache_sizes(const lst_t5_config_t *cfg, const lst_t5_block_
 }
 
 size_t lst_dec_cache_bytes(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks,
-                           int n_layers, int B, int Ts, int max_len, int bf16) {
+                           int n_layers, int B, int Ts, int max_len, lst_wformat_t dtype) {
     if (B <= 0 || Ts <= 0 || max_len <= 0 || n_layers < 0) return 0;
-    const cache_sizes_t z = cache_sizes(cfg, blocks, n_layers, B, Ts, max_len, bf16);
+    /* a store of its own: the cross-attention's k, v as float copies */
+    const int packed = lst_t5_streams(dtype);
+    const cache_sizes_t z = cache_sizes(cfg, blocks, n_layers, B, Ts, max_len, packed);
     size_t n = 2 * z.self_kv + 2 * z.cross_kv + z.fold + z.fold_w + z.enc16;
     for (int i = 0; i < CACHE_STEP_BUFS; i++) n += z.step[i];
     return sizeof(float) * n + z.src_mask;
@@ -348,7 +350,7 @@ size_t lst_t5_generate_bytes(const lst_t5_t *m, int B, int Ts, int max_len) {
     for (int l = 0; l < L; l++) blocks[l] = &m->w.dec[l];
     const size_t n = sizeof(float) * (lst_t5_acts_floats(m, B, Ts, 1, 0) + (size_t)B * m->vocab) +
                      (size_t)B * (sizeof(int32_t) + sizeof(int)) +
-                     lst_dec_cache_bytes(&m->cfg, blocks, L, B, lst_t5_enc_len(m, Ts), max_len, 0);
+                     lst_dec_cache_bytes(&m->cfg, blocks, L, B, lst_t5_enc_len(m, Ts), max_len, LST_WF_F32);
     free(blocks);
     return n;
 }

@@ -243,6 +243,11 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
 
 int lst_t5_pack_f32(lst_t5_t *m, lst_err_t *err) { return lst_t5_pack(m, LST_WF_F32P, NULL, NULL, err); }
 
-int lst_t5_freeze(lst_t5_t *m, int bf16, lst_err_t *err) {
-    return lst_t5_pack(m, bf16 ? LST_WF_BF16 : LST_WF_F32P, NULL, NULL, err);
+int lst_t5_freeze(lst_t5_t *m, lst_wformat_t dtype, lst_err_t *err) {
+    return lst_t5_pack(m, lst_wformat(dtype)->frozen, NULL, NULL, err);
+}
+
+int lst_t5_streams(lst_wformat_t dtype) {
+    const lst_wformat_t f = lst_wformat(dtype)->frozen;
+    return f != LST_WF_F32 && !lst_wformat(f)->in_place;
 }

@@ -295,16 +295,21 @@ int lst_t5_load(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err) {
     return lst_t5_load_ext(m, dir, vocab_limit, NULL, err);
 }
 
-static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext, int bf16,
-                lst_err_t *err);
+static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
+                lst_wformat_t dtype, lst_err_t *err);
 
 int lst_t5_load_ext(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
                     lst_err_t *err) {
-    return load(m, dir, vocab_limit, ext, 0, err);
+    return load(m, dir, vocab_limit, ext, LST_WF_F32, err);
+}
+
+int lst_t5_load_frozen(lst_t5_t *m, const char *dir, int vocab_limit, lst_wformat_t dtype,
+                       lst_err_t *err) {
+    return load(m, dir, vocab_limit, NULL, dtype, err);
 }
 
 int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err) {
-    return load(m, dir, vocab_limit, NULL, 1, err);
+    return lst_t5_load_frozen(m, dir, vocab_limit, LST_WF_BF16, err);
 }
 
 typedef struct {
@@ -329,8 +334,9 @@ static int hash_file(const char *path, uint64_t *out, lst_err_t *err) {
     return 0;
 }
 
-static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext, int bf16,
-                lst_err_t *err) {
+static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
+                lst_wformat_t dtype, lst_err_t *err) {
+    const int stream = lst_t5_streams(dtype);
     char path[4096];
     lst_t5_config_t cfg;
     memset(m, 0, sizeof *m);
@@ -367,20 +373,20 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
     for (int i = 0; i < m->n_params; i++) {
         const lst_param_t *p = &m->params[i];
         if (p->ext) continue; /* a method's addition: initialised by the caller */
-        /* bf16: the linears are read one at a time while packing, below */
-        if (bf16 && lst_t5_is_block_linear(p->name)) continue;
+        /* streaming: the linears are read one at a time while packing, below */
+        if (stream && lst_t5_is_block_linear(p->name)) continue;
         if (read_param(&f, p, m->flat + p->offset, cfg.vocab_size, &fp_weights, err)) {
             lst_st_close(&f);
             lst_t5_free(m);
             return lst_fail_ctx(err, "loading %s (config.json and weights disagree?)", dir);
         }
     }
-    if (bf16) {
+    if (stream) {
         file_src_t src = {&f, cfg.vocab_size, &fp_weights};
-        if (lst_t5_to_bf16_from(m, fill_from_file, &src, err)) {
+        if (lst_t5_pack(m, lst_wformat(dtype)->frozen, fill_from_file, &src, err)) {
             lst_st_close(&f);
             lst_t5_free(m);
-            return lst_fail_ctx(err, "loading %s in bf16", dir);
+            return lst_fail_ctx(err, "loading %s in %s", dir, lst_wformat_dtype(dtype));
         }
     }
     lst_st_close(&f);

@@ -2,6 +2,7 @@
 #include "../wformat.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../ops.h"
@@ -30,13 +31,41 @@ static void bf16_matmul(float *y, const float *x, const void *W, const float *b,
 }
 
 static const lst_wformat_traits_t table[LST_WF_COUNT] = {
-    [LST_WF_F32] = {"f32", 0, f32_bytes, f32_copy, f32_uncopy, f32_matmul, NULL, always, 0},
+    [LST_WF_F32] = {"f32", 0, f32_bytes, f32_copy, f32_uncopy, f32_matmul, NULL, always, 0,
+                    "fp32", LST_WF_F32P},
     [LST_WF_F32P] = {"f32-panels", 1, f32_bytes, f32p_pack, f32p_unpack, f32p_matmul, NULL,
-                     lst_f32p_native, 1},
+                     lst_f32p_native, 1, NULL, LST_WF_F32P},
     [LST_WF_BF16] = {"bf16", 0, bf16_bytes, bf16_pack, bf16_unpack, bf16_matmul, lst_bf16_round,
-                     lst_bf16_native, 0},
+                     lst_bf16_native, 0, "bf16", LST_WF_BF16},
 };
 
 const lst_wformat_traits_t *lst_wformat(lst_wformat_t f) {
     return f >= 0 && f < LST_WF_COUNT ? &table[f] : &table[LST_WF_F32];
+}
+
+int lst_wformat_parse(const char *dtype, lst_wformat_t *out) {
+    for (int f = 0; f < LST_WF_COUNT; f++)
+        if (dtype && table[f].dtype && !strcmp(table[f].dtype, dtype)) {
+            *out = (lst_wformat_t)f;
+            return 0;
+        }
+    return -1;
+}
+
+const char *lst_wformat_dtypes(void) {
+    static char names[128];
+    if (!names[0])
+        for (int f = 0; f < LST_WF_COUNT; f++)
+            if (table[f].dtype) {
+                const size_t n = strlen(names);
+                snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", table[f].dtype);
+            }
+    return names;
+}
+
+const char *lst_wformat_dtype(lst_wformat_t f) {
+    if (lst_wformat(f)->dtype) return lst_wformat(f)->dtype;
+    for (int r = 0; r < LST_WF_COUNT; r++)
+        if (table[r].dtype && table[r].frozen == f) return table[r].dtype;
+    return lst_wformat(f)->name;
 }

@@ -2,8 +2,10 @@
  * docs/architecture.md: core -> io, ops -> model -> train -> report -> cli.
  * A file may include its own layer or a lower one, never a higher one; io
  * and ops are siblings and include neither each other; and no chain of
- * quoted includes leads back to the file it started from. Reads src/ as
- * text (the suite runs from the repository root). */
+ * quoted includes leads back to the file it started from. And no function
+ * body in src/ runs over MAX_FN_LINES lines (functions short enough to
+ * read, the architecture issue). Reads src/ as text (the suite runs from
+ * the repository root). */
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../src/core/fileio.h"
 #include "test.h"
 
 #define MAX_FILES 512
@@ -160,4 +163,93 @@ TEST(include_graph_follows_the_layers) {
     free(state);
     free(stack);
     CHECK(bad == 0, "%d includes break the layering", bad);
+}
+
+/* ---- function lengths ---------------------------------------------------- */
+#define MAX_FN_LINES 120
+
+/* Blanks comments and string/char literals of text in place (newlines kept),
+ * so that braces and semicolons inside them do not count. */
+static void blank_comments(char *t) {
+    for (char *p = t; *p; p++) {
+        if (p[0] == '/' && p[1] == '*') {
+            for (; *p && !(p[0] == '*' && p[1] == '/'); p++)
+                if (*p != '\n') *p = ' ';
+            if (*p) p[0] = p[1] = ' ', p++;
+        } else if (p[0] == '/' && p[1] == '/') {
+            for (; *p && *p != '\n'; p++) *p = ' ';
+            if (!*p) break;
+        } else if (*p == '"' || *p == '\'') {
+            const char q = *p;
+            for (p++; *p && *p != q && *p != '\n'; p++) {
+                if (*p == '\\' && p[1]) *p++ = ' ';
+                *p = ' ';
+            }
+            if (!*p) break;
+        }
+    }
+}
+
+/* The longest function body of a C file: its line count, where it starts
+ * (line) and its header's first characters. Preprocessor lines are skipped;
+ * a '{' at depth 0 opens a function when the text since the last ';' or '}'
+ * has a '(' with no '=' before it (not an initialiser). */
+static int longest_function(const char *path, int *at, char *name, size_t cap) {
+    size_t len = 0;
+    lst_err_t err;
+    char *t = lst_read_file(path, (size_t)8 << 20, &len, &err);
+    CHECK(t != NULL, "%s: %s", path, t ? "" : err.msg);
+    if (!t) return 0;
+    blank_comments(t);
+    int depth = 0, line = 1, start = 0, best = 0, is_fn = 0, bol = 1;
+    char cur[128] = "?";
+    const char *hdr = t;
+    for (char *p = t; *p; p++) {
+        if (bol && *p == '#')
+            while (p[1] && p[1] != '\n') p++;
+        bol = *p == '\n';
+        if (*p == '\n') line++;
+        if (depth == 0 && (*p == ';' || *p == '}')) hdr = p + 1;
+        if (*p == '{' && depth++ == 0) {
+            const char *paren = memchr(hdr, '(', (size_t)(p - hdr));
+            const char *eq = memchr(hdr, '=', (size_t)(p - hdr));
+            is_fn = paren && (!eq || eq > paren);
+            start = line;
+            if (is_fn) {
+                while (*hdr == ' ' || *hdr == '\n') hdr++;
+                const size_t n = (size_t)(paren - hdr) < sizeof cur - 1 ? (size_t)(paren - hdr)
+                                                                         : sizeof cur - 1;
+                memcpy(cur, hdr, n);
+                cur[n] = 0;
+            }
+        } else if (*p == '}' && --depth == 0) {
+            if (is_fn && line - start + 1 > best) {
+                best = line - start + 1;
+                *at = start;
+                snprintf(name, cap, "%s", cur);
+            }
+            hdr = p + 1;
+        }
+    }
+    free(t);
+    return best;
+}
+
+TEST(no_function_is_too_long_to_read) {
+    n_files = n_edges = 0;
+    walk("src");
+    int checked = 0, worst = 0;
+    for (int i = 0; i < n_files; i++) {
+        const char *dot = strrchr(files[i].path, '.');
+        if (!dot || strcmp(dot, ".c")) continue;
+        int at = 0;
+        char name[128] = "?";
+        const int n = longest_function(files[i].path, &at, name, sizeof name);
+        checked++;
+        if (n > worst) worst = n;
+        CHECK(n <= MAX_FN_LINES, "%s:%d: %s is %d lines long (at most %d)", files[i].path, at, name,
+              n, MAX_FN_LINES);
+    }
+    CHECK(checked > 50 && worst > 20, "only %d C files, longest %d lines: the scan is broken",
+          checked, worst);
 }

@@ -102,8 +102,8 @@ TEST(ops_attention_backward_finite_difference) {
     float *w = test_randn(&r, B * Tq * C, 1); /* loss = sum(w * out) */
     float *out = malloc(4 * B * Tq * C), *P = malloc(4 * B * H * Tq * Tk);
     float *dq = calloc(B * Tq * C, 4), *dk = calloc(B * Tk * C, 4), *dv = calloc(B * Tk * C, 4);
-    float *db = calloc(H * Tq * Tk, 4), *scratch = malloc(4 * LST_MAX_THREADS * 3 * Tq * Tk);
-    float *lse = malloc(4 * B * H * Tq), *fscr = malloc(4 * LST_MAX_THREADS * 2 * Tq * Tk);
+    float *db = calloc(H * Tq * Tk, 4), *scratch = malloc(4 * lst_attention_backward_workspace(B, Tq, Tk, H));
+    float *lse = malloc(4 * B * H * Tq), *fscr = malloc(4 * lst_attention_forward_workspace(B, Tq, Tk, H));
     uint8_t km[4] = {1, 1, 0, 1};
     lst_attention_forward(out, P, lse, q, k, v, bias, km, 1, B, Tq, Tk, H, D, NULL, fscr);
     lst_attention_backward(dq, dk, dv, db, w, out, lse, q, k, v, bias, km, 1, B, Tq, Tk, H, D, NULL,

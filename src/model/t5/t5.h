@@ -24,6 +24,7 @@
 typedef struct {
     const void *data;
     lst_wformat_t fmt;
+    void *ws; /* the format's product workspace, shared by the backbone's linears, or NULL */
 } lst_t5_packed_t;
 
 /* One block's weights; NULL where the block has no such tensor. */
@@ -249,7 +250,7 @@ typedef struct {
     float *logits;    /* [B, Td, V] */
     float *head_in;   /* [B, Td, d]: LM head input (scaled when tied) */
     uint8_t *src_mask_ext; /* [B, P + Ts]: the source mask with the prompt (prompt tuning) */
-    float *attn_scratch; /* [LST_MAX_THREADS, 2, max(Ts,Td)^2]: attention scratch */
+    float *attn_scratch; /* lst_attention_forward_workspace(B, Tm, Tm, H), Tm = max(Ts, Td) */
     int n_blk;
     lst_t5_block_acts_t *enc_blk, *dec_blk;
     /* backward buffers (keep_all only): nothing is allocated inside a step */
@@ -321,7 +322,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_batch_t *batch,
  * network). x: [B, T, d] -> out: [B, T, d]; enc: [B, Ts, d] for a decoder
  * block's cross-attention, NULL in the encoder. drop: the block's base
  * site (lst_drop_layer of a site whose rows are set: lst_drop_batch) or
- * NULL; scratch: [LST_MAX_THREADS * 2 * max(T, Ts)^2]. */
+ * NULL; scratch: lst_attention_forward_workspace(B, Tm, Tm, H), Tm = max(T, Ts). */
 void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias,

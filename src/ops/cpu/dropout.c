@@ -293,6 +293,10 @@ void lst_cpu_dropout_probs(float *out, const float *x, int Tq, int Tk, const lst
 /* The plain definition, element by element: the reference for the above. */
 void lst_dropout_apply_ref(float *out, const float *x, int64_t N, const lst_drop_t *d,
                            uint64_t first) {
+    if (!lst_drop_active(d)) { /* the identity, as the fast path (a NULL site too) */
+        copy_unless_same(out, x, N);
+        return;
+    }
     const float scale = 1.0f / (1.0f - d->p);
     for (int64_t i = 0; i < N; i++) {
         const uint64_t g = first + (uint64_t)i, e = g % 64;

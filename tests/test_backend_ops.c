@@ -44,7 +44,7 @@ typedef struct {
     const char *op;
     int s[6]; /* shapes, per op (see the setup functions) */
     unsigned flags;
-    int act;  /* lst_op_act_t for act / gated */
+    int act; /* lst_op_act_t for act / gated */
     double tol_fwd, tol_bwd;
     float eps; /* 0: no finite differences */
     double tol_fd;
@@ -85,12 +85,14 @@ static float *input(tset_t *t, lst_rng_t *r, size_t n, float scale, int diff, co
 static const lst_drop_t *drop_of(const tset_t *t) { return t->c->flags & F_DROP ? &t->drop : NULL; }
 
 static void set_drop(tset_t *t, int B) {
-    for (int b = 0; b < 8; b++) t->rows[b] = 3 + 5 * b;
+    for (int b = 0; b < 8; b++)
+        t->rows[b] = 3 + 5 * b;
     t->drop = (lst_drop_t){0.2f, 0x5eedull, 11, B, t->rows};
 }
 
 static void to_double(double *out, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = x[i];
+    for (size_t i = 0; i < n; i++)
+        out[i] = x[i];
 }
 
 static float *fdup(const float *x, size_t n) {
@@ -104,7 +106,8 @@ static void matmul_setup(tset_t *t, lst_rng_t *r) {
     const int *s = t->c->s;
     input(t, r, (size_t)s[0] * s[1], 1, 1, "x");
     input(t, r, (size_t)s[2] * s[1], 1, 1, "W");
-    if (t->c->flags & F_BIAS) input(t, r, s[2], 1, 1, "b");
+    if (t->c->flags & F_BIAS)
+        input(t, r, s[2], 1, 1, "b");
     t->out_len = t->fd_len = (size_t)s[0] * s[2];
 }
 static void matmul_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
@@ -116,7 +119,8 @@ static void matmul_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
 }
 static void matmul_bwd(const lst_backend_t *be, const tset_t *t, const float *dout, float **g) {
     const int *s = t->c->s;
-    be->matmul_backward(g[0], g[1], t->n > 2 ? g[2] : NULL, dout, t->x[0], t->x[1], s[0], s[1], s[2]);
+    be->matmul_backward(g[0], g[1], t->n > 2 ? g[2] : NULL, dout, t->x[0], t->x[1], s[0], s[1],
+                        s[2]);
 }
 
 /* ---- rmsnorm: s = {N, C}; x, w -------------------------------------------- */
@@ -155,8 +159,10 @@ static void resnorm_setup(tset_t *t, lst_rng_t *r) {
 static void resnorm_run(const lst_backend_t *be, const tset_t *t, float *res, float *rstd) {
     const int N = t->c->s[0] * t->c->s[1], C = t->c->s[2];
     float *norm = t->c->flags & F_NONORM ? NULL : res + (size_t)N * C;
-    if (!norm) memset(res + (size_t)N * C, 0, sizeof(float) * N * C);
-    be->residual_rmsnorm_forward(res, norm, rstd, t->x[0], t->x[1], t->x[2], N, C, 1e-6f, drop_of(t));
+    if (!norm)
+        memset(res + (size_t)N * C, 0, sizeof(float) * N * C);
+    be->residual_rmsnorm_forward(res, norm, rstd, t->x[0], t->x[1], t->x[2], N, C, 1e-6f,
+                                 drop_of(t));
 }
 static void resnorm_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
     float *res = malloc(sizeof(float) * t->out_len), *rstd = malloc(sizeof(float) * t->out_len);
@@ -171,8 +177,9 @@ static void resnorm_bwd(const lst_backend_t *be, const tset_t *t, const float *d
     float *res = malloc(sizeof(float) * t->out_len), *rstd = malloc(sizeof(float) * t->out_len);
     resnorm_run(be, t, res, rstd);
     memcpy(g[0], dout, sizeof(float) * N * C);
-    be->residual_rmsnorm_backward(g[0], g[1], g[2], t->c->flags & F_NONORM ? NULL : dout + (size_t)N * C,
-                                  res, t->x[2], rstd, N, C, drop_of(t));
+    be->residual_rmsnorm_backward(g[0], g[1], g[2],
+                                  t->c->flags & F_NONORM ? NULL : dout + (size_t)N * C, res,
+                                  t->x[2], rstd, N, C, drop_of(t));
     free(res);
     free(rstd);
 }
@@ -208,24 +215,30 @@ static void dropout_bwd(const lst_backend_t *be, const tset_t *t, const float *d
 
 /* ---- activations: s = {N}; x (act), g, l (gated) --------------------------- */
 static void away_from_kinks(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] += x[i] < 0 ? -0.05f : 0.05f; /* ReLU's kink at 0 */
+    for (size_t i = 0; i < n; i++)
+        x[i] += x[i] < 0 ? -0.05f : 0.05f; /* ReLU's kink at 0 */
 }
 static void act_setup(tset_t *t, lst_rng_t *r) {
     const int N = t->c->s[0];
     away_from_kinks(input(t, r, N, 1.5f, 1, "x"), N);
-    if (!strcmp(t->c->op, "gated")) input(t, r, N, 1, 1, "l");
+    if (!strcmp(t->c->op, "gated"))
+        input(t, r, N, 1, 1, "l");
     t->out_len = t->fd_len = N;
 }
 static void act_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
     float *y = malloc(sizeof(float) * t->out_len);
-    if (t->n == 1) be->act_forward(y, t->x[0], t->c->s[0], (lst_op_act_t)t->c->act);
-    else be->gated_forward(y, t->x[0], t->x[1], t->c->s[0], (lst_op_act_t)t->c->act);
+    if (t->n == 1)
+        be->act_forward(y, t->x[0], t->c->s[0], (lst_op_act_t)t->c->act);
+    else
+        be->gated_forward(y, t->x[0], t->x[1], t->c->s[0], (lst_op_act_t)t->c->act);
     to_double(out, y, t->out_len);
     free(y);
 }
 static void act_bwd(const lst_backend_t *be, const tset_t *t, const float *dout, float **g) {
-    if (t->n == 1) be->act_backward(g[0], dout, t->x[0], t->c->s[0], (lst_op_act_t)t->c->act);
-    else be->gated_backward(g[0], g[1], dout, t->x[0], t->x[1], t->c->s[0], (lst_op_act_t)t->c->act);
+    if (t->n == 1)
+        be->act_backward(g[0], dout, t->x[0], t->c->s[0], (lst_op_act_t)t->c->act);
+    else
+        be->gated_backward(g[0], g[1], dout, t->x[0], t->x[1], t->c->s[0], (lst_op_act_t)t->c->act);
 }
 
 /* ---- embedding: s = {N, C, V}; table ---------------------------------------- */
@@ -233,7 +246,8 @@ static void embedding_setup(tset_t *t, lst_rng_t *r) {
     const int *s = t->c->s;
     input(t, r, (size_t)s[2] * s[1], 1, 1, "table");
     t->ids = malloc(sizeof(int32_t) * s[0]);
-    for (int n = 0; n < s[0]; n++) t->ids[n] = (int32_t)((n * 7 + n / 3) % s[2]); /* repeats */
+    for (int n = 0; n < s[0]; n++)
+        t->ids[n] = (int32_t)((n * 7 + n / 3) % s[2]); /* repeats */
     t->out_len = t->fd_len = (size_t)s[0] * s[1];
 }
 static void embedding_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
@@ -264,7 +278,8 @@ static void relbias_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
 }
 static void relbias_bwd(const lst_backend_t *be, const tset_t *t, const float *dout, float **g) {
     const int *s = t->c->s; /* the backward has no offsets: cases with s[3] = s[4] = 0 */
-    be->relbias_backward(g[0], dout, s[0], s[1], s[2], !!(t->c->flags & F_BIDIR), RB_BUCKETS, RB_MAXDIST);
+    be->relbias_backward(g[0], dout, s[0], s[1], s[2], !!(t->c->flags & F_BIDIR), RB_BUCKETS,
+                         RB_MAXDIST);
 }
 
 /* ---- attention: s = {B, Tq, Tk, H, D}; q, k, v, bias ------------------------ */
@@ -273,25 +288,29 @@ static void attention_setup(tset_t *t, lst_rng_t *r) {
     input(t, r, (size_t)B * Tq * C, 1, 1, "q");
     input(t, r, (size_t)B * Tk * C, 1, 1, "k");
     input(t, r, (size_t)B * Tk * C, 1, 1, "v");
-    if (t->c->flags & F_BIAS) input(t, r, (size_t)s[3] * Tq * Tk, 1, 1, "bias");
+    if (t->c->flags & F_BIAS)
+        input(t, r, (size_t)s[3] * Tq * Tk, 1, 1, "bias");
     if (t->c->flags & (F_MASK | F_NOKEY)) {
         t->mask = malloc((size_t)B * Tk);
         for (int b = 0; b < B; b++)
             for (int j = 0; j < Tk; j++)
                 t->mask[b * Tk + j] = (t->c->flags & F_NOKEY) && b == B - 1 ? 0
-                                      : (t->c->flags & F_MASK) ? (j + b) % 3 != 2 : 1;
+                                      : (t->c->flags & F_MASK)              ? (j + b) % 3 != 2
+                                                                            : 1;
     }
     set_drop(t, B);
     t->fd_len = (size_t)B * Tq * C;
-    t->out_len = t->fd_len + (size_t)B * s[3] * Tq + (t->c->flags & F_PROBS ? (size_t)B * s[3] * Tq * Tk : 0);
+    t->out_len = t->fd_len + (size_t)B * s[3] * Tq +
+                 (t->c->flags & F_PROBS ? (size_t)B * s[3] * Tq * Tk : 0);
 }
 /* y: out, then lse, then the probabilities if asked for */
 static void attention_run(const lst_backend_t *be, const tset_t *t, float *y) {
     const int *s = t->c->s, B = s[0], Tq = s[1], Tk = s[2], H = s[3], D = s[4];
     float *ws = malloc(sizeof(float) * (be->attention_forward_workspace(B, Tq, Tk, H) + 1));
     float *lse = y + t->fd_len, *probs = t->c->flags & F_PROBS ? lse + (size_t)B * H * Tq : NULL;
-    be->attention_forward(y, probs, lse, t->x[0], t->x[1], t->x[2], t->c->flags & F_BIAS ? t->x[3] : NULL,
-                          t->mask, !!(t->c->flags & F_CAUSAL), B, Tq, Tk, H, D, drop_of(t), ws);
+    be->attention_forward(y, probs, lse, t->x[0], t->x[1], t->x[2],
+                          t->c->flags & F_BIAS ? t->x[3] : NULL, t->mask,
+                          !!(t->c->flags & F_CAUSAL), B, Tq, Tk, H, D, drop_of(t), ws);
     free(ws);
 }
 static void attention_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
@@ -305,8 +324,9 @@ static void attention_bwd(const lst_backend_t *be, const tset_t *t, const float 
     float *y = malloc(sizeof(float) * t->out_len);
     attention_run(be, t, y);
     float *ws = malloc(sizeof(float) * (be->attention_backward_workspace(B, Tq, Tk, H) + 1));
-    be->attention_backward(g[0], g[1], g[2], t->c->flags & F_BIAS ? g[3] : NULL, dout, y, y + t->fd_len,
-                           t->x[0], t->x[1], t->x[2], t->c->flags & F_BIAS ? t->x[3] : NULL, t->mask,
+    be->attention_backward(g[0], g[1], g[2], t->c->flags & F_BIAS ? g[3] : NULL, dout, y,
+                           y + t->fd_len, t->x[0], t->x[1], t->x[2],
+                           t->c->flags & F_BIAS ? t->x[3] : NULL, t->mask,
                            !!(t->c->flags & F_CAUSAL), B, Tq, Tk, H, D, drop_of(t), ws);
     free(ws);
     free(y);
@@ -325,7 +345,8 @@ static void cross_setup(tset_t *t, lst_rng_t *r) {
     if (t->c->flags & F_MASK) {
         t->mask = malloc((size_t)B * Ts);
         for (int b = 0; b < B; b++)
-            for (int j = 0; j < Ts; j++) t->mask[b * Ts + j] = (j + 2 * b) % 4 != 3;
+            for (int j = 0; j < Ts; j++)
+                t->mask[b * Ts + j] = (j + 2 * b) % 4 != 3;
     }
     set_drop(t, B);
     t->fd_len = (size_t)B * T * C;
@@ -333,9 +354,10 @@ static void cross_setup(tset_t *t, lst_rng_t *r) {
 }
 static void cross_run(const lst_backend_t *be, const tset_t *t, float *y) {
     const int *s = t->c->s;
-    float *ws = malloc(sizeof(float) * (be->cross_fold_workspace(s[0], s[1], s[2], s[3], s[5]) + 1));
-    be->cross_fold_forward(y, y + t->fd_len, t->x[0], t->x[1], t->x[2], t->x[3], t->mask, s[0], s[1],
-                           s[2], s[3], s[4], s[5], drop_of(t), ws);
+    float *ws =
+        malloc(sizeof(float) * (be->cross_fold_workspace(s[0], s[1], s[2], s[3], s[5]) + 1));
+    be->cross_fold_forward(y, y + t->fd_len, t->x[0], t->x[1], t->x[2], t->x[3], t->mask, s[0],
+                           s[1], s[2], s[3], s[4], s[5], drop_of(t), ws);
     free(ws);
 }
 static void cross_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
@@ -348,9 +370,11 @@ static void cross_bwd(const lst_backend_t *be, const tset_t *t, const float *dou
     const int *s = t->c->s;
     float *y = malloc(sizeof(float) * t->out_len);
     cross_run(be, t, y);
-    float *ws = malloc(sizeof(float) * (be->cross_fold_workspace(s[0], s[1], s[2], s[3], s[5]) + 1));
+    float *ws =
+        malloc(sizeof(float) * (be->cross_fold_workspace(s[0], s[1], s[2], s[3], s[5]) + 1));
     be->cross_fold_backward(g[0], g[1], g[2], g[3], dout, t->x[0], t->x[1], t->x[2], t->x[3],
-                            y + t->fd_len, t->mask, s[0], s[1], s[2], s[3], s[4], s[5], drop_of(t), ws);
+                            y + t->fd_len, t->mask, s[0], s[1], s[2], s[3], s[4], s[5], drop_of(t),
+                            ws);
     free(ws);
     free(y);
 }
@@ -360,7 +384,8 @@ static void xent_setup(tset_t *t, lst_rng_t *r) {
     const int N = t->c->s[0], V = t->c->s[1];
     input(t, r, (size_t)N * V, 2, 1, "logits");
     t->ids = malloc(sizeof(int32_t) * N);
-    for (int n = 0; n < N; n++) t->ids[n] = n % 4 == 3 ? -100 : (n * 5) % V;
+    for (int n = 0; n < N; n++)
+        t->ids[n] = n % 4 == 3 ? -100 : (n * 5) % V;
     t->out_len = t->fd_len = 1;
 }
 /* the loss (gradient scale 0, so the chunked form's value comes out too) */
@@ -399,15 +424,20 @@ static void util_setup(tset_t *t, lst_rng_t *r) {
     const int rows = !strcmp(t->c->op, "add_rows");
     const size_t n = rows ? (size_t)s[0] * s[1] : (size_t)s[0];
     input(t, r, n, 1, 1, "y");
-    if (!strcmp(t->c->op, "add_inplace")) input(t, r, n, 1, 1, "x");
-    if (rows) input(t, r, s[1], 1, 1, "b");
+    if (!strcmp(t->c->op, "add_inplace"))
+        input(t, r, n, 1, 1, "x");
+    if (rows)
+        input(t, r, s[1], 1, 1, "b");
     t->out_len = t->fd_len = n;
 }
 static void util_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
     float *y = fdup(t->x[0], t->len[0]);
-    if (!strcmp(t->c->op, "add_inplace")) be->add_inplace(y, t->x[1], (int64_t)t->len[0]);
-    else if (!strcmp(t->c->op, "scale_inplace")) be->scale_inplace(y, SCALE, (int64_t)t->len[0]);
-    else be->add_rows(y, t->x[1], t->c->s[0], t->c->s[1]);
+    if (!strcmp(t->c->op, "add_inplace"))
+        be->add_inplace(y, t->x[1], (int64_t)t->len[0]);
+    else if (!strcmp(t->c->op, "scale_inplace"))
+        be->scale_inplace(y, SCALE, (int64_t)t->len[0]);
+    else
+        be->add_rows(y, t->x[1], t->c->s[0], t->c->s[1]);
     to_double(out, y, t->out_len);
     free(y);
 }
@@ -421,8 +451,10 @@ static void util_bwd(const lst_backend_t *be, const tset_t *t, const float *dout
         return;
     }
     be->add_inplace(g[0], dout, n);
-    if (!strcmp(t->c->op, "add_inplace")) be->add_inplace(g[1], dout, n);
-    else be->colsum_acc(g[1], dout, t->c->s[0], t->c->s[1]);
+    if (!strcmp(t->c->op, "add_inplace"))
+        be->add_inplace(g[1], dout, n);
+    else
+        be->colsum_acc(g[1], dout, t->c->s[0], t->c->s[1]);
 }
 
 /* ---- gate: s = {N, 100 T}; a, b, alpha --------------------------------------- */
@@ -448,13 +480,15 @@ static void gate_bwd(const lst_backend_t *be, const tset_t *t, const float *dout
 static void argmax_setup(tset_t *t, lst_rng_t *r) {
     const int N = t->c->s[0], V = t->c->s[1];
     float *x = input(t, r, (size_t)N * V, 1, 0, "x");
-    for (int n = 0; n < N; n += 2) x[(size_t)n * V + (n * 3) % V] = x[(size_t)n * V + V - 1] = 9.0f;
+    for (int n = 0; n < N; n += 2)
+        x[(size_t)n * V + (n * 3) % V] = x[(size_t)n * V + V - 1] = 9.0f;
     t->out_len = t->fd_len = N;
 }
 static void argmax_fwd(const lst_backend_t *be, const tset_t *t, double *out) {
     int32_t *idx = malloc(sizeof(int32_t) * t->out_len);
     be->argmax_rows(idx, t->x[0], t->c->s[0], t->c->s[1]);
-    for (size_t i = 0; i < t->out_len; i++) out[i] = idx[i];
+    for (size_t i = 0; i < t->out_len; i++)
+        out[i] = idx[i];
     free(idx);
 }
 
@@ -494,24 +528,24 @@ static const bcase_t cases[] = {
     /* float sums over hundreds of terms: ops_matmul_split_matches_reference's 2e-6 per term */
     {"matmul", {50, 300, 401}, F_BIAS, 0, 2e-6 * 300, 2e-6 * 401, NOFD}, /* split by columns */
     {"matmul", {403, 100, 61}, F_BIAS, 0, 2e-6 * 100, 2e-6 * 403, NOFD}, /* split by rows */
-    {"matmul", {3, 64, 1500}, 0, 0, 1e-5, 1e-5, NOFD},        /* few rows: matmul_rows.c */
+    {"matmul", {3, 64, 1500}, 0, 0, 1e-5, 1e-5, NOFD}, /* few rows: matmul_rows.c */
     {"rmsnorm", {3, 8}, 0, 0, 1e-6, 1e-6, FD},
     {"rmsnorm", {7, 33}, 0, 0, 1e-6, 1e-6, FD},
-    {"rmsnorm", {300, 512}, 0, 0, 1e-6, 2e-5, NOFD},          /* threaded; dw: float over 300 rows */
+    {"rmsnorm", {300, 512}, 0, 0, 1e-6, 2e-5, NOFD}, /* threaded; dw: float over 300 rows */
     {"residual_rmsnorm", {2, 3, 8}, 0, 0, 1e-6, 1e-6, FD},
     {"residual_rmsnorm", {2, 3, 8}, F_DROP, 0, 1e-6, 1e-6, FD},
     {"residual_rmsnorm", {2, 3, 8}, F_DROP | F_NONORM, 0, 1e-6, 1e-6, FD},
     {"residual_rmsnorm", {4, 64, 512}, F_DROP, 0, 1e-6, 2e-5, NOFD}, /* dw: float over 256 rows */
     {"dropout_apply", {1000, 37}, F_DROP, 0, 0, 0, FD},
-    {"dropout_apply", {300000, 5}, F_DROP, 0, 0, 0, NOFD},    /* threaded */
-    {"dropout_apply", {50, 0}, 0, 0, 0, 0, FD},               /* no site: identity */
+    {"dropout_apply", {300000, 5}, F_DROP, 0, 0, 0, NOFD}, /* threaded */
+    {"dropout_apply", {50, 0}, 0, 0, 0, 0, FD},            /* no site: identity */
     {"dropout_rows", {3, 1000}, F_DROP, 0, 0, 0, FD},
     {"dropout_rows", {4, 100000}, F_DROP, 0, 0, 0, NOFD},
     {"dropout_probs", {5, 7, 1, 2}, F_DROP, 0, 0, 0, FD},
     {"act", {64}, 0, LST_OP_RELU, 0, 0, FD},
     {"act", {64}, 0, LST_OP_GELU_NEW, 1e-6, 1e-6, FD},
     {"act", {64}, 0, LST_OP_GELU, 1e-6, 1e-6, FD},
-    {"act", {200003}, 0, LST_OP_RELU, 0, 0, NOFD},            /* threaded, vector tails */
+    {"act", {200003}, 0, LST_OP_RELU, 0, 0, NOFD}, /* threaded, vector tails */
     {"act", {200003}, 0, LST_OP_GELU_NEW, 1e-6, 1e-6, NOFD},
     {"gated", {64}, 0, LST_OP_RELU, 1e-6, 1e-6, FD},
     {"gated", {64}, 0, LST_OP_GELU_NEW, 1e-6, 1e-6, FD},
@@ -520,7 +554,7 @@ static const bcase_t cases[] = {
     {"embedding", {6, 5, 4}, 0, 0, 0, 0, FD},
     {"relbias", {2, 5, 7}, F_BIDIR, 0, 0, 0, FD},
     {"relbias", {2, 6, 6}, 0, 0, 0, 0, FD},
-    {"relbias_offsets", {2, 1, 9, 8, 0}, 0, 0, 0, 0, NOFD},   /* one decoding step */
+    {"relbias_offsets", {2, 1, 9, 8, 0}, 0, 0, 0, 0, NOFD}, /* one decoding step */
     /* ops_attention_backward_finite_difference's case (same eps, tolerance) */
     {"attention", {1, 3, 4, 2, 3}, F_BIAS | F_MASK | F_CAUSAL, 0, 1e-5, 1e-5, FD},
     {"attention", {2, 5, 7, 3, 4}, F_BIAS | F_MASK, 0, 1e-5, 1e-5, FD},
@@ -537,22 +571,23 @@ static const bcase_t cases[] = {
     {"xent_forward_backward", {6, 11}, 0, 0, 1e-6, 1e-6, FD},
     {"xent_sum", {6, 11}, 0, 0, 1e-6, 1e-6, FD},
     {"xent_chunk_inplace", {6, 11}, 0, 0, 1e-6, 1e-6, FD},
-    {"xent_sum", {300, 4000}, 0, 0, 1e-6, 1e-6, NOFD},        /* threaded, vector softmax */
+    {"xent_sum", {300, 4000}, 0, 0, 1e-6, 1e-6, NOFD}, /* threaded, vector softmax */
     {"xent_chunk_inplace", {300, 4000}, 0, 0, 1e-6, 1e-6, NOFD},
     {"add_inplace", {100}, 0, 0, 0, 0, FD},
     {"scale_inplace", {100}, 0, 0, 0, 0, FD},
     {"add_rows", {5, 7}, 0, 0, 0, 1e-6, FD},
     {"gate", {300, 100}, 0, 0, 0, 0, FD},
-    {"gate", {300, 10}, 0, 0, 0, 0, FD},                      /* T = 0.1: a steep gate */
+    {"gate", {300, 10}, 0, 0, 0, 0, FD}, /* T = 0.1: a steep gate */
     {"gate", {50, 100}, F_NULLGRAD, 0, 0, 0, FD},
-    {"gate", {200003, 50}, 0, 0, 0, 0, NOFD},                 /* threaded forward */
+    {"gate", {200003, 50}, 0, 0, 0, 0, NOFD}, /* threaded forward */
     {"argmax_rows", {6, 13}, 0, 0, 0, 0, NOFD},
-    {"argmax_rows", {40, 40000}, 0, 0, 0, 0, NOFD},           /* threaded */
+    {"argmax_rows", {40, 40000}, 0, 0, 0, 0, NOFD}, /* threaded */
 };
 
 static const op_desc_t *find_op(const char *name) {
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (!strcmp(ops[i].name, name)) return &ops[i];
+        if (!strcmp(ops[i].name, name))
+            return &ops[i];
     return NULL;
 }
 
@@ -562,8 +597,10 @@ static double worst_rel(const double *a, const double *b, size_t n, size_t *at) 
     double w = 0;
     *at = 0;
     for (size_t i = 0; i < n; i++) {
-        if (a[i] == b[i] || (isnan(a[i]) && isnan(b[i]))) continue;
-        const double d = isnan(a[i]) || isnan(b[i]) ? INFINITY : fabs(a[i] - b[i]) / (1 + fabs(b[i]));
+        if (a[i] == b[i] || (isnan(a[i]) && isnan(b[i])))
+            continue;
+        const double d =
+            isnan(a[i]) || isnan(b[i]) ? INFINITY : fabs(a[i] - b[i]) / (1 + fabs(b[i]));
         if (!(d <= w)) {
             w = d;
             *at = i;
@@ -585,7 +622,8 @@ static double worst_relf(const float *a, const float *b, size_t n, size_t *at) {
 static double fd_loss(const op_desc_t *op, const tset_t *t, const float *dout, double *out) {
     op->fwd(&lst_backend_cpu_ref, t, out);
     double l = 0;
-    for (size_t i = 0; i < t->fd_len; i++) l += (double)dout[i] * out[i];
+    for (size_t i = 0; i < t->fd_len; i++)
+        l += (double)dout[i] * out[i];
     return l;
 }
 
@@ -606,8 +644,8 @@ static void check_fd(const op_desc_t *op, tset_t *t, int i, const float *dout, c
         const double fd = (lp - lm) / ((double)xp - xm);
         const int ok_r = fabs(fd - gr[e]) <= c->tol_fd * (1 + fabs(fd));
         const int ok_f = fabs(fd - gf[e]) <= c->tol_fd * (1 + fabs(fd));
-        CHECK(ok_r && ok_f, "%s: d%s[%zu]: numeric %.7g, reference %.7g, fast %.7g", label, t->nm[i], e,
-              fd, gr[e], gf[e]);
+        CHECK(ok_r && ok_f, "%s: d%s[%zu]: numeric %.7g, reference %.7g, fast %.7g", label,
+              t->nm[i], e, fd, gr[e], gf[e]);
         bad += !(ok_r && ok_f);
     }
     free(out);
@@ -616,10 +654,11 @@ static void check_fd(const op_desc_t *op, tset_t *t, int i, const float *dout, c
 static void run_case(const bcase_t *c, int idx) {
     const op_desc_t *op = find_op(c->op);
     char label[96];
-    snprintf(label, sizeof label, "case %d (%s %d,%d,%d,%d,%d,%d flags %#x act %d)", idx, c->op, c->s[0],
-             c->s[1], c->s[2], c->s[3], c->s[4], c->s[5], c->flags, c->act);
+    snprintf(label, sizeof label, "case %d (%s %d,%d,%d,%d,%d,%d flags %#x act %d)", idx, c->op,
+             c->s[0], c->s[1], c->s[2], c->s[3], c->s[4], c->s[5], c->flags, c->act);
     CHECK(op, "%s: no such op", label);
-    if (!op) return;
+    if (!op)
+        return;
     tset_t t;
     memset(&t, 0, sizeof t);
     t.c = c;
@@ -631,11 +670,12 @@ static void run_case(const bcase_t *c, int idx) {
     op->fwd(&lst_backend_cpu_ref, &t, orf);
     size_t at;
     double w = worst_rel(of, orf, t.out_len, &at);
-    CHECK(w <= c->tol_fwd, "%s: forward differs by %g (x tol %g) at %zu: fast %.9g, reference %.9g", label,
-          w, c->tol_fwd, at, of[at], orf[at]);
+    CHECK(w <= c->tol_fwd, "%s: forward differs by %g (x tol %g) at %zu: fast %.9g, reference %.9g",
+          label, w, c->tol_fwd, at, of[at], orf[at]);
     if (op->bwd) {
         float *dout = test_randn(&r, t.out_len, 1);
-        for (size_t i = t.fd_len; i < t.out_len; i++) dout[i] = 0; /* outputs without a gradient */
+        for (size_t i = t.fd_len; i < t.out_len; i++)
+            dout[i] = 0; /* outputs without a gradient */
         float *gf[MAXT] = {0}, *gr[MAXT] = {0};
         for (int i = 0; i < t.n; i++)
             if (t.diff[i] && !(i == 0 && (c->flags & F_NULLGRAD))) {
@@ -645,11 +685,14 @@ static void run_case(const bcase_t *c, int idx) {
         op->bwd(&lst_backend_cpu, &t, dout, gf);
         op->bwd(&lst_backend_cpu_ref, &t, dout, gr);
         for (int i = 0; i < t.n; i++) {
-            if (!gf[i]) continue;
+            if (!gf[i])
+                continue;
             w = worst_relf(gf[i], gr[i], t.len[i], &at);
-            CHECK(w <= c->tol_bwd, "%s: d%s differs by %g (x tol %g) at %zu: fast %.9g, reference %.9g",
-                  label, t.nm[i], w, c->tol_bwd, at, gf[i][at], gr[i][at]);
-            if (c->eps > 0) check_fd(op, &t, i, dout, gf[i], gr[i], label);
+            CHECK(w <= c->tol_bwd,
+                  "%s: d%s differs by %g (x tol %g) at %zu: fast %.9g, reference %.9g", label,
+                  t.nm[i], w, c->tol_bwd, at, gf[i][at], gr[i][at]);
+            if (c->eps > 0)
+                check_fd(op, &t, i, dout, gf[i], gr[i], label);
         }
         for (int i = 0; i < t.n; i++) {
             free(gf[i]);
@@ -657,7 +700,8 @@ static void run_case(const bcase_t *c, int idx) {
         }
         free(dout);
     }
-    for (int i = 0; i < t.n; i++) free(t.x[i]);
+    for (int i = 0; i < t.n; i++)
+        free(t.x[i]);
     free(t.ids);
     free(t.mask);
     free(of);
@@ -665,7 +709,8 @@ static void run_case(const bcase_t *c, int idx) {
 }
 
 TEST(backend_ops_case_table) {
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], (int)i);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&cases[i], (int)i);
 }
 
 /* Every entry of both tables is filled, and every op of the table has a
@@ -685,14 +730,30 @@ TEST(backend_ops_tables_complete) {
             CHECK(fn != NULL, "%s: entry %d of the table is empty", be->name, k);
         }
     }
-    static const char *const covered[] = {
-        "matmul", "rmsnorm", "residual_rmsnorm", "dropout_apply", "dropout_rows", "dropout_probs",
-        "act", "gated", "embedding", "relbias", "attention", "cross_fold", "xent_forward_backward",
-        "xent_sum", "xent_chunk_inplace", "add_inplace", "scale_inplace", "add_rows", "gate",
-        "argmax_rows"};
+    static const char *const covered[] = {"matmul",
+                                          "rmsnorm",
+                                          "residual_rmsnorm",
+                                          "dropout_apply",
+                                          "dropout_rows",
+                                          "dropout_probs",
+                                          "act",
+                                          "gated",
+                                          "embedding",
+                                          "relbias",
+                                          "attention",
+                                          "cross_fold",
+                                          "xent_forward_backward",
+                                          "xent_sum",
+                                          "xent_chunk_inplace",
+                                          "add_inplace",
+                                          "scale_inplace",
+                                          "add_rows",
+                                          "gate",
+                                          "argmax_rows"};
     for (size_t o = 0; o < sizeof covered / sizeof covered[0]; o++) {
         int n = 0;
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) n += !strcmp(cases[i].op, covered[o]);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            n += !strcmp(cases[i].op, covered[o]);
         CHECK(n > 0, "no case for %s", covered[o]);
     }
 }
@@ -724,7 +785,10 @@ TEST(backend_ops_dispatch_and_buffers) {
     float a = 0.75f, v;
     lst_param_read(&v, &a, 1);
     CHECK(v == 0.75f, "parameter read");
-    free(x); free(W); free(y); free(yr);
+    free(x);
+    free(W);
+    free(y);
+    free(yr);
 }
 
 /* ---- the model loops the new ops replace, verbatim ---------------------------- */
@@ -752,7 +816,8 @@ TEST(backend_ops_gates_are_the_model_loops_bitwise) {
             lst_gate_values(alpha, T, &g2, &omg2);
             CHECK(g == g2 && omg == omg2, "gate values");
             /* ladder forward (side_forward.c stack_forward) */
-            for (size_t j = 0; j < N; j++) M1[j] = g * prev[j] + omg * D[j];
+            for (size_t j = 0; j < N; j++)
+                M1[j] = g * prev[j] + omg * D[j];
             be->gate_forward(M2, prev, D, alpha, T, (int64_t)N);
             CHECK(!memcmp(M1, M2, 4 * N), "%s: ladder forward", be->name);
             /* ladder backward (stack_backward) */
@@ -780,17 +845,27 @@ TEST(backend_ops_gates_are_the_model_loops_bitwise) {
             be->gate_backward(NULL, dup2, &dmerge2, dup2, prev, D, alpha, T, (int64_t)N);
             CHECK(!memcmp(dup1, dup2, 4 * N) && dmerge1 == dmerge2, "%s: merge backward", be->name);
         }
-    free(prev); free(D); free(ds_next); free(M1); free(M2); free(c1); free(c2);
-    free(dD1); free(dD2); free(dup1); free(dup2);
+    free(prev);
+    free(D);
+    free(ds_next);
+    free(M1);
+    free(M2);
+    free(c1);
+    free(c2);
+    free(dD1);
+    free(dD2);
+    free(dup1);
+    free(dup2);
 }
 
 /* lst_greedy_pick's loop (src/model/t5/t5_decode.c): ties to the lowest
  * index, NaN never beats what came before. */
 TEST(backend_ops_argmax_is_greedy_pick) {
     const int V = 6;
-    const float rows[][6] = {{1, 3, 3, 2, 0, 3}, {NAN, 1, 2, 5, 5, 0}, {0, NAN, 7, 7, NAN, 1},
-                             {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY},
-                             {2, 2, 2, 2, 2, 2}, {-1, -5, INFINITY, 3, INFINITY, 0}};
+    const float rows[][6] = {
+        {1, 3, 3, 2, 0, 3},     {NAN, 1, 2, 5, 5, 0},
+        {0, NAN, 7, 7, NAN, 1}, {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY},
+        {2, 2, 2, 2, 2, 2},     {-1, -5, INFINITY, 3, INFINITY, 0}};
     const int N = (int)(sizeof rows / sizeof rows[0]);
     for (int b = 0; b < 2; b++) {
         const lst_backend_t *be = b ? &lst_backend_cpu_ref : &lst_backend_cpu;
@@ -800,7 +875,8 @@ TEST(backend_ops_argmax_is_greedy_pick) {
             const float *row = rows[n];
             int best = 0;
             for (int v = 1; v < V; v++)
-                if (row[v] > row[best]) best = v;
+                if (row[v] > row[best])
+                    best = v;
             CHECK(idx[n] == best, "%s: row %d: %d, the model's loop %d", be->name, n, idx[n], best);
         }
     }

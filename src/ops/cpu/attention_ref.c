@@ -26,19 +26,25 @@ static void probs_ref(double *P, double *M, double *L, const float *q, const flo
             const int vis = (!causal || j <= i + off) && (!kmask || kmask[(size_t)b * Tk + j]);
             double s = 0;
             for (int d = 0; d < D; d++)
-                s += (double)q[((size_t)b * Tq + i) * C + h * D + d] * k[((size_t)b * Tk + j) * C + h * D + d];
-            if (bias) s += bias[((size_t)h * Tq + i) * Tk + j];
+                s += (double)q[((size_t)b * Tq + i) * C + h * D + d] *
+                     k[((size_t)b * Tk + j) * C + h * D + d];
+            if (bias)
+                s += bias[((size_t)h * Tq + i) * Tk + j];
             p[j] = vis ? s : -INFINITY;
-            if (vis && s > mx) mx = s;
+            if (vis && s > mx)
+                mx = s;
         }
         double sum = 0;
-        for (int j = 0; j < Tk; j++) sum += p[j] == -INFINITY ? 0 : exp(p[j] - mx);
-        for (int j = 0; j < Tk; j++) p[j] = p[j] == -INFINITY ? 0 : exp(p[j] - mx) / sum;
+        for (int j = 0; j < Tk; j++)
+            sum += p[j] == -INFINITY ? 0 : exp(p[j] - mx);
+        for (int j = 0; j < Tk; j++)
+            p[j] = p[j] == -INFINITY ? 0 : exp(p[j] - mx) / sum;
         L[i] = sum > 0 ? mx + log(sum) : INFINITY;
         for (int j = 0; j < Tk; j++) {
             float m = one;
             if (lst_drop_active(drop))
-                lst_dropout_apply_ref(&m, &one, 1, &ex, ((uint64_t)h << 40) + ((uint64_t)i << 20) + j);
+                lst_dropout_apply_ref(&m, &one, 1, &ex,
+                                      ((uint64_t)h << 40) + ((uint64_t)i << 20) + j);
             M[(size_t)i * Tk + j] = m;
         }
     }
@@ -56,13 +62,16 @@ void lst_attention_forward_full_ref(float *out, float *probs, float *lse, const 
             const size_t bh = (size_t)b * H + h;
             probs_ref(P, M, L, q, k, bias ? bias : NULL, kmask, causal, b, h, Tq, Tk, H, D, drop);
             for (int i = 0; i < Tq; i++) {
-                if (lse) lse[bh * Tq + i] = (float)L[i];
+                if (lse)
+                    lse[bh * Tq + i] = (float)L[i];
                 for (int j = 0; j < Tk; j++)
-                    if (probs) probs[(bh * Tq + i) * Tk + j] = (float)P[(size_t)i * Tk + j];
+                    if (probs)
+                        probs[(bh * Tq + i) * Tk + j] = (float)P[(size_t)i * Tk + j];
                 for (int d = 0; d < D; d++) {
                     double s = 0;
                     for (int j = 0; j < Tk; j++)
-                        s += P[(size_t)i * Tk + j] * M[(size_t)i * Tk + j] * v[((size_t)b * Tk + j) * C + h * D + d];
+                        s += P[(size_t)i * Tk + j] * M[(size_t)i * Tk + j] *
+                             v[((size_t)b * Tk + j) * C + h * D + d];
                     out[((size_t)b * Tq + i) * C + h * D + d] = (float)s;
                 }
             }
@@ -92,7 +101,8 @@ void lst_attention_backward_ref(float *dq, float *dk, float *dv, float *dbias, c
                 double di = 0;
                 for (int j = 0; j < Tk; j++) {
                     double dp = 0;
-                    for (int d = 0; d < D; d++) dp += (double)dO[(size_t)i * C + d] * vh[(size_t)j * C + d];
+                    for (int d = 0; d < D; d++)
+                        dp += (double)dO[(size_t)i * C + d] * vh[(size_t)j * C + d];
                     dS[(size_t)i * Tk + j] = dp * M[(size_t)i * Tk + j];
                     di += P[(size_t)i * Tk + j] * dS[(size_t)i * Tk + j];
                 }
@@ -102,7 +112,8 @@ void lst_attention_backward_ref(float *dq, float *dk, float *dv, float *dbias, c
             for (int d = 0; d < D; d++) {
                 for (int i = 0; dq && i < Tq; i++) {
                     double s = 0;
-                    for (int j = 0; j < Tk; j++) s += dS[(size_t)i * Tk + j] * kh[(size_t)j * C + d];
+                    for (int j = 0; j < Tk; j++)
+                        s += dS[(size_t)i * Tk + j] * kh[(size_t)j * C + d];
                     dq[((size_t)b * Tq + i) * C + h * D + d] += (float)s;
                 }
                 for (int j = 0; j < Tk; j++) {
@@ -111,11 +122,14 @@ void lst_attention_backward_ref(float *dq, float *dk, float *dv, float *dbias, c
                         sk += dS[(size_t)i * Tk + j] * qh[(size_t)i * C + d];
                         sv += P[(size_t)i * Tk + j] * M[(size_t)i * Tk + j] * dO[(size_t)i * C + d];
                     }
-                    if (dk) dk[((size_t)b * Tk + j) * C + h * D + d] += (float)sk;
-                    if (dv) dv[((size_t)b * Tk + j) * C + h * D + d] += (float)sv;
+                    if (dk)
+                        dk[((size_t)b * Tk + j) * C + h * D + d] += (float)sk;
+                    if (dv)
+                        dv[((size_t)b * Tk + j) * C + h * D + d] += (float)sv;
                 }
             }
-            for (size_t e = 0; dbias && e < S; e++) dbias[(size_t)h * S + e] += (float)dS[e];
+            for (size_t e = 0; dbias && e < S; e++)
+                dbias[(size_t)h * S + e] += (float)dS[e];
         }
     free(P);
 }
@@ -129,7 +143,8 @@ void lst_cross_fold_forward_ref(float *out, float *lse, const float *q, const fl
     float *K = malloc(sizeof(float) * 2 * n), *V = K + n;
     lst_matmul_forward_ref(K, enc, Wk, NULL, B * Ts, dm, H * D);
     lst_matmul_forward_ref(V, enc, Wv, NULL, B * Ts, dm, H * D);
-    lst_attention_forward_full_ref(out, NULL, lse, q, K, V, NULL, kmask, 0, B, T, Ts, H, D, drop, NULL);
+    lst_attention_forward_full_ref(out, NULL, lse, q, K, V, NULL, kmask, 0, B, T, Ts, H, D, drop,
+                                   NULL);
     free(K);
 }
 

@@ -20,7 +20,8 @@ void lst_cpu_gate_forward(float *out, const float *a, const float *b, const floa
     lst_gate_from_value(alpha[0], T, &g, &omg);
     const int nt = N > PAR_MIN ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t j = 0; j < N; j++) out[j] = g * a[j] + omg * b[j];
+    for (int64_t j = 0; j < N; j++)
+        out[j] = g * a[j] + omg * b[j];
 }
 
 /* da, db: [N] overwritten (NULL: skipped; either may equal dout);
@@ -32,11 +33,15 @@ void lst_cpu_gate_backward(float *da, float *db, float *dalpha, const float *dou
     double dg = 0;
     for (int64_t j = 0; j < N; j++) {
         const float d = dout[j]; /* read before da or db (which may be dout) is stored */
-        if (dalpha) dg += (double)d * (a[j] - b[j]);
-        if (db) db[j] = omg * d;
-        if (da) da[j] = g * d;
+        if (dalpha)
+            dg += (double)d * (a[j] - b[j]);
+        if (db)
+            db[j] = omg * d;
+        if (da)
+            da[j] = g * d;
     }
-    if (dalpha) dalpha[0] += (float)(dg * g * omg / T);
+    if (dalpha)
+        dalpha[0] += (float)(dg * g * omg / T);
 }
 
 /* The definition, one element at a time (the reference instance). */
@@ -44,7 +49,8 @@ void lst_gate_forward_ref(float *out, const float *a, const float *b, const floa
                           int64_t N) {
     const double z = (double)alpha[0] / T;
     const float g = (float)(1.0 / (1.0 + exp(-z))), omg = (float)(1.0 / (1.0 + exp(z)));
-    for (int64_t j = 0; j < N; j++) out[j] = g * a[j] + omg * b[j];
+    for (int64_t j = 0; j < N; j++)
+        out[j] = g * a[j] + omg * b[j];
 }
 
 void lst_gate_backward_ref(float *da, float *db, float *dalpha, const float *dout, const float *a,
@@ -53,11 +59,15 @@ void lst_gate_backward_ref(float *da, float *db, float *dalpha, const float *dou
     const float g = (float)(1.0 / (1.0 + exp(-z))), omg = (float)(1.0 / (1.0 + exp(z)));
     /* d out / d alpha = (a - b) g (1 - g) / T */
     double dg = 0;
-    for (int64_t j = 0; j < N; j++) dg += (double)dout[j] * (a[j] - b[j]);
-    if (dalpha) dalpha[0] += (float)(dg * g * omg / T);
+    for (int64_t j = 0; j < N; j++)
+        dg += (double)dout[j] * (a[j] - b[j]);
+    if (dalpha)
+        dalpha[0] += (float)(dg * g * omg / T);
     for (int64_t j = 0; j < N; j++) {
         const float d = dout[j];
-        if (db) db[j] = omg * d;
-        if (da) da[j] = g * d;
+        if (db)
+            db[j] = omg * d;
+        if (da)
+            da[j] = g * d;
     }
 }

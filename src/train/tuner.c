@@ -121,7 +121,7 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
         p->weights = (bf16 ? lst_t5_bf16_bytes(c, vocab) : 4 * backbone) + 4 * s.n_floats;
         p->trainable = s.n_floats;
         p->activations = 4 * fwd;
-        p->workspace = 4 * (all - fwd);
+        p->workspace = 4 * (all - fwd) + (bf16 ? lst_t5_pack_workspace(c, vocab, LST_WF_BF16) : 0);
         lst_side_free(&s);
     }
     p->gradients = 4 * p->trainable;

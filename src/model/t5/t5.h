@@ -143,6 +143,8 @@ int lst_t5_to_bf16_from(lst_t5_t *m, lst_t5_fill_fn fill, void *ctx, lst_err_t *
 int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
 /* Bytes of the converted backbone's parameters (float32 rest + bf16 packed). */
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab);
+/* Bytes of the packed store's product workspace (wformat.h; 0 for none). */
+size_t lst_t5_pack_workspace(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt);
 /* Packs a frozen backbone's block linears in place, as float32 panels for
  * lst_matmul_forward_f32p (the same numbers and bytes; SGEMM no longer packs
  * every weight on every call), except the decoder's cross-attention key and

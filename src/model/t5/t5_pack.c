@@ -77,13 +77,14 @@ int lst_t5_is_block_linear(const char *name) {
 /* Sums the format's bytes for every block linear it stores, float32 for
  * the rest (a lst_t5_visit_fn; ctx: {bytes, format}). */
 typedef struct {
-    size_t bytes, ws;
+    size_t bytes, packed, ws; /* float32 rest, the store's linears, its workspace */
     const lst_wformat_traits_t *tr;
 } bytes_ctx_t;
 
 /* The store of a format that does not pack in place: the packed linears
- * (`packed` bytes), then, 64-byte aligned, the product's workspace for the
- * largest of them (one call at a time, as the forward runs them). */
+ * (packed_bytes), then, 64-byte aligned, the product's workspace for the
+ * largest of them (one call at a time, as the forward runs them), which is
+ * workspace, not weights, to the plan (lst_t5_pack_workspace). */
 static size_t ws_offset(size_t packed) { return (packed + 63) & ~(size_t)63; }
 
 static int bytes_one(void *vctx, const lst_t5_visit_t *v, const char *prefix, int stack, int layer,
@@ -91,7 +92,7 @@ static int bytes_one(void *vctx, const lst_t5_visit_t *v, const char *prefix, in
     bytes_ctx_t *b = vctx;
     if (!v) return 0;
     if (v->row && v->row->packed != LST_T5_NO_FIELD && !b->tr->in_place) {
-        b->bytes += b->tr->bytes((int)v->rows, (int)v->cols);
+        b->packed += b->tr->bytes((int)v->rows, (int)v->cols);
         const size_t w = b->tr->workspace((int)v->cols, (int)v->rows);
         if (w > b->ws) b->ws = w;
     } else
@@ -100,9 +101,15 @@ static int bytes_one(void *vctx, const lst_t5_visit_t *v, const char *prefix, in
 }
 
 size_t lst_t5_weight_bytes(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt) {
-    bytes_ctx_t b = {0, 0, lst_wformat(fmt)};
+    bytes_ctx_t b = {0, 0, 0, lst_wformat(fmt)};
     lst_t5_walk(c, vocab, bytes_one, &b, NULL);
-    return b.ws ? ws_offset(b.bytes) + b.ws : b.bytes;
+    return b.bytes + b.packed;
+}
+
+size_t lst_t5_pack_workspace(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt) {
+    bytes_ctx_t b = {0, 0, 0, lst_wformat(fmt)};
+    lst_t5_walk(c, vocab, bytes_one, &b, NULL);
+    return b.ws ? ws_offset(b.packed) + b.ws - b.packed : 0; /* with the alignment pad */
 }
 
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab) {
@@ -164,14 +171,13 @@ static int pack_store(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst_t5
         total += tr->bytes(lin[k].M, lin[k].K);
         if (tr->workspace(lin[k].K, lin[k].M) > ws) ws = tr->workspace(lin[k].K, lin[k].M);
     }
-    const size_t packed = total;
-    if (ws) total = ws_offset(total) + ws;
+    const size_t packed = total, room = ws ? ws_offset(total) + ws : total;
     int nk = 0;
     for (int i = 0; i < m->n_params; i++) {
         if (!lst_t5_is_block_linear(m->params[i].name)) keep += m->params[i].numel;
         else if (m->params[i].numel > biggest) biggest = m->params[i].numel;
     }
-    char *store = lst_malloc(total ? total : 1, 1, err);
+    char *store = lst_malloc(room ? room : 1, 1, err);
     lst_param_t *np = lst_malloc(m->n_params ? m->n_params : 1, sizeof *np, err);
     float *nf = lst_malloc(keep ? keep : 1, sizeof(float), err);
     float *tmp = fill ? lst_malloc(biggest ? biggest : 1, sizeof(float), err) : NULL;

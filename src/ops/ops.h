@@ -291,7 +291,12 @@ static inline void lst_gate_from_value(float alpha, float T, float *g, float *on
  *     for (j < Nd * d) a->head[j] = g * a->bb_dec_out[j] + omg * a->up[j];
  *   as lst_gate_forward(a->head, a->bb_dec_out, a->up, s->w.merge, T, Nd * d)
  *   (the g, omg it keeps for the backward: lst_gate_values)
- * - the same two mixes of one decoding step in src/model/side_decode.c. */
+ * - the same two mixes of a decoding step in src/model/side_decode.c:
+ *     cside.x[j] = g * cside.x[j] + omg * D[j]   (j < B * ds) as
+ *     lst_gate_forward(cside.x, cside.x, D, W->gate[i], T, (int64_t)B * ds)
+ *     up[j] = g * cbb.n[j] + omg * up[j]         (j < B * d) as
+ *     lst_gate_forward(up, cbb.n, up, s->w.merge, T, (int64_t)B * d)
+ * (T: s->opts.gate_T). */
 void lst_gate_forward(float *out, const float *a, const float *b, const float *alpha, float T,
                       int64_t N);
 /* Backward of the above; unlike the other backward ops, da and db are
@@ -323,8 +328,12 @@ void lst_gate_backward(float *da, float *db, float *dalpha, const float *dout, c
  * (a host buffer). The loop of lst_greedy_pick (src/model/t5/t5_decode.c):
  * best = 0; for v in 1..V-1: if (row[v] > row[best]) best = v; so ties go
  * to the lowest index and a NaN is never picked over what came before it
- * (a NaN at 0 stays picked). The model's loop becomes
- *   lst_argmax_rows(best, lg, B, V) before its per-row bookkeeping. */
+ * (a NaN at 0 stays picked). In lst_greedy_pick the row loop's search
+ *   const float *row = lg + (size_t)b * V; int best = 0;
+ *   for (int v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+ * becomes one lst_argmax_rows(ids, lg, B, V) before the loop over b (ids
+ * is its [B] output already, rewritten per row after it is read) and
+ * `const int best = ids[b];` inside it. */
 void lst_argmax_rows(int32_t *idx, const float *x, int N, int V);
 
 /* ---- parameter reads ------------------------------------------------------ */

@@ -17,7 +17,7 @@ CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Wno-
 CXXFLAGS += $(OPT) -g -std=c++17 -Wall -Wextra $(SANFLAGS)
 LDLIBS   += -lopenblas -lcjson -lxxhash -lsentencepiece -lstdc++ -lm -fopenmp $(SANFLAGS)
 
-LIB_C    := $(sort $(wildcard src/core/*.c src/io/*.c src/ops/cpu/*.c src/model/*.c src/model/t5/*.c src/train/*.c \
+LIB_C    := $(sort $(wildcard src/core/*.c src/io/*.c src/ops/*.c src/ops/cpu/*.c src/model/*.c src/model/t5/*.c src/train/*.c \
                             src/report/*.c))
 LIB_CC   := $(sort $(wildcard src/io/*.cc))
 CLI_C    := $(sort $(wildcard src/cli/*.c))

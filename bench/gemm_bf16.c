@@ -86,6 +86,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < (size_t)M * K; i++) Wb[i] = lst_bf16_from_float(W[i]);
         double t0 = now();
         lst_bf16_pack_weights(Wp, W, M, K);
+        void *ws = malloc(lst_bf16_workspace(K, M) + 1);
         const double tpack = now() - t0;
         double best[3][2];
         for (int a = 0; a < 3; a++) best[a][0] = best[a][1] = 1e30;
@@ -104,7 +105,7 @@ int main(int argc, char **argv) {
                 }
                 omp_set_num_threads(T);
                 t = now();
-                lst_matmul_forward_bf16(y, x, Wp, NULL, N, K, M);
+                lst_matmul_forward_bf16(y, x, Wp, NULL, N, K, M, ws);
                 t = now() - t;
                 omp_set_num_threads(omp_max);
                 if (r && t < best[2][T - 1]) best[2][T - 1] = t;
@@ -118,7 +119,7 @@ int main(int argc, char **argv) {
         printf(" %8.1f %8.1f %6.2fx %6.2fx   (pack W once: %.1f ms)\n", gf / best[2][0],
                gf / best[2][1], best[0][0] / best[2][0], best[0][1] / best[2][1], tpack * 1e3);
         fflush(stdout);
-        free(x); free(W); free(y); free(Wp); free(xb); free(Wb);
+        free(x); free(W); free(y); free(Wp); free(ws); free(xb); free(Wb);
     }
     printf("x1, x2: ours / sgemm at 1 and 2 threads\n");
     free(shapes);

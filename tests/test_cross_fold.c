@@ -26,7 +26,7 @@ static void plain(float *out, const float *q, const float *enc, const float *Wk,
         lst_attention_forward_ref(out, P, q, k, v, NULL, km, 0, B, T, Ts, H, D);
         free(P);
     } else {
-        float *scr = calloc((size_t)LST_MAX_THREADS * 2 * T * Ts, sizeof(float));
+        float *scr = calloc(lst_attention_forward_workspace(B, T, Ts, H), sizeof(float));
         lst_attention_forward(out, NULL, NULL, q, k, v, NULL, km, 0, B, T, Ts, H, D, drop, scr);
         free(scr);
     }
@@ -45,7 +45,7 @@ TEST(cross_fold_matches_plain_attention) {
     for (int j = 20; j < Ts; j++) km[1 * Ts + j] = 0; /* padded example */
     for (int j = 0; j < Ts; j++) km[2 * Ts + j] = 0;  /* sees no key at all */
     float *o1 = malloc(sizeof(float) * B * T * C), *o2 = malloc(sizeof(float) * B * T * C);
-    float *scr = calloc(lst_cross_fold_scratch(B, T, Ts, H, dm), sizeof(float));
+    float *scr = calloc(lst_cross_fold_workspace(B, T, Ts, H, dm), sizeof(float));
     for (int dropping = 0; dropping < 2; dropping++) {
         lst_drop_t drop = {0.3f, 77, 5};
         const lst_drop_t *dp = dropping ? &drop : NULL;
@@ -84,8 +84,8 @@ TEST(cross_fold_backward_matches_plain) {
     for (int j = 20; j < Ts; j++) km[1 * Ts + j] = 0;
     for (int j = 0; j < Ts; j++) km[2 * Ts + j] = 0;
     const size_t nq = (size_t)B * T * C, ne = (size_t)B * Ts * dm, nw = (size_t)C * dm;
-    float *scr = calloc(lst_cross_fold_scratch(B, T, Ts, H, dm), sizeof(float));
-    float *ascr = calloc((size_t)LST_MAX_THREADS * 3 * T * Ts, sizeof(float));
+    float *scr = calloc(lst_cross_fold_workspace(B, T, Ts, H, dm), sizeof(float));
+    float *ascr = calloc(lst_attention_backward_workspace(B, T, Ts, H), sizeof(float));
     float *k = malloc(sizeof(float) * B * Ts * C), *v = malloc(sizeof(float) * B * Ts * C);
     float *out = malloc(sizeof(float) * nq), *lse = malloc(sizeof(float) * B * H * T);
     float *out2 = malloc(sizeof(float) * nq), *lse2 = malloc(sizeof(float) * B * H * T);

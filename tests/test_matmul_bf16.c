@@ -14,6 +14,14 @@
 
 typedef void (*bf16_fn)(float *, const float *, const uint16_t *, const float *, int, int, int);
 
+/* The kernel with a workspace of its query's size, as the model plans it. */
+static void bf16_call(float *y, const float *x, const uint16_t *Wp, const float *b, int N, int K,
+                      int M) {
+    void *ws = malloc(lst_bf16_workspace(K, M) + 1);
+    lst_matmul_forward_bf16(y, x, Wp, b, N, K, M, ws);
+    free(ws);
+}
+
 static float bfr(float v) { return lst_bf16_to_float(lst_bf16_from_float(v)); }
 
 /* Worst |a - b| / tol over y: [N, M], where the tolerance of y[n, m] is
@@ -112,7 +120,7 @@ TEST(bf16_kernel_rounds_x_like_scalar) {
     uint16_t *Ip = malloc(sizeof(uint16_t) * lst_bf16_packed_size(K, K));
     lst_bf16_pack_weights(Ip, I, K, K);
     float *y = malloc(sizeof(float) * N * K);
-    bf16_fn fns[2] = {lst_matmul_forward_bf16, lst_matmul_forward_bf16_portable};
+    bf16_fn fns[2] = {bf16_call, lst_matmul_forward_bf16_portable};
     for (int f = 0; f < 2; f++) {
         fns[f](y, x, Ip, NULL, N, K, K);
         int bad = 0;
@@ -123,7 +131,7 @@ TEST(bf16_kernel_rounds_x_like_scalar) {
 }
 
 TEST(bf16_fast_matches_reference) {
-    check_against_ref(lst_matmul_forward_bf16, lst_bf16_native() ? "avx512_bf16" : "portable");
+    check_against_ref(bf16_call, lst_bf16_native() ? "avx512_bf16" : "portable");
 }
 
 TEST(bf16_portable_matches_reference) {
@@ -143,7 +151,7 @@ TEST(bf16_close_to_float32) {
         float *y = malloc(sizeof(float) * N * M), *y32 = malloc(sizeof(float) * N * M);
         uint16_t *Wp = malloc(sizeof(uint16_t) * lst_bf16_packed_size(M, K));
         lst_bf16_pack_weights(Wp, W, M, K);
-        lst_matmul_forward_bf16(y, x, Wp, b, N, K, M);
+        bf16_call(y, x, Wp, b, N, K, M);
         lst_matmul_forward_ref(y32, x, W, b, N, K, M);
         const double bound = ldexp(1, -8) * (1 + ldexp(1, -9)) + (K + 2) * ldexp(1, -24);
         const double w = worst_ratio(y, y32, x, W, N, K, M, bound, 0, 1e-6);
@@ -190,9 +198,9 @@ TEST(bf16_threads_edges_and_packing) {
 
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    lst_matmul_forward_bf16(y1, x, Wp, b, N, K, M);
+    bf16_call(y1, x, Wp, b, N, K, M);
     omp_set_num_threads(2);
-    lst_matmul_forward_bf16(y2, x, Wp, b, N, K, M);
+    bf16_call(y2, x, Wp, b, N, K, M);
     omp_set_num_threads(saved);
     CHECK(memcmp(y1, y2, sizeof(float) * N * M) == 0, "1 and 2 threads differ");
     { /* few rows: the threads split the columns instead */
@@ -202,24 +210,24 @@ TEST(bf16_threads_edges_and_packing) {
         uint16_t *Wp2 = malloc(sizeof(uint16_t) * lst_bf16_packed_size(m2, k2));
         lst_bf16_pack_weights(Wp2, W2, m2, k2);
         omp_set_num_threads(1);
-        lst_matmul_forward_bf16(ya, x2, Wp2, NULL, n2, k2, m2);
+        bf16_call(ya, x2, Wp2, NULL, n2, k2, m2);
         omp_set_num_threads(2);
-        lst_matmul_forward_bf16(yb, x2, Wp2, NULL, n2, k2, m2);
+        bf16_call(yb, x2, Wp2, NULL, n2, k2, m2);
         omp_set_num_threads(saved);
         CHECK(memcmp(ya, yb, sizeof(float) * n2 * m2) == 0, "1 and 2 threads differ (few rows)");
         free(x2); free(W2); free(ya); free(yb); free(Wp2);
     }
 
     for (int i = 0; i < N * M; i++) y1[i] = NAN;
-    lst_matmul_forward_bf16(y1, x, Wp, b, N, 0, M);
+    bf16_call(y1, x, Wp, b, N, 0, M);
     int bad = 0;
     for (int n = 0; n < N; n++)
         for (int m = 0; m < M; m++) bad += y1[(size_t)n * M + m] != b[m];
-    lst_matmul_forward_bf16(y2, x, Wp, NULL, N, 0, M);
+    bf16_call(y2, x, Wp, NULL, N, 0, M);
     for (int i = 0; i < N * M; i++) bad += y2[i] != 0;
     CHECK(bad == 0, "K = 0: %d entries are not the bias (or 0)", bad);
     y1[0] = 42;
-    lst_matmul_forward_bf16(y1, x, Wp, b, 0, K, M); /* N = 0: untouched */
+    bf16_call(y1, x, Wp, b, 0, K, M); /* N = 0: untouched */
     CHECK(y1[0] == 42, "N = 0 wrote to y");
     free(x); free(W); free(b); free(y1); free(y2); free(Wp);
 }

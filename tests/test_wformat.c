@@ -38,7 +38,9 @@ static void check_format(lst_wformat_t f, int N, int K, int M) {
         CHECK(!memcmp(U, W, sizeof(float) * M * K), "%s: unpack(pack(W)) != W", tr->name);
         memcpy(xr, x, sizeof(float) * N * K);
     }
-    tr->matmul(y, x, P, b, N, K, M);
+    void *ws = malloc(tr->workspace(K, M) + 1);
+    tr->matmul(y, x, P, b, N, K, M, ws);
+    free(ws);
     lst_matmul_forward_ref(ref, xr, U, b, N, K, M);
     double scale = 0;
     for (size_t i = 0; i < (size_t)N * M; i++) scale = fmax(scale, fabs(ref[i]));
@@ -59,7 +61,7 @@ TEST(wformat_rows_match_the_float32_reference) {
     static const int shapes[][3] = {{1, 7, 5}, {6, 64, 64}, {13, 300, 130}, {25, 257, 70}};
     for (int f = 0; f < LST_WF_COUNT; f++) {
         const lst_wformat_traits_t *tr = lst_wformat((lst_wformat_t)f);
-        CHECK(tr->name && tr->bytes && tr->pack && tr->unpack && tr->matmul && tr->native,
+        CHECK(tr->name && tr->bytes && tr->pack && tr->unpack && tr->matmul && tr->workspace && tr->native,
               "format %d: a table entry is missing", f);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             check_format((lst_wformat_t)f, shapes[s][0], shapes[s][1], shapes[s][2]);

@@ -156,7 +156,7 @@ typedef struct {
                                     by the forward for lst_side_backward */
     float *logits;               /* [B, Td, V]; when training only a chunk of rows */
     float *emb;                  /* [B, Tm, d] embedding scratch */
-    float *attn_scratch;         /* [LST_MAX_THREADS, 2, Tm * Tm] */
+    float *attn_scratch;         /* lst_attention_forward_workspace(B, Tm, Tm, H) */
     /* backward buffers (only when allocated for training) */
     int backward;
     float *dup;                  /* [B, Td, d]: d(loss)/d(upsample output) */

@@ -72,7 +72,7 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
     /* training keeps no [B, Td, V] logits: a chunk of rows at a time */
     a->logits = lst_carve(c, (a->backward ? (size_t)lst_side_logit_rows((int)(B * Td), bb->vocab) : B * Td) * bb->vocab);
     a->emb = lst_carve(c, B * Tm * d);
-    a->attn_scratch = lst_carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
+    a->attn_scratch = lst_carve(c, lst_attention_forward_workspace((int)B, (int)Tm, (int)Tm, (int)H));
     if (!a->backward) return;
     a->dup = lst_carve(c, B * Td * d);
     a->dfin = lst_carve(c, B * Tm * ds);

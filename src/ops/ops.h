@@ -6,22 +6,28 @@
  * NULL (a frozen weight, or an input that needs no gradient). Row-major
  * everywhere; weights are [out, in] as in Hugging Face checkpoints.
  *
- * The functions declared here are the CPU backend (src/ops/cpu), which is
- * also the reference: each fast path is tested against a plain loop version
- * (the *_ref functions). A GPU backend provides the same set of functions
- * over device pointers (src/ops/cuda) behind the same signatures. */
+ * Scratch: an op that needs any takes it as an argument (`ws`), sized by
+ * the caller with the op's workspace query (lst_<op>_workspace, in floats)
+ * for the largest shapes it will call it with, planned once with the rest
+ * of the memory: no op allocates, and no op keeps scratch of its own. How
+ * a backend divides the workspace (the CPU one: among its threads) is its
+ * own business; contracts name no threads.
+ *
+ * The functions declared here dispatch to the active backend (backend.h:
+ * one indirect call each); the CPU backend (src/ops/cpu) is the default and
+ * also the reference: its fast entries are tested against its plain-C
+ * instance (the *_ref functions, tests/test_backend_ops.c). */
 #ifndef LST_OPS_H
 #define LST_OPS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- threads ------------------------------------------------------------ */
-/* Ops split their own work across OpenMP threads (OpenBLAS runs single-
- * threaded inside each piece, so there is no oversubscription). Per-thread
- * scratch is sized for at most LST_MAX_THREADS threads. */
-#define LST_MAX_THREADS 16
-int lst_threads(void); /* threads the ops use: min(omp_get_max_threads(), LST_MAX_THREADS) */
+/* Threads the CPU backend's ops split their work over (OpenBLAS runs single-
+ * threaded inside each piece, so there is no oversubscription): what the CLI
+ * sizes OpenBLAS's buffers for. */
+int lst_threads(void);
 
 /* ---- dropout.c: inverted dropout with regenerated masks ----------------- */
 /* The primitive, lst_dropout_apply: element i = 64 G + 16 k + 2 j + h of a
@@ -171,21 +177,24 @@ void lst_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
  * asked for (never needed by the backward). Masked keys get probability
  * exactly 0; a query that sees no key gets a zero output. drop (or NULL):
  * dropout on the probabilities, lst_dropout_probs' mask for each (b, h).
- * scratch: [LST_MAX_THREADS * 2 * Tq * Tk] floats. */
+ * ws: lst_attention_forward_workspace(B, Tq, Tk, H) floats (any shapes no
+ * larger serve: the CPU's grows with Tq * Tk only). */
+size_t lst_attention_forward_workspace(int B, int Tq, int Tk, int H);
 void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
                            const float *k, const float *v, const float *bias,
                            const uint8_t *kmask, int causal, int B, int Tq, int Tk,
-                           int H, int D, const lst_drop_t *drop, float *scratch);
+                           int H, int D, const lst_drop_t *drop, float *ws);
 /* Recomputes the probabilities from q, k, bias, masks and lse; out: the
  * forward's output. dq, dk, dv (like q, k, v) and dbias ([H, Tq, Tk])
- * accumulate; any may be NULL. drop: the forward's. scratch:
- * [LST_MAX_THREADS * 3 * Tq * Tk] floats. */
+ * accumulate; any may be NULL. drop: the forward's. ws:
+ * lst_attention_backward_workspace(B, Tq, Tk, H) floats. */
+size_t lst_attention_backward_workspace(int B, int Tq, int Tk, int H);
 void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias,
                             const float *dout, const float *out, const float *lse,
                             const float *q, const float *k, const float *v,
                             const float *bias, const uint8_t *kmask, int causal,
                             int B, int Tq, int Tk, int H, int D,
-                            const lst_drop_t *drop, float *scratch);
+                            const lst_drop_t *drop, float *ws);
 void lst_attention_forward_ref(float *out, float *probs, const float *q,
                                const float *k, const float *v,
                                const float *bias, const uint8_t *kmask,
@@ -204,7 +213,7 @@ void lst_attention_forward_ref(float *out, float *probs, const float *q,
  * q: [B, T, H*D]  enc: [B, Ts, dm]  Wk, Wv: [H*D, dm]  kmask: [B, Ts] or NULL
  * out: [B, T, H*D]  lse: [B, H, T] or NULL (what the backward needs)
  * drop: on the probabilities, the mask of lst_attention_forward's
- * scratch: lst_cross_fold_scratch(B, T, Ts, H, dm) floats (either pass) */
+ * ws: lst_cross_fold_workspace(B, T, Ts, H, dm) floats (either pass) */
 int lst_cross_fold_pays(int T, int Ts, int H, int D, int dm);
 /* The cost model behind that and the decoder cache's choice (multiply-adds
  * per example and decoder layer): projecting Ts encoder positions to keys
@@ -213,16 +222,20 @@ typedef struct {
     double project, plain, folded;
 } lst_cross_cost_t;
 lst_cross_cost_t lst_cross_fold_cost(int Ts, int H, int D, int dm);
-size_t lst_cross_fold_scratch(int B, int T, int Ts, int H, int dm);
+size_t lst_cross_fold_workspace(int B, int T, int Ts, int H, int dm);
+/* The earlier name of lst_cross_fold_workspace, kept for the model's callers. */
+static inline size_t lst_cross_fold_scratch(int B, int T, int Ts, int H, int dm) {
+    return lst_cross_fold_workspace(B, T, Ts, H, dm);
+}
 void lst_cross_fold_forward(float *out, float *lse, const float *q, const float *enc,
                             const float *Wk, const float *Wv, const uint8_t *kmask, int B, int T,
-                            int Ts, int H, int D, int dm, const lst_drop_t *drop, float *scratch);
+                            int Ts, int H, int D, int dm, const lst_drop_t *drop, float *ws);
 /* dq: [B, T, H*D]  denc: [B, Ts, dm]  dWk, dWv: [H*D, dm] accumulate (any
  * may be NULL); dout: the output's gradient; lse and drop: the forward's. */
 void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, const float *dout,
                              const float *q, const float *enc, const float *Wk, const float *Wv,
                              const float *lse, const uint8_t *kmask, int B, int T, int Ts, int H,
-                             int D, int dm, const lst_drop_t *drop, float *scratch);
+                             int D, int dm, const lst_drop_t *drop, float *ws);
 
 /* ---- xent.c: mean cross-entropy over labels != -100 --------------------- */
 /* logits: [N, V]  labels: [N]. Returns the mean loss (0 if no label counts);
@@ -254,5 +267,78 @@ void lst_scale_inplace(float *y, float s, int64_t N);         /* y *= s */
 void lst_add_rows(float *y, const float *b, int N, int C);
 /* db: [C] += sum over rows of dy: [N, C] */
 void lst_colsum_acc(float *db, const float *dy, int N, int C);
+
+/* ---- gate.c: the learned scalar gates of the side network ---------------- */
+/* A gate mixes two streams by one learned scalar alpha at temperature T:
+ *   g = sigmoid(alpha / T), 1 - g = sigmoid(-alpha / T) (each in double,
+ *   then rounded: 1 - g is not computed as 1 - (float)g)
+ * exactly as lst_side_gate (src/model/side.c). alpha: [1], a parameter in
+ * a backend buffer (read with lst_param_read). */
+void lst_gate_values(const float *alpha, float T, float *g, float *one_minus_g);
+/* The same from alpha's value on the host (what every backend computes). */
+static inline void lst_gate_from_value(float alpha, float T, float *g, float *one_minus_g) {
+    const double z = (double)alpha / T;
+    *g = (float)(1.0 / (1.0 + exp(-z)));
+    *one_minus_g = (float)(1.0 / (1.0 + exp(z)));
+}
+/* out[j] = g * a[j] + (1 - g) * b[j] in float, for a, b, out: [N] (out may
+ * equal a or b). Replaces, bitwise:
+ * - the ladder gate of src/model/side_forward.c stack_forward,
+ *     lst_side_gate(W->gate[i], T, &g, &omg);
+ *     for (j < N * ds) M[j] = g * cur_s[j] + omg * D[j];
+ *   as lst_gate_forward(M, cur_s, D, W->gate[i], T, N * ds)
+ * - side-tuning's merge in lst_side_forward,
+ *     for (j < Nd * d) a->head[j] = g * a->bb_dec_out[j] + omg * a->up[j];
+ *   as lst_gate_forward(a->head, a->bb_dec_out, a->up, s->w.merge, T, Nd * d)
+ *   (the g, omg it keeps for the backward: lst_gate_values)
+ * - the same two mixes of a decoding step in src/model/side_decode.c:
+ *     cside.x[j] = g * cside.x[j] + omg * D[j]   (j < B * ds) as
+ *     lst_gate_forward(cside.x, cside.x, D, W->gate[i], T, (int64_t)B * ds)
+ *     up[j] = g * cbb.n[j] + omg * up[j]         (j < B * d) as
+ *     lst_gate_forward(up, cbb.n, up, s->w.merge, T, (int64_t)B * d)
+ * (T: s->opts.gate_T). */
+void lst_gate_forward(float *out, const float *a, const float *b, const float *alpha, float T,
+                      int64_t N);
+/* Backward of the above; unlike the other backward ops, da and db are
+ * OVERWRITTEN (the model's loops store, and every caller has no other
+ * contribution to add), and either may be NULL or equal dout:
+ *   da[j] = g * dout[j];  db[j] = (1 - g) * dout[j]
+ *   dalpha[0] += (float)(dg * g * (1 - g) / T),
+ *   dg = sum over j in order of (double)dout[j] * (a[j] - b[j])
+ * (the difference in float, the sum in double, one running sum: the
+ * model's order, so the gradient is bitwise the model's). dalpha may be
+ * NULL. Replaces, bitwise:
+ * - the ladder gate's backward in src/model/side_forward.c stack_backward,
+ *     for (j < N * ds) { dg += (double)ds_next[j] * (prev[j] - D[j]);
+ *                        dD[j] = omg * ds_next[j]; ds_cur[j] = gt * ds_next[j]; }
+ *     g->gate[i][0] += (float)(dg * gt * omg / T);
+ *   as lst_gate_backward(ds_cur, dD, g->gate[i], ds_next, prev, D, W->gate[i], T, N * ds)
+ * - the merge's backward in lst_side_forward,
+ *     for (j < Nd * d) { dg += (double)a->dup[j] * (a->bb_dec_out[j] - a->up[j]);
+ *                        a->dup[j] *= omg; }
+ *     a->dmerge = (float)(dg * g * omg / T);
+ *   as a->dmerge = 0; lst_gate_backward(NULL, a->dup, &a->dmerge, a->dup,
+ *   a->bb_dec_out, a->up, s->w.merge, T, Nd * d) (0 + x is x, except that a
+ *   gradient of -0 becomes +0). */
+void lst_gate_backward(float *da, float *db, float *dalpha, const float *dout, const float *a,
+                       const float *b, const float *alpha, float T, int64_t N);
+
+/* ---- argmax.c: greedy decoding's pick -------------------------------------- */
+/* idx[n] = the first v with x[n, v] maximal, x: [N, V] (V >= 1), idx: [N]
+ * (a host buffer). The loop of lst_greedy_pick (src/model/t5/t5_decode.c):
+ * best = 0; for v in 1..V-1: if (row[v] > row[best]) best = v; so ties go
+ * to the lowest index and a NaN is never picked over what came before it
+ * (a NaN at 0 stays picked). In lst_greedy_pick the row loop's search
+ *   const float *row = lg + (size_t)b * V; int best = 0;
+ *   for (int v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+ * becomes one lst_argmax_rows(ids, lg, B, V) before the loop over b (ids
+ * is its [B] output already, rewritten per row after it is read) and
+ * `const int best = ids[b];` inside it. */
+void lst_argmax_rows(int32_t *idx, const float *x, int N, int V);
+
+/* ---- parameter reads ------------------------------------------------------ */
+/* host[0..n) = src[0..n), src a backend buffer (a gate scalar): what the
+ * model reads of the parameters on the host, through the backend's copy. */
+void lst_param_read(float *host, const float *src, size_t n);
 
 #endif

@@ -27,8 +27,11 @@ typedef struct {
     size_t (*bytes)(int M, int K);                              /* storage of [M, K] */
     void (*pack)(void *dst, const float *W, int M, int K);      /* W: [M, K] */
     void (*unpack)(float *W, const void *src, int M, int K);    /* exact, or the rounded values */
-    /* y: [N, M] = x: [N, K] @ W^T (+ b: [M] or NULL) */
-    void (*matmul)(float *y, const float *x, const void *W, const float *b, int N, int K, int M);
+    /* y: [N, M] = x: [N, K] @ W^T (+ b: [M] or NULL); ws: workspace(K, M)
+     * bytes (NULL when 0), planned by the caller: any N, one call at a time */
+    void (*matmul)(float *y, const float *x, const void *W, const float *b, int N, int K, int M,
+                   void *ws);
+    size_t (*workspace)(int K, int M);
     void (*round_input)(float *y, const float *x, size_t n);    /* NULL: x used as it is */
     int (*native)(void); /* 1: this CPU runs the fast kernel (else a plain-C path, or for
                             formats that only exist for speed, packing is skipped) */

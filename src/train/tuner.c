@@ -118,7 +118,7 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
         p->weights = lst_t5_weight_bytes(c, vocab, lst_wformat(dtype)->frozen) + 4 * s.n_floats;
         p->trainable = s.n_floats;
         p->activations = 4 * fwd;
-        p->workspace = 4 * (all - fwd);
+        p->workspace = 4 * (all - fwd) + lst_t5_pack_workspace(c, vocab, lst_wformat(dtype)->frozen);
         lst_side_free(&s);
     }
     p->gradients = 4 * p->trainable;

@@ -284,7 +284,7 @@ void lst_t5_bwd_scratch_carve(lst_carve_t *cv, lst_t5_bwd_scratch_t *s, const ls
     const size_t Tm = (size_t)(T > Ts ? T : Ts), N = (size_t)B * Tm;
     const size_t Ns = cross_kv ? (size_t)B * Ts : 0;
     size_t sizes[] = {N * d, N * d, N * d, N * I, N * F, N * F, N * F, N * I, N * I, N * I,
-                      Ns * I, Ns * I, (size_t)LST_MAX_THREADS * 3 * Tm * Tm};
+                      Ns * I, Ns * I, lst_attention_backward_workspace(B, (int)Tm, (int)Tm, c->num_heads)};
     float **slots[] = {&s->dres, &s->dn, &s->dtmp, &s->dI, &s->dF, &s->dF2, &s->dF3, &s->dq,
                        &s->dk, &s->dv, &s->dck, &s->dcv, &s->attn};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) *slots[i] = lst_carve(cv, sizes[i]);

@@ -24,6 +24,7 @@
 typedef struct {
     const void *data;
     lst_wformat_t fmt;
+    void *ws; /* the format's product workspace, shared by the backbone's linears, or NULL */
 } lst_t5_packed_t;
 
 /* One block's weights; NULL where the block has no such tensor. */
@@ -147,6 +148,8 @@ int lst_t5_load_frozen(lst_t5_t *m, const char *dir, int vocab_limit, lst_wforma
 int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *err);
 /* Bytes of the converted backbone's parameters (float32 rest + bf16 packed). */
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab);
+/* Bytes of the packed store's product workspace (wformat.h; 0 for none). */
+size_t lst_t5_pack_workspace(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt);
 /* Packs a frozen backbone's block linears in place, as float32 panels for
  * lst_matmul_forward_f32p (the same numbers and bytes; SGEMM no longer packs
  * every weight on every call), except the decoder's cross-attention key and
@@ -258,7 +261,7 @@ typedef struct {
     float *logits;    /* [B, Td, V] */
     float *head_in;   /* [B, Td, d]: LM head input (scaled when tied) */
     uint8_t *src_mask_ext; /* [B, P + Ts]: the source mask with the prompt (prompt tuning) */
-    float *attn_scratch; /* [LST_MAX_THREADS, 2, max(Ts,Td)^2]: attention scratch */
+    float *attn_scratch; /* lst_attention_forward_workspace(B, Tm, Tm, H), Tm = max(Ts, Td) */
     int n_blk;
     lst_t5_block_acts_t *enc_blk, *dec_blk;
     /* backward buffers (keep_all only): nothing is allocated inside a step */
@@ -330,7 +333,7 @@ int lst_t5_backward(const lst_t5_t *m, const lst_batch_t *batch,
  * network). x: [B, T, d] -> out: [B, T, d]; enc: [B, Ts, d] for a decoder
  * block's cross-attention, NULL in the encoder. drop: the block's base
  * site (lst_drop_layer of a site whose rows are set: lst_drop_batch) or
- * NULL; scratch: [LST_MAX_THREADS * 2 * max(T, Ts)^2]. */
+ * NULL; scratch: lst_attention_forward_workspace(B, Tm, Tm, H), Tm = max(T, Ts). */
 void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           lst_t5_block_acts_t *a, float *out, const float *x,
                           int B, int T, const float *bias,

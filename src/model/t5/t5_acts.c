@@ -176,7 +176,7 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     a->head_in = carve(c, (size_t)B * Td * d);
     a->src_mask_ext = e->prompt_len ? (uint8_t *)carve(c, ((size_t)B * Ts + 3) / 4) : NULL;
     const size_t Tm = (size_t)(Ts > Td ? Ts : Td), Dm = d > I ? d : I;
-    a->attn_scratch = carve(c, (size_t)LST_MAX_THREADS * 2 * Tm * Tm);
+    a->attn_scratch = carve(c, lst_attention_forward_workspace(B, (int)Tm, (int)Tm, (int)H));
     float *lx = e->lora_rank ? carve(c, (size_t)B * Tm * Dm) : NULL;
     if (a->keep_all) carve_bwd(c, a, m, Ts, Tm, Dm);
     /* Blocks whose backward runs keep their activations; the others (all

@@ -22,7 +22,7 @@
 void lst_t5_linear(float *y, const float *x, const float *W, lst_t5_packed_t Wp, const float *b,
                    int N, int in, int out) {
     if (!Wp.data) lst_matmul_forward(y, x, W, b, N, in, out);
-    else lst_wformat(Wp.fmt)->matmul(y, x, Wp.data, b, N, in, out);
+    else lst_wformat(Wp.fmt)->matmul(y, x, Wp.data, b, N, in, out, Wp.ws);
 }
 
 void lst_t5_unpack(float *W, lst_t5_packed_t Wp, int M, int K) {
@@ -77,25 +77,39 @@ int lst_t5_is_block_linear(const char *name) {
 /* Sums the format's bytes for every block linear it stores, float32 for
  * the rest (a lst_t5_visit_fn; ctx: {bytes, format}). */
 typedef struct {
-    size_t bytes;
+    size_t bytes, packed, ws; /* float32 rest, the store's linears, its workspace */
     const lst_wformat_traits_t *tr;
 } bytes_ctx_t;
+
+/* The store of a format that does not pack in place: the packed linears
+ * (packed_bytes), then, 64-byte aligned, the product's workspace for the
+ * largest of them (one call at a time, as the forward runs them), which is
+ * workspace, not weights, to the plan (lst_t5_pack_workspace). */
+static size_t ws_offset(size_t packed) { return (packed + 63) & ~(size_t)63; }
 
 static int bytes_one(void *vctx, const lst_t5_visit_t *v, const char *prefix, int stack, int layer,
                      lst_err_t *err) {
     bytes_ctx_t *b = vctx;
     if (!v) return 0;
-    if (v->row && v->row->packed != LST_T5_NO_FIELD && !b->tr->in_place)
-        b->bytes += b->tr->bytes((int)v->rows, (int)v->cols);
-    else
+    if (v->row && v->row->packed != LST_T5_NO_FIELD && !b->tr->in_place) {
+        b->packed += b->tr->bytes((int)v->rows, (int)v->cols);
+        const size_t w = b->tr->workspace((int)v->cols, (int)v->rows);
+        if (w > b->ws) b->ws = w;
+    } else
         b->bytes += 4 * (size_t)v->rows * (size_t)(v->cols ? v->cols : 1);
     return 0;
 }
 
 size_t lst_t5_weight_bytes(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt) {
-    bytes_ctx_t b = {0, lst_wformat(fmt)};
+    bytes_ctx_t b = {0, 0, 0, lst_wformat(fmt)};
     lst_t5_walk(c, vocab, bytes_one, &b, NULL);
-    return b.bytes;
+    return b.bytes + b.packed;
+}
+
+size_t lst_t5_pack_workspace(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt) {
+    bytes_ctx_t b = {0, 0, 0, lst_wformat(fmt)};
+    lst_t5_walk(c, vocab, bytes_one, &b, NULL);
+    return b.ws ? ws_offset(b.packed) + b.ws - b.packed : 0; /* with the alignment pad */
 }
 
 size_t lst_t5_bf16_bytes(const lst_t5_config_t *c, int vocab) {
@@ -152,14 +166,18 @@ static int pack_in_place(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst
 static int pack_store(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst_t5_fill_fn fill,
                       void *ctx, lst_err_t *err) {
     const lst_wformat_traits_t *tr = lst_wformat(fmt);
-    size_t total = 0, keep = 0, biggest = 0;
-    for (int k = 0; k < nl; k++) total += tr->bytes(lin[k].M, lin[k].K);
+    size_t total = 0, keep = 0, biggest = 0, ws = 0;
+    for (int k = 0; k < nl; k++) {
+        total += tr->bytes(lin[k].M, lin[k].K);
+        if (tr->workspace(lin[k].K, lin[k].M) > ws) ws = tr->workspace(lin[k].K, lin[k].M);
+    }
+    const size_t packed = total, room = ws ? ws_offset(total) + ws : total;
     int nk = 0;
     for (int i = 0; i < m->n_params; i++) {
         if (!lst_t5_is_block_linear(m->params[i].name)) keep += m->params[i].numel;
         else if (m->params[i].numel > biggest) biggest = m->params[i].numel;
     }
-    char *store = lst_malloc(total ? total : 1, 1, err);
+    char *store = lst_malloc(room ? room : 1, 1, err);
     lst_param_t *np = lst_malloc(m->n_params ? m->n_params : 1, sizeof *np, err);
     float *nf = lst_malloc(keep ? keep : 1, sizeof(float), err);
     float *tmp = fill ? lst_malloc(biggest ? biggest : 1, sizeof(float), err) : NULL;
@@ -201,7 +219,8 @@ static int pack_store(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst_t5
     lst_t5_bind_fill(m, m->flat, &m->w);
     off = 0;
     for (int k = 0; k < nl; k++) { /* rebinding cleared the packed members: set them */
-        *lin[k].p = (lst_t5_packed_t){(char *)m->packed + off, fmt};
+        *lin[k].p = (lst_t5_packed_t){(char *)m->packed + off, fmt,
+                                      ws ? (char *)m->packed + ws_offset(packed) : NULL};
         off += tr->bytes(lin[k].M, lin[k].K);
     }
     rc = 0;

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "../ops.h"
+#include "cpu.h"
 
 #define GELU_C 0.7978845608028654 /* sqrt(2/pi) */
 
@@ -71,7 +72,7 @@ static void relu_grad_span(float *dx, const float *dout, const float *x, int64_t
     }
 
 /* out, x: [N] (out may equal x) */
-void lst_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act) {
+void lst_cpu_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act) {
     const int nt = N > PAR_MIN ? lst_threads() : 1;
     if (act == LST_OP_RELU) {
         SPLIT_SPANS(N, nt, relu_span(out + lo, x + lo, hi - lo))
@@ -81,7 +82,7 @@ void lst_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act) {
     for (int64_t i = 0; i < N; i++) out[i] = act_f(x[i], act);
 }
 
-void lst_act_backward(float *dx, const float *dout, const float *x, int64_t N,
+void lst_cpu_act_backward(float *dx, const float *dout, const float *x, int64_t N,
                       lst_op_act_t act) {
     const int nt = N > PAR_MIN ? lst_threads() : 1;
     if (act == LST_OP_RELU) {
@@ -93,14 +94,14 @@ void lst_act_backward(float *dx, const float *dout, const float *x, int64_t N,
 }
 
 /* out = act(g) * l   all [N] */
-void lst_gated_forward(float *out, const float *g, const float *l, int64_t N,
+void lst_cpu_gated_forward(float *out, const float *g, const float *l, int64_t N,
                        lst_op_act_t act) {
     const int nt = N > PAR_MIN ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < N; i++) out[i] = act_f(g[i], act) * l[i];
 }
 
-void lst_gated_backward(float *dg, float *dl, const float *dout, const float *g,
+void lst_cpu_gated_backward(float *dg, float *dl, const float *dout, const float *g,
                         const float *l, int64_t N, lst_op_act_t act) {
     const int nt = N > PAR_MIN ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)

@@ -4,14 +4,16 @@
  *
  * Flash-style memory: the B x H x Tq x Tk probabilities are never kept.
  * Forward saves one log-sum-exp per query row; backward recomputes each
- * (row, head) block of probabilities in a per-thread scratch from q, k, the
- * bias and the log-sum-exp, and regenerates the dropout mask. */
+ * (row, head) block of probabilities in a per-thread slice of the caller's
+ * workspace from q, k, the bias and the log-sum-exp, and regenerates the
+ * dropout mask. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "../ops.h"
+#include "cpu.h"
 #include "softmax_rows.h"
 
 
@@ -25,12 +27,21 @@ static void scores(float *S, const float *qh, const float *kh, const float *bh, 
                 bh ? 1.0f : 0.0f, S, Tk);
 }
 
+/* Per thread: one [Tq, Tk] block and room for its dropped copy or the
+ * row scales (forward), the block, its dropped copy and dS (backward). */
+size_t lst_cpu_attention_forward_workspace(int B, int Tq, int Tk, int H) {
+    return (size_t)LST_MAX_THREADS * 2 * Tq * Tk;
+}
+size_t lst_cpu_attention_backward_workspace(int B, int Tq, int Tk, int H) {
+    return (size_t)LST_MAX_THREADS * 3 * Tq * Tk;
+}
+
 /* q: [B,Tq,H*D]  k,v: [B,Tk,H*D]  bias: [H,Tq,Tk]|NULL  kmask: [B,Tk]|NULL
  * out: [B,Tq,H*D]  probs: [B,H,Tq,Tk] or NULL  lse: [B,H,Tq] or NULL */
-void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
+void lst_cpu_attention_forward(float *out, float *probs, float *lse, const float *q,
                            const float *k, const float *v, const float *bias,
                            const uint8_t *kmask, int causal, int B, int Tq, int Tk, int H,
-                           int D, const lst_drop_t *drop, float *scratch) {
+                           int D, const lst_drop_t *drop, float *ws) {
     const int C = H * D;
     const int off = Tk - Tq; /* query i sits at absolute position i + off */
     const int dropping = lst_drop_active(drop);
@@ -38,7 +49,7 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
-        float *mine = scratch ? scratch + (size_t)omp_get_thread_num() * 2 * Tq * Tk : NULL;
+        float *mine = ws ? ws + (size_t)omp_get_thread_num() * 2 * Tq * Tk : NULL;
         float *P = probs ? probs + (size_t)bh * Tq * Tk : mine;
         const uint8_t *km = kmask ? kmask + (size_t)b * Tk : NULL;
         /* Unless the probabilities are asked for, rows stay unnormalised and
@@ -63,10 +74,10 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
         }
         const float *Pv = P;
         if (dropping && inv) {
-            lst_dropout_probs(P, P, Tq, Tk, drop, b, h);
+            lst_cpu_dropout_probs(P, P, Tq, Tk, drop, b, h);
         } else if (dropping) {
             float *Pd = mine + (size_t)Tq * Tk;
-            lst_dropout_probs(Pd, P, Tq, Tk, drop, b, h);
+            lst_cpu_dropout_probs(Pd, P, Tq, Tk, drop, b, h);
             Pv = Pd;
         }
         float *o = out + (size_t)b * Tq * C + (size_t)h * D;
@@ -82,11 +93,11 @@ void lst_attention_forward(float *out, float *probs, float *lse, const float *q,
  *   dv += (P*M)^T dO;  dP = (dO v^T) * M;  Di = rowsum(dO * O)
  *   dS = P * (dP - Di);  dq += dS k;  dk += dS^T q;  dbias[h] += sum_b dS
  * (Di = rowsum(dP * P) because O_i = sum_j P_ij M_ij v_j.) */
-void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout,
+void lst_cpu_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout,
                             const float *out, const float *lse, const float *q, const float *k,
                             const float *v, const float *bias, const uint8_t *kmask, int causal,
                             int B, int Tq, int Tk, int H, int D, const lst_drop_t *drop,
-                            float *scratch) {
+                            float *ws) {
     const int C = H * D;
     const int off = Tk - Tq;
     const int dropping = lst_drop_active(drop);
@@ -96,7 +107,7 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
     for (int h = 0; h < H; h++)
         for (int b = 0; b < B; b++) {
             const size_t bh = (size_t)b * H + h;
-            float *P = scratch + (size_t)omp_get_thread_num() * 3 * Tq * Tk;
+            float *P = ws + (size_t)omp_get_thread_num() * 3 * Tq * Tk;
             float *Pd = P + (size_t)Tq * Tk, *dS = Pd + (size_t)Tq * Tk;
             const float *qh = q + (size_t)b * Tq * C + (size_t)h * D;
             const float *kh = k + (size_t)b * Tk * C + (size_t)h * D;
@@ -112,7 +123,7 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
                 if (l == INFINITY) memset(s, 0, sizeof(float) * Tk); /* a row that saw no key */
                 else lst_row_exp(s, Tk, l, limit, km);
             }
-            if (dropping) lst_dropout_probs(Pd, P, Tq, Tk, drop, b, h);
+            if (dropping) lst_cpu_dropout_probs(Pd, P, Tq, Tk, drop, b, h);
             if (dv)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, D, Tq, 1.0f,
                             dropping ? Pd : P, Tk, doh, C, 1.0f,
@@ -126,7 +137,7 @@ void lst_attention_backward(float *dq, float *dk, float *dv, float *dbias, const
                 for (int d = 0; d < D; d++) di += (double)doh[(size_t)i * C + d] * oh[(size_t)i * C + d];
                 lst_row_dsoftmax(dS + (size_t)i * Tk, P + (size_t)i * Tk, Tk, (float)di);
             }
-            if (dbias) lst_add_inplace(dbias + (size_t)h * Tq * Tk, dS, (int64_t)Tq * Tk);
+            if (dbias) lst_cpu_add_inplace(dbias + (size_t)h * Tq * Tk, dS, (int64_t)Tq * Tk);
             if (dq)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk, 1.0f, dS, Tk, kh,
                             C, 1.0f, dq + (size_t)b * Tq * C + (size_t)h * D, C);

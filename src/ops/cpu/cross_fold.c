@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "../ops.h"
+#include "cpu.h"
 #include "softmax_rows.h"
 
 lst_cross_cost_t lst_cross_fold_cost(int Ts, int H, int D, int dm) {
@@ -42,11 +43,11 @@ int lst_cross_fold_pays(int T, int Ts, int H, int D, int dm) {
     const lst_cross_cost_t c = lst_cross_fold_cost(Ts, H, D, dm);
     /* at least twice cheaper (its products are small, so less efficient),
      * and one [B, H, T, dm] buffer no larger than one [B, Ts, H D] key
-     * buffer (the scratch is four of them, against the two it replaces) */
+     * buffer (the workspace is four of them, against the two it replaces) */
     return 2.0 * T * c.folded < c.project + T * c.plain && (double)H * T * dm <= (double)Ts * H * D;
 }
 
-size_t lst_cross_fold_scratch(int B, int T, int Ts, int H, int dm) {
+size_t lst_cpu_cross_fold_workspace(int B, int T, int Ts, int H, int dm) {
     return 4 * (size_t)B * H * T * dm + (size_t)LST_MAX_THREADS * 3 * H * T * Ts;
 }
 
@@ -59,11 +60,11 @@ static void swap_rows(float *dst, const float *src, int A, int G, int R, int dm)
                    src + ((size_t)a * G * R + (size_t)g * R) * dm, sizeof(float) * (size_t)R * dm);
 }
 
-void lst_cross_fold_forward(float *out, float *lse, const float *q, const float *enc,
+void lst_cpu_cross_fold_forward(float *out, float *lse, const float *q, const float *enc,
                             const float *Wk, const float *Wv, const uint8_t *kmask, int B, int T,
-                            int Ts, int H, int D, int dm, const lst_drop_t *drop, float *scratch) {
+                            int Ts, int H, int D, int dm, const lst_drop_t *drop, float *ws) {
     const int C = H * D, BT = B * T, HT = H * T;
-    float *X1 = scratch, *X2 = scratch + (size_t)B * H * T * dm;
+    float *X1 = ws, *X2 = ws + (size_t)B * H * T * dm;
     float *S_all = X2 + (size_t)B * H * T * dm;
     const int dropping = lst_drop_active(drop);
     const int nt = lst_threads();
@@ -99,7 +100,7 @@ void lst_cross_fold_forward(float *out, float *lse, const float *q, const float 
             }
             if (dropping) /* rows h T .. h T + T - 1 are head h's */
                 for (int h = 0; h < H; h++)
-                    lst_dropout_probs(S + (size_t)h * T * Ts, S + (size_t)h * T * Ts, T, Ts, drop,
+                    lst_cpu_dropout_probs(S + (size_t)h * T * Ts, S + (size_t)h * T * Ts, T, Ts, drop,
                                       b, h);
             /* X2_b = P E_b: [H*T, Ts] x [Ts, dm] */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, HT, dm, Ts, 1.0f, S, Ts, Eb, dm,
@@ -115,13 +116,13 @@ void lst_cross_fold_forward(float *out, float *lse, const float *q, const float 
     }
 }
 
-void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, const float *dout,
+void lst_cpu_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, const float *dout,
                              const float *q, const float *enc, const float *Wk, const float *Wv,
                              const float *lse, const uint8_t *kmask, int B, int T, int Ts, int H,
-                             int D, int dm, const lst_drop_t *drop, float *scratch) {
+                             int D, int dm, const lst_drop_t *drop, float *ws) {
     const int C = H * D, BT = B * T, HT = H * T;
     const size_t X = (size_t)B * H * T * dm;
-    float *Q1 = scratch, *Q2 = Q1 + X, *G1 = Q2 + X, *G2 = G1 + X, *thr = G2 + X;
+    float *Q1 = ws, *Q2 = Q1 + X, *G1 = Q2 + X, *G2 = G1 + X, *thr = G2 + X;
     /* once QW and dPE have moved to the X2 layout (Q2, G2), Q1 and G1 are
      * free: PE goes to G1 per example and then to Q1 per head; dQW replaces
      * dPE in G2 and then goes to Q2 per head */
@@ -161,7 +162,7 @@ void lst_cross_fold_backward(float *dq, float *denc, float *dWk, float *dWv, con
             const float *Pv = P;
             if (dropping) {
                 for (int h = 0; h < H; h++)
-                    lst_dropout_probs(Pd + (size_t)h * T * Ts, P + (size_t)h * T * Ts, T, Ts, drop,
+                    lst_cpu_dropout_probs(Pd + (size_t)h * T * Ts, P + (size_t)h * T * Ts, T, Ts, drop,
                                       b, h);
                 Pv = Pd;
             }

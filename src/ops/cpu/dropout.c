@@ -22,6 +22,7 @@
 #include "../../core/rng.h"
 #include "../../core/streams.h"
 #include "../ops.h"
+#include "cpu.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(LST_DROPOUT_NO_AVX512)
 #include <immintrin.h>
@@ -221,7 +222,7 @@ static void copy_unless_same(float *out, const float *x, int64_t N) {
     if (out != x) memmove(out, x, sizeof(float) * (size_t)(N > 0 ? N : 0));
 }
 
-void lst_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
+void lst_cpu_dropout_apply(float *out, const float *x, int64_t N, const lst_drop_t *d,
                        uint64_t first) {
     if (!lst_drop_active(d)) {
         copy_unless_same(out, x, N);
@@ -257,7 +258,7 @@ lst_drop_t lst_drop_example(const lst_drop_t *d, int b) {
     return e;
 }
 
-void lst_dropout_rows(float *out, const float *x, int64_t N, const lst_drop_t *d) {
+void lst_cpu_dropout_rows(float *out, const float *x, int64_t N, const lst_drop_t *d) {
     if (!lst_drop_active(d)) {
         copy_unless_same(out, x, N);
         return;
@@ -278,7 +279,7 @@ void lst_dropout_rows(float *out, const float *x, int64_t N, const lst_drop_t *d
     }
 }
 
-void lst_dropout_probs(float *out, const float *x, int Tq, int Tk, const lst_drop_t *d, int b,
+void lst_cpu_dropout_probs(float *out, const float *x, int Tq, int Tk, const lst_drop_t *d, int b,
                        int h) {
     if (!lst_drop_active(d)) {
         copy_unless_same(out, x, (int64_t)Tq * Tk);
@@ -292,6 +293,10 @@ void lst_dropout_probs(float *out, const float *x, int Tq, int Tk, const lst_dro
 /* The plain definition, element by element: the reference for the above. */
 void lst_dropout_apply_ref(float *out, const float *x, int64_t N, const lst_drop_t *d,
                            uint64_t first) {
+    if (!lst_drop_active(d)) { /* the identity, as the fast path (a NULL site too) */
+        copy_unless_same(out, x, N);
+        return;
+    }
     const float scale = 1.0f / (1.0f - d->p);
     for (int64_t i = 0; i < N; i++) {
         const uint64_t g = first + (uint64_t)i, e = g % 64;

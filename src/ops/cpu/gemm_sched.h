@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../ops.h"
+#include "cpu.h"
 
 /* 1 when the CPU and the OS run AVX-512 F/BW/VL (and AVX512_BF16 when
  * need_bf16); detected once (cpu_features.c). */

@@ -24,7 +24,7 @@ static void split(int n, int parts, int p, int *lo, int *hi) {
 }
 
 /* out: [N, OC]  x: [N, IC]  W: [OC, IC]  b: [OC] or NULL */
-void lst_matmul_forward(float *out, const float *x, const float *W,
+void lst_cpu_matmul_forward(float *out, const float *x, const float *W,
                         const float *b, int N, int IC, int OC) {
     if (N == 0 || OC == 0) return;
     if (IC == 0) {
@@ -58,7 +58,7 @@ void lst_matmul_forward(float *out, const float *x, const float *W,
 }
 
 /* dx: [N, IC] += dout @ W   dW: [OC, IC] += dout^T @ x   db: [OC] += sum dout */
-void lst_matmul_backward(float *dx, float *dW, float *db, const float *dout,
+void lst_cpu_matmul_backward(float *dx, float *dW, float *db, const float *dout,
                          const float *x, const float *W, int N, int IC, int OC) {
     if (N == 0 || OC == 0 || IC == 0) return;
     const double flops = 2.0 * N * OC * IC;

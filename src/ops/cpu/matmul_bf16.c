@@ -5,7 +5,8 @@
  * x86-64 because only the functions that need it carry target attributes):
  * GotoBLAS-style blocking. A task is a block of at most BF16_MC rows (and,
  * when rows are few, a group of W panels); for each block of BF16_KCP input
- * pairs it rounds its rows of x to bf16 once into per-thread scratch
+ * pairs it rounds its rows of x to bf16 once into its thread's slice of the
+ * caller's workspace
  * (row-major, each pair of k one dword), then sweeps the W panels over it
  * with a BF16_MR x LST_BF16_NR register tile: per pair of k, NR/16 zmm loads
  * of W, BF16_MR dword broadcasts of x and BF16_MR * NR/16 vdpbf16ps into
@@ -78,8 +79,18 @@ int lst_bf16_native(void) { return lst_cpu_avx512(1); }
 
 /* ---- AVX512_BF16 path ------------------------------------------------------ */
 
-/* Per-thread bf16 copy of one x block: [MC_PAD rows][BF16_KCP pairs]. */
-static uint32_t scratch[LST_MAX_THREADS][MC_PAD * BF16_KCP] __attribute__((aligned(64)));
+/* Each thread's bf16 copy of one x block: [MC_PAD rows][kcp pairs], kcp =
+ * min(BF16_KCP, pairs of K), for LST_MAX_THREADS threads; rows of x do not
+ * enter it, so one workspace serves every N. */
+static size_t thread_words(int K) {
+    const int kcp = kpairs(K) < BF16_KCP ? kpairs(K) : BF16_KCP;
+    return (size_t)MC_PAD * (size_t)(kcp > 0 ? kcp : 1);
+}
+
+size_t lst_bf16_workspace(int K, int M) {
+    if (!lst_bf16_native()) return 0; /* the portable path needs none */
+    return (size_t)LST_MAX_THREADS * thread_words(K) * sizeof(uint32_t);
+}
 
 /* dst: [rows_pad, kcp] pairs; rows past `rows` and k past `kend` are zero.
  * x: row-major with row stride ldx, starting at column k0. */
@@ -193,12 +204,12 @@ TGT static void block_native(float *y, const float *x, const uint16_t *Wp, const
 }
 
 static void forward_native(float *y, const float *x, const uint16_t *Wp, const float *bias, int N,
-                           int K, int M) {
+                           int K, int M, void *ws) {
     const int NP = panels(M);
     const lst_gemm_sched_t s = lst_gemm_sched(N, NP, 2.0 * N * K * M, BF16_MC, BF16_MR);
 #pragma omp parallel num_threads(s.threads) if (s.threads > 1)
     {
-        uint32_t *abuf = scratch[omp_get_thread_num()];
+        uint32_t *abuf = (uint32_t *)ws + (size_t)omp_get_thread_num() * thread_words(K);
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < s.tasks; t++) {
             int i0, rows, p0, p1;
@@ -246,9 +257,9 @@ void lst_matmul_forward_bf16_portable(float *y, const float *x, const uint16_t *
 /* ---- entry points ---------------------------------------------------------- */
 
 void lst_matmul_forward_bf16(float *y, const float *x, const uint16_t *Wp, const float *bias, int N,
-                             int K, int M) {
+                             int K, int M, void *ws) {
     if (lst_gemm_trivial(y, bias, N, K, M)) return;
-    if (lst_bf16_native()) forward_native(y, x, Wp, bias, N, K, M);
+    if (lst_bf16_native()) forward_native(y, x, Wp, bias, N, K, M, ws);
     else lst_matmul_forward_bf16_portable(y, x, Wp, bias, N, K, M);
 }
 

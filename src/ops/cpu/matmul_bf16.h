@@ -49,11 +49,15 @@ void lst_bf16_unpack_weights(float *W, const uint16_t *packed, int M, int K);
 /* y[i] = x[i] rounded to bf16 (as the kernel rounds its input), for n floats. */
 void lst_bf16_round(float *y, const float *x, size_t n);
 
-/* y: [N, M]  x: [N, K]  Wp: packed [M, K]  bias: [M] or NULL. Splits rows
- * across OpenMP threads (at most LST_MAX_THREADS). Uses per-thread scratch
- * held by this file: do not call it from two threads at once. */
+/* Bytes of workspace lst_matmul_forward_bf16 needs for a [M, K] weight and
+ * any number of rows (0 without AVX512_BF16: the portable path needs none;
+ * aligned as malloc's). */
+size_t lst_bf16_workspace(int K, int M);
+/* y: [N, M]  x: [N, K]  Wp: packed [M, K]  bias: [M] or NULL  ws:
+ * lst_bf16_workspace(K, M) bytes, which the call divides among its OpenMP
+ * threads (two calls at once need two workspaces). */
 void lst_matmul_forward_bf16(float *y, const float *x, const uint16_t *Wp, const float *bias,
-                             int N, int K, int M);
+                             int N, int K, int M, void *ws);
 
 /* The plain-C path the dispatcher falls back to without AVX512_BF16;
  * exposed so that tests run it on every machine. Same arguments. */

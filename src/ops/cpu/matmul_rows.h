@@ -1,5 +1,5 @@
 /* matmul_rows.h: few-row products against a tall weight (matmul_rows.c),
- * which lst_matmul_forward takes where they fit. Internal to src/ops/cpu. */
+ * which lst_cpu_matmul_forward takes where they fit. Internal to src/ops/cpu. */
 #ifndef LST_MATMUL_ROWS_H
 #define LST_MATMUL_ROWS_H
 

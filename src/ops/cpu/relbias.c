@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../ops.h"
+#include "cpu.h"
 
 /* rel = key position - query position */
 int lst_relpos_bucket(int rel, int bidirectional, int num_buckets,
@@ -30,7 +31,7 @@ int lst_relpos_bucket(int rel, int bidirectional, int num_buckets,
 }
 
 /* bias: [H, Tq, Tk]  table: [buckets, H] */
-void lst_relbias_forward(float *bias, const float *table, int H, int Tq,
+void lst_cpu_relbias_forward(float *bias, const float *table, int H, int Tq,
                          int Tk, int q_off, int k_off, int bidirectional,
                          int num_buckets, int max_distance) {
     for (int i = 0; i < Tq; i++)
@@ -43,7 +44,7 @@ void lst_relbias_forward(float *bias, const float *table, int H, int Tq,
 }
 
 /* dtable: [buckets, H] += gathered dbias: [H, Tq, Tk] */
-void lst_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
+void lst_cpu_relbias_backward(float *dtable, const float *dbias, int H, int Tq,
                           int Tk, int bidirectional, int num_buckets,
                           int max_distance) {
     for (int i = 0; i < Tq; i++)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../ops.h"
+#include "cpu.h"
 
 /* sum of x[c]^2 in double, over 8 interleaved partial sums: one running sum
  * is a chain of dependent additions (4 cycles each), the slowest loop of the
@@ -23,7 +24,7 @@ static double sumsq(const float *x, int C) {
 }
 
 /* out, x: [N, C]  w: [C]  rstd: [N] or NULL */
-void lst_rmsnorm_forward(float *out, float *rstd, const float *x,
+void lst_cpu_rmsnorm_forward(float *out, float *rstd, const float *x,
                          const float *w, int N, int C, float eps) {
     const int nt = (double)N * C > 1e5 ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -39,7 +40,7 @@ void lst_rmsnorm_forward(float *out, float *rstd, const float *x,
 
 /* y = w * x * r, r = (mean x^2 + eps)^-1/2
  * dw += dy * x * r;  dx += r * (w*dy) - x * r^3 / C * sum(w*dy*x) */
-void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
+void lst_cpu_rmsnorm_backward(float *dx, float *dw, const float *dout,
                           const float *x, const float *w, const float *rstd,
                           int N, int C) {
     for (int n = 0; n < N; n++) {
@@ -60,7 +61,7 @@ void lst_rmsnorm_backward(float *dx, float *dw, const float *dout,
 
 /* One pass per row: residual add with the sub-layer's dropout, then the
  * norm of the result. Same arithmetic as dropout + add + rmsnorm. */
-void lst_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const float *x,
+void lst_cpu_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const float *x,
                                   const float *y, const float *w, int N, int C, float eps,
                                   const lst_drop_t *drop) {
     const int on = lst_drop_active(drop);
@@ -70,9 +71,9 @@ void lst_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const fl
     for (int n = 0; n < N; n++) {
         float *r = res + (size_t)n * C;
         const float *xr = x + (size_t)n * C;
-        if (on) { /* the mask of lst_dropout_rows: (row n / T, index (n % T) C + c) */
+        if (on) { /* the mask of lst_cpu_dropout_rows: (row n / T, index (n % T) C + c) */
             const lst_drop_t ex = lst_drop_example(drop, n / T);
-            lst_dropout_apply(r, y + (size_t)n * C, C, &ex, (uint64_t)(n % T) * C);
+            lst_cpu_dropout_apply(r, y + (size_t)n * C, C, &ex, (uint64_t)(n % T) * C);
         } else if (r != y + (size_t)n * C) memcpy(r, y + (size_t)n * C, sizeof(float) * C);
         for (int c = 0; c < C; c++) r[c] += xr[c];
         if (!norm) continue;
@@ -84,9 +85,9 @@ void lst_residual_rmsnorm_forward(float *res, float *norm, float *rstd, const fl
     }
 }
 
-void lst_residual_rmsnorm_backward(float *dres, float *dy, float *dw, const float *dnorm,
+void lst_cpu_residual_rmsnorm_backward(float *dres, float *dy, float *dw, const float *dnorm,
                                    const float *res, const float *w, const float *rstd, int N,
                                    int C, const lst_drop_t *drop) {
-    if (dnorm) lst_rmsnorm_backward(dres, dw, dnorm, res, w, rstd, N, C);
-    if (dy) lst_dropout_rows(dy, dres, (int64_t)N * C, drop);
+    if (dnorm) lst_cpu_rmsnorm_backward(dres, dw, dnorm, res, w, rstd, N, C);
+    if (dy) lst_cpu_dropout_rows(dy, dres, (int64_t)N * C, drop);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../ops.h"
+#include "cpu.h"
 #include "softmax_rows.h"
 
 /* out = softmax(x) * scale, out[label] -= scale (out may equal x): the
@@ -20,7 +21,7 @@ static double row_grad(float *out, const float *x, int V, int label, float scale
 }
 
 /* logits, dlogits: [N, V]  labels: [N]; the sum of the row losses */
-double lst_xent_sum(float *dlogits, const float *logits, const int32_t *labels, int N, int V,
+double lst_cpu_xent_sum(float *dlogits, const float *logits, const int32_t *labels, int N, int V,
                     float grad_scale) {
     double total = 0;
     const int nt = (double)N * V > 1e6 ? lst_threads() : 1;
@@ -46,17 +47,17 @@ double lst_xent_sum(float *dlogits, const float *logits, const int32_t *labels, 
     return total;
 }
 
-double lst_xent_forward_backward(float *dlogits, const float *logits,
+double lst_cpu_xent_forward_backward(float *dlogits, const float *logits,
                                  const int32_t *labels, int N, int V,
                                  float dloss) {
     int count = 0;
     for (int n = 0; n < N; n++) count += labels[n] != -100;
     const double total =
-        lst_xent_sum(dlogits, logits, labels, N, V, count ? (float)((double)dloss / count) : 0.0f);
+        lst_cpu_xent_sum(dlogits, logits, labels, N, V, count ? (float)((double)dloss / count) : 0.0f);
     return count ? total / count : 0.0;
 }
 
-double lst_xent_chunk_inplace(float *z, const int32_t *labels, int N, int V, float grad_scale) {
+double lst_cpu_xent_chunk_inplace(float *z, const int32_t *labels, int N, int V, float grad_scale) {
     double total = 0;
     const int nt = (double)N * V > 1e6 ? lst_threads() : 1;
 #pragma omp parallel for num_threads(nt) reduction(+ : total) schedule(static) if (nt > 1)

@@ -5,6 +5,7 @@
 
 #include "../../ops/ops.h"
 #include "t5.h"
+#include "t5_hooks.h"
 
 float *lst_carve(lst_carve_t *c, size_t n) {
     float *p = c->base ? c->base + c->used : NULL;
@@ -94,27 +95,11 @@ void lst_t5_block_acts_carve_fwd(lst_carve_t *c, lst_t5_block_acts_t *b,
     block_carve(c, b, cfg, B, Ts > Td ? Ts : Td, Ts, &o);
 }
 
-/* A method's extra saved activations in one block. */
+/* A method's extra saved activations in one block (each part's own,
+ * t5_hooks.h); lx: the shared LoRA scratch. */
 static void ext_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_ext_t *e,
                            size_t N, size_t Ns, size_t d, int decoder, float *lx) {
-    const size_t A = e->adapter_dim, r = e->lora_rank;
-    if (A) {
-        b->ad_sa_y = carve(c, N * d);
-        b->ad_sa_u = carve(c, N * A);
-        b->ad_sa_g = carve(c, N * A);
-        b->ad_ff_y = carve(c, N * d);
-        b->ad_ff_u = carve(c, N * A);
-        b->ad_ff_g = carve(c, N * A);
-    }
-    if (r) {
-        b->lu_q = carve(c, N * r);
-        b->lu_v = carve(c, N * r);
-        if (decoder) {
-            b->lu_cq = carve(c, N * r);
-            b->lu_cv = carve(c, Ns * r);
-        }
-    }
-    b->lx = lx;
+    lst_t5_parts_carve_acts(c, &b->ext, e, N, Ns, d, decoder, lx);
 }
 
 /* The decoder cross-attention of the model folds (Ts: with the prompt):

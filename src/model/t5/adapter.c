@@ -17,6 +17,29 @@
 static const lst_t5_sub_t subs[2] = {LST_T5_SELF, LST_T5_FFN};
 static const char *const part[4] = {"down.weight", "down.bias", "up.weight", "up.bias"};
 
+/* Hidden size d_model / 16 unless given; the layer norms train too. */
+static int enable(lst_t5_ext_t *e, const lst_method_t *m, const lst_t5_config_t *c,
+                  int freeze_layers, lst_err_t *err) {
+    e->adapter_dim = m->adapter_dim > 0 ? m->adapter_dim : c->d_model / 16;
+    if (e->adapter_dim < 1)
+        return lst_fail(err, "adapters: hidden size d_model/16 is 0 for d_model %d; give --adapter-dim",
+                        c->d_model);
+    e->train_norms = 1;
+    return 0;
+}
+
+/* Two adapters per block, and every layer norm weight (the final two too). */
+static int count(const lst_method_t *m, const lst_t5_config_t *c, int vocab, int64_t *n,
+                 lst_err_t *err) {
+    const int64_t d = c->d_model, L = c->num_layers, Ld = c->num_decoder_layers;
+    const int64_t h = m->adapter_dim > 0 ? m->adapter_dim : d / 16;
+    if (h < 1) return lst_fail(err, "adapters: hidden size %lld must be positive", (long long)h);
+    const int64_t adapter = d * h + h + h * d + d;
+    const int64_t norms = (2 * L + 3 * Ld + 2) * d;
+    *n = 2 * (L + Ld) * adapter + norms;
+    return 0;
+}
+
 static int hf_layer(lst_t5_sub_t sub, int decoder) {
     return sub == LST_T5_FFN ? (decoder ? 2 : 1) : (int)sub;
 }
@@ -85,6 +108,8 @@ static void sub_bwd(const lst_t5_block_t *w, const lst_t5_block_t *g, lst_t5_sub
 
 const lst_t5_part_t lst_t5_part_adapter = {
     .name = "adapter",
+    .enable = enable,
+    .count = count,
     .layout_block = layout_block,
     .bind = bind,
     .init = init,

@@ -9,6 +9,23 @@
 #include "../../ops/ops.h"
 #include "t5_hooks.h"
 
+static int enable(lst_t5_ext_t *e, const lst_method_t *m, const lst_t5_config_t *c,
+                  int freeze_layers, lst_err_t *err) {
+    e->bitfit = 1;
+    return 0;
+}
+
+/* Every linear's output width, every block layer norm, the LM head. */
+static int count(const lst_method_t *m, const lst_t5_config_t *c, int vocab, int64_t *n,
+                 lst_err_t *err) {
+    const int64_t d = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
+    const int64_t ffn = (c->gated ? 2 : 1) * F + d;
+    const int64_t enc = 3 * I + d + ffn + 2 * d;          /* q k v o, FFN, 2 norms */
+    const int64_t dec = 2 * (3 * I + d) + ffn + 3 * d;    /* self, cross, FFN, 3 norms */
+    *n = c->num_layers * enc + c->num_decoder_layers * dec + vocab; /* + LM head bias */
+    return 0;
+}
+
 /* Output width of linear id: I for the attentions' q, k, v, d for o and
  * wo, F for wi and wi_1. */
 static int64_t lin_out(const lst_t5_config_t *c, lst_t5_lin_t id) {
@@ -83,6 +100,8 @@ static void norm_bwd(const lst_t5_block_t *g, lst_t5_sub_t sub, const float *dn,
 
 const lst_t5_part_t lst_t5_part_bitfit = {
     .name = "bitfit",
+    .enable = enable,
+    .count = count,
     .layout_block = layout_block,
     .layout_model = layout_model,
     .bind = bind,

@@ -22,6 +22,25 @@ static int site_of(lst_t5_lin_t id) {
     return -1;
 }
 
+/* alpha 32 and dropout 0.1, as the reference. */
+static int enable(lst_t5_ext_t *e, const lst_method_t *m, const lst_t5_config_t *c,
+                  int freeze_layers, lst_err_t *err) {
+    if (m->lora_rank < 1) return lst_fail(err, "--lora-rank %d must be positive", m->lora_rank);
+    e->lora_rank = m->lora_rank;
+    e->lora_alpha = 32.0f;
+    e->lora_dropout = 0.1f;
+    return 0;
+}
+
+/* A [r, d] and B [I, r] on q and v of every attention (the decoder's two). */
+static int count(const lst_method_t *m, const lst_t5_config_t *c, int vocab, int64_t *n,
+                 lst_err_t *err) {
+    const int64_t r = m->lora_rank, d = c->d_model, I = (int64_t)c->num_heads * c->d_kv;
+    if (r < 1) return lst_fail(err, "lora: rank %lld must be positive", (long long)r);
+    *n = ((int64_t)c->num_layers + 2 * (int64_t)c->num_decoder_layers) * 2 * (r * d + I * r);
+    return 0;
+}
+
 static int layout_block(lst_layout_t *L, const lst_t5_config_t *c, const lst_t5_ext_t *e,
                         const char *prefix, int decoder, lst_err_t *err) {
     if (!e->lora_rank) return 0;
@@ -107,6 +126,8 @@ static int lin_touches(const lst_t5_block_ext_t *x, lst_t5_lin_t id) { return x-
 
 const lst_t5_part_t lst_t5_part_lora = {
     .name = "lora",
+    .enable = enable,
+    .count = count,
     .layout_block = layout_block,
     .bind = bind,
     .init = init,

@@ -22,33 +22,13 @@ int lst_method_ext(const lst_method_t *m, int freeze_layers, const lst_t5_config
         return lst_fail(err, "--freeze-layers %d: the model has %d layers (%d encoder + %d decoder)",
                         freeze_layers, layers, c->num_layers, c->num_decoder_layers);
     e->freeze_layers = freeze_layers;
-    e->frozen_base = 1;
-    if (!strcmp(m->name, "full")) {
-        e->frozen_base = 0;
-    } else if (!strcmp(m->name, "adapters")) {
-        e->adapter_dim = m->adapter_dim > 0 ? m->adapter_dim : c->d_model / 16;
-        if (e->adapter_dim < 1)
-            return lst_fail(err, "adapters: hidden size d_model/16 is 0 for d_model %d; give --adapter-dim",
-                            c->d_model);
-        e->train_norms = 1;
-    } else if (!strcmp(m->name, "lora")) {
-        if (m->lora_rank < 1) return lst_fail(err, "--lora-rank %d must be positive", m->lora_rank);
-        e->lora_rank = m->lora_rank;
-        e->lora_alpha = 32.0f;
-        e->lora_dropout = 0.1f;
-        e->bitfit = 1; /* the reference trains BitFit biases with LoRA */
-    } else if (!strcmp(m->name, "bitfit")) {
-        e->bitfit = 1;
-    } else if (!strcmp(m->name, "prompt")) {
-        if (m->prompt_len < 1) return lst_fail(err, "--prompt-len %d must be positive", m->prompt_len);
-        if (freeze_layers)
-            return lst_fail(err, "--freeze-layers does not apply to prompt tuning (the prompt sits "
-                            "below every layer)");
-        e->prompt_len = m->prompt_len;
-    } else {
+    const lst_method_info_t *info = lst_method_info(m->name);
+    if (!info || info->side_mode >= 0)
         return lst_fail(err, "'%s' is not a backbone method (full, adapters, lora, bitfit, prompt)",
                         m->name);
-    }
+    e->frozen_base = !info->whole_backbone;
+    for (int i = 0; info->parts && info->parts[i]; i++)
+        if (info->parts[i]->enable(e, m, c, freeze_layers, err)) return -1;
     return 0;
 }
 

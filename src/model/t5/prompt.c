@@ -6,6 +6,23 @@
 
 #include "t5_hooks.h"
 
+static int enable(lst_t5_ext_t *e, const lst_method_t *m, const lst_t5_config_t *c,
+                  int freeze_layers, lst_err_t *err) {
+    if (m->prompt_len < 1) return lst_fail(err, "--prompt-len %d must be positive", m->prompt_len);
+    if (freeze_layers)
+        return lst_fail(err, "--freeze-layers does not apply to prompt tuning (the prompt sits "
+                        "below every layer)");
+    e->prompt_len = m->prompt_len;
+    return 0;
+}
+
+static int count(const lst_method_t *m, const lst_t5_config_t *c, int vocab, int64_t *n,
+                 lst_err_t *err) {
+    if (m->prompt_len < 1) return lst_fail(err, "prompt: length %d must be positive", m->prompt_len);
+    *n = (int64_t)m->prompt_len * c->d_model;
+    return 0;
+}
+
 static int layout_model(lst_layout_t *L, const lst_t5_config_t *c, const lst_t5_ext_t *e,
                         int vocab, lst_err_t *err) {
     if (!e->prompt_len) return 0;
@@ -22,6 +39,8 @@ static void init(const lst_param_t *p, float *x, const lst_t5_t *m, lst_rng_t *r
 
 const lst_t5_part_t lst_t5_part_prompt = {
     .name = "prompt",
+    .enable = enable,
+    .count = count,
     .layout_model = layout_model,
     .init = init,
 };

@@ -8,13 +8,15 @@
  * costs a few calls per linear.
  *
  * A method part is one file (bitfit.c, lora.c, adapter.c, prompt.c) with
- * its tensors' names, shapes and initialisation, how they bind into
- * lst_t5_block_ext_t, and its hooks. A method of the registry
- * (methods.c) is one or more parts (lora: LoRA + BitFit). */
+ * what it sets in lst_t5_ext_t and its parameter count, its tensors'
+ * names, shapes and initialisation, how they bind into lst_t5_block_ext_t,
+ * and its hooks. A method's registry row (methods.c) lists its parts
+ * (lora: LoRA + BitFit). */
 #ifndef LST_T5_HOOKS_H
 #define LST_T5_HOOKS_H
 
 #include "../../core/rng.h"
+#include "../methods.h"
 #include "t5.h"
 
 /* The pointer to the tensor `name` in the buffer being bound (NULL when the
@@ -23,6 +25,12 @@ typedef float *(*lst_t5_pick_fn)(void *ctx, const char *name);
 
 typedef struct lst_t5_part {
     const char *name;
+    /* what it adds to the extension for method m (its options checked),
+     * and how many parameters that trains (lst_method_params) */
+    int (*enable)(lst_t5_ext_t *e, const lst_method_t *m, const lst_t5_config_t *c,
+                  int freeze_layers, lst_err_t *err);
+    int (*count)(const lst_method_t *m, const lst_t5_config_t *c, int vocab, int64_t *n,
+                 lst_err_t *err);
     /* its tensors: appended after a block's own (prefix "encoder.block.3")
      * and after the model's; NULL: none there */
     int (*layout_block)(lst_layout_t *L, const lst_t5_config_t *c, const lst_t5_ext_t *e,

@@ -90,6 +90,14 @@ static void carve_acts(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t
     }
 }
 
+/* One position per row: the input [B, d], the hidden [B, A] x 2. */
+static void step_floats(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d, size_t I,
+                        lst_t5_step_floats_t *f) {
+    const size_t A = x->adapter.dim, need[3] = {A ? B * d : 0, B * A, B * A};
+    for (int k = 0; k < 3; k++)
+        if (need[k] > f->sub[k]) f->sub[k] = need[k];
+}
+
 static void sub_fwd(const lst_t5_block_t *w, lst_t5_sub_t sub, float *y, int N, int d,
                     const lst_t5_ext_acts_t *a) {
     const lst_adapter_block_t *ad = &w->ext.adapter;
@@ -114,6 +122,7 @@ const lst_t5_part_t lst_t5_part_adapter = {
     .bind = bind,
     .init = init,
     .carve_acts = carve_acts,
+    .step_floats = step_floats,
     .sub_fwd = sub_fwd,
     .sub_bwd = sub_bwd,
 };

@@ -93,6 +93,14 @@ static void carve_acts(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t
     }
 }
 
+/* u over up to rows rows, and the shared scratch [rows, max(d, I)]. */
+static void step_floats(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d, size_t I,
+                        lst_t5_step_floats_t *f) {
+    const size_t r = x->lora.r, lin = rows * r, xs = r ? rows * (d > I ? d : I) : 0;
+    if (lin > f->lin) f->lin = lin;
+    if (xs > f->xs) f->xs = xs;
+}
+
 /* The dropout of linear id's path: the block's site, at LoRA's own rate. */
 static const lst_drop_t *path_drop(const lst_t5_block_t *w, lst_t5_lin_t id,
                                    const lst_drop_t *drop, lst_drop_t *d) {
@@ -132,6 +140,7 @@ const lst_t5_part_t lst_t5_part_lora = {
     .bind = bind,
     .init = init,
     .carve_acts = carve_acts,
+    .step_floats = step_floats,
     .lin_fwd = lin_fwd,
     .lin_bwd = lin_bwd,
     .lin_touches = lin_touches,

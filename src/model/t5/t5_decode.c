@@ -65,15 +65,15 @@ static cache_sizes_t cache_sizes(const lst_t5_config_t *cfg, const lst_t5_block_
         z.fold_w = nl * 2 * I * d;
         z.enc16 = (size_t)B * Ts * d;
     }
-    /* a method's extensions: LoRA over B x Ts rows at most, adapters */
-    const size_t r = L ? blocks[0]->ext.lora.r : 0, A = L ? blocks[0]->ext.adapter.dim : 0;
-    const size_t rows = (size_t)B * (Ts > 1 ? Ts : 1), Dm = d > I ? d : I;
+    /* the methods' step scratch (step_ext), over B x Ts rows at most */
+    lst_t5_step_floats_t m = {0};
+    if (L) lst_t5_parts_step_floats(&blocks[0]->ext, (size_t)B * (Ts > 1 ? Ts : 1), B, d, I, &m);
     const size_t step[CACHE_STEP_BUFS] = {
         B * d, B * d, B * d,             /* x, n, tmp */
         B * I, B * I, B * I, B * I,      /* q, kk, vv, ctx */
         B * F, B * F, H * kmax, H * max_len, /* h, l, probs, bias */
-        rows * r, r ? rows * Dm : 0,     /* lu, lx */
-        A ? B * d : 0, B * A, B * A};    /* ay, au, ag */
+        m.lin, m.xs,                     /* lu, lx */
+        m.sub[0], m.sub[1], m.sub[2]};   /* ay, au, ag */
     memcpy(z.step, step, sizeof step);
     z.src_mask = (size_t)B * Ts;
     return z;

@@ -112,6 +112,13 @@ void lst_t5_parts_bind(lst_t5_block_ext_t *x, const lst_t5_ext_t *e, const lst_t
         if (lst_t5_parts[i]->bind) lst_t5_parts[i]->bind(x, e, c, prefix, decoder, pick, ctx);
 }
 
+void lst_t5_parts_step_floats(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d,
+                              size_t I, lst_t5_step_floats_t *f) {
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < lst_t5_n_parts; i++)
+        if (lst_t5_parts[i]->step_floats) lst_t5_parts[i]->step_floats(x, rows, B, d, I, f);
+}
+
 void lst_t5_parts_carve_acts(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t *e,
                              size_t N, size_t Ns, size_t d, int decoder, float *xs) {
     for (int i = 0; i < lst_t5_n_parts; i++)

@@ -23,6 +23,13 @@
  * table has none, or it is frozen and only gradients are bound). */
 typedef float *(*lst_t5_pick_fn)(void *ctx, const char *name);
 
+/* Floats of a decoding step's method scratch (inference, one new position
+ * per row: every linear shares one save buffer, every sub-layer one of each
+ * kind; lst_t5_ext_acts_t's slots). */
+typedef struct {
+    size_t lin, xs, sub[3];
+} lst_t5_step_floats_t;
+
 typedef struct lst_t5_part {
     const char *name;
     /* what it adds to the extension for method m (its options checked),
@@ -46,6 +53,10 @@ typedef struct lst_t5_part {
      * encoder output (cross-attention keys and values) */
     void (*carve_acts)(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t *e, size_t N,
                        size_t Ns, size_t d, int decoder);
+    /* raises f to what its hooks need in a decoding step over up to rows
+     * rows (the cross-attention's keys and values: B x Ts) */
+    void (*step_floats)(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d, size_t I,
+                        lst_t5_step_floats_t *f);
     /* hooks (NULL: the part has none of that kind); see the lst_t5_* below */
     float *(*lin_bias)(const lst_t5_block_ext_t *x, lst_t5_lin_t id);
     void (*lin_fwd)(const lst_t5_block_t *w, lst_t5_lin_t id, float *y, const float *x, int N,
@@ -109,6 +120,8 @@ int lst_t5_parts_layout_model(lst_layout_t *L, const lst_t5_config_t *c, const l
                               int vocab, lst_err_t *err);
 void lst_t5_parts_bind(lst_t5_block_ext_t *x, const lst_t5_ext_t *e, const lst_t5_config_t *c,
                        const char *prefix, int decoder, lst_t5_pick_fn pick, void *ctx);
+void lst_t5_parts_step_floats(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d,
+                              size_t I, lst_t5_step_floats_t *f);
 void lst_t5_parts_carve_acts(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t *e,
                              size_t N, size_t Ns, size_t d, int decoder, float *xs);
 

@@ -77,6 +77,11 @@ static void init(const lst_param_t *p, float *x, const lst_t5_t *m, lst_rng_t *r
     for (size_t j = 0; j < p->numel; j++) x[j] = (2.0f * lst_rng_uniform(r) - 1.0f) * b;
 }
 
+/* The backward's dg, du [rows, A]. */
+static void needs(const lst_t5_ext_t *e, lst_t5_needs_t *n) {
+    if ((size_t)e->adapter_dim > n->bwd_width) n->bwd_width = (size_t)e->adapter_dim;
+}
+
 /* Per adapter: its input [N, d], the down projection and its activation [N, A]. */
 static void carve_acts(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t *e, size_t N,
                        size_t Ns, size_t d, int decoder) {
@@ -121,6 +126,7 @@ const lst_t5_part_t lst_t5_part_adapter = {
     .layout_block = layout_block,
     .bind = bind,
     .init = init,
+    .needs = needs,
     .carve_acts = carve_acts,
     .step_floats = step_floats,
     .sub_fwd = sub_fwd,

@@ -84,6 +84,11 @@ static void init(const lst_param_t *p, float *x, const lst_t5_t *m, lst_rng_t *r
     memset(x, 0, sizeof(float) * p->numel);
 }
 
+/* Biases on the cross-attention's keys and values. */
+static void needs(const lst_t5_ext_t *e, lst_t5_needs_t *n) {
+    if (e->bitfit) n->cross_kv = 1;
+}
+
 static float *lin_bias(const lst_t5_block_ext_t *x, lst_t5_lin_t id) { return x->bitfit.lin[id]; }
 
 static int lin_touches(const lst_t5_block_ext_t *x, lst_t5_lin_t id) {
@@ -106,6 +111,7 @@ const lst_t5_part_t lst_t5_part_bitfit = {
     .layout_model = layout_model,
     .bind = bind,
     .init = init,
+    .needs = needs,
     .lin_bias = lin_bias,
     .lin_touches = lin_touches,
     .norm_fwd = norm_fwd,

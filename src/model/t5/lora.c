@@ -80,6 +80,13 @@ static void init(const lst_param_t *p, float *x, const lst_t5_t *m, lst_rng_t *r
     for (size_t j = 0; j < p->numel; j++) x[j] = (2.0f * lst_rng_uniform(r) - 1.0f) * b;
 }
 
+/* The shared scratch, the cross-attention's value, the backward's x, dx, du. */
+static void needs(const lst_t5_ext_t *e, lst_t5_needs_t *n) {
+    if (!e->lora_rank) return;
+    n->xs = n->cross_kv = 1;
+    if ((size_t)e->lora_rank > n->bwd_width) n->bwd_width = (size_t)e->lora_rank;
+}
+
 /* u per adapted linear: [N, r], the cross-attention value's over Ns rows. */
 static void carve_acts(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t *e, size_t N,
                        size_t Ns, size_t d, int decoder) {
@@ -139,6 +146,7 @@ const lst_t5_part_t lst_t5_part_lora = {
     .layout_block = layout_block,
     .bind = bind,
     .init = init,
+    .needs = needs,
     .carve_acts = carve_acts,
     .step_floats = step_floats,
     .lin_fwd = lin_fwd,

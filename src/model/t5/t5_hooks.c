@@ -112,6 +112,12 @@ void lst_t5_parts_bind(lst_t5_block_ext_t *x, const lst_t5_ext_t *e, const lst_t
         if (lst_t5_parts[i]->bind) lst_t5_parts[i]->bind(x, e, c, prefix, decoder, pick, ctx);
 }
 
+void lst_t5_parts_needs(const lst_t5_ext_t *e, lst_t5_needs_t *n) {
+    memset(n, 0, sizeof *n);
+    for (int i = 0; i < lst_t5_n_parts; i++)
+        if (lst_t5_parts[i]->needs) lst_t5_parts[i]->needs(e, n);
+}
+
 void lst_t5_parts_step_floats(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d,
                               size_t I, lst_t5_step_floats_t *f) {
     memset(f, 0, sizeof *f);

@@ -30,6 +30,15 @@ typedef struct {
     size_t lin, xs, sub[3];
 } lst_t5_step_floats_t;
 
+/* What a model's methods need of its activations beyond each block's own
+ * saves (lst_t5_parts_needs: the parts' answers combined). */
+typedef struct {
+    int xs;            /* the shared scratch [B * max(T, Ts), max(d, I)] (lst_t5_ext_acts_t.xs) */
+    int cross_kv;      /* adds to the cross-attention's keys or values: no folding */
+    size_t bwd_width;  /* the backward's extension scratch: x, dx [rows, max(d, I)] and a, b
+                          [rows, bwd_width] (lst_t5_bwd_scratch_t.ext_*); 0: none */
+} lst_t5_needs_t;
+
 typedef struct lst_t5_part {
     const char *name;
     /* what it adds to the extension for method m (its options checked),
@@ -53,6 +62,8 @@ typedef struct lst_t5_part {
      * encoder output (cross-attention keys and values) */
     void (*carve_acts)(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t *e, size_t N,
                        size_t Ns, size_t d, int decoder);
+    /* raises n to what it needs under e */
+    void (*needs)(const lst_t5_ext_t *e, lst_t5_needs_t *n);
     /* raises f to what its hooks need in a decoding step over up to rows
      * rows (the cross-attention's keys and values: B x Ts) */
     void (*step_floats)(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d, size_t I,
@@ -120,6 +131,7 @@ int lst_t5_parts_layout_model(lst_layout_t *L, const lst_t5_config_t *c, const l
                               int vocab, lst_err_t *err);
 void lst_t5_parts_bind(lst_t5_block_ext_t *x, const lst_t5_ext_t *e, const lst_t5_config_t *c,
                        const char *prefix, int decoder, lst_t5_pick_fn pick, void *ctx);
+void lst_t5_parts_needs(const lst_t5_ext_t *e, lst_t5_needs_t *n);
 void lst_t5_parts_step_floats(const lst_t5_block_ext_t *x, size_t rows, size_t B, size_t d,
                               size_t I, lst_t5_step_floats_t *f);
 void lst_t5_parts_carve_acts(lst_carve_t *cv, lst_t5_ext_acts_t *a, const lst_t5_ext_t *e,

@@ -17,7 +17,8 @@ typedef struct {
     size_t offset;    /* in floats, into the flat buffer */
     size_t numel;
     int trainable;    /* 0: present (saved, counted) but never updated */
-    int ext;          /* 1: added by a fine-tuning method, not in the checkpoint */
+    int ext;          /* non-zero: added by a fine-tuning method, not in the checkpoint
+                         (for the T5 backbone: the index + 1 of its part, t5_hooks.h) */
 } lst_param_t;
 
 typedef struct {

@@ -42,8 +42,11 @@ enum {
     LST_MOPT_PROMPT_LEN = 16,
 };
 
-/* One row of the method registry: every fact about a method that is not
- * its computation, in one place. */
+struct lst_t5_part; /* t5/t5_hooks.h */
+
+/* One row of the method registry: every fact about a method, or where its
+ * own file keeps it (its parts: tensors, their initialisation and count,
+ * and the hooks that compute with them inside the T5 block). */
 typedef struct {
     const char *name;
     int side_mode;      /* LST_SIDE_* for the side networks; -1: trains inside the backbone */
@@ -51,6 +54,9 @@ typedef struct {
     int task_prefix;    /* GLUE inputs start with the task name (the Adapters baseline: no) */
     unsigned options;   /* LST_MOPT_* */
     const char *what;   /* one line, for usage messages */
+    int whole_backbone; /* trains every backbone parameter (full fine-tuning) */
+    const struct lst_t5_part *const *parts; /* what it adds inside the backbone,
+                                               NULL-terminated; NULL: nothing */
 } lst_method_info_t;
 
 /* The row of `name`, or NULL. */

@@ -1,6 +1,7 @@
 /* peft.h: the baselines' additions to the backbone (LST-SPEC section 6):
  * which parameters each method adds and trains, their names, and their
- * initialisation. The forward and backward are in t5.c / t5_ext.c.
+ * initialisation, each read from the method's parts (t5_hooks.h:
+ * bitfit.c, lora.c, adapter.c, prompt.c), which also hold its computation.
  *
  * Names of the added parameters (beside the Hugging Face ones):
  *   BitFit    <linear>.bias ([out]); <block>.layer.N.layer_norm.bias ([d]);

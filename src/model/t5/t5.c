@@ -9,7 +9,7 @@
 
 #include "../../ops/ops.h"
 #include "t5.h"
-#include "t5_ext.h"
+#include "t5_hooks.h"
 
 int lst_t5_op_act(const lst_t5_config_t *c) {
     return c->act == LST_ACT_GELU_NEW ? LST_OP_GELU_NEW
@@ -48,34 +48,11 @@ static double batch_loss(float *dlogits, const float *logits, const lst_batch_t 
     return count ? total / (double)count : 0.0;
 }
 
-/* Dropout sites inside a block (derived from the block's base site). */
+/* Dropout sites inside a block (derived from the block's base site); a
+ * method's own follow from LST_T5_SITE_METHOD (t5_block_ext.h). */
 enum { SITE_SA_PROBS, SITE_SA_OUT, SITE_CA_PROBS, SITE_CA_OUT, SITE_FF_HIDDEN, SITE_FF_OUT,
-       SITE_LORA_Q, SITE_LORA_V, SITE_LORA_CQ, SITE_LORA_CV };
-
-/* A LoRA path beside projection y = x W^T (when the block has one). */
-static void lora_fwd(const lst_t5_block_t *w, float *y, float *u, const float *x, const float *A,
-                     const float *Bm, int N, int in, int O, const lst_drop_t *drop, int site,
-                     float *xs) {
-    if (!A) return;
-    lst_drop_t d = lst_drop_site(drop, site);
-    if (lst_drop_active(drop)) d.p = w->lora_p;
-    lst_lora_forward(y, u, x, A, Bm, N, in, O, w->lora_r, w->lora_scale,
-                     lst_drop_active(drop) ? &d : NULL, xs);
-}
-
-static void lora_bwd(const lst_t5_block_t *w, float *dx, float *dA, float *dB, const float *dy,
-                     const float *x, const float *u, const float *A, const float *Bm, int N,
-                     int in, int O, const lst_drop_t *drop, int site, lst_t5_bwd_scratch_t *s) {
-    if (!A) return;
-    lst_drop_t d = lst_drop_site(drop, site);
-    if (lst_drop_active(drop)) d.p = w->lora_p;
-    lst_lora_backward(dx, dA, dB, dy, x, u, A, Bm, N, in, O, w->lora_r, w->lora_scale,
-                      lst_drop_active(drop) ? &d : NULL, s->ext_x, s->ext_dx, s->ext_a);
-}
-
-static void bias_rows(float *y, const float *b, int N, int C) {
-    if (b) lst_add_rows(y, b, N, C);
-}
+       SITE_END };
+_Static_assert(SITE_END == LST_T5_SITE_METHOD, "the methods' dropout sites follow the block's");
 
 lst_drop_t lst_drop_layer(const lst_drop_t *base, int stack, int layer) {
     lst_drop_t d = {0, 0, 0, 0, NULL};
@@ -118,53 +95,51 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                           const uint8_t *src_mask, const lst_drop_t *drop,
                           float *scratch) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff, H = c->num_heads;
-    const int N = B * T, A = w->ad_dim;
+    const int N = B * T;
     const float eps = c->layer_norm_eps;
+    const lst_t5_ext_acts_t *ea = &a->ext;
 
     lst_rmsnorm_forward(a->n_sa, a->rstd_sa, x, w->ln_sa, N, d, eps);
-    bias_rows(a->n_sa, w->bln_sa, N, d);
-    lst_t5_linear(a->q, a->n_sa, w->q, w->pq, w->bq, N, d, I);
-    lst_t5_linear(a->k, a->n_sa, w->k, w->pk, w->bk, N, d, I);
-    lst_t5_linear(a->v, a->n_sa, w->v, w->pv, w->bv, N, d, I);
-    lora_fwd(w, a->q, a->lu_q, a->n_sa, w->lA_q, w->lB_q, N, d, I, drop, SITE_LORA_Q, a->lx);
-    lora_fwd(w, a->v, a->lu_v, a->n_sa, w->lA_v, w->lB_v, N, d, I, drop, SITE_LORA_V, a->lx);
+    lst_t5_norm_fwd(w, LST_T5_SELF, a->n_sa, N, d);
+    lst_t5_lin_fwd(w, LST_LIN_Q, a->q, a->n_sa, N, d, I, drop, ea);
+    lst_t5_lin_fwd(w, LST_LIN_K, a->k, a->n_sa, N, d, I, drop, ea);
+    lst_t5_lin_fwd(w, LST_LIN_V, a->v, a->n_sa, N, d, I, drop, ea);
     const int on = lst_drop_active(drop);
     lst_drop_t site = lst_drop_site(drop, SITE_SA_PROBS);
     lst_attention_forward(a->ctx, NULL, a->lse, a->q, a->k, a->v, bias, self_mask,
                           causal, B, T, T, H, c->d_kv, on ? &site : NULL, scratch);
-    /* xa = x + drop(adapter(ctx @ o^T)), and the next sub-layer's norm of it */
-    lst_t5_linear(a->xa, a->ctx, w->o, w->po, w->bo, N, I, d);
-    if (A) lst_adapter_forward(a->xa, a->ad_sa_y, a->ad_sa_u, a->ad_sa_g, w->ad_sa, N, d, A);
+    /* xa = x + drop(sub-layer hook(ctx @ o^T)), and the next sub-layer's norm of it */
+    lst_t5_lin_fwd(w, LST_LIN_O, a->xa, a->ctx, N, I, d, drop, ea);
+    lst_t5_sub_fwd(w, LST_T5_SELF, a->xa, N, d, ea);
     site = lst_drop_site(drop, SITE_SA_OUT);
     lst_residual_rmsnorm_forward(a->xa, enc ? a->n_ca : a->n_ff, enc ? a->rstd_ca : a->rstd_ff, x,
                                  a->xa, enc ? w->ln_ca : w->ln_ff, N, d, eps, on ? &site : NULL);
-    bias_rows(enc ? a->n_ca : a->n_ff, enc ? w->bln_ca : w->bln_ff, N, d);
+    lst_t5_norm_fwd(w, enc ? LST_T5_CROSS : LST_T5_FFN, enc ? a->n_ca : a->n_ff, N, d);
 
     if (enc) {
         const int Ns = B * Ts;
-        lst_t5_linear(a->cq, a->n_ca, w->cq, w->pcq, w->bcq, N, d, I);
-        lora_fwd(w, a->cq, a->lu_cq, a->n_ca, w->lA_cq, w->lB_cq, N, d, I, drop, SITE_LORA_CQ, a->lx);
+        lst_t5_lin_fwd(w, LST_LIN_CQ, a->cq, a->n_ca, N, d, I, drop, ea);
         site = lst_drop_site(drop, SITE_CA_PROBS);
         if (a->fold) { /* forward-only: keys and values folded into the queries */
             cross_fold(c, w, a, enc, B, T, Ts, src_mask, on ? &site : NULL);
         } else {
-            lst_t5_linear(a->ck, enc, w->ck, w->pck, w->bck, Ns, d, I);
-            lst_t5_linear(a->cv, enc, w->cv, w->pcv, w->bcv, Ns, d, I);
-            lora_fwd(w, a->cv, a->lu_cv, enc, w->lA_cv, w->lB_cv, Ns, d, I, drop, SITE_LORA_CV, a->lx);
+            lst_t5_lin_fwd(w, LST_LIN_CK, a->ck, enc, Ns, d, I, drop, ea);
+            lst_t5_lin_fwd(w, LST_LIN_CV, a->cv, enc, Ns, d, I, drop, ea);
             lst_attention_forward(a->cctx, NULL, a->clse, a->cq, a->ck, a->cv, NULL, src_mask, 0, B,
                                   T, Ts, H, c->d_kv, on ? &site : NULL, scratch);
         }
-        lst_t5_linear(a->xb, a->cctx, w->co, w->pco, w->bco, N, I, d);
+        lst_t5_lin_fwd(w, LST_LIN_CO, a->xb, a->cctx, N, I, d, drop, ea);
+        lst_t5_sub_fwd(w, LST_T5_CROSS, a->xb, N, d, ea);
         site = lst_drop_site(drop, SITE_CA_OUT);
         lst_residual_rmsnorm_forward(a->xb, a->n_ff, a->rstd_ff, a->xa, a->xb, w->ln_ff, N, d, eps,
                                      on ? &site : NULL);
-        bias_rows(a->n_ff, w->bln_ff, N, d);
+        lst_t5_norm_fwd(w, LST_T5_FFN, a->n_ff, N, d);
     }
     const float *res = enc ? a->xb : a->xa;
 
-    lst_t5_linear(a->h, a->n_ff, w->wi, w->pwi, w->bwi, N, d, F);
+    lst_t5_lin_fwd(w, LST_LIN_WI, a->h, a->n_ff, N, d, F, drop, ea);
     if (c->gated) {
-        lst_t5_linear(a->l, a->n_ff, w->wi1, w->pwi1, w->bwi1, N, d, F);
+        lst_t5_lin_fwd(w, LST_LIN_WI1, a->l, a->n_ff, N, d, F, drop, ea);
         lst_gated_forward(a->act, a->h, a->l, (int64_t)N * F, op_act(c));
     } else {
         lst_act_forward(a->act, a->h, (int64_t)N * F, op_act(c));
@@ -173,8 +148,8 @@ void lst_t5_block_forward(const lst_t5_config_t *c, const lst_t5_block_t *w,
         site = lst_drop_site(drop, SITE_FF_HIDDEN);
         lst_dropout_rows(a->act, a->act, (int64_t)N * F, &site);
     }
-    lst_t5_linear(out, a->act, w->wo, w->pwo, w->bwo, N, F, d);
-    if (A) lst_adapter_forward(out, a->ad_ff_y, a->ad_ff_u, a->ad_ff_g, w->ad_ff, N, d, A);
+    lst_t5_lin_fwd(w, LST_LIN_WO, out, a->act, N, F, d, drop, ea);
+    lst_t5_sub_fwd(w, LST_T5_FFN, out, N, d, ea);
     site = lst_drop_site(drop, SITE_FF_OUT);
     lst_residual_rmsnorm_forward(out, NULL, NULL, res, out, NULL, N, d, eps, on ? &site : NULL);
 }
@@ -328,35 +303,35 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                            int Ts, const uint8_t *src_mask, const lst_drop_t *drop,
                            lst_t5_bwd_scratch_t *s) {
     const int d = c->d_model, I = c->num_heads * c->d_kv, F = c->d_ff, H = c->num_heads;
-    const int N = B * T, A = w->ad_dim;
+    const int N = B * T;
     const int64_t Nd = (int64_t)N * d, NF = (int64_t)N * F;
     const float *res = enc ? a->xb : a->xa;
     const int on = lst_drop_active(drop);
+    const lst_t5_ext_acts_t *ea = &a->ext;
     lst_drop_t site;
 
-    /* FFN: out = res + drop(adapter(drop(act) @ wo^T)); dres = d(out) = d(res) so far */
+    /* FFN: out = res + drop(hook(drop(act) @ wo^T)); dres = d(out) = d(res) so far */
     memcpy(s->dres, dout, sizeof(float) * Nd);
     site = lst_drop_site(drop, SITE_FF_OUT);
     lst_residual_rmsnorm_backward(s->dres, s->dtmp, NULL, NULL, NULL, NULL, NULL, N, d,
                                   on ? &site : NULL);
-    if (A)
-        lst_adapter_backward(s->dtmp, g->ad_ff, a->ad_ff_y, a->ad_ff_u, a->ad_ff_g, w->ad_ff, N, d,
-                             A, s->ext_a, s->ext_b);
+    lst_t5_sub_bwd(w, g, LST_T5_FFN, s->dtmp, N, d, ea, s);
     memset(s->dF, 0, sizeof(float) * NF);
-    lst_matmul_backward(s->dF, g->wo, g->bwo, s->dtmp, a->act, w->wo, N, F, d);
+    const lst_t5_lin_t wo = LST_LIN_WO;
+    lst_t5_lin_bwd(w, g, &wo, 1, s->dF, &s->dtmp, a->act, N, F, d, drop, ea, s);
     drop_grad(s->dF, NF, drop, SITE_FF_HIDDEN);
     memset(s->dn, 0, sizeof(float) * Nd);
     memset(s->dF2, 0, sizeof(float) * NF);
+    const lst_t5_lin_t wi[2] = {LST_LIN_WI, LST_LIN_WI1};
+    float *dwi[2] = {s->dF2, s->dF3};
     if (c->gated) {
         memset(s->dF3, 0, sizeof(float) * NF);
         lst_gated_backward(s->dF2, s->dF3, s->dF, a->h, a->l, NF, op_act(c));
-        lst_matmul_backward(s->dn, g->wi, g->bwi, s->dF2, a->n_ff, w->wi, N, d, F);
-        lst_matmul_backward(s->dn, g->wi1, g->bwi1, s->dF3, a->n_ff, w->wi1, N, d, F);
     } else {
         lst_act_backward(s->dF2, s->dF, a->h, NF, op_act(c));
-        lst_matmul_backward(s->dn, g->wi, g->bwi, s->dF2, a->n_ff, w->wi, N, d, F);
     }
-    if (g->bln_ff) lst_colsum_acc(g->bln_ff, s->dn, N, d);
+    lst_t5_lin_bwd(w, g, wi, c->gated ? 2 : 1, s->dn, dwi, a->n_ff, N, d, F, drop, ea, s);
+    lst_t5_norm_bwd(g, LST_T5_FFN, s->dn, N, d);
     /* seam: res = prev + drop(sub-layer output), n_ff = norm(res) */
     site = lst_drop_site(drop, enc ? SITE_CA_OUT : SITE_SA_OUT);
     lst_residual_rmsnorm_backward(s->dres, s->dtmp, g->ln_ff, s->dn, res, w->ln_ff, a->rstd_ff, N,
@@ -364,9 +339,11 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
 
     if (enc) {
         const int Ns = B * Ts;
-        /* Cross-attention: dtmp = d(cctx @ co^T); dres = d(xa) so far. */
+        /* Cross-attention: dtmp = d(hook(cctx @ co^T)); dres = d(xa) so far. */
+        lst_t5_sub_bwd(w, g, LST_T5_CROSS, s->dtmp, N, d, ea, s);
         memset(s->dI, 0, sizeof(float) * (size_t)N * I);
-        lst_matmul_backward(s->dI, g->co, g->bco, s->dtmp, a->cctx, w->co, N, I, d);
+        const lst_t5_lin_t co = LST_LIN_CO, cq = LST_LIN_CQ, ckv[2] = {LST_LIN_CK, LST_LIN_CV};
+        lst_t5_lin_bwd(w, g, &co, 1, s->dI, &s->dtmp, a->cctx, N, I, d, drop, ea, s);
         memset(s->dq, 0, sizeof(float) * (size_t)N * I);
         site = lst_drop_site(drop, SITE_CA_PROBS);
         if (a->fold) { /* float32 weights: a bf16 backbone never runs backward */
@@ -379,28 +356,23 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
             lst_attention_backward(s->dq, s->dck, s->dcv, NULL, s->dI, a->cctx, a->clse, a->cq,
                                    a->ck, a->cv, NULL, src_mask, 0, B, T, Ts, H, c->d_kv,
                                    on ? &site : NULL, s->attn);
-            lst_matmul_backward(denc, g->ck, g->bck, s->dck, enc, w->ck, Ns, d, I);
-            lst_matmul_backward(denc, g->cv, g->bcv, s->dcv, enc, w->cv, Ns, d, I);
-            lora_bwd(w, denc, g->lA_cv, g->lB_cv, s->dcv, enc, a->lu_cv, w->lA_cv, w->lB_cv, Ns, d,
-                     I, drop, SITE_LORA_CV, s);
+            float *dkv[2] = {s->dck, s->dcv};
+            lst_t5_lin_bwd(w, g, ckv, 2, denc, dkv, enc, Ns, d, I, drop, ea, s);
         }
         memset(s->dn, 0, sizeof(float) * Nd);
-        lst_matmul_backward(s->dn, g->cq, g->bcq, s->dq, a->n_ca, w->cq, N, d, I);
-        lora_bwd(w, s->dn, g->lA_cq, g->lB_cq, s->dq, a->n_ca, a->lu_cq, w->lA_cq, w->lB_cq, N, d,
-                 I, drop, SITE_LORA_CQ, s);
-        if (g->bln_ca) lst_colsum_acc(g->bln_ca, s->dn, N, d);
+        lst_t5_lin_bwd(w, g, &cq, 1, s->dn, &s->dq, a->n_ca, N, d, I, drop, ea, s);
+        lst_t5_norm_bwd(g, LST_T5_CROSS, s->dn, N, d);
         /* seam: xa = x + drop(self-attention output), n_ca = norm(xa) */
         site = lst_drop_site(drop, SITE_SA_OUT);
         lst_residual_rmsnorm_backward(s->dres, s->dtmp, g->ln_ca, s->dn, a->xa, w->ln_ca,
                                       a->rstd_ca, N, d, on ? &site : NULL);
     }
 
-    /* Self-attention: dtmp = d(adapter(ctx @ o^T)); dres = d(x) so far. */
-    if (A)
-        lst_adapter_backward(s->dtmp, g->ad_sa, a->ad_sa_y, a->ad_sa_u, a->ad_sa_g, w->ad_sa, N, d,
-                             A, s->ext_a, s->ext_b);
+    /* Self-attention: dtmp = d(hook(ctx @ o^T)); dres = d(x) so far. */
+    lst_t5_sub_bwd(w, g, LST_T5_SELF, s->dtmp, N, d, ea, s);
     memset(s->dI, 0, sizeof(float) * (size_t)N * I);
-    lst_matmul_backward(s->dI, g->o, g->bo, s->dtmp, a->ctx, w->o, N, I, d);
+    const lst_t5_lin_t o = LST_LIN_O, qkv[3] = {LST_LIN_Q, LST_LIN_K, LST_LIN_V};
+    lst_t5_lin_bwd(w, g, &o, 1, s->dI, &s->dtmp, a->ctx, N, I, d, drop, ea, s);
     memset(s->dq, 0, sizeof(float) * (size_t)N * I);
     memset(s->dk, 0, sizeof(float) * (size_t)N * I);
     memset(s->dv, 0, sizeof(float) * (size_t)N * I);
@@ -409,14 +381,9 @@ void lst_t5_block_backward(const lst_t5_config_t *c, const lst_t5_block_t *w,
                            bias, self_mask, causal, B, T, T, H, c->d_kv, on ? &site : NULL,
                            s->attn);
     memset(s->dn, 0, sizeof(float) * Nd);
-    lst_matmul_backward(s->dn, g->q, g->bq, s->dq, a->n_sa, w->q, N, d, I);
-    lst_matmul_backward(s->dn, g->k, g->bk, s->dk, a->n_sa, w->k, N, d, I);
-    lst_matmul_backward(s->dn, g->v, g->bv, s->dv, a->n_sa, w->v, N, d, I);
-    lora_bwd(w, s->dn, g->lA_q, g->lB_q, s->dq, a->n_sa, a->lu_q, w->lA_q, w->lB_q, N, d, I, drop,
-             SITE_LORA_Q, s);
-    lora_bwd(w, s->dn, g->lA_v, g->lB_v, s->dv, a->n_sa, a->lu_v, w->lA_v, w->lB_v, N, d, I, drop,
-             SITE_LORA_V, s);
-    if (g->bln_sa) lst_colsum_acc(g->bln_sa, s->dn, N, d);
+    float *dqkv[3] = {s->dq, s->dk, s->dv};
+    lst_t5_lin_bwd(w, g, qkv, 3, s->dn, dqkv, a->n_sa, N, d, I, drop, ea, s);
+    lst_t5_norm_bwd(g, LST_T5_SELF, s->dn, N, d);
     if (!dx) {
         if (g->ln_sa) lst_rmsnorm_backward(NULL, g->ln_sa, s->dn, x, w->ln_sa, a->rstd_sa, N, d);
         return;

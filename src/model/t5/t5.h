@@ -17,6 +17,7 @@
 #include "../../ops/wformat.h"
 #include "../batch.h"
 #include "../layout.h"
+#include "t5_block_ext.h"
 
 /* A block linear stored once for a frozen backbone's forward, in a format
  * of ops/wformat.h (float32 panels, bf16 panels); data NULL: not packed
@@ -34,16 +35,10 @@ typedef struct {
     float *ln_ff;                     /* [d] */
     float *wi, *wi1;                  /* [F, d]; wi1 = wi_1 when gated */
     float *wo;                        /* [d, F] */
-    /* Method extensions (LST-SPEC section 6, peft.c); NULL when absent. */
-    float *bq, *bk, *bv, *bo;         /* BitFit: linear biases [I] x 3, [d] */
-    float *bcq, *bck, *bcv, *bco;
-    float *bwi, *bwi1, *bwo;          /* [F], [F], [d] */
-    float *bln_sa, *bln_ca, *bln_ff;  /* BitFit: additive block layer-norm biases [d] */
-    float *ad_sa[4], *ad_ff[4];       /* adapters: down W [A, d], b [A]; up W [d, A], b [d] */
-    float *lA_q, *lB_q, *lA_v, *lB_v; /* LoRA: A [r, d], B [I, r] */
-    float *lA_cq, *lB_cq, *lA_cv, *lB_cv;
-    int ad_dim, lora_r;               /* A, r (0: none) */
-    float lora_scale, lora_p;         /* alpha / r, LoRA dropout */
+    /* What a fine-tuning method adds (t5_block_ext.h); empty in a plain
+     * block. Forward, backward and decoding reach it through the hooks of
+     * t5_hooks.h only. */
+    lst_t5_block_ext_t ext;
     /* Frozen backbone packed for its forward (lst_t5_to_bf16,
      * lst_t5_pack_f32): the linears so packed have a NULL float32 field. */
     lst_t5_packed_t pq, pk, pv, po, pcq, pck, pcv, pco, pwi, pwi1, pwo;
@@ -228,11 +223,7 @@ typedef struct {
     float *rstd_sa, *n_sa, *q, *k, *v, *lse, *ctx, *xa;   /* lse: [B, H, T] */
     float *rstd_ca, *n_ca, *cq, *ck, *cv, *clse, *cctx, *xb;
     float *rstd_ff, *n_ff, *h, *l, *act; /* act == h (overwritten) for ReLU and forward-only sets */
-    /* method extensions (NULL when absent) */
-    float *ad_sa_y, *ad_sa_u, *ad_sa_g;  /* adapter input [N, d], hidden [N, A] x 2 */
-    float *ad_ff_y, *ad_ff_u, *ad_ff_g;
-    float *lu_q, *lu_v, *lu_cq, *lu_cv;  /* LoRA: scale * drop(x) A^T [rows, r] */
-    float *lx;                           /* LoRA scratch [B * max(T, Ts), max(d, I)], shared */
+    lst_t5_ext_acts_t ext; /* what the methods save (t5_block_ext.h); NULL when absent */
     /* the folded cross-attention's scratch (then ck, cv are NULL), and room
      * for a bf16 backbone's ck, cv as floats [2, I, d] and its bf16-rounded
      * input [B, Ts, d] (untouched in float32) */

@@ -5,6 +5,7 @@
 
 #include "../../ops/ops.h"
 #include "t5.h"
+#include "t5_hooks.h"
 
 float *lst_carve(lst_carve_t *c, size_t n) {
     float *p = c->base ? c->base + c->used : NULL;
@@ -94,34 +95,20 @@ void lst_t5_block_acts_carve_fwd(lst_carve_t *c, lst_t5_block_acts_t *b,
     block_carve(c, b, cfg, B, Ts > Td ? Ts : Td, Ts, &o);
 }
 
-/* A method's extra saved activations in one block. */
+/* A method's extra saved activations in one block (each part's own,
+ * t5_hooks.h); lx: the shared scratch (lst_t5_needs_t.xs). */
 static void ext_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b, const lst_t5_ext_t *e,
                            size_t N, size_t Ns, size_t d, int decoder, float *lx) {
-    const size_t A = e->adapter_dim, r = e->lora_rank;
-    if (A) {
-        b->ad_sa_y = carve(c, N * d);
-        b->ad_sa_u = carve(c, N * A);
-        b->ad_sa_g = carve(c, N * A);
-        b->ad_ff_y = carve(c, N * d);
-        b->ad_ff_u = carve(c, N * A);
-        b->ad_ff_g = carve(c, N * A);
-    }
-    if (r) {
-        b->lu_q = carve(c, N * r);
-        b->lu_v = carve(c, N * r);
-        if (decoder) {
-            b->lu_cq = carve(c, N * r);
-            b->lu_cv = carve(c, Ns * r);
-        }
-    }
-    b->lx = lx;
+    lst_t5_parts_carve_acts(c, &b->ext, e, N, Ns, d, decoder, lx);
 }
 
 /* The decoder cross-attention of the model folds (Ts: with the prompt):
- * where it pays and its key and value projections carry no bias or LoRA
- * (BitFit, LoRA). */
+ * where it pays and no method adds to its key and value projections
+ * (lst_t5_needs_t.cross_kv: BitFit's biases, LoRA's value). */
 static int folds(const lst_t5_t *m, int Ts, int Td) {
-    return !m->ext.bitfit && !m->ext.lora_rank && fold_pays(&m->cfg, Ts, Td);
+    lst_t5_needs_t n;
+    lst_t5_parts_needs(&m->ext, &n);
+    return !n.cross_kv && fold_pays(&m->cfg, Ts, Td);
 }
 
 /* The backward's own buffers (Ts: the encoder length with the prompt). */
@@ -138,8 +125,10 @@ static void carve_bwd(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m, int T
     a->dbias_enc = carve(c, H * Ts * Ts);
     a->dbias_dec = carve(c, H * Td * Td);
     lst_t5_bwd_scratch_carve(c, &a->bwd, cfg, B, Td, Ts, !folds(m, Ts, Td));
-    if (e->lora_rank || e->adapter_dim) {
-        const size_t Ar = (size_t)(e->adapter_dim > e->lora_rank ? e->adapter_dim : e->lora_rank);
+    lst_t5_needs_t n;
+    lst_t5_parts_needs(e, &n);
+    if (n.bwd_width) {
+        const size_t Ar = n.bwd_width;
         a->bwd.ext_x = carve(c, (size_t)B * Tm * Dm);
         a->bwd.ext_dx = carve(c, (size_t)B * Tm * Dm);
         a->bwd.ext_a = carve(c, (size_t)B * Tm * Ar);
@@ -177,7 +166,9 @@ static void carve_all(lst_carve_t *c, lst_t5_acts_t *a, const lst_t5_t *m) {
     a->src_mask_ext = e->prompt_len ? (uint8_t *)carve(c, ((size_t)B * Ts + 3) / 4) : NULL;
     const size_t Tm = (size_t)(Ts > Td ? Ts : Td), Dm = d > I ? d : I;
     a->attn_scratch = carve(c, lst_attention_forward_workspace(B, (int)Tm, (int)Tm, (int)H));
-    float *lx = e->lora_rank ? carve(c, (size_t)B * Tm * Dm) : NULL;
+    lst_t5_needs_t n;
+    lst_t5_parts_needs(e, &n);
+    float *lx = n.xs ? carve(c, (size_t)B * Tm * Dm) : NULL;
     if (a->keep_all) carve_bwd(c, a, m, Ts, Tm, Dm);
     /* Blocks whose backward runs keep their activations; the others (all
      * in inference, those below a frozen prefix in training) share one set. */

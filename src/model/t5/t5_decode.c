@@ -11,7 +11,7 @@
 
 #include "../../ops/ops.h"
 #include "t5.h"
-#include "t5_ext.h"
+#include "t5_hooks.h"
 
 /* How many steps run with the cross-attention folded (no [B, Ts, I] keys
  * and values): all max_len when that costs less than half of projecting
@@ -19,12 +19,13 @@
  * layer); otherwise as many as stay below half of that projection, after
  * which the keys and values are projected (greedy generation mostly stops
  * at EOS long before max_len). 0: never fold (key and value projections
- * with a bias or LoRA). */
+ * with a method's addition: a bias or LoRA). */
 static int fold_steps(const lst_t5_config_t *cfg, const lst_t5_block_t *const *blocks, int L,
                       int Ts, int max_len) {
     if (L <= 0) return 0;
     for (int l = 0; l < L; l++)
-        if (blocks[l]->bck || blocks[l]->bcv || blocks[l]->lA_cv) return 0;
+        if (!lst_t5_lin_plain(blocks[l], LST_LIN_CK) || !lst_t5_lin_plain(blocks[l], LST_LIN_CV))
+            return 0;
     const lst_cross_cost_t k = lst_cross_fold_cost(Ts, cfg->num_heads, cfg->d_kv, cfg->d_model);
     if (2.0 * k.folded * max_len < k.project + k.plain * max_len) return max_len;
     const double t = 0.5 * k.project / k.folded; /* folded steps worth half a projection */
@@ -64,15 +65,15 @@ static cache_sizes_t cache_sizes(const lst_t5_config_t *cfg, const lst_t5_block_
         z.fold_w = nl * 2 * I * d;
         z.enc16 = (size_t)B * Ts * d;
     }
-    /* a method's extensions: LoRA over B x Ts rows at most, adapters */
-    const size_t r = L ? blocks[0]->lora_r : 0, A = L ? blocks[0]->ad_dim : 0;
-    const size_t rows = (size_t)B * (Ts > 1 ? Ts : 1), Dm = d > I ? d : I;
+    /* the methods' step scratch (step_ext), over B x Ts rows at most */
+    lst_t5_step_floats_t m = {0};
+    if (L) lst_t5_parts_step_floats(&blocks[0]->ext, (size_t)B * (Ts > 1 ? Ts : 1), B, d, I, &m);
     const size_t step[CACHE_STEP_BUFS] = {
         B * d, B * d, B * d,             /* x, n, tmp */
         B * I, B * I, B * I, B * I,      /* q, kk, vv, ctx */
         B * F, B * F, H * kmax, H * max_len, /* h, l, probs, bias */
-        rows * r, r ? rows * Dm : 0,     /* lu, lx */
-        A ? B * d : 0, B * A, B * A};    /* ay, au, ag */
+        m.lin, m.xs,                     /* lu, lx */
+        m.sub[0], m.sub[1], m.sub[2]};   /* ay, au, ag */
     memcpy(z.step, step, sizeof step);
     z.src_mask = (size_t)B * Ts;
     return z;
@@ -94,6 +95,20 @@ static float *cache_floats(lst_t5_cache_t *c, size_t n, lst_err_t *err) {
     float *p = lst_malloc(n ? n : 1, sizeof(float), err);
     if (p) c->bytes += sizeof(float) * n;
     return p;
+}
+
+/* The methods' buffers of a step (inference: nothing is kept for a
+ * backward, so every linear's and sub-layer's share the step scratch). */
+static lst_t5_ext_acts_t step_ext(const lst_t5_cache_t *c) {
+    lst_t5_ext_acts_t a;
+    for (int i = 0; i < LST_N_LIN; i++) a.lin[i] = c->lu;
+    for (int i = 0; i < LST_N_SUB; i++) {
+        a.sub[i][0] = c->ay;
+        a.sub[i][1] = c->au;
+        a.sub[i][2] = c->ag;
+    }
+    a.xs = c->lx;
+    return a;
 }
 
 int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
@@ -153,29 +168,22 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
         }
         return 0;
     }
+    const lst_t5_ext_acts_t ea = step_ext(c);
     for (size_t l = 0; l < L; l++) {
         const lst_t5_block_t *w = blocks[l];
-        float *cv = c->cross_v + l * B * Ts * I;
-        lst_t5_linear(c->cross_k + l * B * Ts * I, enc_out, w->ck, w->pck, w->bck, B * Ts, (int)d, (int)I);
-        lst_t5_linear(cv, enc_out, w->cv, w->pcv, w->bcv, B * Ts, (int)d, (int)I);
-        if (w->lA_cv)
-            lst_lora_forward(cv, c->lu, enc_out, w->lA_cv, w->lB_cv, B * Ts, (int)d, (int)I, w->lora_r,
-                             w->lora_scale, NULL, c->lx);
+        lst_t5_lin_fwd(w, LST_LIN_CK, c->cross_k + l * B * Ts * I, enc_out, B * Ts, (int)d, (int)I,
+                       NULL, &ea);
+        lst_t5_lin_fwd(w, LST_LIN_CV, c->cross_v + l * B * Ts * I, enc_out, B * Ts, (int)d, (int)I,
+                       NULL, &ea);
     }
     return 0;
 }
 
-/* y = x W^T (+ b) (+ the LoRA path), inference. */
-static void proj(lst_t5_cache_t *c, const lst_t5_block_t *w, float *y, const float *x,
-                 const float *W, lst_t5_packed_t Wp, const float *b, const float *lA,
-                 const float *lB, int N, int in, int O) {
-    lst_t5_linear(y, x, W, Wp, b, N, in, O);
-    if (lA) lst_lora_forward(y, c->lu, x, lA, lB, N, in, O, w->lora_r, w->lora_scale, NULL, c->lx);
-}
-
-static void norm(lst_t5_cache_t *c, const float *ln, const float *bias, int B, int d, float eps) {
+/* After sub-layer sub's norm of c->x: c->n, with the methods' hook. */
+static void norm(lst_t5_cache_t *c, const lst_t5_block_t *w, const float *ln, lst_t5_sub_t sub,
+                 int B, int d, float eps) {
     lst_rmsnorm_forward(c->n, NULL, c->x, ln, B, d, eps);
-    if (bias) lst_add_rows(c->n, bias, B, d);
+    lst_t5_norm_fwd(w, sub, c->n, B, d);
 }
 
 void lst_t5_cache_free(lst_t5_cache_t *c) {
@@ -214,11 +222,12 @@ static int project_cross(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
             return -1;
         }
     }
-    if (c->len == c->fold_until) {
-        lst_t5_linear(c->cross_k + l * B * Ts * I, c->enc, w->ck, w->pck, NULL, (int)(B * Ts),
-                      (int)d, (int)I);
-        lst_t5_linear(c->cross_v + l * B * Ts * I, c->enc, w->cv, w->pcv, NULL, (int)(B * Ts),
-                      (int)d, (int)I);
+    if (c->len == c->fold_until) { /* plain key and value linears (fold_steps) */
+        const lst_t5_ext_acts_t ea = step_ext(c);
+        lst_t5_lin_fwd(w, LST_LIN_CK, c->cross_k + l * B * Ts * I, c->enc, (int)(B * Ts), (int)d,
+                       (int)I, NULL, &ea);
+        lst_t5_lin_fwd(w, LST_LIN_CV, c->cross_v + l * B * Ts * I, c->enc, (int)(B * Ts), (int)d,
+                       (int)I, NULL, &ea);
     }
     return 0;
 }
@@ -232,10 +241,12 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
     float *K = c->self_k + (size_t)l * B * c->max_len * I;
     float *Vc = c->self_v + (size_t)l * B * c->max_len * I;
 
-    norm(c, w->ln_sa, w->bln_sa, B, d, eps);
-    proj(c, w, c->q, c->n, w->q, w->pq, w->bq, w->lA_q, w->lB_q, B, d, I);
-    lst_t5_linear(c->kk, c->n, w->k, w->pk, w->bk, B, d, I);
-    proj(c, w, c->vv, c->n, w->v, w->pv, w->bv, w->lA_v, w->lB_v, B, d, I);
+    const lst_t5_ext_acts_t ea = step_ext(c);
+
+    norm(c, w, w->ln_sa, LST_T5_SELF, B, d, eps);
+    lst_t5_lin_fwd(w, LST_LIN_Q, c->q, c->n, B, d, I, NULL, &ea);
+    lst_t5_lin_fwd(w, LST_LIN_K, c->kk, c->n, B, d, I, NULL, &ea);
+    lst_t5_lin_fwd(w, LST_LIN_V, c->vv, c->n, B, d, I, NULL, &ea);
     for (int b = 0; b < B; b++) {
         float *Kb = K + (size_t)b * c->max_len * I, *Vb = Vc + (size_t)b * c->max_len * I;
         memcpy(Kb + (size_t)t * I, c->kk + (size_t)b * I, sizeof(float) * I);
@@ -243,12 +254,12 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
         lst_attention_forward(c->ctx + (size_t)b * I, c->probs, NULL, c->q + (size_t)b * I, Kb, Vb,
                               c->bias, NULL, 0, 1, 1, Tk, H, D, NULL, NULL);
     }
-    lst_t5_linear(c->tmp, c->ctx, w->o, w->po, w->bo, B, I, d);
-    if (w->ad_dim) lst_adapter_forward(c->tmp, c->ay, c->au, c->ag, w->ad_sa, B, d, w->ad_dim);
+    lst_t5_lin_fwd(w, LST_LIN_O, c->tmp, c->ctx, B, I, d, NULL, &ea);
+    lst_t5_sub_fwd(w, LST_T5_SELF, c->tmp, B, d, &ea);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 
-    norm(c, w->ln_ca, w->bln_ca, B, d, eps);
-    proj(c, w, c->q, c->n, w->cq, w->pcq, w->bcq, w->lA_cq, w->lB_cq, B, d, I);
+    norm(c, w, w->ln_ca, LST_T5_CROSS, B, d, eps);
+    lst_t5_lin_fwd(w, LST_LIN_CQ, c->q, c->n, B, d, I, NULL, &ea);
     /* folded for the first fold_until steps, then (a long generation) with
      * projected keys and values, unless those cannot be allocated */
     if (c->fold && (t < c->fold_until || project_cross(c, w, l) != 0)) {
@@ -264,20 +275,21 @@ void lst_dec_cache_layer(lst_t5_cache_t *c, const lst_t5_block_t *w, int l) {
                                   CK + (size_t)b * Ts * I, CV + (size_t)b * Ts * I, NULL,
                                   c->src_mask + (size_t)b * Ts, 0, 1, 1, Ts, H, D, NULL, NULL);
     }
-    lst_t5_linear(c->tmp, c->ctx, w->co, w->pco, w->bco, B, I, d);
+    lst_t5_lin_fwd(w, LST_LIN_CO, c->tmp, c->ctx, B, I, d, NULL, &ea);
+    lst_t5_sub_fwd(w, LST_T5_CROSS, c->tmp, B, d, &ea);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 
-    norm(c, w->ln_ff, w->bln_ff, B, d, eps);
-    lst_t5_linear(c->h, c->n, w->wi, w->pwi, w->bwi, B, d, F);
+    norm(c, w, w->ln_ff, LST_T5_FFN, B, d, eps);
+    lst_t5_lin_fwd(w, LST_LIN_WI, c->h, c->n, B, d, F, NULL, &ea);
     lst_op_act_t act = (lst_op_act_t)lst_t5_op_act(cfg);
     if (cfg->gated) {
-        lst_t5_linear(c->l, c->n, w->wi1, w->pwi1, w->bwi1, B, d, F);
+        lst_t5_lin_fwd(w, LST_LIN_WI1, c->l, c->n, B, d, F, NULL, &ea);
         lst_gated_forward(c->h, c->h, c->l, (int64_t)B * F, act);
     } else {
         lst_act_forward(c->h, c->h, (int64_t)B * F, act);
     }
-    lst_t5_linear(c->tmp, c->h, w->wo, w->pwo, w->bwo, B, F, d);
-    if (w->ad_dim) lst_adapter_forward(c->tmp, c->ay, c->au, c->ag, w->ad_ff, B, d, w->ad_dim);
+    lst_t5_lin_fwd(w, LST_LIN_WO, c->tmp, c->h, B, F, d, NULL, &ea);
+    lst_t5_sub_fwd(w, LST_T5_FFN, c->tmp, B, d, &ea);
     lst_add_inplace(c->x, c->tmp, (int64_t)B * d);
 }
 

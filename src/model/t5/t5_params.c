@@ -12,6 +12,7 @@
 #include "../../io/safetensors.h"
 #include "peft.h"
 #include "t5.h"
+#include "t5_hooks.h"
 #include "t5_tensors.h"
 
 /* Appends every visited tensor to the layout (a lst_t5_visit_fn). */
@@ -128,59 +129,40 @@ static float *pick(const lst_param_t *p, int n, float *flat, const char *name,
     return flat + p[i].offset;
 }
 
+/* A table and buffer to bind from (a lst_t5_pick_fn's context). */
+typedef struct {
+    const lst_param_t *p;
+    int n, tonly;
+    float *flat;
+} pick_ctx_t;
+
+static float *pick_name(void *vctx, const char *name) {
+    const pick_ctx_t *x = vctx;
+    return pick(x->p, x->n, x->flat, name, x->tonly);
+}
+
+/* The block's own tensors from the tensor table; with e, the methods'
+ * tensors (and sizes) through their parts (t5_hooks.h). */
 static void bind_block(const lst_param_t *p, int n, float *flat, const lst_t5_config_t *c,
-                       const char *prefix, int decoder, lst_t5_block_t *b, int tonly) {
+                       const char *prefix, int decoder, lst_t5_block_t *b, int tonly,
+                       const lst_t5_ext_t *e) {
     char nm[200];
     memset(b, 0, sizeof *b);
-#define P(field, fmt, ...)                                          \
-    snprintf(nm, sizeof nm, "%s." fmt, prefix, ##__VA_ARGS__);      \
-    b->field = pick(p, n, flat, nm, tonly)
     for (int i = 0; i < lst_t5_n_block_tensors; i++) {
         const lst_t5_tensor_t *t = &lst_t5_block_tensors[i];
         if (t->field == LST_T5_NO_FIELD || !lst_t5_tensor_in(t, c, decoder, 0)) continue;
         lst_t5_tensor_name(nm, sizeof nm, prefix, t, decoder);
         *(float **)((char *)b + t->field) = pick(p, n, flat, nm, tonly);
     }
-    const int ff = decoder ? 2 : 1;
-    /* method extensions (peft.h names) */
-    P(bq, "layer.0.SelfAttention.q.bias");
-    P(bk, "layer.0.SelfAttention.k.bias");
-    P(bv, "layer.0.SelfAttention.v.bias");
-    P(bo, "layer.0.SelfAttention.o.bias");
-    P(bln_sa, "layer.0.layer_norm.bias");
-    P(lA_q, "layer.0.SelfAttention.q.lora_A.weight");
-    P(lB_q, "layer.0.SelfAttention.q.lora_B.weight");
-    P(lA_v, "layer.0.SelfAttention.v.lora_A.weight");
-    P(lB_v, "layer.0.SelfAttention.v.lora_B.weight");
-    if (decoder) {
-        P(bcq, "layer.1.EncDecAttention.q.bias");
-        P(bck, "layer.1.EncDecAttention.k.bias");
-        P(bcv, "layer.1.EncDecAttention.v.bias");
-        P(bco, "layer.1.EncDecAttention.o.bias");
-        P(bln_ca, "layer.1.layer_norm.bias");
-        P(lA_cq, "layer.1.EncDecAttention.q.lora_A.weight");
-        P(lB_cq, "layer.1.EncDecAttention.q.lora_B.weight");
-        P(lA_cv, "layer.1.EncDecAttention.v.lora_A.weight");
-        P(lB_cv, "layer.1.EncDecAttention.v.lora_B.weight");
-    }
-    P(bln_ff, "layer.%d.layer_norm.bias", ff);
-    P(bwi, "layer.%d.DenseReluDense.%s.bias", ff, c->gated ? "wi_0" : "wi");
-    if (c->gated) {
-        P(bwi1, "layer.%d.DenseReluDense.wi_1.bias", ff);
-    }
-    P(bwo, "layer.%d.DenseReluDense.wo.bias", ff);
-    const char *part[4] = {"down.weight", "down.bias", "up.weight", "up.bias"};
-    for (int k = 0; k < 4; k++) {
-        P(ad_sa[k], "layer.0.adapter.%s", part[k]);
-        P(ad_ff[k], "layer.%d.adapter.%s", ff, part[k]);
-    }
-#undef P
+    pick_ctx_t ctx = {p, n, tonly, flat};
+    if (e) lst_t5_parts_bind(&b->ext, e, c, prefix, decoder, pick_name, &ctx);
 }
 
+/* A side block: no method additions. */
 void lst_t5_bind_block(const lst_param_t *p, int n, float *flat,
                        const lst_t5_config_t *c, const char *prefix,
                        int decoder, lst_t5_block_t *b) {
-    bind_block(p, n, flat, c, prefix, decoder, b, 0);
+    bind_block(p, n, flat, c, prefix, decoder, b, 0, NULL);
 }
 
 static void bind_model(const lst_t5_t *m, float *flat, lst_t5_weights_t *w, int tonly) {
@@ -202,11 +184,7 @@ static void bind_model(const lst_t5_t *m, float *flat, lst_t5_weights_t *w, int 
         for (int i = 0; i < nl; i++) {
             lst_t5_block_t *b = s ? &w->dec[i] : &w->enc[i];
             snprintf(prefix, sizeof prefix, "%s.block.%d", s ? "decoder" : "encoder", i);
-            bind_block(p, n, flat, c, prefix, s, b, tonly);
-            b->ad_dim = m->ext.adapter_dim;
-            b->lora_r = m->ext.lora_rank;
-            b->lora_scale = m->ext.lora_rank ? m->ext.lora_alpha / m->ext.lora_rank : 0.0f;
-            b->lora_p = m->ext.lora_dropout;
+            bind_block(p, n, flat, c, prefix, s, b, tonly, &m->ext);
         }
     }
 }

@@ -244,27 +244,36 @@ static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, l
     return 0;
 }
 
-/* The kept layers: integers, ascending, each a layer index. */
+/* The kept layers: integers, ascending, each a layer index (the backbone,
+ * once opened, checks them against its depth). */
 static int load_layers(const cJSON *j, lst_side_opts_t *s, const char *path, lst_err_t *err) {
     for (int st = 0; st < 2; st++) {
         const char *key = st ? "decoder_side_layers" : "encoder_side_layers";
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
-        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > LST_MAX_LAYERS)
-            return lst_fail(err, "%s: '%s' is not an array of at most %d layers", path, key,
-                            LST_MAX_LAYERS);
+        if (!cJSON_IsArray(a))
+            return lst_fail(err, "%s: '%s' is not an array of layers", path, key);
+        const int n = cJSON_GetArraySize(a);
+        int *keep = lst_malloc(n > 0 ? (size_t)n : 1, sizeof *keep, err);
+        if (!keep) return -1;
         int k = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, a) {
             const double x = cJSON_IsNumber(e) ? e->valuedouble : -1;
-            if (!(x >= 0 && x < LST_MAX_LAYERS) || x != floor(x) || (k && x <= s->keep[st][k - 1]))
-                return lst_fail(err, "%s: '%s' entry %d is not a layer index in 0..%d above the "
-                                "previous one", path, key, k, LST_MAX_LAYERS - 1);
-            s->keep[st][k++] = (int)x;
+            if (!(x >= 0 && x < INT_MAX) || x != floor(x) || (k && x <= keep[k - 1])) {
+                free(keep);
+                return lst_fail(err, "%s: '%s' entry %d is not a layer index above the previous "
+                                "one", path, key, k);
+            }
+            keep[k++] = (int)x;
         }
-        s->n_keep[st] = k;
+        const int rc = lst_side_opts_set(s, st, keep, k, err);
+        free(keep);
+        if (rc) return -1;
     }
     return 0;
 }
+
+void lst_train_opts_free(lst_train_opts_t *o) { lst_side_opts_free(&o->side); }
 
 int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     lst_train_opts_default(o);
@@ -281,5 +290,6 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
                                    path, err);
     if (!rc) lst_method_side_mode(o->method.name, &o->side.mode);
     cJSON_Delete(j);
+    if (rc) lst_train_opts_free(o); /* nothing half-loaded stays owned */
     return rc;
 }

@@ -191,7 +191,7 @@ typedef struct {
     lst_side_weights_t grad_w;   /* the gradients' view (bound at every backward) */
     float *arena;
     size_t arena_floats;
-    const lst_backbone_t *bb;    /* whose bb_run this is */
+    const lst_backbone_ops_t *bb_ops; /* whose bb_run this is (the static table) */
 } lst_side_acts_t;
 
 /* backward: also plan the backward buffers (training). One allocation,

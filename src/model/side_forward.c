@@ -118,7 +118,7 @@ int lst_side_acts_alloc(lst_side_acts_t *a, const lst_backbone_t *bb, const lst_
         lst_side_acts_free(a);
         return -1;
     }
-    a->bb = bb;
+    a->bb_ops = bb->ops;
     lst_carve_t c = {0};
     carve_acts(&c, a, bb, s);
     a->arena_floats = c.used;
@@ -134,7 +134,7 @@ int lst_side_acts_alloc(lst_side_acts_t *a, const lst_backbone_t *bb, const lst_
 }
 
 void lst_side_acts_free(lst_side_acts_t *a) {
-    if (a->bb) lst_bb_run_free(a->bb, a->bb_run);
+    if (a->bb_run) a->bb_ops->run_free(a->bb_run);
     lst_side_weights_free(&a->grad_w);
     free(a->arena);
     free(a->blk[0]);

@@ -20,6 +20,8 @@ struct lst_bb_run {
     lst_t5_block_acts_t blk;   /* one forward-only block's scratch */
 };
 
+const lst_t5_block_acts_t *lst_t5_run_block(const lst_bb_run_t *run) { return &run->blk; }
+
 static void t5_embed(const void *m, float *out, const int32_t *ids, int N) {
     lst_embedding_forward(out, ids, M(m)->w.shared, N, M(m)->cfg.d_model);
 }

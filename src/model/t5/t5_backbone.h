@@ -18,6 +18,9 @@ void lst_t5_backbone_own(lst_backbone_t *bb, lst_t5_t *m);
 /* The model behind a T5 backbone (NULL for another backbone). */
 lst_t5_t *lst_t5_of(const lst_backbone_t *bb);
 
+/* The one block scratch of a run state (tests: whether it folds). */
+const lst_t5_block_acts_t *lst_t5_run_block(const lst_bb_run_t *run);
+
 /* A shape-only T5 backbone of cfg and vocab with a method's additions (m
  * NULL: none): the memory plan's queries work, nothing holds weights. */
 int lst_t5_backbone_shape(lst_backbone_t *bb, const lst_t5_config_t *cfg, int vocab,

@@ -4,7 +4,7 @@
 #include "../io/glue.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
-#include "../model/t5/peft.h"
+#include "../model/methods.h"
 #include "../model/t5/presets.h"
 #include "../model/side.h"
 

@@ -7,7 +7,7 @@
 #include "../io/model_pair.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
-#include "../model/t5/peft.h"
+#include "../model/methods.h"
 #include "../model/t5/presets.h"
 #include "cli.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/t5/peft.h"
+#include "../model/methods.h"
 #include "../train/trainer.h"
 #include "cli.h"
 

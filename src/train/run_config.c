@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../core/fileio.h"
-#include "../model/t5/peft.h"
+#include "../model/backbone_open.h"
 #include "trainer.h"
 
 void lst_train_opts_default(lst_train_opts_t *o) {
@@ -233,7 +233,7 @@ static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, l
         return lst_fail(err, "%s: key 'method' is not a short string", path);
     if (!method[0]) snprintf(method, sizeof method, "lst");
     int mode = 0;
-    if (lst_method_side_mode(method, &mode) && !lst_method_is_backbone(method))
+    if (lst_method_side_mode(method, &mode) && !lst_method_trains_backbone(method))
         return lst_fail(err, "%s: unknown method '%s'", path, method);
     lst_method_default(&o->method, method);
     char dtype[8] = "fp32";

@@ -66,10 +66,11 @@ int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_b
                                           err))) ||
         lst_dec_cache_init(&cside, cs, W->kept, nk, a.fin[0], bt->src_mask, B, Ts, max_len, err))
         goto out;
-    /* the backbone decoder's running hidden state [B, d] */
-    float *bx = cbb ? lst_bb_cache_x(bb, cbb) : NULL;
     lst_greedy_begin(B, max_len, bb->dec_start, out, out_len, done, ids);
     for (int t = 0; t < max_len; t++) {
+        /* the backbone decoder's running hidden state [B, d] (asked each step:
+         * the cache owns it) */
+        float *bx = cbb ? lst_bb_cache_x(bb, cbb) : NULL;
         /* embedding -> backbone x and side first_downsample */
         lst_bb_embed(bb, emb, ids, B);
         if (n_bb) memcpy(bx, emb, sizeof(float) * B * d);

@@ -29,7 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_write(p, data, size);
     lst_train_opts_t o;
     if (lst_run_load(&o, p, &err) != 0) FZ_CHECK_MSG(err);
-    else FZ_CHECK(o.epochs >= 1 && o.batch >= 1 && o.ckpt_every >= 0, "accepted bad numbers");
+    else {
+        FZ_CHECK(o.epochs >= 1 && o.batch >= 1 && o.ckpt_every >= 0, "accepted bad numbers");
+        lst_train_opts_free(&o); /* its kept-layer lists */
+    }
     /* a checkpoint state of a run with 3 epochs of 4 batches, 10 steps */
     const lst_ckpt_shape_t sh = {3, 4, 10};
     double times[11];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../src/train/side_config.h"
+#include "bb_util.h"
 #include "test.h"
 
 double golden_ratio(const float *got, const float *ref, size_t n, int is_grad) {
@@ -108,7 +109,13 @@ int golden_lst_fixture(const char *model, lst_t5_t *m, lst_batch_file_t *bf, lst
         return -1;
     }
     snprintf(path, sizeof path, "%s/lst_golden.json", dir);
-    if (lst_side_config_load(&sc, &m->cfg, path, &err) || lst_side_create(s, &m->cfg, &sc.opts, &err)) {
+    lst_backbone_t bb = test_bb(m);
+    int rc = lst_side_config_load(&sc, &bb, path, &err);
+    if (!rc) {
+        rc = lst_side_create(s, &bb, &sc.opts, &err);
+        lst_side_config_free(&sc);
+    }
+    if (rc) {
         CHECK(0, "%s", err.msg);
         lst_batch_free(bf);
         lst_t5_free(m);
@@ -129,8 +136,9 @@ void golden_lst_fixture_free(lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s) {
     lst_t5_free(m);
 }
 
-double golden_generation_gap(const lst_t5_t *m, const lst_side_t *s, const lst_batch_t *b,
+double golden_generation_gap(lst_t5_t *m, const lst_side_t *s, const lst_batch_t *b,
                              const float *ref, double *maxabs) {
+    const lst_backbone_t bb = test_bb(m);
     const size_t V = m->vocab, n = (size_t)b->B * b->Td * V;
     int32_t *teacher = calloc((size_t)b->B * b->Td, sizeof(int32_t));
     int32_t *out = calloc((size_t)b->B * b->Td, sizeof(int32_t));
@@ -141,7 +149,7 @@ double golden_generation_gap(const lst_t5_t *m, const lst_side_t *s, const lst_b
     for (int r = 0; r < b->B; r++) /* the next decoder input is dec_ids[t + 1] */
         for (int t = 0; t + 1 < b->Td; t++) teacher[r * b->Td + t] = b->dec_ids[r * b->Td + t + 1];
     lst_err_t err;
-    const int rc = lst_side_generate(m, s, b, b->Td, out, len, teacher, lg, &err);
+    const int rc = lst_side_generate(&bb, s, b, b->Td, out, len, teacher, lg, &err);
     CHECK(rc == 0, "generation: %s", err.msg);
     if (rc == 0) {
         worst = 0;

@@ -33,7 +33,7 @@ void golden_lst_fixture_free(lst_t5_t *m, lst_batch_file_t *bf, lst_side_t *s);
  * against the full forward's logits ref: [B, Td, V] (dec_mask NULL).
  * Returns the worst |difference| (NaN if generation failed, after a CHECK
  * failure) and sets *maxabs = max |ref|. */
-double golden_generation_gap(const lst_t5_t *m, const lst_side_t *s, const lst_batch_t *b,
+double golden_generation_gap(lst_t5_t *m, const lst_side_t *s, const lst_batch_t *b,
                              const float *ref, double *maxabs);
 
 #endif

@@ -22,6 +22,7 @@
 #include "../src/model/t5/peft.h"
 #include "../src/model/side.h"
 #include "../src/train/data.h"
+#include "bb_util.h"
 #include "test.h"
 
 enum { NEX = 6 };
@@ -56,6 +57,7 @@ typedef struct {
     lst_side_t *s; /* NULL: a backbone method */
     size_t n;      /* gradient floats */
     lst_drop_t bd, sd;
+    lst_backbone_t bb; /* m through the interface */
 } model_t;
 
 static double run_step(const model_t *md, const lst_batch_t *b, float *g) {
@@ -64,12 +66,12 @@ static double run_step(const model_t *md, const lst_batch_t *b, float *g) {
     memset(g, 0, sizeof(float) * md->n);
     if (md->s) {
         lst_side_acts_t a;
-        if (lst_side_acts_alloc(&a, md->m, md->s, b->B, b->Ts, b->Td, 1, &err)) {
+        if (lst_side_acts_alloc(&a, &md->bb, md->s, b->B, b->Ts, b->Td, 1, &err)) {
             CHECK(0, "%s", err.msg);
             return NAN;
         }
-        loss = lst_side_forward(md->m, md->s, b, &a, &md->bd, &md->sd);
-        CHECK(lst_side_backward(md->m, md->s, b, &a, &md->sd, g, &err) == 0, "%s", err.msg);
+        loss = lst_side_forward(&md->bb, md->s, b, &a, &md->bd, &md->sd);
+        CHECK(lst_side_backward(&md->bb, md->s, b, &a, &md->sd, g, &err) == 0, "%s", err.msg);
         lst_side_acts_free(&a);
         return loss;
     }
@@ -157,17 +159,18 @@ static void side_split(const char *model, int mode, int control) {
         return;
     }
     lst_side_opts_t o;
-    lst_side_opts_default(&o, &m.cfg);
+    lst_side_opts_default(&o);
+    lst_backbone_t bb = test_bb(&m);
     o.r = 2;
     o.mode = mode;
-    if (lst_side_create(&s, &m.cfg, &o, &err)) {
+    if (lst_side_create(&s, &bb, &o, &err)) {
         CHECK(0, "%s", err.msg);
         lst_t5_free(&m);
         return;
     }
     lst_side_init_random(&s, 5);
     if (s.w.merge) s.w.merge[0] = 0.05f;
-    const model_t md = {&m, &s, s.n_floats, DROP_BB, DROP_SIDE};
+    const model_t md = {&m, &s, s.n_floats, DROP_BB, DROP_SIDE, bb};
     split_case(lst_side_mode_name(mode), &md, control);
     lst_side_free(&s);
     lst_t5_free(&m);

@@ -11,6 +11,7 @@
 #include "../src/model/side.h"
 #include "../src/ops/cpu/matmul_bf16.h"
 #include "golden_util.h"
+#include "bb_util.h"
 #include "test.h"
 
 static void bf16_close_to_fp32(const char *model) {
@@ -19,13 +20,14 @@ static void bf16_close_to_fp32(const char *model) {
     lst_batch_file_t bf;
     lst_side_t s;
     if (golden_lst_fixture(model, &m, &bf, &s)) return;
+    const lst_backbone_t bb = test_bb(&m);
     lst_batch_t b = bf.view;
     b.dec_mask = NULL;
     const size_t V = m.vocab, n = (size_t)b.B * b.Td * V;
 
     lst_side_acts_t a;
-    CHECK(lst_side_acts_alloc(&a, &m, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
-    const double l32 = lst_side_forward(&m, &s, &b, &a, NULL, NULL);
+    CHECK(lst_side_acts_alloc(&a, &bb, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
+    const double l32 = lst_side_forward(&bb, &s, &b, &a, NULL, NULL);
     float *lg32 = malloc(sizeof(float) * n);
     memcpy(lg32, a.logits, sizeof(float) * n);
 
@@ -37,7 +39,7 @@ static void bf16_close_to_fp32(const char *model) {
     CHECK(after == lst_t5_bf16_bytes(&m.cfg, m.vocab), "%s: %zu bytes, the plan says %zu", model,
           after, lst_t5_bf16_bytes(&m.cfg, m.vocab));
 
-    const double l16 = lst_side_forward(&m, &s, &b, &a, NULL, NULL);
+    const double l16 = lst_side_forward(&bb, &s, &b, &a, NULL, NULL);
     double worst = 0, maxabs = 1e-6;
     for (size_t i = 0; i < n; i++) {
         if (fabs(a.logits[i] - lg32[i]) > worst) worst = fabs(a.logits[i] - lg32[i]);

@@ -11,6 +11,7 @@
 #include "../src/model/t5/t5.h"
 #include "../src/ops/ops.h"
 #include "tensor_util.h"
+#include "bb_util.h"
 #include "test.h"
 
 /* out_plain = attention(q, enc Wk^T, enc Wv^T) the unfolded way */
@@ -271,18 +272,20 @@ static void fold_in_side(int bf16) {
     }
     const lst_batch_t *b = &f.b;
     lst_side_opts_t o;
-    lst_side_opts_default(&o, &m.cfg);
+    lst_side_opts_default(&o);
     o.r = 4;
     o.mode = LST_SIDE_TUNING;
+    const lst_backbone_t bb = test_bb(&m);
     lst_side_t s;
-    CHECK(lst_side_create(&s, &m.cfg, &o, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_create(&s, &bb, &o, &err) == 0, "%s", err.msg);
     lst_side_init_random(&s, 5);
     s.w.merge[0] = 100.0f; /* g = 1: the backbone's own logits */
     lst_side_acts_t a;
     lst_t5_acts_t ta;
-    CHECK(lst_side_acts_alloc(&a, &m, &s, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&a, &bb, &s, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
     CHECK(lst_t5_acts_alloc(&ta, &t, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
-    CHECK(a.bb_blk.fold && !a.bb_blk.ck && !a.bb_blk.cv, "the side path's backbone should fold");
+    const lst_t5_block_acts_t *bblk = lst_t5_run_block(a.bb_run);
+    CHECK(bblk->fold && !bblk->ck && !bblk->cv, "the side path's backbone should fold");
     CHECK(!ta.dec_blk[0].fold && ta.dec_blk[0].ck, "the BitFit twin should not fold");
     /* bf16: the twin stays float32, so loss and logits differ by the bf16
      * rounding of every backbone product (test_bf16_backbone.c checks the
@@ -290,7 +293,7 @@ static void fold_in_side(int bf16) {
     const double tol = bf16 ? 1e-2 : 1e-6;
     for (int dropping = 0; dropping < 2; dropping++) {
         lst_drop_t bd = {0.1f, 77, 0}, sd = {0.1f, 77, 1};
-        double ls = lst_side_forward(&m, &s, b, &a, dropping ? &bd : NULL, dropping ? &sd : NULL);
+        double ls = lst_side_forward(&bb, &s, b, &a, dropping ? &bd : NULL, dropping ? &sd : NULL);
         double lb = lst_t5_forward(&t, b, &ta, dropping ? &bd : NULL);
         CHECK(fabs(ls - lb) <= tol * fabs(lb), "bf16 %d dropout %d: loss %.9g, plain %.9g", bf16,
               dropping, ls, lb);

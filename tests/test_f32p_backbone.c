@@ -14,6 +14,7 @@
 #include "../src/model/side.h"
 #include "../src/ops/cpu/matmul_f32p.h"
 #include "golden_util.h"
+#include "bb_util.h"
 #include "test.h"
 
 /* max |a - b| / max(1e-6, max |b|) */
@@ -39,20 +40,21 @@ static void packed_equals_unpacked(const char *model) {
     lst_batch_file_t bf;
     lst_side_t s;
     if (golden_lst_fixture(model, &m, &bf, &s)) return;
+    const lst_backbone_t bb = test_bb(&m);
     lst_batch_t b = bf.view;
     b.dec_mask = NULL;
     const size_t V = m.vocab, n = (size_t)b.B * b.Td * V;
     const lst_drop_t bd = {0.1f, 5, 3}, sd = {0.1f, 5, 4};
 
     lst_side_acts_t a, ev;
-    CHECK(lst_side_acts_alloc(&a, &m, &s, b.B, b.Ts, b.Td, 1, &err) == 0, "%s", err.msg);
-    CHECK(lst_side_acts_alloc(&ev, &m, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&a, &bb, &s, b.B, b.Ts, b.Td, 1, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&ev, &bb, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
     float *g0 = calloc(s.n_floats, sizeof(float)), *g1 = calloc(s.n_floats, sizeof(float));
     float *lg0 = malloc(sizeof(float) * n);
-    const double e0 = lst_side_forward(&m, &s, &b, &ev, NULL, NULL);
+    const double e0 = lst_side_forward(&bb, &s, &b, &ev, NULL, NULL);
     memcpy(lg0, ev.logits, sizeof(float) * n);
-    const double l0 = lst_side_forward(&m, &s, &b, &a, &bd, &sd);
-    CHECK(lst_side_backward(&m, &s, &b, &a, &sd, g0, &err) == 0, "%s", err.msg);
+    const double l0 = lst_side_forward(&bb, &s, &b, &a, &bd, &sd);
+    CHECK(lst_side_backward(&bb, &s, &b, &a, &sd, g0, &err) == 0, "%s", err.msg);
 
     const size_t floats = m.n_floats;
     const int params = m.n_params;
@@ -73,9 +75,9 @@ static void packed_equals_unpacked(const char *model) {
     }
     CHECK(lst_t5_pack_f32(&m, &err) == 0 && m.n_params <= params, "%s: packing twice", model);
 
-    const double e1 = lst_side_forward(&m, &s, &b, &ev, NULL, NULL);
-    const double l1 = lst_side_forward(&m, &s, &b, &a, &bd, &sd);
-    CHECK(lst_side_backward(&m, &s, &b, &a, &sd, g1, &err) == 0, "%s", err.msg);
+    const double e1 = lst_side_forward(&bb, &s, &b, &ev, NULL, NULL);
+    const double l1 = lst_side_forward(&bb, &s, &b, &a, &bd, &sd);
+    CHECK(lst_side_backward(&bb, &s, &b, &a, &sd, g1, &err) == 0, "%s", err.msg);
     /* the same products summed in another order: float32 rounding only */
     CHECK(fabs(e1 - e0) <= 1e-5 * fabs(e0) && fabs(l1 - l0) <= 1e-5 * fabs(l0),
           "%s: loss %.7f / %.7f packed, %.7f / %.7f not", model, e1, l1, e0, l0);

@@ -12,6 +12,7 @@
 #include "../src/train/batch_file.h"
 #include "../src/model/side.h"
 #include "golden_util.h"
+#include "bb_util.h"
 #include "test.h"
 
 static void lst_dump_matches(const char *model) {
@@ -101,7 +102,7 @@ TEST(golden_prune_fisher_dump) {
 }
 
 /* Finite differences for every trainable side parameter tensor. */
-static double side_loss(const lst_t5_t *m, const lst_side_t *s, const lst_batch_t *b,
+static double side_loss(const lst_backbone_t *m, const lst_side_t *s, const lst_batch_t *b,
                         lst_side_acts_t *a, const lst_drop_t *bd, const lst_drop_t *sd) {
     return lst_side_forward(m, s, b, a, bd, sd);
 }
@@ -118,12 +119,15 @@ static void finite_difference(const char *model, int with_dropout, const char *k
         return;
     }
     lst_side_opts_t o;
-    lst_side_opts_default(&o, &m.cfg);
+    lst_side_opts_default(&o);
     o.r = 2; /* other r and kept layers than the golden files */
     o.n_keep[0] = 0;
+    int keep[16];
+    o.keep[0] = keep;
     for (const char *p = keep_enc; *p; p++) o.keep[0][o.n_keep[0]++] = *p - '0';
+    const lst_backbone_t bb = test_bb(&m);
     lst_side_t s;
-    CHECK(lst_side_create(&s, &m.cfg, &o, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_create(&s, &bb, &o, &err) == 0, "%s", err.msg);
     lst_side_init_random(&s, 7);
     /* larger than the 0.01 init so every path carries a visible gradient */
     lst_rng_t r;
@@ -134,12 +138,12 @@ static void finite_difference(const char *model, int with_dropout, const char *k
             x[j] += (float)(lst_rng_normal(&r) * (strstr(s.params[i].name, "gates") ? 0.5 : 0.1));
     }
     lst_side_acts_t a;
-    CHECK(lst_side_acts_alloc(&a, &m, &s, bf.view.B, bf.view.Ts, bf.view.Td, 1, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&a, &bb, &s, bf.view.B, bf.view.Ts, bf.view.Td, 1, &err) == 0, "%s", err.msg);
     lst_drop_t bd = {0.1f, 1234, 0}, sd = {0.1f, 1234, 1};
     const lst_drop_t *bdp = with_dropout ? &bd : NULL, *sdp = with_dropout ? &sd : NULL;
     float *g = calloc(s.n_floats, sizeof(float));
-    side_loss(&m, &s, &bf.view, &a, bdp, sdp);
-    CHECK(lst_side_backward(&m, &s, &bf.view, &a, sdp, g, &err) == 0, "%s", err.msg);
+    side_loss(&bb, &s, &bf.view, &a, bdp, sdp);
+    CHECK(lst_side_backward(&bb, &s, &bf.view, &a, sdp, g, &err) == 0, "%s", err.msg);
     int kinds_seen[8] = {0};
     const char *kinds[8] = {"gates", "relative_attention_bias", "downsamples", "first_downsample",
                             "upsample", "layer_norm", "SelfAttention.q", "DenseReluDense"};
@@ -159,7 +163,7 @@ static void finite_difference(const char *model, int with_dropout, const char *k
         const double steps[4] = {e, -e, 2 * e, -2 * e};
         for (int t = 0; t < 4; t++) {
             x[j] = keep + (float)steps[t];
-            l[t] = side_loss(&m, &s, &bf.view, &a, bdp, sdp);
+            l[t] = side_loss(&bb, &s, &bf.view, &a, bdp, sdp);
         }
         x[j] = keep;
         double fd = (8 * (l[0] - l[1]) - (l[2] - l[3])) / (12 * e);

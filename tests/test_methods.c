@@ -13,6 +13,7 @@
 #include "../src/model/methods.h"
 #include "../src/model/t5/peft.h"
 #include "../src/train/adamw.h"
+#include "bb_util.h"
 #include "test.h"
 
 typedef struct {
@@ -304,14 +305,17 @@ TEST(method_memory_order_t5_base_batch100) {
         lst_method_default(&m, names[i]);
         lst_side_opts_t side = m.side;
         if (!strcmp(names[i], "lst")) { /* the paper's T5-base layers */
-            const int keep[] = {1, 2, 3, 5, 6, 7, 9, 10, 11};
+            static const int keep[] = {1, 2, 3, 5, 6, 7, 9, 10, 11}; /* outlives the view */
             for (int st = 0; st < 2; st++) {
                 side.n_keep[st] = 9;
-                memcpy(side.keep[st], keep, sizeof keep);
+                side.keep[st] = (int *)keep; /* a view: only read */
             }
         }
         lst_plan_t p;
-        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 0, 100, 128, 3, &p, &err) == 0, "%s", err.msg);
+        lst_backbone_t bb;
+        CHECK(lst_t5_backbone_shape(&bb, &c, 32100, &m, 0, &err) == 0, "%s", err.msg);
+        CHECK(lst_plan_compute(&bb, &m, &side, 0, 100, 128, 3, &p, &err) == 0, "%s", err.msg);
+        lst_bb_free(&bb);
         CHECK(p.total == p.weights + p.gradients + p.optimizer + p.activations + p.workspace,
               "%s: the split does not add up", names[i]);
         CHECK(p.gradients == 4 * p.trainable && p.optimizer == 8 * p.trainable,
@@ -341,7 +345,10 @@ TEST(method_plan_split_is_sane) {
         lst_method_default(&m, names[i]);
         lst_side_opts_t side = m.side;
         lst_plan_t p;
-        CHECK(lst_plan_compute(&c, 32100, &m, 0, &side, 0, 32, 64, 3, &p, &err) == 0, "%s", err.msg);
+        lst_backbone_t bb;
+        CHECK(lst_t5_backbone_shape(&bb, &c, 32100, &m, 0, &err) == 0, "%s", err.msg);
+        CHECK(lst_plan_compute(&bb, &m, &side, 0, 32, 64, 3, &p, &err) == 0, "%s", err.msg);
+        lst_bb_free(&bb);
         const size_t parts[5] = {p.weights, p.gradients, p.optimizer, p.activations, p.workspace};
         for (int k = 0; k < 5; k++)
             CHECK(parts[k] > 0 && parts[k] < p.total, "%s: part %d is %zu of %zu", names[i], k,

@@ -13,6 +13,8 @@
 #include "../src/io/safetensors.h"
 #include "../src/model/side.h"
 #include "golden_util.h"
+#include "bb_util.h"
+#include "bb_util.h"
 #include "test.h"
 
 static int load_bb(lst_t5_t *bb, const char *model) {
@@ -24,21 +26,22 @@ static int load_bb(lst_t5_t *bb, const char *model) {
     return rc;
 }
 
-static int make_side(lst_side_t *s, const lst_t5_t *bb, int r, const int *keep_enc, int n_enc,
+static int make_side(lst_side_t *s, lst_t5_t *bb, int r, const int *keep_enc, int n_enc,
                      const int *keep_dec, int n_dec) {
     lst_side_opts_t o;
     lst_err_t err;
-    lst_side_opts_default(&o, &bb->cfg);
+    lst_side_opts_default(&o);
     o.r = r;
     if (keep_enc) {
         o.n_keep[0] = n_enc;
-        memcpy(o.keep[0], keep_enc, sizeof(int) * n_enc);
+        o.keep[0] = (int *)keep_enc; /* views: only read */
     }
     if (keep_dec) {
         o.n_keep[1] = n_dec;
-        memcpy(o.keep[1], keep_dec, sizeof(int) * n_dec);
+        o.keep[1] = (int *)keep_dec;
     }
-    int rc = lst_side_create(s, &bb->cfg, &o, &err);
+    const lst_backbone_t b = test_bb(bb);
+    int rc = lst_side_create(s, &b, &o, &err);
     CHECK(rc == 0, "%s", err.msg);
     return rc;
 }
@@ -107,7 +110,7 @@ static void magnitude_matches(const char *model) {
     golden_path(path, sizeof path, model);
     if (load_bb(&bb, model)) return;
     if (make_side(&s, &bb, 4, NULL, 0, NULL, 0) == 0) {
-        int rc = lst_side_init_prune(&s, &bb, NULL, &err);
+        int rc = lst_side_init_prune(&s, TEST_BB(&bb), NULL, &err);
         CHECK(rc == 0, "%s", err.msg);
         rc = lst_st_open(&g, path, &err);
         CHECK(rc == 0, "%s", err.msg);
@@ -131,7 +134,7 @@ static float *fisher_of(const lst_t5_t *bb, const char *model) {
     CHECK(rc == 0, "%s", err.msg);
     if (rc) return NULL;
     float *imp = calloc(bb->n_floats, sizeof(float));
-    rc = lst_fisher_importance(bb, &b.view, imp, &err);
+    rc = lst_fisher_importance(TEST_BB(bb), &b.view, imp, &err);
     CHECK(rc == 0, "%s", err.msg);
     lst_batch_free(&b);
     if (rc) {
@@ -170,7 +173,7 @@ static void fisher_matches(const char *model) {
         }
         fprintf(stderr, "(importance worst %.3f x tol) ", worst);
         if (make_side(&s, &bb, 4, NULL, 0, NULL, 0) == 0) {
-            rc = lst_side_init_prune(&s, &bb, imp, &err);
+            rc = lst_side_init_prune(&s, TEST_BB(&bb), imp, &err);
             CHECK(rc == 0, "%s", err.msg);
             compare_side(&s, &g, "fisher.");
             lst_side_free(&s);
@@ -204,7 +207,7 @@ static void fisher_chain_on_reference_importance(const char *model) {
         CHECK(r2 == 0, "%s", err.msg);
     }
     if (rc == 0 && make_side(&s, &bb, 4, NULL, 0, NULL, 0) == 0) {
-        rc = lst_side_init_prune(&s, &bb, imp, &err);
+        rc = lst_side_init_prune(&s, TEST_BB(&bb), imp, &err);
         CHECK(rc == 0, "%s", err.msg);
         compare_side(&s, &g, "fisher.");
         lst_side_free(&s);
@@ -246,9 +249,9 @@ static void subset_slices(const char *model) {
     const int kd[2] = {1, 2};
     if (make_side(&all, &bb, 4, NULL, 0, NULL, 0) == 0) {
         if (make_side(&sub, &bb, 4, ke, 1, kd, 2) == 0) {
-            int rc = lst_side_init_prune(&all, &bb, NULL, &err);
+            int rc = lst_side_init_prune(&all, TEST_BB(&bb), NULL, &err);
             CHECK(rc == 0, "%s", err.msg);
-            rc = lst_side_init_prune(&sub, &bb, NULL, &err);
+            rc = lst_side_init_prune(&sub, TEST_BB(&bb), NULL, &err);
             CHECK(rc == 0, "%s", err.msg);
             int n_cmp = 0;
             for (int j = 0; j < sub.n_params; j++) {
@@ -302,7 +305,7 @@ TEST(prune_bad_r_fails_clearly) {
     if (load_bb(&bb, "t5-tiny-relu")) return;
     if (make_side(&s, &bb, 6, NULL, 0, NULL, 0) == 0) {
         err.msg[0] = 0;
-        int rc = lst_side_init_prune(&s, &bb, NULL, &err);
+        int rc = lst_side_init_prune(&s, TEST_BB(&bb), NULL, &err);
         CHECK(rc != 0, "r = 6 was accepted");
         CHECK(strstr(err.msg, "r = 6") && strstr(err.msg, "keeps 11") &&
                   strstr(err.msg, "has 10") && strstr(err.msg, "d_model"),
@@ -328,7 +331,7 @@ TEST(prune_fisher_needs_labels) {
         lst_batch_t v = b.view;
         v.labels = NULL;
         err.msg[0] = 0;
-        rc = lst_fisher_importance(&bb, &v, imp, &err);
+        rc = lst_fisher_importance(TEST_BB(&bb), &v, imp, &err);
         CHECK(rc != 0 && strstr(err.msg, "labels"), "no-label batch: rc %d, '%s'", rc, err.msg);
         free(imp);
         lst_batch_free(&b);

@@ -18,10 +18,12 @@
 #include "../src/model/methods.h"
 #include "../src/model/side.h"
 #include "tensor_util.h"
+#include "bb_util.h"
 #include "test.h"
 
 typedef struct {
     lst_t5_t m;
+    lst_backbone_t bb; /* m through the interface */
     lst_batch_file_t bf;
     int ok;
 } fixture_t;
@@ -41,6 +43,7 @@ static int fixture_load(fixture_t *f, const char *model) {
         lst_t5_free(&f->m);
         return -1;
     }
+    f->bb = test_bb(&f->m);
     f->ok = 1;
     return 0;
 }
@@ -55,17 +58,20 @@ static void fixture_free(fixture_t *f) {
 static int make_side(lst_side_t *s, const lst_t5_t *m, int mode, int r, const char *keep_enc,
                      const char *keep_dec) {
     lst_side_opts_t o;
-    lst_side_opts_default(&o, &m->cfg);
+    lst_side_opts_default(&o);
     o.r = r;
     o.mode = mode;
     const char *keep[2] = {keep_enc, keep_dec};
+    int lists[2][16];
     for (int st = 0; st < 2; st++) {
         if (!*keep[st]) continue;
         o.n_keep[st] = 0;
+        o.keep[st] = lists[st];
         for (const char *p = keep[st]; *p; p++) o.keep[st][o.n_keep[st]++] = *p - '0';
     }
     lst_err_t err;
-    if (lst_side_create(s, &m->cfg, &o, &err)) {
+    const lst_backbone_t bb = test_bb(m);
+    if (lst_side_create(s, &bb, &o, &err)) {
         CHECK(0, "%s", err.msg);
         return -1;
     }
@@ -101,12 +107,12 @@ static void finite_difference(const char *model, int mode, int with_dropout, con
     const lst_batch_t *b = &f.bf.view;
     lst_err_t err;
     lst_side_acts_t a;
-    CHECK(lst_side_acts_alloc(&a, &f.m, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&a, &f.bb, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
     lst_drop_t bd = {0.1f, 1234, 0}, sd = {0.1f, 1234, 1};
     const lst_drop_t *bdp = with_dropout ? &bd : NULL, *sdp = with_dropout ? &sd : NULL;
     float *g = calloc(s.n_floats, sizeof(float));
-    lst_side_forward(&f.m, &s, b, &a, bdp, sdp);
-    CHECK(lst_side_backward(&f.m, &s, b, &a, sdp, g, &err) == 0, "%s", err.msg);
+    lst_side_forward(&f.bb, &s, b, &a, bdp, sdp);
+    CHECK(lst_side_backward(&f.bb, &s, b, &a, sdp, g, &err) == 0, "%s", err.msg);
     enum { NK = 9 };
     const char *kinds[NK] = {"merge_gate", "relative_attention_bias", "first_downsample",
                              "upsample", "final_layer_norm", "layer.0.layer_norm",
@@ -131,7 +137,7 @@ static void finite_difference(const char *model, int mode, int with_dropout, con
             double l[4];
             for (int t = 0; t < 4; t++) {
                 x[j] = keep + (float)steps[t];
-                l[t] = lst_side_forward(&f.m, &s, b, &a, bdp, sdp);
+                l[t] = lst_side_forward(&f.bb, &s, b, &a, bdp, sdp);
             }
             x[j] = keep;
             fd = (8 * (l[0] - l[1]) - (l[2] - l[3])) / (12 * e);
@@ -155,9 +161,9 @@ static void finite_difference(const char *model, int mode, int with_dropout, con
         const float keep = *alpha;
         const double e = 1e-3;
         *alpha = keep + (float)e;
-        double lp = lst_side_forward(&f.m, &s, b, &a, bdp, sdp);
+        double lp = lst_side_forward(&f.bb, &s, b, &a, bdp, sdp);
         *alpha = keep - (float)e;
-        double lm = lst_side_forward(&f.m, &s, b, &a, bdp, sdp);
+        double lm = lst_side_forward(&f.bb, &s, b, &a, bdp, sdp);
         *alpha = keep;
         double fd = (lp - lm) / (2 * e), an = g[s.w.merge - s.flat];
         CHECK(fabs(fd - an) <= 2e-2 * fabs(fd) + 5e-4, "merge_gate central: %.6g vs %.6g", an, fd);
@@ -188,8 +194,8 @@ static double step(fixture_t *f, const lst_side_t *s, lst_side_acts_t *a, float 
     lst_drop_t bd = {0.1f, 99, 0}, sd = {0.1f, 99, 1};
     lst_err_t err;
     memset(g, 0, sizeof(float) * s->n_floats);
-    double loss = lst_side_forward(&f->m, s, &f->bf.view, a, &bd, &sd);
-    CHECK(lst_side_backward(&f->m, s, &f->bf.view, a, &sd, g, &err) == 0, "%s", err.msg);
+    double loss = lst_side_forward(&f->bb, s, &f->bf.view, a, &bd, &sd);
+    CHECK(lst_side_backward(&f->bb, s, &f->bf.view, a, &sd, g, &err) == 0, "%s", err.msg);
     return loss;
 }
 
@@ -206,27 +212,27 @@ TEST(side_ablation_compression_ignores_backbone) {
     const lst_batch_t *b = &f.bf.view;
     lst_err_t err;
     lst_side_acts_t a, e;
-    CHECK(lst_side_acts_alloc(&a, &f.m, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
-    CHECK(lst_side_acts_alloc(&e, &f.m, &s, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
-    CHECK(!a.bb_x && !a.bb_y && !a.bb_enc_out && !a.bb_bias_enc && !a.bb_blk.q && !a.taps[0] &&
+    CHECK(lst_side_acts_alloc(&a, &f.bb, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&e, &f.bb, &s, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
+    CHECK(!a.bb_x && !a.bb_y && !a.bb_enc_out && !a.bb_run && !a.taps[0] &&
           !a.taps[1] && !a.D[0] && !a.M[1] && !a.bb_dec_out && !a.head,
           "compression planned a backbone, tap or ladder buffer");
     for (int bw = 0; bw < 2; bw++) {
-        size_t mine = lst_side_acts_floats(&f.m, &s, b->B, b->Ts, b->Td, bw);
-        size_t theirs = lst_side_acts_floats(&f.m, &lst, b->B, b->Ts, b->Td, bw);
+        size_t mine = lst_side_acts_floats(&f.bb, &s, b->B, b->Ts, b->Td, bw);
+        size_t theirs = lst_side_acts_floats(&f.bb, &lst, b->B, b->Ts, b->Td, bw);
         CHECK(mine < theirs, "compression plans %zu floats, LST %zu", mine, theirs);
         CHECK(mine == (bw ? a.arena_floats : e.arena_floats), "plan %zu vs allocation %zu", mine,
               bw ? a.arena_floats : e.arena_floats);
     }
     float *g0 = calloc(s.n_floats, sizeof(float)), *g1 = calloc(s.n_floats, sizeof(float));
     double l0 = step(&f, &s, &a, g0);
-    double e0 = lst_side_forward(&f.m, &s, b, &e, NULL, NULL);
+    double e0 = lst_side_forward(&f.bb, &s, b, &e, NULL, NULL);
     const size_t nlog = (size_t)b->B * b->Td * f.m.vocab;
     float *lg0 = malloc(sizeof(float) * nlog);
     memcpy(lg0, e.logits, sizeof(float) * nlog);
     int32_t *gen0 = calloc((size_t)b->B * 4, sizeof(int32_t)), *gen1 = calloc((size_t)b->B * 4, 4);
     int *len = calloc(b->B, sizeof(int));
-    CHECK(lst_side_generate(&f.m, &s, b, 4, gen0, len, NULL, NULL, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_generate(&f.bb, &s, b, 4, gen0, len, NULL, NULL, &err) == 0, "%s", err.msg);
 
     /* Every backbone tensor but the embedding and LM head becomes NaN. */
     int poisoned = 0;
@@ -238,12 +244,12 @@ TEST(side_ablation_compression_ignores_backbone) {
     }
     CHECK(poisoned > 20, "only %d backbone tensors poisoned", poisoned);
     double l1 = step(&f, &s, &a, g1);
-    double e1 = lst_side_forward(&f.m, &s, b, &e, NULL, NULL);
+    double e1 = lst_side_forward(&f.bb, &s, b, &e, NULL, NULL);
     CHECK(isfinite(l0) && l1 == l0, "training loss %.17g, with a NaN backbone %.17g", l0, l1);
     CHECK(isfinite(e0) && e1 == e0, "eval loss %.17g, with a NaN backbone %.17g", e0, e1);
     CHECK(!memcmp(g0, g1, sizeof(float) * s.n_floats), "gradients changed with a NaN backbone");
     CHECK(!memcmp(lg0, e.logits, sizeof(float) * nlog), "logits changed with a NaN backbone");
-    CHECK(lst_side_generate(&f.m, &s, b, 4, gen1, len, NULL, NULL, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_generate(&f.bb, &s, b, 4, gen1, len, NULL, NULL, &err) == 0, "%s", err.msg);
     CHECK(!memcmp(gen0, gen1, sizeof(int32_t) * b->B * 4), "generation changed with a NaN backbone");
     free(g0);
     free(g1);
@@ -282,28 +288,28 @@ static void saturated(const char *model) {
     lst_err_t err;
     lst_side_acts_t a, ac, at;
     lst_t5_acts_t ta;
-    CHECK(lst_side_acts_alloc(&a, &f.m, &s, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
-    CHECK(lst_side_acts_alloc(&at, &f.m, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
-    CHECK(lst_side_acts_alloc(&ac, &f.m, &c, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&a, &f.bb, &s, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&at, &f.bb, &s, b->B, b->Ts, b->Td, 1, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_acts_alloc(&ac, &f.bb, &c, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
     CHECK(lst_t5_acts_alloc(&ta, &f.m, b->B, b->Ts, b->Td, 0, &err) == 0, "%s", err.msg);
     CHECK(!a.taps[0] && !a.taps[1] && !a.D[0] && !a.M[0] && a.bb_dec_out && a.head,
           "side-tuning's plan: no taps or ladder buffers, a dec_out and a head buffer");
 
     /* g -> 1: the backbone's own logits (eval), its own loss (dropout). */
     s.w.merge[0] = 100.0f; /* z = 1000: g = 1, 1 - g = 0 exactly */
-    double ls = lst_side_forward(&f.m, &s, b, &a, NULL, NULL);
+    double ls = lst_side_forward(&f.bb, &s, b, &a, NULL, NULL);
     double lb = lst_t5_forward(&f.m, b, &ta, NULL);
     double err_lg = test_maxdiff(a.logits, ta.logits, nlog), scale = max_abs(ta.logits, nlog);
     CHECK(err_lg <= 1e-6 * scale, "%s: saturated side-tuning logits differ from the backbone's by "
           "%g (scale %g)", model, err_lg, scale);
     CHECK(fabs(ls - lb) <= 1e-6 * fabs(lb), "%s: loss %.9g, backbone %.9g", model, ls, lb);
     lst_drop_t bd = {0.1f, 77, 0}, sd = {0.1f, 77, 1};
-    ls = lst_side_forward(&f.m, &s, b, &at, &bd, &sd);
+    ls = lst_side_forward(&f.bb, &s, b, &at, &bd, &sd);
     lb = lst_t5_forward(&f.m, b, &ta, &bd);
     CHECK(fabs(ls - lb) <= 1e-6 * fabs(lb), "%s: with backbone dropout, loss %.9g vs backbone %.9g",
           model, ls, lb);
     float *g = calloc(s.n_floats, sizeof(float));
-    CHECK(lst_side_backward(&f.m, &s, b, &at, &sd, g, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_backward(&f.bb, &s, b, &at, &sd, g, &err) == 0, "%s", err.msg);
     CHECK(max_abs(g, s.n_floats) == 0, "a saturated merge gate passes gradient %g",
           max_abs(g, s.n_floats));
     /* generation fed the golden decoder inputs: the backbone's logits too */
@@ -316,7 +322,7 @@ static void saturated(const char *model) {
     lst_batch_t causal = *b;
     causal.dec_mask = NULL;
     lst_t5_forward(&f.m, &causal, &ta, NULL);
-    CHECK(lst_side_generate(&f.m, &s, &causal, b->Td, out, len, teacher, lg, &err) == 0, "%s",
+    CHECK(lst_side_generate(&f.bb, &s, &causal, b->Td, out, len, teacher, lg, &err) == 0, "%s",
           err.msg);
     double worst = 0;
     for (int t = 0; t < b->Td; t++)
@@ -339,8 +345,8 @@ static void saturated(const char *model) {
     }
     CHECK(c.n_floats + 1 == s.n_floats, "side-tuning = compression + merge gate: %zu vs %zu",
           s.n_floats, c.n_floats);
-    lst_side_forward(&f.m, &s, b, &a, NULL, NULL);
-    lst_side_forward(&f.m, &c, b, &ac, NULL, NULL);
+    lst_side_forward(&f.bb, &s, b, &a, NULL, NULL);
+    lst_side_forward(&f.bb, &c, b, &ac, NULL, NULL);
     err_lg = test_maxdiff(a.logits, ac.logits, nlog);
     CHECK(err_lg <= 1e-6 * max_abs(ac.logits, nlog), "%s: side-tuning at g = 0 differs from "
           "compression by %g", model, err_lg);
@@ -385,8 +391,8 @@ static void generate_equals_full(const char *model, int mode, const char *keep_d
     const char *mn = lst_side_mode_name(mode);
     lst_err_t err;
     lst_side_acts_t a;
-    CHECK(lst_side_acts_alloc(&a, &f.m, &s, B, b.Ts, Td, 0, &err) == 0, "%s", err.msg);
-    lst_side_forward(&f.m, &s, &b, &a, NULL, NULL);
+    CHECK(lst_side_acts_alloc(&a, &f.bb, &s, B, b.Ts, Td, 0, &err) == 0, "%s", err.msg);
+    lst_side_forward(&f.bb, &s, &b, &a, NULL, NULL);
 
     /* teacher forcing: the next decoder input is dec_ids[t + 1] */
     int32_t *teacher = calloc((size_t)B * Td, sizeof(int32_t));
@@ -395,7 +401,7 @@ static void generate_equals_full(const char *model, int mode, const char *keep_d
     int32_t *out = calloc((size_t)B * Td, sizeof(int32_t));
     int *len = calloc(B, sizeof(int));
     float *lg = calloc((size_t)Td * B * V, sizeof(float));
-    CHECK(lst_side_generate(&f.m, &s, &b, Td, out, len, teacher, lg, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_generate(&f.bb, &s, &b, Td, out, len, teacher, lg, &err) == 0, "%s", err.msg);
     double worst = 0, scale = max_abs(a.logits, (size_t)B * Td * V);
     for (int t = 0; t < Td; t++)
         for (int r = 0; r < B; r++) {
@@ -413,14 +419,14 @@ static void generate_equals_full(const char *model, int mode, const char *keep_d
 
     /* free running: every generated token (through EOS) is the argmax of
      * the full forward fed the generated prefix */
-    CHECK(lst_side_generate(&f.m, &s, &b, Td, out, len, NULL, NULL, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_generate(&f.bb, &s, &b, Td, out, len, NULL, NULL, &err) == 0, "%s", err.msg);
     int32_t *dec = calloc((size_t)B * Td, sizeof(int32_t));
     for (int r = 0; r < B; r++)
         for (int t = 0; t + 1 < Td; t++) dec[r * Td + t + 1] = out[r * Td + t];
     lst_batch_t fb = b;
     fb.dec_ids = dec;
     fb.labels = NULL;
-    lst_side_forward(&f.m, &s, &fb, &a, NULL, NULL);
+    lst_side_forward(&f.bb, &s, &fb, &a, NULL, NULL);
     int checked = 0;
     for (int r = 0; r < B; r++) {
         CHECK(len[r] >= 0 && len[r] <= Td, "length %d", len[r]);
@@ -512,9 +518,9 @@ TEST(side_ablation_param_tables) {
         lst_method_default(&me, names[m]);
         CHECK(me.side.mode == m, "%s: mode %d", names[m], me.side.mode);
         me.side.r = 4;
+        int kept[2] = {1, 2};
         me.side.n_keep[0] = 2;
-        me.side.keep[0][0] = 1;
-        me.side.keep[0][1] = 2;
+        me.side.keep[0] = kept; /* a view: only read */
         int64_t tr = 0, total = 0;
         lst_err_t err;
         CHECK(lst_method_params(&me, c, f.m.vocab, &tr, &total, &err) == 0, "%s", err.msg);
@@ -527,11 +533,11 @@ TEST(side_ablation_param_tables) {
 
     /* an unknown mode fails clearly */
     lst_side_opts_t o;
-    lst_side_opts_default(&o, c);
+    lst_side_opts_default(&o);
     o.mode = 3;
     lst_side_t bad;
     lst_err_t err;
-    CHECK(lst_side_create(&bad, c, &o, &err) != 0 && strstr(err.msg, "mode 3"), "mode 3: %s",
+    CHECK(lst_side_create(&bad, &f.bb, &o, &err) != 0 && strstr(err.msg, "mode 3"), "mode 3: %s",
           err.msg);
 
     /* checkpoints: a side-tuning table saved and loaded back is the same;
@@ -587,24 +593,25 @@ TEST(side_ablation_memory_plan) {
         CHECK(0, "%s", err.msg);
         return;
     }
+    const lst_backbone_t bb = test_bb(&m);
     lst_side_t s[3];
     const int keep[3] = {1, 3, 5};
     for (int mode = 0; mode < 3; mode++) {
         lst_side_opts_t o;
-        lst_side_opts_default(&o, &c);
+        lst_side_opts_default(&o);
         o.r = 4;
         o.mode = mode;
         for (int st = 0; st < 2; st++) {
             o.n_keep[st] = 3;
-            memcpy(o.keep[st], keep, sizeof keep);
+            o.keep[st] = (int *)keep; /* a view: only read */
         }
-        CHECK(lst_side_create(&s[mode], &c, &o, &err) == 0, "%s", err.msg);
+        CHECK(lst_side_create(&s[mode], &bb, &o, &err) == 0, "%s", err.msg);
     }
     const size_t B = 8, Ts = 32, Td = 4, d = 32, ds = 8, Tm = 32, H = 4;
     for (int bw = 0; bw < 2; bw++) {
         size_t n[3];
         for (int mode = 0; mode < 3; mode++)
-            n[mode] = lst_side_acts_floats(&m, &s[mode], (int)B, (int)Ts, (int)Td, bw);
+            n[mode] = lst_side_acts_floats(&bb, &s[mode], (int)B, (int)Ts, (int)Td, bw);
         /* taps and ladder mixes: every kept layer's (3) for the backward, one
          * layer's for a forward alone */
         const size_t kl = bw ? 3 : 1;
@@ -621,7 +628,7 @@ TEST(side_ablation_memory_plan) {
         /* one allocation of exactly the plan, before any step */
         lst_side_acts_t a;
         for (int mode = 0; mode < 3; mode++) {
-            CHECK(lst_side_acts_alloc(&a, &m, &s[mode], (int)B, (int)Ts, (int)Td, bw, &err) == 0,
+            CHECK(lst_side_acts_alloc(&a, &bb, &s[mode], (int)B, (int)Ts, (int)Td, bw, &err) == 0,
                   "%s", err.msg);
             CHECK(a.arena_floats == n[mode], "mode %d: allocated %zu, planned %zu", mode,
                   a.arena_floats, n[mode]);

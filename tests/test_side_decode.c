@@ -9,6 +9,7 @@
 #include "../src/train/batch_file.h"
 #include "../src/model/side.h"
 #include "golden_util.h"
+#include "bb_util.h"
 #include "test.h"
 
 static void stepwise_equals_full(const char *model) {
@@ -17,12 +18,13 @@ static void stepwise_equals_full(const char *model) {
     lst_batch_file_t bf;
     lst_side_t s;
     if (golden_lst_fixture(model, &m, &bf, &s)) return;
+    const lst_backbone_t bb = test_bb(&m);
 
     lst_batch_t b = bf.view;
     b.dec_mask = NULL; /* generation sees causal masking only */
     lst_side_acts_t a;
-    CHECK(lst_side_acts_alloc(&a, &m, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
-    lst_side_forward(&m, &s, &b, &a, NULL, NULL);
+    CHECK(lst_side_acts_alloc(&a, &bb, &s, b.B, b.Ts, b.Td, 0, &err) == 0, "%s", err.msg);
+    lst_side_forward(&bb, &s, &b, &a, NULL, NULL);
 
     double maxabs;
     const double worst = golden_generation_gap(&m, &s, &b, a.logits, &maxabs);
@@ -31,7 +33,7 @@ static void stepwise_equals_full(const char *model) {
     /* free-running greedy: token 0 is the argmax of the first step */
     int32_t *out = calloc((size_t)b.B * 4, sizeof(int32_t));
     int *len = calloc(b.B, sizeof(int));
-    CHECK(lst_side_generate(&m, &s, &b, 4, out, len, NULL, NULL, &err) == 0, "%s", err.msg);
+    CHECK(lst_side_generate(&bb, &s, &b, 4, out, len, NULL, NULL, &err) == 0, "%s", err.msg);
     for (int r = 0; r < b.B; r++) {
         const float *row = a.logits + (size_t)r * b.Td * m.vocab;
         int best = 0;

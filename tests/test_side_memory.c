@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../src/model/side.h"
+#include "bb_util.h"
 #include "test.h"
 
 static lst_t5_config_t side_cfg;
@@ -24,16 +25,17 @@ static size_t plan(int layers, const int *keep, int n_keep, int backward) {
         return 0;
     }
     lst_side_opts_t o;
-    lst_side_opts_default(&o, &c);
+    lst_side_opts_default(&o);
     o.r = 4;
     for (int st = 0; st < 2; st++) {
         o.n_keep[st] = n_keep;
-        memcpy(o.keep[st], keep, sizeof(int) * n_keep);
+        o.keep[st] = (int *)keep; /* a view: only read */
     }
+    const lst_backbone_t bb = test_bb(&m);
     lst_side_t s;
     size_t n = 0;
-    if (lst_side_create(&s, &c, &o, &err) == 0) {
-        n = lst_side_acts_floats(&m, &s, 8, 32, 4, backward);
+    if (lst_side_create(&s, &bb, &o, &err) == 0) {
+        n = lst_side_acts_floats(&bb, &s, 8, 32, 4, backward);
         side_cfg = s.cfg;
         lst_side_free(&s);
     } else {

@@ -4,11 +4,12 @@
 #include "../io/glue.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
-#include "../model/t5/peft.h"
+#include "../model/methods.h"
 #include "../model/t5/presets.h"
 #include "../model/side.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +173,16 @@ int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
     return 0;
 }
 
-int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, int *keep, int *n) {
+/* "each in 0..N" when the depth is known */
+static void depth_note(char *buf, size_t n, int max) {
+    if (max == INT_MAX) snprintf(buf, n, "each a layer index");
+    else snprintf(buf, n, "each in 0..%d", max - 1);
+}
+
+static int parse_layers(const char *cmd, const char *name, const char *s, int max, int *keep,
+                        int *n) {
+    char within[48];
+    depth_note(within, sizeof within, max);
     *n = 0;
     const char *p = s;
     while (*p) {
@@ -186,7 +196,7 @@ int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, in
         }
         if (v < 0 || errno || *n >= max || (*end && *end != ',') || (*end == ',' && !end[1])) {
             fprintf(stderr, "lst %s: --%s '%s': expected comma-separated layer indices "
-                    "(e.g. 1,2,3,5), each in 0..%d\n", cmd, name, s, max - 1);
+                    "(e.g. 1,2,3,5), %s\n", cmd, name, s, within);
             return -1;
         }
         if (*n && v <= keep[*n - 1]) {
@@ -205,6 +215,25 @@ int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, in
     return 0;
 }
 
+int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, lst_side_opts_t *o,
+                   int st) {
+    size_t cap = 1; /* at most one index per comma-separated field */
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    lst_err_t err;
+    int n, *keep = lst_malloc(cap, sizeof *keep, &err);
+    if (!keep) {
+        fprintf(stderr, "lst %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    int rc = parse_layers(cmd, name, s, max, keep, &n);
+    if (!rc && lst_side_opts_set(o, st, keep, n, &err)) {
+        fprintf(stderr, "lst %s: %s\n", cmd, err.msg);
+        rc = -1;
+    }
+    free(keep);
+    return rc;
+}
+
 int lst_cli_model_layers(const char *model, int *enc, int *dec) {
     lst_t5_config_t c;
     lst_err_t err;
@@ -214,8 +243,8 @@ int lst_cli_model_layers(const char *model, int *enc, int *dec) {
             lst_t5_config_load(&c, path, &err))
             return -1;
     }
-    *enc = c.num_layers < LST_MAX_LAYERS ? c.num_layers : LST_MAX_LAYERS;
-    *dec = c.num_decoder_layers < LST_MAX_LAYERS ? c.num_decoder_layers : LST_MAX_LAYERS;
+    *enc = c.num_layers;
+    *dec = c.num_decoder_layers;
     return 0;
 }
 

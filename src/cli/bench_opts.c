@@ -1,18 +1,18 @@
 /* bench_opts.c: the options `lst plan` and `lst bench` share (the model or
  * preset, the method and its sizes, the batch shape), parsed into
  * lst_bench_opts_t with every check made before anything is read. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/t5/peft.h"
+#include "../model/methods.h"
 #include "../train/bench.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
-/* Shared options of plan and bench; returns 0, or the exit status. */
-int lst_cli_bench_opts(const char *cmd, int argc, char **argv, int with_steps, struct lst_bench_opts *o,
-                 int *json) {
+static int parse_opts(const char *cmd, int argc, char **argv, int with_steps,
+                      struct lst_bench_opts *o, int *json) {
     lst_opt_t opts[] = {
         {"model", 0, 1, "checkpoint directory or preset (t5-tiny, t5-small, t5-base, t5-large, t5-3b)", NULL},
         {"method", 0, 0, "lst (default), side-tuning, compression, full, adapters, lora, bitfit, prompt", NULL},
@@ -59,14 +59,23 @@ int lst_cli_bench_opts(const char *cmd, int argc, char **argv, int with_steps, s
     if ((v = lst_opt(opts, n, "side-layers"))) {
         int depth[2];
         if (lst_cli_model_layers(o->model, &depth[0], &depth[1]))
-            depth[0] = depth[1] = LST_MAX_LAYERS;
+            depth[0] = depth[1] = INT_MAX;
         for (int st = 0; st < 2; st++)
-            if (lst_opt_layers(cmd, "side-layers", v, depth[st], o->side.keep[st], &o->side.n_keep[st]))
-                return 2;
+            if (lst_opt_layers(cmd, "side-layers", v, depth[st], &o->side, st)) return 2;
     }
     o->steps = 1;
     if (with_steps && lst_opt_i32(cmd, "steps", lst_opt(opts, n, "steps"), 1, 100000, &o->steps))
         return 2;
     *json = lst_opt(opts, n, "json") != NULL;
     return 0;
+}
+
+/* Shared options of plan and bench; returns 0, or the exit status. On 0
+ * the caller owns o->side's kept-layer lists (lst_side_opts_free). */
+int lst_cli_bench_opts(const char *cmd, int argc, char **argv, int with_steps, struct lst_bench_opts *o,
+                       int *json) {
+    memset(o, 0, sizeof *o);
+    const int rc = parse_opts(cmd, argc, argv, with_steps, o, json);
+    if (rc) lst_side_opts_free(&o->side);
+    return rc;
 }

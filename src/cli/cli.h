@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "../model/side.h"
 #include "../ops/wformat.h"
 
 int lst_cmd_init(int argc, char **argv);
@@ -65,11 +66,14 @@ int lst_opt_bytes(const char *cmd, const char *name, const char *s, int64_t *out
 int lst_opt_float(const char *cmd, const char *name, const char *s, double lo,
                   double hi, double *out);
 
-/* "1,2,5" -> strictly ascending layer indices in [0, max); returns -1
- * (after printing "lst <cmd>: --<name> ...") on anything else: a stray
- * character, an index out of range, a repeated or descending index (the
- * side network refused those only after the run was opened, exit 1). */
-int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, int *keep, int *n);
+/* "1,2,5" -> strictly ascending layer indices in [0, max) (max INT_MAX:
+ * the depth is not known here), the kept list of stack st of o (its own
+ * copy: lst_side_opts_free); returns -1 (after printing "lst <cmd>: --<name>
+ * ...") on anything else: a stray character, an index out of range, a
+ * repeated or descending index (the side network refused those only after
+ * the run was opened, exit 1). */
+int lst_opt_layers(const char *cmd, const char *name, const char *s, int max, lst_side_opts_t *o,
+                   int st);
 
 /* The encoder and decoder layer counts of a --model value (a preset name
  * or a checkpoint directory's config.json), so that layer options are

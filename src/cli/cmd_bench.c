@@ -14,7 +14,9 @@ int lst_cmd_bench(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     lst_bench_result_t r;
     lst_err_t err = {{0}};
-    if (lst_bench_run(&o, &r, &err)) {
+    const int failed = lst_bench_run(&o, &r, &err);
+    lst_side_opts_free(&o.side); /* --side-layers */
+    if (failed) {
         lst_cli_error("bench", err.msg);
         return 1;
     }

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,10 +402,14 @@ static int check_pass(const ctx_t *c, int i, const char *v) {
     if (passes[i].kind == 'f') return lst_opt_float("compare", name, v, 0, 100, &fv);
     /* --init is left to lst train: tests/test_report.c makes a child fail with --init best */
     if (!strcmp(name, "side-layers")) {
-        int depth[2], keep[LST_MAX_LAYERS], n;
-        if (lst_cli_model_layers(opt(c, "model"), &depth[0], &depth[1])) depth[0] = depth[1] = LST_MAX_LAYERS;
-        for (int st = 0; st < 2; st++)
-            if (lst_opt_layers("compare", name, v, depth[st], keep, &n)) return -1;
+        int depth[2];
+        if (lst_cli_model_layers(opt(c, "model"), &depth[0], &depth[1])) depth[0] = depth[1] = INT_MAX;
+        lst_side_opts_t so;
+        lst_side_opts_default(&so);
+        int rc = 0;
+        for (int st = 0; st < 2 && !rc; st++) rc = lst_opt_layers("compare", name, v, depth[st], &so, st);
+        lst_side_opts_free(&so);
+        if (rc) return -1;
     }
     return 0;
 }

@@ -9,7 +9,7 @@
 #include "../io/safetensors.h"
 #include "../train/side_config.h"
 #include "../model/side.h"
-#include "../model/t5/t5.h"
+#include "../model/t5/t5_backbone.h" /* the backbone dump is T5's (its taps, its tensor names) */
 #include "../train/adamw.h"
 #include "cli.h"
 
@@ -66,7 +66,7 @@ static int out_add_params(outlist_t *o, const char *prefix, const lst_param_t *p
 
 /* The LST part of dump: logits, loss and side gradients of the LST model,
  * optionally the initial side network (init.*) and N AdamW steps. */
-static int dump_lst(lst_t5_t *m, const lst_batch_t *b, const char *side_path,
+static int dump_lst(lst_backbone_t *m, const lst_batch_t *b, const char *side_path,
                     const char *cfg_path, int64_t seed, const char *out_path, lst_err_t *err) {
     lst_side_config_t sc;
     lst_side_t side = {0};
@@ -77,8 +77,11 @@ static int dump_lst(lst_t5_t *m, const lst_batch_t *b, const char *side_path,
     float *logits0 = NULL;
     float loss0 = 0;
     int rc = -1;
-    if (lst_side_config_load(&sc, &m->cfg, cfg_path, err)) return -1;
-    if (lst_side_create(&side, &m->cfg, &sc.opts, err)) return -1;
+    if (lst_side_config_load(&sc, m, cfg_path, err)) return -1;
+    if (lst_side_create(&side, m, &sc.opts, err)) {
+        lst_side_config_free(&sc);
+        return -1;
+    }
     if (side_path) {
         if (lst_side_load(&side, side_path, err)) goto done;
     } else if (!sc.init[0]) {
@@ -89,13 +92,13 @@ static int dump_lst(lst_t5_t *m, const lst_batch_t *b, const char *side_path,
     } else {
         lst_side_init_ladders(&side, (uint64_t)seed, sc.gate_init);
         if (!strcmp(sc.init, "fisher")) {
-            imp = lst_calloc(m->n_floats, sizeof(float), err);
+            imp = lst_calloc(lst_bb_table(m).n_floats, sizeof(float), err);
             if (!imp || lst_fisher_importance(m, b, imp, err)) goto done;
         }
         if (lst_side_init_prune(&side, m, imp, err)) goto done;
     }
     /* from here on the backbone only runs forward: packed, as lst train runs it */
-    if (lst_t5_pack_f32(m, err)) goto done;
+    if (lst_bb_freeze(m, LST_WF_F32, err)) goto done;
     if (!side_path) {
         init = lst_malloc(side.n_floats, sizeof(float), err);
         if (!init) goto done;
@@ -157,6 +160,7 @@ done:
     lst_adamw_free(&opt);
     lst_side_acts_free(&acts);
     lst_side_free(&side);
+    lst_side_config_free(&sc);
     return rc;
 }
 
@@ -201,7 +205,9 @@ int lst_cmd_dump(int argc, char **argv) {
         goto fail;
     }
     if (side_cfg) {
-        if (dump_lst(&m, b, lst_opt(opts, n_opts, "side"), side_cfg, seed,
+        lst_backbone_t bb; /* the LST part speaks to the backbone interface */
+        lst_t5_backbone_wrap(&bb, &m);
+        if (dump_lst(&bb, b, lst_opt(opts, n_opts, "side"), side_cfg, seed,
                      lst_opt(opts, n_opts, "out"), &err))
             goto fail;
         status = 0;

@@ -7,7 +7,7 @@
 #include "../io/model_pair.h"
 #include "../io/t5_config.h"
 #include "../model/methods.h"
-#include "../model/t5/peft.h"
+#include "../model/methods.h"
 #include "../model/t5/presets.h"
 #include "cli.h"
 
@@ -58,17 +58,18 @@ int lst_cmd_params(int argc, char **argv) {
         return 1;
     }
     if ((v = lst_opt(opts, n, "side-layers"))) {
-        const int depth[2] = {c.num_layers < LST_MAX_LAYERS ? c.num_layers : LST_MAX_LAYERS,
-                              c.num_decoder_layers < LST_MAX_LAYERS ? c.num_decoder_layers
-                                                                    : LST_MAX_LAYERS};
+        const int depth[2] = {c.num_layers, c.num_decoder_layers};
         for (int st = 0; st < 2; st++)
-            if (lst_opt_layers("params", "side-layers", v, depth[st], m.side.keep[st],
-                               &m.side.n_keep[st]))
+            if (lst_opt_layers("params", "side-layers", v, depth[st], &m.side, st)) {
+                lst_side_opts_free(&m.side);
                 return 2;
+            }
     }
     const int vocab = lst_opt(opts, n, "full-vocab") || c.vocab_size < 32100 ? c.vocab_size : 32100;
     int64_t trainable, total;
-    if (lst_method_params(&m, &c, vocab, &trainable, &total, &err)) {
+    const int prc = lst_method_params(&m, &c, vocab, &trainable, &total, &err);
+    lst_side_opts_free(&m.side); /* the --side-layers lists */
+    if (prc) {
         lst_cli_error("params", err.msg);
         return 1;
     }

@@ -14,7 +14,9 @@ int lst_cmd_plan(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     lst_plan_t p;
     lst_err_t err = {{0}};
-    if (lst_bench_plan(&o, &p, &err)) {
+    const int failed = lst_bench_plan(&o, &p, &err);
+    lst_side_opts_free(&o.side); /* --side-layers */
+    if (failed) {
         lst_cli_error("plan", err.msg);
         return 1;
     }

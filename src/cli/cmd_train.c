@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/t5/peft.h"
+#include "../model/methods.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -98,13 +98,13 @@ static int parse_side(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
     const char *lay[2] = {lst_opt(opts, n, "encoder-side-layers"), lst_opt(opts, n, "decoder-side-layers")};
     const char *lay_name[2] = {"encoder-side-layers", "decoder-side-layers"};
     /* against the backbone's own depth when its config can be read */
-    int depth[2] = {LST_MAX_LAYERS, LST_MAX_LAYERS};
+    int depth[2] = {INT_MAX, INT_MAX}; /* INT_MAX: not known here */
     if ((both || lay[0] || lay[1]) && lst_cli_model_layers(o->model, &depth[0], &depth[1]))
-        depth[0] = depth[1] = LST_MAX_LAYERS;
+        depth[0] = depth[1] = INT_MAX;
     for (int st = 0; st < 2; st++) {
         const char *spec = lay[st] ? lay[st] : both;
         if (spec && lst_opt_layers("train", lay[st] ? lay_name[st] : "side-layers", spec, depth[st],
-                                   o->side.keep[st], &o->side.n_keep[st]))
+                                   &o->side, st))
             return 2;
     }
     o->bb_dropout = !lst_opt(opts, n, "no-backbone-dropout");
@@ -192,10 +192,12 @@ int lst_cmd_train(int argc, char **argv) {
         if (copy_opt(o.out, sizeof o.out, resume)) return 2;
         o.quiet = lst_opt(opts, n, "quiet") != NULL;
     } else if ((rc = parse_new(opts, n, &o))) {
+        lst_train_opts_free(&o); /* the --side-layers lists */
         return rc;
     }
     lst_err_t err = {{0}};
     rc = lst_train(&o, resume != NULL, &err);
+    lst_train_opts_free(&o);
     if (rc) {
         lst_cli_error("train", err.msg);
         return rc == 3 ? 3 : 1;

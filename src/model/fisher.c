@@ -38,21 +38,22 @@ static void pack_row(const lst_batch_t *bt, int b, row_buf_t *rb, int *Ts, int *
     *Td = nd;
 }
 
-int lst_fisher_importance(const lst_t5_t *bb, const lst_batch_t *batch,
+int lst_fisher_importance(const lst_backbone_t *bb, const lst_batch_t *batch,
                           float *imp, lst_err_t *err) {
     if (!batch->labels)
         return lst_fail(err, "Fisher importance needs labels: the batch has none");
-    if (lst_t5_check_batch(bb, batch, err)) return lst_fail_ctx(err, "Fisher importance");
+    if (lst_bb_check_batch(bb, batch, err)) return lst_fail_ctx(err, "Fisher importance");
+    const size_t n_floats = lst_bb_table(bb).n_floats;
 
     row_buf_t rb = {0};
     float *grad = NULL;
-    lst_t5_acts_t acts = {0};
+    lst_bb_acts_t *acts = NULL;
     int rc = -1;
     rb.src = lst_malloc((size_t)batch->Ts, sizeof *rb.src, err);
     rb.src_mask = lst_malloc((size_t)batch->Ts, 1, err);
     rb.dec = lst_malloc((size_t)batch->Td, sizeof *rb.dec, err);
     rb.lab = lst_malloc((size_t)batch->Td, sizeof *rb.lab, err);
-    grad = lst_malloc(bb->n_floats, sizeof *grad, err);
+    grad = lst_malloc(n_floats, sizeof *grad, err);
     if (!rb.src || !rb.src_mask || !rb.dec || !rb.lab || !grad) goto done;
 
     /* Sized for the longest row: the forward and backward take their
@@ -73,23 +74,23 @@ int lst_fisher_importance(const lst_t5_t *bb, const lst_batch_t *batch,
         if (ns > max_s) max_s = ns;
         if (nd > max_d) max_d = nd;
     }
-    if (lst_t5_acts_alloc(&acts, bb, 1, max_s, max_d, 1, err)) goto done;
+    if (!(acts = lst_bb_acts_new(bb, 1, max_s, max_d, 1, err))) goto done;
 
     for (int b = 0; b < batch->B; b++) {
         lst_batch_t one = {.B = 1, .input_ids = rb.src, .src_mask = rb.src_mask,
                               .dec_ids = rb.dec, .dec_mask = NULL, .labels = rb.lab};
         pack_row(batch, b, &rb, &one.Ts, &one.Td);
-        memset(grad, 0, sizeof(float) * bb->n_floats);
-        lst_t5_forward(bb, &one, &acts, NULL);
-        if (lst_t5_backward(bb, &one, &acts, NULL, grad, err)) {
+        memset(grad, 0, sizeof(float) * n_floats);
+        lst_bb_forward(bb, &one, acts, NULL);
+        if (lst_bb_backward(bb, &one, acts, NULL, grad, err)) {
             lst_fail_ctx(err, "Fisher importance, row %d", b);
             goto done;
         }
-        for (size_t i = 0; i < bb->n_floats; i++) imp[i] += grad[i] * grad[i];
+        for (size_t i = 0; i < n_floats; i++) imp[i] += grad[i] * grad[i];
     }
     rc = 0;
 done:
-    lst_t5_acts_free(&acts);
+    lst_bb_acts_free(bb, acts);
     free(grad);
     free(rb.src);
     free(rb.src_mask);

@@ -15,14 +15,41 @@
 
 static const char *stack_name[2] = {"side_encoder", "side_decoder"};
 
-void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb) {
+void lst_side_opts_default(lst_side_opts_t *o) {
     memset(o, 0, sizeof *o);
     o->r = 8;
     o->gate_T = 0.1f;
-    o->n_keep[0] = bb->num_layers < LST_MAX_LAYERS ? bb->num_layers : LST_MAX_LAYERS;
-    o->n_keep[1] = bb->num_decoder_layers < LST_MAX_LAYERS ? bb->num_decoder_layers : LST_MAX_LAYERS;
-    for (int s = 0; s < 2; s++)
-        for (int i = 0; i < o->n_keep[s]; i++) o->keep[s][i] = i;
+    o->n_keep[0] = o->n_keep[1] = -1;
+}
+
+int lst_side_opts_set(lst_side_opts_t *o, int st, const int *keep, int n, lst_err_t *err) {
+    int *k = lst_malloc(n > 0 ? (size_t)n : 1, sizeof *k, err);
+    if (!k) return -1;
+    if (n > 0) memcpy(k, keep, sizeof *k * (size_t)n);
+    free(o->keep[st]);
+    o->keep[st] = k;
+    o->n_keep[st] = n;
+    return 0;
+}
+
+int lst_side_opts_copy(lst_side_opts_t *dst, const lst_side_opts_t *src, lst_err_t *err) {
+    lst_side_opts_t o = *src;
+    o.keep[0] = o.keep[1] = NULL;
+    for (int st = 0; st < 2; st++)
+        if (src->n_keep[st] >= 0 && lst_side_opts_set(&o, st, src->keep[st], src->n_keep[st], err)) {
+            lst_side_opts_free(&o);
+            return -1;
+        }
+    lst_side_opts_free(dst);
+    *dst = o;
+    return 0;
+}
+
+void lst_side_opts_free(lst_side_opts_t *o) {
+    for (int st = 0; st < 2; st++) {
+        free(o->keep[st]);
+        o->keep[st] = NULL;
+    }
 }
 
 const char *lst_side_mode_name(int mode) {
@@ -40,22 +67,18 @@ static int is_kept(const lst_side_opts_t *o, int s, int layer) {
     return 0;
 }
 
-static int check_opts(const lst_t5_config_t *bb, const lst_side_opts_t *o, lst_err_t *err) {
+static int check_opts(const lst_backbone_t *bb, const lst_side_opts_t *o, lst_t5_config_t *side,
+                      lst_err_t *err) {
     if (o->mode != LST_SIDE_LADDER && o->mode != LST_SIDE_TUNING && o->mode != LST_SIDE_COMPRESSION)
         return lst_fail(err, "side network: mode %d is not ladder (0), side-tuning (1) or "
                         "compression (2)", o->mode);
     if (o->r < 1) return lst_fail(err, "side network: r = %d must be a positive integer", o->r);
-    if (bb->d_model / o->r < 1 || bb->d_ff / o->r < 1 || bb->d_kv / o->r < 1)
-        return lst_fail(err, "side network: r = %d leaves no width (d_model %d, d_ff %d, d_kv %d)",
-                        o->r, bb->d_model, bb->d_ff, bb->d_kv);
+    if (lst_bb_side_config(bb, o->r, side, err)) return -1;
     if (!(o->gate_T > 0) || !isfinite(o->gate_T))
         return lst_fail(err, "side network: gate temperature %g must be positive", o->gate_T);
-    int L[2] = {bb->num_layers, bb->num_decoder_layers};
+    const int *L = bb->L;
     for (int s = 0; s < 2; s++) {
         const char *which = s ? "decoder" : "encoder";
-        if (L[s] > LST_MAX_LAYERS)
-            return lst_fail(err, "side network: the backbone %s has %d layers, at most %d supported",
-                            which, L[s], LST_MAX_LAYERS);
         if (o->n_keep[s] < 1)
             return lst_fail(err, "side network: keep at least one %s layer", which);
         for (int k = 0; k < o->n_keep[s]; k++) {
@@ -71,26 +94,38 @@ static int check_opts(const lst_t5_config_t *bb, const lst_side_opts_t *o, lst_e
     return 0;
 }
 
-int lst_side_shape(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *opts,
-                   lst_err_t *err) {
-    memset(s, 0, sizeof *s);
-    lst_side_opts_t resolved = *opts, all;
-    const lst_side_opts_t *o = &resolved;
-    lst_side_opts_default(&all, bb);
-    for (int st = 0; st < 2; st++)
-        if (resolved.n_keep[st] < 0) { /* every layer of that stack */
-            resolved.n_keep[st] = all.n_keep[st];
-            memcpy(resolved.keep[st], all.keep[st], sizeof resolved.keep[st]);
-        }
-    if (check_opts(bb, o, err)) return -1;
+/* s->opts: o with explicit lists of s's own (n_keep < 0: every layer). */
+static int resolve_opts(lst_side_t *s, const lst_backbone_t *bb, const lst_side_opts_t *o,
+                        lst_err_t *err) {
     s->opts = *o;
-    s->cfg = *bb;
-    s->cfg.d_model = bb->d_model / o->r;
-    s->cfg.d_ff = bb->d_ff / o->r;
-    s->cfg.d_kv = bb->d_kv / o->r;
+    s->opts.keep[0] = s->opts.keep[1] = NULL;
+    for (int st = 0; st < 2; st++) {
+        if (o->n_keep[st] >= 0) {
+            if (lst_side_opts_set(&s->opts, st, o->keep[st], o->n_keep[st], err)) return -1;
+            continue;
+        }
+        const int n = bb->L[st];
+        int *all = lst_malloc(n > 0 ? (size_t)n : 1, sizeof *all, err);
+        if (!all) return -1;
+        for (int i = 0; i < n; i++) all[i] = i;
+        s->opts.keep[st] = all;
+        s->opts.n_keep[st] = n;
+    }
+    return 0;
+}
+
+int lst_side_shape_for(lst_side_t *s, const lst_backbone_t *bb, const lst_side_opts_t *opts,
+                       lst_err_t *err) {
+    memset(s, 0, sizeof *s);
+    const lst_side_opts_t *o = &s->opts;
     s->d_backbone = bb->d_model;
-    s->L[0] = bb->num_layers;
-    s->L[1] = bb->num_decoder_layers;
+    s->L[0] = bb->L[0];
+    s->L[1] = bb->L[1];
+    if (resolve_opts(s, bb, opts, err) || check_opts(bb, o, &s->cfg, err) ||
+        lst_side_weights_alloc(s, &s->w, err)) {
+        lst_side_free(s);
+        return -1;
+    }
     const int64_t d = bb->d_model, ds = s->cfg.d_model;
     const int ladder = o->mode == LST_SIDE_LADDER;
     lst_layout_t L = {0};
@@ -120,6 +155,7 @@ int lst_side_shape(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts
     if (!rc && o->mode == LST_SIDE_TUNING) rc = lst_layout_add(&L, err, 1, 0, "merge_gate");
     if (rc) {
         lst_layout_free(&L);
+        lst_side_free(s);
         return lst_fail_ctx(err, "side network layout");
     }
     s->params = L.p;
@@ -128,9 +164,9 @@ int lst_side_shape(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts
     return 0;
 }
 
-int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *opts,
+int lst_side_create(lst_side_t *s, const lst_backbone_t *bb, const lst_side_opts_t *opts,
                     lst_err_t *err) {
-    if (lst_side_shape(s, bb, opts, err)) return -1;
+    if (lst_side_shape_for(s, bb, opts, err)) return -1;
     s->flat = lst_calloc(s->n_floats, sizeof(float), err);
     if (!s->flat) {
         lst_side_free(s);
@@ -143,7 +179,40 @@ int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opt
 void lst_side_free(lst_side_t *s) {
     free(s->params);
     free(s->flat);
+    lst_side_weights_free(&s->w);
+    lst_side_opts_free(&s->opts);
     memset(s, 0, sizeof *s);
+}
+
+int lst_side_weights_alloc(const lst_side_t *s, lst_side_weights_t *w, lst_err_t *err) {
+    memset(w, 0, sizeof *w);
+    /* per stack: three pointer arrays and the blocks [L], the kept list [n_keep] */
+    size_t bytes = 0;
+    for (int st = 0; st < 2; st++)
+        bytes += (size_t)s->L[st] * (3 * sizeof(float *) + sizeof(lst_t5_block_t)) +
+                 (size_t)s->opts.n_keep[st] * sizeof(lst_t5_block_t *);
+    char *p = lst_calloc(bytes ? bytes : 1, 1, err);
+    if (!p) return -1;
+    w->store = p;
+    for (int st = 0; st < 2; st++) {
+        lst_side_stack_t *S = &w->st[st];
+        const size_t L = (size_t)s->L[st];
+        S->blk = (lst_t5_block_t *)p;
+        p += L * sizeof(lst_t5_block_t);
+        S->down_w = (float **)p;
+        S->down_b = S->down_w + L;
+        S->gate = S->down_b + L;
+        p += 3 * L * sizeof(float *);
+        S->kept = (const lst_t5_block_t **)p;
+        p += (size_t)s->opts.n_keep[st] * sizeof(lst_t5_block_t *);
+        for (int k = 0; k < s->opts.n_keep[st]; k++) S->kept[k] = &S->blk[s->opts.keep[st][k]];
+    }
+    return 0;
+}
+
+void lst_side_weights_free(lst_side_weights_t *w) {
+    free(w->store);
+    memset(w, 0, sizeof *w);
 }
 
 void lst_side_gate(const float *alpha, float T, float *g, float *one_minus_g) {
@@ -154,7 +223,12 @@ void lst_side_gate(const float *alpha, float T, float *g, float *one_minus_g) {
 
 void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w) {
     char nm[160];
-    memset(w, 0, sizeof *w);
+    for (int st = 0; st < 2; st++) { /* the arrays stay; every pointer is set below or NULL */
+        lst_side_stack_t *S = &w->st[st];
+        const size_t L = (size_t)s->L[st];
+        memset(S->blk, 0, L * sizeof *S->blk);
+        memset(S->down_w, 0, 3 * L * sizeof *S->down_w);
+    }
 #define PTR(...) (snprintf(nm, sizeof nm, __VA_ARGS__), lst_layout_ptr(s->params, s->n_params, flat, nm))
     for (int st = 0; st < 2; st++) {
         lst_side_stack_t *S = &w->st[st];
@@ -235,4 +309,9 @@ void lst_side_init_random(lst_side_t *s, uint64_t seed) {
     }
     for (int st = 0; st < 2; st++)
         for (size_t j = 0; j < (size_t)s->cfg.d_model; j++) s->w.st[st].final_ln[j] = 1.0f;
+}
+
+int lst_side_init_prune(lst_side_t *s, const lst_backbone_t *bb, const float *importance,
+                        lst_err_t *err) {
+    return bb->ops->side_prune(bb->model, s, importance, err);
 }

@@ -21,10 +21,11 @@
 #define LST_SIDE_H
 
 #include "../core/error.h"
+#include "backbone.h"
 #include "layout.h"
+/* The side blocks are T5 blocks whatever the backbone (backbone.h): their
+ * weights, activations, forward/backward and decoding cache come from here. */
 #include "t5/t5.h"
-
-#define LST_MAX_LAYERS 64
 
 /* What the side network is wired to (zero: Ladder Side-Tuning). */
 enum {
@@ -33,36 +34,54 @@ enum {
     LST_SIDE_COMPRESSION = 2, /* the side network alone: no backbone block runs */
 };
 
+/* The kept-layer lists have no fixed length: an options value filled by
+ * lst_side_opts_set owns its lists (lst_side_opts_free releases them); a
+ * plain struct copy is a view of the same lists, valid while the owner's
+ * are, and is never freed. */
 typedef struct {
     int r;                        /* reduction factor */
     float gate_T;                 /* gate temperature, 0.1 (also the merge gate's) */
-    int n_keep[2];                /* kept layers: [0] encoder, [1] decoder */
-    int keep[2][LST_MAX_LAYERS];  /* ascending backbone layer indices */
+    int n_keep[2];                /* kept layers: [0] encoder, [1] decoder; < 0: all */
+    int *keep[2];                 /* [n_keep]: ascending backbone layer indices */
     int mode;                     /* LST_SIDE_LADDER (0), _TUNING or _COMPRESSION */
 } lst_side_opts_t;
+
+/* Default options: r = 8, T = 0.1, every layer kept (n_keep -1, no lists). */
+void lst_side_opts_default(lst_side_opts_t *o);
+/* Stack st keeps keep[0, n) (copied; o's previous list for st released). */
+int lst_side_opts_set(lst_side_opts_t *o, int st, const int *keep, int n, lst_err_t *err);
+/* dst's lists released, then dst = src with lists of its own. */
+int lst_side_opts_copy(lst_side_opts_t *dst, const lst_side_opts_t *src, lst_err_t *err);
+void lst_side_opts_free(lst_side_opts_t *o);
 
 /* "ladder", "side-tuning" or "compression". */
 const char *lst_side_mode_name(int mode);
 
+/* One side stack. The per-layer arrays have the backbone's layer count
+ * L[st] and are indexed by backbone layer. */
 typedef struct {
     float *first_w, *first_b;          /* [ds, d], [ds] */
-    float *down_w[LST_MAX_LAYERS];     /* [ds, d]; NULL where not kept, or no ladders */
-    float *down_b[LST_MAX_LAYERS];     /* [ds] */
-    float *gate[LST_MAX_LAYERS];       /* [1], every backbone layer; NULL without ladders */
-    lst_t5_block_t blk[LST_MAX_LAYERS]; /* side blocks; zeroed where not kept */
+    float **down_w;                    /* [L]: [ds, d]; NULL where not kept, or no ladders */
+    float **down_b;                    /* [L]: [ds] */
+    float **gate;                      /* [L]: [1], every backbone layer; NULL without ladders */
+    lst_t5_block_t *blk;               /* [L]: side blocks; zeroed where not kept */
+    const lst_t5_block_t **kept;       /* [n_keep]: &blk[keep[k]], the blocks in order */
     float *rel;                        /* [buckets, H]: the first kept block's */
     float *final_ln;                   /* [ds] */
 } lst_side_stack_t;
 
+/* Pointers into one buffer with the side layout; the arrays are allocated
+ * once (lst_side_weights_alloc), so binding allocates nothing. */
 typedef struct {
     lst_side_stack_t st[2];            /* [0] side_encoder, [1] side_decoder */
     float *up_w, *up_b;                /* [d, ds], [d] */
     float *merge;                      /* [1] side-tuning's merge gate alpha_m; else NULL */
+    void *store;                       /* the arrays' allocation */
 } lst_side_weights_t;
 
-typedef struct {
-    lst_t5_config_t cfg;   /* the side config: d_model, d_ff, d_kv divided by r */
-    lst_side_opts_t opts;
+typedef struct lst_side {
+    lst_t5_config_t cfg;   /* the side blocks' config (the backbone's side_config at r) */
+    lst_side_opts_t opts;  /* resolved: explicit lists, owned */
     int d_backbone;        /* backbone d_model */
     int L[2];              /* backbone layers per stack */
     int n_params;
@@ -73,20 +92,21 @@ typedef struct {
     lst_side_weights_t w;
 } lst_side_t;
 
-/* Default options: r = 8, T = 0.1, every layer kept. */
-void lst_side_opts_default(lst_side_opts_t *o, const lst_t5_config_t *bb);
-
 /* Validates the options against the backbone (r divides into non-zero side
  * sizes, kept lists ascending, unique and in range, at least one per
  * stack, a known mode) and allocates zeroed parameters. n_keep[st] < 0
  * keeps every layer of that stack (s->opts then holds the resolved list).
  * The table follows the mode: side-tuning and compression have no
  * downsamples.{i} or gates.{i}; side-tuning adds merge_gate [1] last. */
-int lst_side_create(lst_side_t *s, const lst_t5_config_t *bb,
+int lst_side_create(lst_side_t *s, const lst_backbone_t *bb,
                     const lst_side_opts_t *o, lst_err_t *err);
 /* The same table and shapes without the parameters (flat NULL, w unbound):
  * enough for counting and the memory plan. Release with lst_side_free. */
-int lst_side_shape(lst_side_t *s, const lst_t5_config_t *bb, const lst_side_opts_t *o,
+int lst_side_shape_for(lst_side_t *s, const lst_backbone_t *bb, const lst_side_opts_t *o,
+                       lst_err_t *err);
+/* The same for a T5 backbone of config c: the registry's counts
+ * (methods.c) speak of configs. Defined in t5/t5_backbone.c. */
+int lst_side_shape(lst_side_t *s, const lst_t5_config_t *c, const lst_side_opts_t *o,
                    lst_err_t *err);
 void lst_side_free(lst_side_t *s);
 
@@ -96,7 +116,11 @@ void lst_side_free(lst_side_t *s);
  * digits, and with them the ladder's gradient). */
 void lst_side_gate(const float *alpha, float T, float *g, float *one_minus_g);
 
-/* Points w at any buffer with s's layout (gradients, moments). */
+/* The arrays of a weights view of s (zeroed); release with
+ * lst_side_weights_free. */
+int lst_side_weights_alloc(const lst_side_t *s, lst_side_weights_t *w, lst_err_t *err);
+void lst_side_weights_free(lst_side_weights_t *w);
+/* Points an allocated w at any buffer with s's layout (gradients, moments). */
 void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w);
 
 /* Reads every side parameter from a safetensors file (names as in
@@ -111,16 +135,16 @@ void lst_side_init_ladders(lst_side_t *s, uint64_t seed, float gate_init);
 void lst_side_init_random(lst_side_t *s, uint64_t seed);
 
 /* The structural-pruning initialisation (LST-SPEC section 3) of the side
- * blocks, final norms and relative bias from the backbone. importance:
- * a buffer with the backbone's layout holding the empirical Fisher, or NULL
- * for magnitude (|W|). Implemented in prune.c. */
-int lst_side_init_prune(lst_side_t *s, const lst_t5_t *bb,
+ * blocks, final norms and relative bias from the backbone (its side_prune;
+ * T5: t5/prune.c). importance: a buffer with the backbone's layout holding
+ * the empirical Fisher, or NULL for magnitude (|W|). */
+int lst_side_init_prune(lst_side_t *s, const lst_backbone_t *bb,
                         const float *importance, lst_err_t *err);
 
 /* Empirical Fisher: for each example alone (batch 1, padding removed,
  * dropout off), the full backbone gradient of its mean loss, squared and
  * summed into imp (backbone layout, zeroed by the caller). */
-int lst_fisher_importance(const lst_t5_t *bb, const lst_batch_t *batch,
+int lst_fisher_importance(const lst_backbone_t *bb, const lst_batch_t *batch,
                           float *imp, lst_err_t *err);
 
 
@@ -137,8 +161,8 @@ typedef struct {
     /* backbone, transient */
     float *bb_x, *bb_y;          /* [B, Tm, d] ping-pong hidden states */
     float *bb_enc_out;           /* [B, Ts, d] backbone encoder output */
-    float *bb_bias_enc, *bb_bias_dec; /* [H, Ts, Ts], [H, Td, Td] */
-    lst_t5_block_acts_t bb_blk;  /* one block's scratch, reused by every layer */
+    lst_bb_run_t *bb_run;        /* the backbone's own transient buffers (backbone.h),
+                                    carved from the arena after bb_enc_out */
     /* ladders and side, kept for backward */
     float *taps[2];              /* [n_keep, B, T, d]: backbone outputs of kept layers */
     float *s0[2];                /* [B, T, ds] first_downsample output */
@@ -164,17 +188,19 @@ typedef struct {
     float *denc;                 /* [B, Ts, ds] */
     float *dbias;                /* [H, Tm, Tm] */
     lst_t5_bwd_scratch_t bwd;    /* side block backward scratch */
+    lst_side_weights_t grad_w;   /* the gradients' view (bound at every backward) */
     float *arena;
     size_t arena_floats;
+    const lst_backbone_ops_t *bb_ops; /* whose bb_run this is (the static table) */
 } lst_side_acts_t;
 
 /* backward: also plan the backward buffers (training). One allocation,
  * made before the first step; nothing is allocated inside a step. */
-int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t *s,
+int lst_side_acts_alloc(lst_side_acts_t *a, const lst_backbone_t *bb, const lst_side_t *s,
                         int B, int Ts, int Td, int backward, lst_err_t *err);
 void lst_side_acts_free(lst_side_acts_t *a);
 /* Floats lst_side_acts_alloc would allocate (the memory plan). */
-size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td,
+size_t lst_side_acts_floats(const lst_backbone_t *bb, const lst_side_t *s, int B, int Ts, int Td,
                             int backward);
 
 /* Dropout: bb_drop for the backbone (unused in compression), side_drop for
@@ -184,13 +210,13 @@ size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int 
  * and the head's backward run a chunk of lst_side_logit_rows rows at a
  * time (a->logits is then scratch); otherwise a->logits holds them all. */
 int lst_side_logit_rows(int rows, int V);
-double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s,
+double lst_side_forward(const lst_backbone_t *bb, const lst_side_t *s,
                         const lst_batch_t *batch, lst_side_acts_t *a,
                         const lst_drop_t *bb_drop, const lst_drop_t *side_drop);
 
 /* Encoder stacks only, eval mode: fills bb_enc_out (not in compression)
  * and fin[0] (batch->Td and the decoder fields are not used). */
-void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s,
+void lst_side_encode(const lst_backbone_t *bb, const lst_side_t *s,
                      const lst_batch_t *batch, lst_side_acts_t *a);
 
 /* ---- side_decode.c: greedy generation, backbone and side decoders
@@ -203,11 +229,11 @@ void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s,
  * fed teacher [B, max_len] instead of its own argmax and logits [B,
  * max_len, V] receives every step's logits (for testing). */
 /* The most bytes lst_side_generate holds for a batch [B, Ts] and max_len
- * steps (the memory plan of evaluation); dtype: the backbone's frozen
- * dtype (lst_t5_freeze), now or once frozen. */
-size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts,
-                               int max_len, lst_wformat_t dtype);
-int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
+ * steps (the memory plan of evaluation); fmt: the backbone's weight format,
+ * now or once frozen. */
+size_t lst_side_generate_bytes(const lst_backbone_t *bb, const lst_side_t *s, int B, int Ts,
+                               int max_len, lst_wformat_t fmt);
+int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s,
                       const lst_batch_t *batch, int max_len, int32_t *out,
                       int *out_len, const int32_t *teacher, float *logits,
                       lst_err_t *err);
@@ -215,7 +241,7 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s,
 /* Gradient of the forward's loss w.r.t. every side parameter, accumulated into
  * grads (s's layout). Needs the forward's acts (allocated with backward)
  * and side_drop. */
-int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s,
+int lst_side_backward(const lst_backbone_t *bb, const lst_side_t *s,
                       const lst_batch_t *batch, const lst_side_acts_t *a,
                       const lst_drop_t *side_drop, float *grads, lst_err_t *err);
 #endif

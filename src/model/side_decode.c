@@ -19,26 +19,23 @@ static int backbone_steps(const lst_side_t *s) {
     return s->opts.mode == LST_SIDE_TUNING ? s->L[1] : 0;
 }
 
-size_t lst_side_generate_bytes(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts,
-                               int max_len, lst_wformat_t dtype) {
-    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
+size_t lst_side_generate_bytes(const lst_backbone_t *bb, const lst_side_t *s, int B, int Ts,
+                               int max_len, lst_wformat_t fmt) {
+    const lst_t5_config_t *cs = &s->cfg;
     const int nk = s->opts.n_keep[1], n_bb = backbone_steps(s);
-    const lst_t5_block_t *bblk[LST_MAX_LAYERS], *sblk[LST_MAX_LAYERS];
-    for (int l = 0; l < n_bb; l++) bblk[l] = &bb->w.dec[l];
-    for (int k = 0; k < nk; k++) sblk[k] = &s->w.st[1].blk[s->opts.keep[1][k]];
-    const size_t d = cb->d_model, ds = cs->d_model;
+    const size_t d = bb->d_model, ds = cs->d_model;
     size_t n = sizeof(float) * (lst_side_acts_floats(bb, s, B, Ts, 1, 0) +
                                 (size_t)B * (2 * d + ds + (size_t)bb->vocab)) +
                (size_t)B * (sizeof(int32_t) + sizeof(int));
-    if (n_bb) n += lst_dec_cache_bytes(cb, bblk, n_bb, B, Ts, max_len, dtype);
-    return n + lst_dec_cache_bytes(cs, sblk, nk, B, Ts, max_len, LST_WF_F32);
+    if (n_bb) n += lst_bb_cache_bytes(bb, n_bb, B, Ts, max_len, fmt);
+    return n + lst_dec_cache_bytes(cs, s->w.st[1].kept, nk, B, Ts, max_len, LST_WF_F32);
 }
 
-int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                       int max_len, int32_t *out, int *out_len, const int32_t *teacher,
                       float *logits, lst_err_t *err) {
-    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
-    const int B = bt->B, Ts = bt->Ts, d = cb->d_model, ds = cs->d_model, V = bb->vocab;
+    const lst_t5_config_t *cs = &s->cfg;
+    const int B = bt->B, Ts = bt->Ts, d = bb->d_model, ds = cs->d_model, V = bb->vocab;
     const lst_side_stack_t *W = &s->w.st[1];
     const int ladder = s->opts.mode == LST_SIDE_LADDER, tuning = s->opts.mode == LST_SIDE_TUNING;
     const int nk = s->opts.n_keep[1], Ld = s->L[1];
@@ -47,7 +44,8 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t
     const int n_bb = backbone_steps(s);
     if (max_len <= 0) return lst_fail(err, "generation length %d must be positive", max_len);
     lst_side_acts_t a;
-    lst_t5_cache_t cbb = {0}, cside = {0};
+    lst_bb_cache_t *cbb = NULL;
+    lst_t5_cache_t cside = {0};
     lst_batch_t enc = *bt;
     enc.Td = 1;
     enc.dec_ids = NULL;
@@ -56,9 +54,6 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t
     if (lst_side_acts_alloc(&a, bb, s, B, Ts, 1, 0, err)) return -1;
     lst_side_encode(bb, s, &enc, &a);
 
-    const lst_t5_block_t *bblk[LST_MAX_LAYERS], *sblk[LST_MAX_LAYERS];
-    for (int l = 0; l < n_bb; l++) bblk[l] = &bb->w.dec[l];
-    for (int k = 0; k < nk; k++) sblk[k] = &W->blk[s->opts.keep[1][k]];
     int32_t *ids = lst_malloc(B, sizeof *ids, err);
     int *done = lst_calloc(B, sizeof *done, err);
     float *emb = lst_malloc((size_t)B * d, sizeof(float), err);
@@ -67,24 +62,27 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t
     float *lg = lst_malloc((size_t)B * V, sizeof(float), err);
     int rc = -1;
     if (!ids || !done || !emb || !D || !up || !lg) goto out;
-    if ((n_bb && lst_dec_cache_init(&cbb, cb, bblk, n_bb, a.bb_enc_out, bt->src_mask, B, Ts,
-                                    max_len, err)) ||
-        lst_dec_cache_init(&cside, cs, sblk, nk, a.fin[0], bt->src_mask, B, Ts, max_len, err))
+    if ((n_bb && !(cbb = lst_bb_cache_new(bb, n_bb, a.bb_enc_out, bt->src_mask, B, Ts, max_len,
+                                          err))) ||
+        lst_dec_cache_init(&cside, cs, W->kept, nk, a.fin[0], bt->src_mask, B, Ts, max_len, err))
         goto out;
-    lst_greedy_begin(B, max_len, cb->decoder_start_token_id, out, out_len, done, ids);
+    lst_greedy_begin(B, max_len, bb->dec_start, out, out_len, done, ids);
     for (int t = 0; t < max_len; t++) {
+        /* the backbone decoder's running hidden state [B, d] (asked each step:
+         * the cache owns it) */
+        float *bx = cbb ? lst_bb_cache_x(bb, cbb) : NULL;
         /* embedding -> backbone x and side first_downsample */
-        lst_embedding_forward(emb, ids, bb->w.shared, B, d);
-        if (n_bb) memcpy(cbb.x, emb, sizeof(float) * B * d);
+        lst_bb_embed(bb, emb, ids, B);
+        if (n_bb) memcpy(bx, emb, sizeof(float) * B * d);
         lst_matmul_forward(cside.x, emb, W->first_w, W->first_b, B, d, ds);
-        if (n_bb) lst_dec_cache_bias(&cbb, bb->w.dec_rel);
+        if (n_bb) lst_bb_step_begin(bb, cbb);
         lst_dec_cache_bias(&cside, W->rel);
         int k = 0;
         for (int i = 0; i < Ld; i++) {
-            if (i < n_bb) lst_dec_cache_layer(&cbb, &bb->w.dec[i], i);
+            if (i < n_bb) lst_bb_step_layer(bb, cbb, i);
             if (k >= nk || s->opts.keep[1][k] != i) continue;
             if (ladder) {
-                lst_matmul_forward(D, cbb.x, W->down_w[i], W->down_b[i], B, d, ds);
+                lst_matmul_forward(D, bx, W->down_w[i], W->down_b[i], B, d, ds);
                 float g, omg;
                 lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
                 for (size_t j = 0; j < (size_t)B * ds; j++) cside.x[j] = g * cside.x[j] + omg * D[j];
@@ -92,20 +90,21 @@ int lst_side_generate(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t
             lst_dec_cache_layer(&cside, &W->blk[i], k);
             k++;
         }
-        if (n_bb) cbb.len++;
+        if (n_bb) lst_bb_step_end(bb, cbb);
         cside.len++;
         lst_rmsnorm_forward(cside.n, NULL, cside.x, W->final_ln, B, ds, cs->layer_norm_eps);
         lst_matmul_forward(up, cside.n, s->w.up_w, s->w.up_b, B, ds, d);
-        if (tuning) { /* head = g*dec_out + (1-g)*up, dec_out after the final norm */
-            lst_rmsnorm_forward(cbb.n, NULL, cbb.x, bb->w.dec_final, B, d, cb->layer_norm_eps);
+        if (tuning) { /* head = g*dec_out + (1-g)*up, dec_out after the final norm
+                       * (into emb: this step is done with the embedding) */
+            lst_bb_final_norm(bb, 1, emb, bx, B);
             float g, omg;
             lst_side_gate(s->w.merge, s->opts.gate_T, &g, &omg);
-            for (size_t j = 0; j < (size_t)B * d; j++) up[j] = g * cbb.n[j] + omg * up[j];
+            for (size_t j = 0; j < (size_t)B * d; j++) up[j] = g * emb[j] + omg * up[j];
         }
-        if (cb->tie_word_embeddings) lst_scale_inplace(up, 1.0f / sqrtf((float)d), (int64_t)B * d);
-        lst_matmul_forward(lg, up, bb->w.lm_head, NULL, B, d, V);
+        if (bb->head_scale != 1.0f) lst_scale_inplace(up, bb->head_scale, (int64_t)B * d);
+        lst_bb_head_forward(bb, lg, up, B);
         if (logits) memcpy(logits + (size_t)t * B * V, lg, sizeof(float) * B * V);
-        if (lst_greedy_pick(lg, B, V, t, max_len, cb->eos_token_id, teacher, out, out_len, done, ids))
+        if (lst_greedy_pick(lg, B, V, t, max_len, bb->eos, teacher, out, out_len, done, ids))
             break;
     }
     rc = 0;
@@ -116,7 +115,7 @@ out:
     free(D);
     free(up);
     free(lg);
-    lst_t5_cache_free(&cbb);
+    lst_bb_cache_free(bb, cbb);
     lst_t5_cache_free(&cside);
     lst_side_acts_free(&a);
     return rc;

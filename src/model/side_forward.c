@@ -31,19 +31,16 @@ static const lst_drop_t *batch_drop(lst_drop_t *out, const lst_drop_t *drop,
 }
 
 
-static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
+static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_backbone_t *bb,
                        const lst_side_t *s) {
-    const lst_t5_config_t *cb = &bb->cfg;
     const size_t B = a->B, Ts = a->Ts, Td = a->Td, Tm = Ts > Td ? Ts : Td;
-    const size_t d = cb->d_model, ds = s->cfg.d_model, H = cb->num_heads;
+    const size_t d = bb->d_model, ds = s->cfg.d_model, H = s->cfg.num_heads;
     const int ladder = s->opts.mode == LST_SIDE_LADDER;
     if (s->opts.mode != LST_SIDE_COMPRESSION) {
         a->bb_x = lst_carve(c, B * Tm * d);
         a->bb_y = lst_carve(c, B * Tm * d);
         a->bb_enc_out = lst_carve(c, B * Ts * d);
-        a->bb_bias_enc = lst_carve(c, H * Ts * Ts);
-        a->bb_bias_dec = lst_carve(c, H * Td * Td);
-        lst_t5_block_acts_carve_fwd(c, &a->bb_blk, cb, (int)B, (int)Ts, (int)Td);
+        lst_bb_run_carve(bb, a->bb_run, c, (int)B, (int)Ts, (int)Td); /* NULL: sizing */
     }
     for (int st = 0; st < 2; st++) {
         /* training keeps every kept layer's tap, ladder mix, output and
@@ -58,8 +55,11 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
             a->M[st] = lst_carve(c, nl * B * T * ds);
         }
         a->S[st] = lst_carve(c, ns * B * T * ds);
-        for (size_t k = 0; k < nl; k++)
-            lst_t5_block_acts_carve(c, &a->blk[st][k], &s->cfg, (int)B, (int)T, (int)Ts, st);
+        for (size_t k = 0; k < nl; k++) {
+            lst_t5_block_acts_t sizing; /* the sizing pass has no block array */
+            lst_t5_block_acts_carve(c, a->blk[st] ? &a->blk[st][k] : &sizing, &s->cfg, (int)B,
+                                    (int)T, (int)Ts, st);
+        }
         a->rstd[st] = lst_carve(c, B * T);
         a->fin[st] = lst_carve(c, B * T * ds);
         a->bias[st] = lst_carve(c, H * T * T);
@@ -84,23 +84,20 @@ static void carve_acts(lst_carve_t *c, lst_side_acts_t *a, const lst_t5_t *bb,
     lst_t5_bwd_scratch_carve(c, &a->bwd, &s->cfg, (int)B, (int)Tm, (int)Ts, 1);
 }
 
-size_t lst_side_acts_floats(const lst_t5_t *bb, const lst_side_t *s, int B, int Ts, int Td,
+size_t lst_side_acts_floats(const lst_backbone_t *bb, const lst_side_t *s, int B, int Ts, int Td,
                             int backward) {
     lst_side_acts_t a;
-    lst_t5_block_acts_t blk[2][LST_MAX_LAYERS];
-    memset(&a, 0, sizeof a);
+    memset(&a, 0, sizeof a); /* no bb_run or block arrays: the sizing pass */
     a.backward = backward;
     a.B = B;
     a.Ts = Ts;
     a.Td = Td;
-    a.blk[0] = blk[0];
-    a.blk[1] = blk[1];
     lst_carve_t c = {0};
     carve_acts(&c, &a, bb, s);
     return c.used;
 }
 
-int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t *s, int B,
+int lst_side_acts_alloc(lst_side_acts_t *a, const lst_backbone_t *bb, const lst_side_t *s, int B,
                         int Ts, int Td, int backward, lst_err_t *err) {
     memset(a, 0, sizeof *a);
     a->backward = backward;
@@ -116,6 +113,12 @@ int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t
             return -1;
         }
     }
+    if ((s->opts.mode != LST_SIDE_COMPRESSION && !(a->bb_run = lst_bb_run_new(bb, err))) ||
+        (backward && lst_side_weights_alloc(s, &a->grad_w, err))) {
+        lst_side_acts_free(a);
+        return -1;
+    }
+    a->bb_ops = bb->ops;
     lst_carve_t c = {0};
     carve_acts(&c, a, bb, s);
     a->arena_floats = c.used;
@@ -131,6 +134,8 @@ int lst_side_acts_alloc(lst_side_acts_t *a, const lst_t5_t *bb, const lst_side_t
 }
 
 void lst_side_acts_free(lst_side_acts_t *a) {
+    if (a->bb_run) a->bb_ops->run_free(a->bb_run);
+    lst_side_weights_free(&a->grad_w);
     free(a->arena);
     free(a->blk[0]);
     free(a->blk[1]);
@@ -138,13 +143,13 @@ void lst_side_acts_free(lst_side_acts_t *a) {
 }
 
 /* One stack (st 0 encoder, 1 decoder) of backbone + side, layer by layer. */
-static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+static void stack_forward(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                           lst_side_acts_t *a, int st, const lst_drop_t *bb_drop,
                           const lst_drop_t *side_drop) {
-    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
+    const lst_t5_config_t *cs = &s->cfg;
     const lst_side_stack_t *W = &s->w.st[st];
     const int B = bt->B, Ts = bt->Ts, T = st ? bt->Td : bt->Ts;
-    const int d = cb->d_model, ds = cs->d_model, L = s->L[st];
+    const int d = bb->d_model, ds = cs->d_model, L = s->L[st];
     const size_t N = (size_t)B * T;
     const int32_t *ids = st ? bt->dec_ids : bt->input_ids;
     const uint8_t *self_mask = st ? bt->dec_mask : bt->src_mask;
@@ -155,7 +160,7 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_bat
 
     /* Backbone embedding (with its dropout) and the side's first downsample
      * of the embedding under an independent dropout mask. */
-    lst_embedding_forward(a->emb, ids, bb->w.shared, (int)N, d);
+    lst_bb_embed(bb, a->emb, ids, (int)N);
     if (backbone) {
         memcpy(a->bb_x, a->emb, sizeof(float) * N * d);
         if (bon) {
@@ -169,10 +174,7 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_bat
     }
     lst_matmul_forward(a->s0[st], a->emb, W->first_w, W->first_b, (int)N, d, ds);
 
-    float *bbias = st ? a->bb_bias_dec : a->bb_bias_enc;
-    if (backbone)
-        lst_relbias_forward(bbias, st ? bb->w.dec_rel : bb->w.enc_rel, cb->num_heads, T, T, 0, 0,
-                            !st, cb->rel_buckets, cb->rel_max_distance);
+    if (backbone) lst_bb_stack_begin(bb, a->bb_run, st, T);
     lst_relbias_forward(a->bias[st], W->rel, cs->num_heads, T, T, 0, 0, !st, cs->rel_buckets,
                         cs->rel_max_distance);
 
@@ -185,9 +187,8 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_bat
     for (int i = 0; i < L; i++) {
         if (i <= last) {
             lst_drop_t bd = lst_drop_layer(bb_drop, st, i);
-            lst_t5_block_forward(cb, st ? &bb->w.dec[i] : &bb->w.enc[i], &a->bb_blk, a->bb_y,
-                                 a->bb_x, B, T, bbias, self_mask, st, st ? a->bb_enc_out : NULL,
-                                 Ts, bt->src_mask, bon ? &bd : NULL, a->attn_scratch);
+            lst_bb_block_forward(bb, a->bb_run, st, i, a->bb_y, a->bb_x, bt,
+                                 st ? a->bb_enc_out : NULL, bon ? &bd : NULL, a->attn_scratch);
             float *t = a->bb_x; a->bb_x = a->bb_y; a->bb_y = t;
         }
         if (k >= nk || s->opts.keep[st][k] != i) continue;
@@ -216,8 +217,7 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_bat
     }
     if (!st && backbone) {
         /* The backbone encoder output feeds the backbone decoder. */
-        lst_rmsnorm_forward(a->bb_enc_out, NULL, a->bb_x, bb->w.enc_final, (int)N, d,
-                            cb->layer_norm_eps);
+        lst_bb_final_norm(bb, 0, a->bb_enc_out, a->bb_x, (int)N);
         if (bon) {
             lst_drop_t f = stack_site(bb_drop, 0, 1);
             lst_dropout_rows(a->bb_enc_out, a->bb_enc_out, (int64_t)(N * d), &f);
@@ -225,8 +225,7 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_bat
     }
     if (st && s->opts.mode == LST_SIDE_TUNING) {
         /* dec_out: the backbone's own LM head input (before the tied scale) */
-        lst_rmsnorm_forward(a->bb_dec_out, NULL, a->bb_x, bb->w.dec_final, (int)N, d,
-                            cb->layer_norm_eps);
+        lst_bb_final_norm(bb, 1, a->bb_dec_out, a->bb_x, (int)N);
         if (bon) {
             lst_drop_t f = stack_site(bb_drop, 1, 1);
             lst_dropout_rows(a->bb_dec_out, a->bb_dec_out, (int64_t)(N * d), &f);
@@ -240,22 +239,22 @@ static void stack_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_bat
     }
 }
 
-void lst_side_encode(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+void lst_side_encode(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                      lst_side_acts_t *a) {
     stack_forward(bb, s, bt, a, 0, NULL, NULL);
 }
 
-double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+double lst_side_forward(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                         lst_side_acts_t *a, const lst_drop_t *bb_drop,
                         const lst_drop_t *side_drop) {
-    const int d = bb->cfg.d_model, Nd = bt->B * bt->Td;
+    const int d = bb->d_model, Nd = bt->B * bt->Td;
     const int tuning = s->opts.mode == LST_SIDE_TUNING;
     lst_drop_t bb_rows, side_rows;
     bb_drop = batch_drop(&bb_rows, bb_drop, bt);
     side_drop = batch_drop(&side_rows, side_drop, bt);
     stack_forward(bb, s, bt, a, 0, bb_drop, side_drop);
     stack_forward(bb, s, bt, a, 1, bb_drop, side_drop);
-    /* upsample, then the frozen LM head (scaled by d^-0.5 when tied);
+    /* upsample, then the frozen LM head (its input scaled: T5 tied, d^-0.5);
      * side-tuning first merges: head = g*dec_out + (1-g)*up */
     lst_matmul_forward(a->up, a->fin[1], s->w.up_w, s->w.up_b, Nd, s->cfg.d_model, d);
     float *head = a->up, g = 0, omg = 0;
@@ -264,10 +263,10 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch
         for (size_t j = 0; j < (size_t)Nd * d; j++) a->head[j] = g * a->bb_dec_out[j] + omg * a->up[j];
         head = a->head;
     }
-    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(head, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    if (bb->head_scale != 1.0f) lst_scale_inplace(head, bb->head_scale, (int64_t)Nd * d);
     const int V = bb->vocab;
     if (!a->backward) {
-        lst_matmul_forward(a->logits, head, bb->w.lm_head, NULL, Nd, d, V);
+        lst_bb_head_forward(bb, a->logits, head, Nd);
         if (!bt->labels) return 0.0;
         const int64_t count = lst_batch_label_count(bt);
         const double total = lst_xent_sum(NULL, a->logits, bt->labels, Nd, V, 0.0f);
@@ -283,12 +282,11 @@ double lst_side_forward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch
     memset(a->dup, 0, sizeof(float) * (size_t)Nd * d);
     for (int r0 = 0; r0 < Nd; r0 += R) {
         const int n = Nd - r0 < R ? Nd - r0 : R;
-        lst_matmul_forward(a->logits, head + (size_t)r0 * d, bb->w.lm_head, NULL, n, d, V);
+        lst_bb_head_forward(bb, a->logits, head + (size_t)r0 * d, n);
         total += lst_xent_chunk_inplace(a->logits, bt->labels + r0, n, V, scale);
-        lst_matmul_backward(a->dup + (size_t)r0 * d, NULL, NULL, a->logits, head + (size_t)r0 * d,
-                            bb->w.lm_head, n, d, V);
+        lst_bb_head_backward(bb, a->dup + (size_t)r0 * d, a->logits, head + (size_t)r0 * d, n);
     }
-    if (bb->cfg.tie_word_embeddings) lst_scale_inplace(a->dup, 1.0f / sqrtf((float)d), (int64_t)Nd * d);
+    if (bb->head_scale != 1.0f) lst_scale_inplace(a->dup, bb->head_scale, (int64_t)Nd * d);
     if (tuning) {
         /* through the merge: d(alpha_m) and d(up) = (1-g) d(head) */
         double dg = 0;
@@ -312,16 +310,16 @@ int lst_side_logit_rows(int rows, int V) {
 /* Backward of one side stack. dfin: gradient of the stack output
  * [B, T, ds] (consumed). denc: for the decoder, accumulates the gradient of
  * the side encoder output. */
-static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+static void stack_backward(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                            const lst_side_acts_t *a, int st, const lst_drop_t *side_drop,
                            const lst_side_weights_t *G, float *dfin, float *denc,
                            float *ds_cur, float *ds_next, float *dbias, float *dD,
                            lst_t5_bwd_scratch_t *scr, float *emb) {
-    const lst_t5_config_t *cb = &bb->cfg, *cs = &s->cfg;
+    const lst_t5_config_t *cs = &s->cfg;
     const lst_side_stack_t *W = &s->w.st[st];
     const lst_side_stack_t *g = &G->st[st];
     const int B = bt->B, Ts = bt->Ts, T = st ? bt->Td : bt->Ts;
-    const int d = cb->d_model, ds = cs->d_model, H = cs->num_heads;
+    const int d = bb->d_model, ds = cs->d_model, H = cs->num_heads;
     const size_t N = (size_t)B * T;
     const int son = lst_drop_active(side_drop);
     const int nk = s->opts.n_keep[st];
@@ -365,7 +363,7 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_ba
     }
     /* first_downsample of the (side-dropped) embedding, recomputed */
     const int32_t *ids = st ? bt->dec_ids : bt->input_ids;
-    lst_embedding_forward(emb, ids, bb->w.shared, (int)N, d);
+    lst_bb_embed(bb, emb, ids, (int)N);
     if (son) {
         lst_drop_t e = stack_site(side_drop, st, 0);
         lst_dropout_rows(emb, emb, (int64_t)(N * d), &e);
@@ -374,16 +372,16 @@ static void stack_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_ba
     lst_relbias_backward(g->rel, dbias, H, T, T, !st, cs->rel_buckets, cs->rel_max_distance);
 }
 
-int lst_side_backward(const lst_t5_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+int lst_side_backward(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
                       const lst_side_acts_t *a, const lst_drop_t *side_drop, float *grads,
                       lst_err_t *err) {
     if (!bt->labels) return lst_fail(err, "LST backward needs labels");
     if (!a->backward) return lst_fail(err, "LST backward needs activations allocated for training");
     lst_drop_t side_rows;
     side_drop = batch_drop(&side_rows, side_drop, bt);
-    const int B = bt->B, Td = bt->Td, d = bb->cfg.d_model;
+    const int B = bt->B, Td = bt->Td, d = bb->d_model;
     const int ds = s->cfg.d_model, Nd = B * Td;
-    lst_side_weights_t G;
+    lst_side_weights_t G = a->grad_w; /* its arrays, allocated with the acts */
     lst_side_bind(s, grads, &G);
     lst_t5_bwd_scratch_t scr = a->bwd;
 

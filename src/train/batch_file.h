@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "../core/error.h"
-#include "../model/t5/t5.h"
+#include "../model/batch.h"
 
 typedef struct {
     int32_t *input_ids, *dec_ids, *labels;

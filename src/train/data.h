@@ -9,7 +9,7 @@
 #include "../core/error.h"
 #include "../io/glue.h"
 #include "../io/tokenizer.h"
-#include "../model/t5/t5.h"
+#include "../model/batch.h"
 
 typedef struct {
     int n;

@@ -11,7 +11,7 @@ void lst_preds_free(char **preds, int n) {
     free(preds);
 }
 
-int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+int lst_generate_texts(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
                        int32_t *const *src, const int *len, int n, int max_gen, char **out,
                        lst_err_t *err) {
     const int B = n;
@@ -30,7 +30,7 @@ int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokeni
     lst_batch_t b = {B, Ts, 1, ids, mask, NULL, NULL, NULL};
     /* s == NULL: the method trained the backbone itself */
     if (s ? lst_side_generate(bb, s, &b, max_gen, gen, glen, NULL, NULL, err)
-          : lst_t5_generate(bb, &b, max_gen, gen, glen, NULL, NULL, err))
+          : lst_bb_generate(bb, &b, max_gen, gen, glen, NULL, NULL, err))
         goto done;
     for (int i = 0; i < n; i++) {
         /* ids outside the tokenizer (the model may be wider) decode as nothing */
@@ -56,8 +56,8 @@ done:
     return rc;
 }
 
-size_t lst_evaluate_bytes(const lst_t5_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
-                          int max_gen, int batch, lst_wformat_t dtype) {
+size_t lst_evaluate_bytes(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
+                          int max_gen, int batch, lst_wformat_t fmt) {
     if (d->n <= 0 || batch <= 0 || max_gen <= 0) return 0;
     const int B = d->n < batch ? d->n : batch;
     int Ts = 1;
@@ -65,11 +65,11 @@ size_t lst_evaluate_bytes(const lst_t5_t *bb, const lst_side_t *s, const lst_tok
     /* ids, mask, gen, glen of lst_generate_texts; the row pointers */
     const size_t own = (size_t)B * Ts * (sizeof(int32_t) + 1) + (size_t)B * max_gen * sizeof(int32_t) +
                        (size_t)B * sizeof(int) + (size_t)d->n * sizeof(char *);
-    return own + (s ? lst_side_generate_bytes(bb, s, B, Ts, max_gen, dtype)
-                    : lst_t5_generate_bytes(bb, B, Ts, max_gen));
+    return own + (s ? lst_side_generate_bytes(bb, s, B, Ts, max_gen, fmt)
+                    : lst_bb_generate_bytes(bb, B, Ts, max_gen));
 }
 
-int lst_evaluate(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+int lst_evaluate(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
                  const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,
                  lst_metrics_t *m, char ***preds_out, lst_err_t *err) {
     char **preds = lst_calloc(d->n, sizeof *preds, err);

@@ -11,7 +11,7 @@
 /* s: the side network, or NULL when the method trained the backbone (its
  * additions live in bb). task NULL: custom data, scored by exact-match accuracy. preds (optional):
  * receives n malloc'ed prediction strings (free with lst_preds_free). */
-int lst_evaluate(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+int lst_evaluate(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
                  const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,
                  lst_metrics_t *m, char ***preds, lst_err_t *err);
 void lst_preds_free(char **preds, int n);
@@ -19,13 +19,13 @@ void lst_preds_free(char **preds, int n);
 /* The most bytes lst_evaluate holds at once over data d in batches of
  * `batch` (each padded to the longest source of d) with max_gen steps, the
  * prediction strings aside (a few bytes a row): the memory plan of
- * evaluation. dtype: the side methods' frozen backbone dtype (ops/wformat.h),
- * now or once frozen. */
-size_t lst_evaluate_bytes(const lst_t5_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
-                          int max_gen, int batch, lst_wformat_t dtype);
+ * evaluation. fmt: the side methods' backbone weights' format, now or once
+ * frozen. */
+size_t lst_evaluate_bytes(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
+                          int max_gen, int batch, lst_wformat_t fmt);
 
 /* Generates for raw ids rows (used by predict): src[i] of length len[i]. */
-int lst_generate_texts(const lst_t5_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+int lst_generate_texts(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
                        int32_t *const *src, const int *len, int n, int max_gen,
                        char **out, lst_err_t *err);
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../core/fileio.h"
-#include "../model/t5/peft.h"
+#include "../model/backbone_open.h"
 #include "trainer.h"
 
 void lst_train_opts_default(lst_train_opts_t *o) {
@@ -233,7 +233,7 @@ static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, l
         return lst_fail(err, "%s: key 'method' is not a short string", path);
     if (!method[0]) snprintf(method, sizeof method, "lst");
     int mode = 0;
-    if (lst_method_side_mode(method, &mode) && !lst_method_is_backbone(method))
+    if (lst_method_side_mode(method, &mode) && !lst_method_trains_backbone(method))
         return lst_fail(err, "%s: unknown method '%s'", path, method);
     lst_method_default(&o->method, method);
     char dtype[16] = "fp32";
@@ -244,27 +244,36 @@ static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, l
     return 0;
 }
 
-/* The kept layers: integers, ascending, each a layer index. */
+/* The kept layers: integers, ascending, each a layer index (the backbone,
+ * once opened, checks them against its depth). */
 static int load_layers(const cJSON *j, lst_side_opts_t *s, const char *path, lst_err_t *err) {
     for (int st = 0; st < 2; st++) {
         const char *key = st ? "decoder_side_layers" : "encoder_side_layers";
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
-        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > LST_MAX_LAYERS)
-            return lst_fail(err, "%s: '%s' is not an array of at most %d layers", path, key,
-                            LST_MAX_LAYERS);
+        if (!cJSON_IsArray(a))
+            return lst_fail(err, "%s: '%s' is not an array of layers", path, key);
+        const int n = cJSON_GetArraySize(a);
+        int *keep = lst_malloc(n > 0 ? (size_t)n : 1, sizeof *keep, err);
+        if (!keep) return -1;
         int k = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, a) {
             const double x = cJSON_IsNumber(e) ? e->valuedouble : -1;
-            if (!(x >= 0 && x < LST_MAX_LAYERS) || x != floor(x) || (k && x <= s->keep[st][k - 1]))
-                return lst_fail(err, "%s: '%s' entry %d is not a layer index in 0..%d above the "
-                                "previous one", path, key, k, LST_MAX_LAYERS - 1);
-            s->keep[st][k++] = (int)x;
+            if (!(x >= 0 && x < INT_MAX) || x != floor(x) || (k && x <= keep[k - 1])) {
+                free(keep);
+                return lst_fail(err, "%s: '%s' entry %d is not a layer index above the previous "
+                                "one", path, key, k);
+            }
+            keep[k++] = (int)x;
         }
-        s->n_keep[st] = k;
+        const int rc = lst_side_opts_set(s, st, keep, k, err);
+        free(keep);
+        if (rc) return -1;
     }
     return 0;
 }
+
+void lst_train_opts_free(lst_train_opts_t *o) { lst_side_opts_free(&o->side); }
 
 int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
     lst_train_opts_default(o);
@@ -281,5 +290,6 @@ int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err) {
                                    path, err);
     if (!rc) lst_method_side_mode(o->method.name, &o->side.mode);
     cJSON_Delete(j);
+    if (rc) lst_train_opts_free(o); /* nothing half-loaded stays owned */
     return rc;
 }

@@ -63,30 +63,37 @@ static int get_num(const cJSON *o, const char *key, double lo, double hi, double
     return 0;
 }
 
-static int get_layers(const cJSON *o, const char *key, int L, int *n, int *keep,
+/* Stack st's kept layers (absent: every layer), each in 0..L-1. */
+static int get_layers(const cJSON *o, const char *key, int L, lst_side_opts_t *opts, int st,
                       const char *path, lst_err_t *err) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!j || cJSON_IsNull(j)) return 0;
     if (!cJSON_IsArray(j))
         return lst_fail(err, "%s: key '%s' must be an array of layer indices", path, key);
-    int k = 0;
+    const int n = cJSON_GetArraySize(j);
+    int *keep = lst_malloc(n > 0 ? (size_t)n : 1, sizeof *keep, err), k = 0;
+    if (!keep) return -1;
     const cJSON *e;
     cJSON_ArrayForEach(e, j) {
         if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble < 0 ||
-            e->valuedouble >= L)
+            e->valuedouble >= L) {
+            free(keep);
             return lst_fail(err, "%s: key '%s': every entry must be a layer index in 0..%d", path,
                             key, L - 1);
-        if (k >= LST_MAX_LAYERS) return lst_fail(err, "%s: key '%s' has too many entries", path, key);
+        }
         keep[k++] = (int)e->valuedouble;
     }
-    *n = k;
-    return 0;
+    const int rc = lst_side_opts_set(opts, st, keep, k, err);
+    free(keep);
+    return rc;
 }
 
-int lst_side_config_load(lst_side_config_t *c, const lst_t5_config_t *bb, const char *path,
+void lst_side_config_free(lst_side_config_t *c) { lst_side_opts_free(&c->opts); }
+
+int lst_side_config_load(lst_side_config_t *c, const lst_backbone_t *bb, const char *path,
                          lst_err_t *err) {
     memset(c, 0, sizeof *c);
-    lst_side_opts_default(&c->opts, bb);
+    lst_side_opts_default(&c->opts);
     lst_adamw_cfg_default(&c->adamw);
     char *text = slurp(path, err);
     if (!text) return -1;
@@ -101,10 +108,8 @@ int lst_side_config_load(lst_side_config_t *c, const lst_t5_config_t *bb, const 
     if (!rc && r != floor(r)) rc = lst_fail(err, "%s: key 'r' must be an integer", path);
     if (!rc) rc = get_num(root, "gate_T", 1e-6, 1e6, &T, path, err);
     if (!rc) rc = get_num(root, "gate_init_param", -1e6, 1e6, &gi, path, err);
-    if (!rc) rc = get_layers(root, "encoder_side_layers", bb->num_layers, &c->opts.n_keep[0],
-                             c->opts.keep[0], path, err);
-    if (!rc) rc = get_layers(root, "decoder_side_layers", bb->num_decoder_layers,
-                             &c->opts.n_keep[1], c->opts.keep[1], path, err);
+    if (!rc) rc = get_layers(root, "encoder_side_layers", bb->L[0], &c->opts, 0, path, err);
+    if (!rc) rc = get_layers(root, "decoder_side_layers", bb->L[1], &c->opts, 1, path, err);
     c->opts.r = (int)r;
     c->opts.gate_T = (float)T;
     c->gate_init = (float)gi;
@@ -145,5 +150,6 @@ int lst_side_config_load(lst_side_config_t *c, const lst_t5_config_t *bb, const 
         }
     }
     cJSON_Delete(root);
+    if (rc) lst_side_config_free(c);
     return rc;
 }

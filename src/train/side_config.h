@@ -18,7 +18,10 @@ typedef struct {
     int steps;             /* AdamW steps to run (0: none) */
 } lst_side_config_t;
 
-int lst_side_config_load(lst_side_config_t *c, const lst_t5_config_t *bb,
+/* bb: the backbone the layers index (its depth bounds them). c owns its
+ * kept-layer lists: lst_side_config_free. */
+int lst_side_config_load(lst_side_config_t *c, const lst_backbone_t *bb,
                          const char *path, lst_err_t *err);
+void lst_side_config_free(lst_side_config_t *c);
 
 #endif

@@ -118,7 +118,7 @@ static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_tune
     return 0;
 }
 
-static int init_side(const lst_train_opts_t *o, const lst_t5_t *bb, lst_side_t *side,
+static int init_side(const lst_train_opts_t *o, const lst_backbone_t *bb, lst_side_t *side,
                      const lst_tokdata_t *train, lst_err_t *err) {
     if (!strcmp(o->init, "random")) {
         lst_side_init_random(side, o->seed);
@@ -130,13 +130,13 @@ static int init_side(const lst_train_opts_t *o, const lst_t5_t *bb, lst_side_t *
     /* Fisher over N shuffled training examples, each alone, dropout off */
     int n = o->fisher_samples < train->n ? o->fisher_samples : train->n;
     int *order = lst_malloc(train->n, sizeof(int), err);
-    float *imp = lst_calloc(bb->n_floats, sizeof(float), err);
+    float *imp = lst_calloc(lst_bb_table(bb).n_floats, sizeof(float), err);
     lst_padded_batch_t b = {0};
     int rc = -1;
     if (order && imp) {
         lst_epoch_order(order, train->n, o->seed, LST_EPOCH_FISHER);
         if (!o->quiet) fprintf(stderr, "lst train: Fisher importance over %d examples...\n", n);
-        if (!lst_batch_make(&b, train, order, n, bb->cfg.decoder_start_token_id, err) &&
+        if (!lst_batch_make(&b, train, order, n, bb->dec_start, err) &&
             !lst_fisher_importance(bb, &b.view, imp, err))
             rc = lst_side_init_prune(side, bb, imp, err);
     }
@@ -241,6 +241,7 @@ static int prepare(lst_train_opts_t *o, int resume, lst_err_t *err) {
     char out[LST_PATH_MAX];
     const int quiet = o->quiet;
     memcpy(out, o->out, sizeof out);
+    lst_train_opts_free(o); /* run.json says it all */
     if (lst_run_load(o, path, err)) return -1;
     memcpy(o->out, out, sizeof out);
     o->quiet = quiet;
@@ -254,7 +255,7 @@ static int prepare(lst_train_opts_t *o, int resume, lst_err_t *err) {
 /* The memory plan: every buffer of the run, known before the first step. */
 static int plan_memory(run_t *R, lst_err_t *err) {
     const lst_train_opts_t *o = R->o;
-    const lst_t5_t *bb = &R->tu.bb;
+    const lst_backbone_t *bb = &R->tu.bb;
     lst_plan_t *p = &R->plan;
     R->maxTs = R->maxTd = 1;
     for (int i = 0; i < R->n_train; i++) {
@@ -262,8 +263,7 @@ static int plan_memory(run_t *R, lst_err_t *err) {
         if (R->data.train.tgt_len[i] > R->maxTd) R->maxTd = R->data.train.tgt_len[i];
     }
     R->Bmax = o->batch < R->n_train ? o->batch : R->n_train;
-    if (lst_plan_compute(&bb->cfg, bb->vocab, &o->method, o->freeze_layers, &o->side, o->bb_dtype,
-                         R->Bmax, R->maxTs, R->maxTd, p, err))
+    if (lst_plan_compute(bb, &o->method, &o->side, o->bb_dtype, R->Bmax, R->maxTs, R->maxTd, p, err))
         return -1;
     p->best = 4 * R->tu.n_floats;
     p->total += p->best;
@@ -305,7 +305,8 @@ static int setup(run_t *R, lst_err_t *err) {
     o->has_fp = 1; /* recorded in run.json */
     o->fp_config = tu->bb.fp_config;
     o->fp_weights = tu->bb.fp_weights;
-    if (!tu->backbone) o->side = tu->side.opts; /* record the resolved kept layers */
+    /* record the resolved kept layers */
+    if (!tu->backbone && lst_side_opts_copy(&o->side, &tu->side.opts, err)) return -1;
     if (load_data(o, R->tok, &R->data, err)) return -1;
     R->n_train = R->data.train.n;
     R->per_epoch = (R->n_train + o->batch - 1) / o->batch;
@@ -318,7 +319,8 @@ static int setup(run_t *R, lst_err_t *err) {
      * one before the activations: the float32 block weights are gone before
      * the step buffers arrive). */
     if (!R->resume && !tu->backbone && init_side(o, &tu->bb, &tu->side, &R->data.train, err)) return -1;
-    if (!tu->backbone && lst_t5_freeze(&tu->bb, o->bb_dtype, err)) return -1;
+    if (!tu->backbone && lst_bb_freeze(&tu->bb, o->bb_dtype, err))
+        return -1;
     R->grads = lst_calloc(tu->n_floats, sizeof(float), err);
     R->best = lst_calloc(tu->n_floats, sizeof(float), err);
     R->order = lst_malloc(R->n_train, sizeof(int), err);
@@ -435,11 +437,11 @@ static int train_step(run_t *R, lst_err_t *err) {
     for (int i = 0; i < nb; i++) labels += R->data.train.tgt_len[R->order[first + i]];
     lst_padded_batch_t b;
     if (lst_batch_make(&b, &R->data.train, R->order + first + share, n_share,
-                       tu->bb.cfg.decoder_start_token_id, err))
+                       tu->bb.dec_start, err))
         return -1;
     b.view.label_count = labels;
     const double ts = lst_now_s();
-    const float p_drop = tu->bb.cfg.dropout_rate;
+    const float p_drop = tu->bb.dropout;
     const uint64_t bs = lst_stream_drop(S->step, LST_STREAM_DROP_BACKBONE);
     lst_drop_t bd = {o->bb_dropout ? p_drop : 0, o->seed, bs};
     lst_drop_t sd = {p_drop, o->seed, lst_stream_drop(S->step, LST_STREAM_DROP_SIDE)};
@@ -537,7 +539,7 @@ static char *metrics_text(const run_t *R, const lst_metrics_t *bv, const lst_met
     cJSON_AddItemToObject(mj, "validation", metrics_json(bv));
     if (bt) cJSON_AddItemToObject(mj, "test", metrics_json(bt));
     /* the share's denominator: the backbone itself, as in the paper */
-    const double backbone = (double)lst_t5_param_count(&tu->bb.cfg, tu->bb.vocab);
+    const double backbone = (double)lst_bb_param_count(&tu->bb);
     cJSON_AddNumberToObject(mj, "trainable_params", (double)tu->n_floats);
     cJSON_AddNumberToObject(mj, "backbone_params", backbone);
     cJSON_AddNumberToObject(mj, "trainable_percent", 100.0 * tu->n_floats / backbone);
@@ -635,7 +637,7 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
         lst_run_close(r);
         return lst_fail_ctx(err, "%s (has the run finished?)", rundir);
     }
-    if (!t.backbone && lst_t5_freeze(&t.bb, r->opts.bb_dtype, err)) {
+    if (!t.backbone && lst_bb_freeze(&t.bb, r->opts.bb_dtype, err)) {
         lst_tuner_free(&t);
         lst_run_close(r);
         return -1;
@@ -650,7 +652,8 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
 
 void lst_run_close(lst_run_t *r) {
     lst_side_free(&r->side);
-    lst_t5_free(&r->bb);
+    lst_bb_free(&r->bb);
+    lst_train_opts_free(&r->opts);
     lst_tokenizer_free(r->tok);
     memset(r, 0, sizeof *r);
 }

@@ -40,7 +40,7 @@ typedef struct {
     int64_t max_memory;         /* bytes; 0: no limit. Checked against the plan before training */
     uint64_t seed;
     int quiet;
-    /* the backbone's fingerprint (lst_t5_t fp_*), recorded in run.json */
+    /* the backbone's fingerprint (lst_backbone_t fp_*), recorded in run.json */
     int has_fp;
     uint64_t fp_config, fp_weights;
 } lst_train_opts_t;
@@ -54,6 +54,8 @@ int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err);
 /* The same options as a cJSON object (a cJSON *; caller deletes). */
 void *lst_run_json(const lst_train_opts_t *o);
 int lst_run_load(lst_train_opts_t *o, const char *path, lst_err_t *err);
+/* Releases what the options own (the kept-layer lists: lst_side_opts_t). */
+void lst_train_opts_free(lst_train_opts_t *o);
 /* The fingerprint's JSON form (a cJSON *) and its parser (NULL fp: none recorded). */
 void *lst_run_fp_json(const lst_train_opts_t *o);
 int lst_run_fp_parse(const void *fp, lst_train_opts_t *o, const char *path, lst_err_t *err);
@@ -70,7 +72,7 @@ double lst_method_lr(const char *method);
 typedef struct {
     lst_train_opts_t opts;
     lst_tokenizer_t *tok;
-    lst_t5_t bb;            /* with the method's extensions, trained values loaded */
+    lst_backbone_t bb;      /* with the method's extensions, trained values loaded */
     lst_side_t side;        /* side-network methods */
     const lst_side_t *sidep; /* &side, or NULL when the method trains the backbone */
     const lst_task_t *task; /* NULL for custom data */

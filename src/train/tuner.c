@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../model/t5/peft.h"
+#include "../model/backbone_open.h"
 #include "trainer.h"
 
 const lst_side_t *lst_tuner_side(const lst_tuner_t *t) { return t->backbone ? NULL : &t->side; }
@@ -13,20 +13,15 @@ int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_m
                    int freeze_layers, const lst_side_opts_t *side, lst_wformat_t load_dtype,
                    uint64_t seed, lst_err_t *err) {
     memset(t, 0, sizeof *t);
-    t->backbone = lst_method_is_backbone(m->name);
+    t->backbone = lst_method_trains_backbone(m->name);
     if (t->backbone) {
-        lst_t5_config_t cfg;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        lst_t5_ext_t ext;
-        if (lst_t5_config_load(&cfg, path, err) || lst_method_ext(m, freeze_layers, &cfg, &ext, err) ||
-            lst_t5_load_ext(&t->bb, dir, vocab_limit, &ext, err))
+        if (lst_backbone_open(&t->bb, dir, vocab_limit, m, freeze_layers, LST_WF_F32, seed, err))
             return -1;
-        lst_t5_ext_init(&t->bb, seed);
-        t->params = t->bb.params;
-        t->n_params = t->bb.n_trainable;
-        t->flat = t->bb.flat;
-        t->n_floats = t->bb.n_trainable_floats;
+        const lst_bb_table_t tb = lst_bb_table(&t->bb);
+        t->params = tb.params;
+        t->n_params = tb.n_trainable;
+        t->flat = tb.flat;
+        t->n_floats = tb.n_trainable_floats;
         return 0;
     }
     int mode;
@@ -35,10 +30,12 @@ int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_m
     if (freeze_layers)
         return lst_fail(err, "--freeze-layers applies to the baselines, not to %s (its backbone is "
                         "frozen already)", m->name);
-    if (lst_t5_load_frozen(&t->bb, dir, vocab_limit, load_dtype, err)) return -1;
+    if (lst_backbone_open(&t->bb, dir, vocab_limit, m, 0, load_dtype, seed,
+                          err))
+        return -1;
     lst_side_opts_t so = *side;
     so.mode = mode;
-    if (lst_side_create(&t->side, &t->bb.cfg, &so, err)) return -1;
+    if (lst_side_create(&t->side, &t->bb, &so, err)) return -1;
     t->params = t->side.params;
     t->n_params = t->side.n_params;
     t->flat = t->side.flat;
@@ -47,20 +44,20 @@ int lst_tuner_open(lst_tuner_t *t, const char *dir, int vocab_limit, const lst_m
 }
 
 void lst_tuner_free(lst_tuner_t *t) {
-    lst_side_acts_free(&t->sacts);
-    lst_t5_acts_free(&t->tacts);
+    lst_tuner_release(t);
     lst_side_free(&t->side);
-    lst_t5_free(&t->bb);
+    lst_bb_free(&t->bb);
     memset(t, 0, sizeof *t);
 }
 
 void lst_tuner_release(lst_tuner_t *t) {
     lst_side_acts_free(&t->sacts);
-    lst_t5_acts_free(&t->tacts);
+    if (t->tacts) lst_bb_acts_free(&t->bb, t->tacts);
+    t->tacts = NULL;
 }
 
 int lst_tuner_alloc(lst_tuner_t *t, int B, int Ts, int Td, lst_err_t *err) {
-    if (t->backbone) return lst_t5_acts_alloc(&t->tacts, &t->bb, B, Ts, Td, 1, err);
+    if (t->backbone) return (t->tacts = lst_bb_acts_new(&t->bb, B, Ts, Td, 1, err)) ? 0 : -1;
     return lst_side_acts_alloc(&t->sacts, &t->bb, &t->side, B, Ts, Td, 1, err);
 }
 
@@ -68,8 +65,8 @@ double lst_tuner_step(lst_tuner_t *t, const lst_batch_t *b, const lst_drop_t *bb
                       const lst_drop_t *side_drop, float *grads, int *rc, lst_err_t *err) {
     double loss;
     if (t->backbone) {
-        loss = lst_t5_forward(&t->bb, b, &t->tacts, bb_drop);
-        *rc = lst_t5_backward(&t->bb, b, &t->tacts, bb_drop, grads, err);
+        loss = lst_bb_forward(&t->bb, b, t->tacts, bb_drop);
+        *rc = lst_bb_backward(&t->bb, b, t->tacts, bb_drop, grads, err);
     } else {
         loss = lst_side_forward(&t->bb, &t->side, b, &t->sacts, bb_drop, side_drop);
         *rc = lst_side_backward(&t->bb, &t->side, b, &t->sacts, side_drop, grads, err);
@@ -77,28 +74,19 @@ double lst_tuner_step(lst_tuner_t *t, const lst_batch_t *b, const lst_drop_t *bb
     return loss;
 }
 
-int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m, int freeze_layers,
-                     const lst_side_opts_t *side, lst_wformat_t dtype, int B, int T, int D,
-                     lst_plan_t *p, lst_err_t *err) {
+int lst_plan_compute(const lst_backbone_t *bb, const lst_method_t *m, const lst_side_opts_t *side,
+                     lst_wformat_t dtype, int B, int T, int D, lst_plan_t *p, lst_err_t *err) {
     memset(p, 0, sizeof *p);
-    if (dtype != LST_WF_F32 && lst_method_is_backbone(m->name))
+    if (dtype != LST_WF_F32 && lst_method_trains_backbone(m->name))
         return lst_fail(err, "a %s backbone is for the side-network methods (frozen backbone), "
                         "not for %s", lst_wformat_dtype(dtype), m->name);
     if (B < 1 || T < 1 || D < 1) return lst_fail(err, "batch shape [%d, %d, %d] must be positive", B, T, D);
-    /* a stand-in backbone: shapes, no weights */
-    lst_t5_t bb;
-    memset(&bb, 0, sizeof bb);
-    bb.cfg = *c;
-    bb.vocab = vocab;
-    if (lst_method_is_backbone(m->name)) {
-        if (lst_method_ext(m, freeze_layers, c, &bb.ext, err)) return -1;
-        lst_t5_grad_plan(c, &bb.ext, &bb.enc_stop, &bb.dec_stop, &bb.enc_need);
-        size_t trainable, total;
-        if (lst_t5_ext_count(c, vocab, &bb.ext, &trainable, &total, err)) return -1;
-        const size_t all = lst_t5_acts_floats(&bb, B, T, D, 1);
-        const size_t bwd = lst_t5_acts_bwd_floats(&bb, B, T, D);
-        p->weights = 4 * total;
-        p->trainable = trainable;
+    if (lst_method_trains_backbone(m->name)) {
+        const lst_bb_table_t tb = lst_bb_table(bb); /* with the method's additions */
+        const size_t all = lst_bb_acts_floats(bb, B, T, D, 1);
+        const size_t bwd = lst_bb_acts_bwd_floats(bb, B, T, D);
+        p->weights = 4 * tb.n_floats;
+        p->trainable = tb.n_trainable_floats;
         p->activations = 4 * (all - bwd);
         p->workspace = 4 * bwd;
     } else {
@@ -108,17 +96,17 @@ int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m,
         lst_side_opts_t so = *side;
         so.mode = mode;
         lst_side_t s;
-        if (lst_side_shape(&s, c, &so, err)) return -1;
+        if (lst_side_shape_for(&s, bb, &so, err)) return -1;
         /* the forward's buffers as training carves them: inference keeps the
          * whole [B, D, V] logits, training one chunk of rows */
-        const size_t V = (size_t)vocab, rows = (size_t)B * D;
-        const size_t fwd = lst_side_acts_floats(&bb, &s, B, T, D, 0) - rows * V +
-                           (size_t)lst_side_logit_rows((int)rows, vocab) * V;
-        const size_t all = lst_side_acts_floats(&bb, &s, B, T, D, 1);
-        p->weights = lst_t5_weight_bytes(c, vocab, lst_wformat(dtype)->frozen) + 4 * s.n_floats;
+        const size_t V = (size_t)bb->vocab, rows = (size_t)B * D;
+        const size_t fwd = lst_side_acts_floats(bb, &s, B, T, D, 0) - rows * V +
+                           (size_t)lst_side_logit_rows((int)rows, bb->vocab) * V;
+        const size_t all = lst_side_acts_floats(bb, &s, B, T, D, 1);
+        p->weights = lst_bb_weight_bytes(bb, dtype) + 4 * s.n_floats;
         p->trainable = s.n_floats;
         p->activations = 4 * fwd;
-        p->workspace = 4 * (all - fwd) + lst_t5_pack_workspace(c, vocab, lst_wformat(dtype)->frozen);
+        p->workspace = 4 * (all - fwd) + lst_bb_frozen_workspace(bb, dtype);
         lst_side_free(&s);
     }
     p->gradients = 4 * p->trainable;

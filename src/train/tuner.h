@@ -8,9 +8,9 @@
 
 #include <stddef.h>
 
+#include "../model/backbone.h"
 #include "../model/methods.h"
 #include "../model/side.h"
-#include "../model/t5/t5.h"
 
 /* Bytes of every buffer a training step needs, by kind (see docs/memory.md). */
 typedef struct {
@@ -26,27 +26,27 @@ typedef struct {
     size_t trainable;   /* trained parameters (floats) */
 } lst_plan_t;
 
-/* The plan of one step at batch [B, T source, D target], from shapes alone
- * (no weights needed). side: r, kept layers, mode (side methods);
- * dtype: the side methods' frozen backbone dtype (lst_t5_freeze; LST_WF_F32
- * for the methods that train the backbone). */
-int lst_plan_compute(const lst_t5_config_t *c, int vocab, const lst_method_t *m, int freeze_layers,
-                     const lst_side_opts_t *side, lst_wformat_t dtype, int B, int T, int D,
-                     lst_plan_t *p, lst_err_t *err);
+/* The plan of one step at batch [B, T source, D target], from shapes alone:
+ * bb may be shape-only (lst_backbone_shape), opened for method m (its
+ * additions and --freeze-layers are bb's). side: r, kept layers, mode (side
+ * methods); dtype: the side methods' frozen backbone dtype (ops/wformat.h;
+ * LST_WF_F32 for the methods that train the backbone). */
+int lst_plan_compute(const lst_backbone_t *bb, const lst_method_t *m, const lst_side_opts_t *side,
+                     lst_wformat_t dtype, int B, int T, int D, lst_plan_t *p, lst_err_t *err);
 
 typedef struct {
     int backbone;              /* 1: the method trains inside the backbone */
-    lst_t5_t bb;
+    lst_backbone_t bb;         /* owned */
     lst_side_t side;           /* side-network methods */
     const lst_param_t *params; /* the trained table: the side's, or bb's trainable prefix */
     int n_params;
     float *flat;
     size_t n_floats;
     lst_side_acts_t sacts;
-    lst_t5_acts_t tacts;
+    lst_bb_acts_t *tacts;      /* backbone methods */
 } lst_tuner_t;
 
-/* Loads the backbone from dir (vocab_limit as lst_t5_load) with the
+/* Opens the backbone in dir (lst_backbone_open; vocab_limit as lst_t5_load) with the
  * method's additions (initialised from seed) or creates the side network
  * (zeroed: the trainer initialises it). load_dtype: load the side
  * methods' backbone straight into that frozen dtype (lst_t5_load_frozen;

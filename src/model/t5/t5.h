@@ -16,6 +16,7 @@
 #include "../../ops/ops.h"
 #include "../../ops/wformat.h"
 #include "../batch.h"
+#include "../carve.h"
 #include "../layout.h"
 #include "t5_block_ext.h"
 
@@ -266,13 +267,7 @@ typedef struct {
     size_t arena_floats;
 } lst_t5_acts_t;
 
-/* Carving one allocation into buffers: a first pass with base == NULL
- * sizes it, a second hands out 64-byte aligned slices. */
-typedef struct {
-    float *base;
-    size_t used; /* floats */
-} lst_carve_t;
-float *lst_carve(lst_carve_t *c, size_t n);
+/* Carving one allocation into buffers: ../carve.h. */
 void lst_t5_block_acts_carve(lst_carve_t *c, lst_t5_block_acts_t *b,
                              const lst_t5_config_t *cfg, int B, int T, int Ts,
                              int decoder);

@@ -1,4 +1,4 @@
-/* prune.c: the structural-pruning initialisation of the side blocks
+/* t5/prune.c: the structural-pruning initialisation of the side blocks
  * (LST-SPEC section 3): every side weight is a sub-matrix of the matching
  * backbone weight, chosen by one chain of kept-index sets walked through
  * the whole backbone.
@@ -25,8 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "side.h"
-#include "t5/t5_tensors.h"
+#include "../side.h"
+#include "t5_backbone.h"
+#include "t5_tensors.h"
 
 /* Rows pruned out of n for reduction factor r (Python: round((1-1/r)*n),
  * round half to even; nearbyint does that in the default rounding mode). */
@@ -177,8 +178,9 @@ static int check_shapes(const lst_side_t *s, const lst_t5_t *bb, lst_err_t *err)
     return 0;
 }
 
-int lst_side_init_prune(lst_side_t *s, const lst_t5_t *bb, const float *importance,
-                        lst_err_t *err) {
+/* Reached through the backbone table (lst_side_init_prune): the side
+ * blocks are T5 blocks, and T5 knows how to slice its own into them. */
+int lst_t5_side_prune(const lst_t5_t *bb, lst_side_t *s, const float *importance, lst_err_t *err) {
     if (check_shapes(s, bb, err)) return -1;
     const lst_t5_config_t *cfg = &bb->cfg;
     const int d = cfg->d_model, I = cfg->num_heads * cfg->d_kv, F = cfg->d_ff;

@@ -216,9 +216,7 @@ void lst_side_weights_free(lst_side_weights_t *w) {
 }
 
 void lst_side_gate(const float *alpha, float T, float *g, float *one_minus_g) {
-    const double z = (double)alpha[0] / T;
-    *g = (float)(1.0 / (1.0 + exp(-z)));
-    *one_minus_g = (float)(1.0 / (1.0 + exp(z)));
+    lst_gate_values(alpha, T, g, one_minus_g);
 }
 
 void lst_side_bind(const lst_side_t *s, float *flat, lst_side_weights_t *w) {

@@ -83,9 +83,7 @@ int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_b
             if (k >= nk || s->opts.keep[1][k] != i) continue;
             if (ladder) {
                 lst_matmul_forward(D, bx, W->down_w[i], W->down_b[i], B, d, ds);
-                float g, omg;
-                lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
-                for (size_t j = 0; j < (size_t)B * ds; j++) cside.x[j] = g * cside.x[j] + omg * D[j];
+                lst_gate_forward(cside.x, cside.x, D, W->gate[i], s->opts.gate_T, (int64_t)B * ds);
             }
             lst_dec_cache_layer(&cside, &W->blk[i], k);
             k++;
@@ -97,9 +95,7 @@ int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_b
         if (tuning) { /* head = g*dec_out + (1-g)*up, dec_out after the final norm
                        * (into emb: this step is done with the embedding) */
             lst_bb_final_norm(bb, 1, emb, bx, B);
-            float g, omg;
-            lst_side_gate(s->w.merge, s->opts.gate_T, &g, &omg);
-            for (size_t j = 0; j < (size_t)B * d; j++) up[j] = g * emb[j] + omg * up[j];
+            lst_gate_forward(up, emb, up, s->w.merge, s->opts.gate_T, (int64_t)B * d);
         }
         if (bb->head_scale != 1.0f) lst_scale_inplace(up, bb->head_scale, (int64_t)B * d);
         lst_bb_head_forward(bb, lg, up, B);

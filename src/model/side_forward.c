@@ -203,9 +203,7 @@ static void stack_forward(const lst_backbone_t *bb, const lst_side_t *s, const l
             float *D = a->D[st] + kl * N * ds, *M = a->M[st] + kl * N * ds;
             memcpy(tap, a->bb_x, sizeof(float) * N * d);
             lst_matmul_forward(D, tap, W->down_w[i], W->down_b[i], (int)N, d, ds);
-            float g, omg;
-            lst_side_gate(W->gate[i], s->opts.gate_T, &g, &omg);
-            for (size_t j = 0; j < N * ds; j++) M[j] = g * cur_s[j] + omg * D[j];
+            lst_gate_forward(M, cur_s, D, W->gate[i], s->opts.gate_T, (int64_t)(N * ds));
             in = M;
         }
         lst_drop_t sd = lst_drop_layer(side_drop, st, i);
@@ -257,10 +255,9 @@ double lst_side_forward(const lst_backbone_t *bb, const lst_side_t *s, const lst
     /* upsample, then the frozen LM head (its input scaled: T5 tied, d^-0.5);
      * side-tuning first merges: head = g*dec_out + (1-g)*up */
     lst_matmul_forward(a->up, a->fin[1], s->w.up_w, s->w.up_b, Nd, s->cfg.d_model, d);
-    float *head = a->up, g = 0, omg = 0;
+    float *head = a->up;
     if (tuning) {
-        lst_side_gate(s->w.merge, s->opts.gate_T, &g, &omg);
-        for (size_t j = 0; j < (size_t)Nd * d; j++) a->head[j] = g * a->bb_dec_out[j] + omg * a->up[j];
+        lst_gate_forward(a->head, a->bb_dec_out, a->up, s->w.merge, s->opts.gate_T, (int64_t)Nd * d);
         head = a->head;
     }
     if (bb->head_scale != 1.0f) lst_scale_inplace(head, bb->head_scale, (int64_t)Nd * d);
@@ -289,12 +286,9 @@ double lst_side_forward(const lst_backbone_t *bb, const lst_side_t *s, const lst
     if (bb->head_scale != 1.0f) lst_scale_inplace(a->dup, bb->head_scale, (int64_t)Nd * d);
     if (tuning) {
         /* through the merge: d(alpha_m) and d(up) = (1-g) d(head) */
-        double dg = 0;
-        for (size_t j = 0; j < (size_t)Nd * d; j++) {
-            dg += (double)a->dup[j] * (a->bb_dec_out[j] - a->up[j]);
-            a->dup[j] *= omg;
-        }
-        a->dmerge = (float)(dg * g * omg / s->opts.gate_T);
+        a->dmerge = 0;
+        lst_gate_backward(NULL, a->dup, &a->dmerge, a->dup, a->bb_dec_out, a->up, s->w.merge,
+                          s->opts.gate_T, (int64_t)Nd * d);
     }
     return count ? total / (double)count : 0.0;
 }
@@ -349,16 +343,9 @@ static void stack_backward(const lst_backbone_t *bb, const lst_side_t *s, const 
         }
         const float *tap = a->taps[st] + k * N * d;
         const float *D = a->D[st] + k * N * ds;
-        /* gate: M = gt*prev + (1-gt)*D */
-        float gt, omg;
-        lst_side_gate(W->gate[i], s->opts.gate_T, &gt, &omg);
-        double dg = 0;
-        for (size_t j = 0; j < N * ds; j++) {
-            dg += (double)ds_next[j] * (prev[j] - D[j]);
-            dD[j] = omg * ds_next[j];
-            ds_cur[j] = gt * ds_next[j];
-        }
-        g->gate[i][0] += (float)(dg * gt * omg / s->opts.gate_T);
+        /* gate: M = g*prev + (1-g)*D */
+        lst_gate_backward(ds_cur, dD, g->gate[i], ds_next, prev, D, W->gate[i], s->opts.gate_T,
+                          (int64_t)(N * ds));
         lst_matmul_backward(NULL, g->down_w[i], g->down_b[i], dD, tap, W->down_w[i], (int)N, d, ds);
     }
     /* first_downsample of the (side-dropped) embedding, recomputed */

@@ -338,11 +338,9 @@ void lst_greedy_begin(int B, int max_len, int start, int32_t *out, int *out_len,
 int lst_greedy_pick(const float *lg, int B, int V, int t, int max_len, int eos,
                     const int32_t *teacher, int32_t *out, int *out_len, int *done, int32_t *ids) {
     int all_done = 1;
+    lst_argmax_rows(ids, lg, B, V); /* ids[b] is read before it is rewritten below */
     for (int b = 0; b < B; b++) {
-        const float *row = lg + (size_t)b * V;
-        int best = 0;
-        for (int v = 1; v < V; v++)
-            if (row[v] > row[best]) best = v;
+        const int best = ids[b];
         if (!done[b]) {
             out[(size_t)b * max_len + t] = best;
             if (best == eos) done[b] = 1;

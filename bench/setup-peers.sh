@@ -12,7 +12,7 @@
 # brings the NVIDIA runtime wheels it links against; they load without a GPU and the peers run on
 # the CPU. Measured 2026-12-03 on the 2-core development machine: 2.8 GB of wheels (torch 515 MB,
 # cuDNN 496, cuBLAS 387, triton 273, ...) downloaded in about 45 s, 6.5 GB installed, about
-# 4 minutes in all on a fresh machine.
+# 3 minutes for the venv on a fresh machine, and about 2 more for Debian's python3-torch.
 set -eu
 cd "$(dirname "$0")/.."
 VENV=${VENV:-bench/.venv-peers}
@@ -21,11 +21,16 @@ PY=${PYTHON:-/usr/bin/python3}
 # needs kernels >= 0.19.1, which has no release for Debian 12's Python 3.11).
 PINS="torch==2.15.0 transformers==5.24.0 peft==0.21.2 accelerate==1.16.0 safetensors==0.8.0 numpy==2.4.6 sentencepiece==0.2.3"
 
-if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c 'import ensurepip' 2>/dev/null; then
-    echo "setup-peers: installing python3-venv (Debian)"
+# Debian's side: python3-venv for the environment, and the spec peer's torch 1.13 + numpy
+# (bench/peers/bench_torch.py and crosscheck.py run on /usr/bin/python3).
+missing=""
+"$PY" -c 'import ensurepip' 2>/dev/null || missing="python3-venv"
+/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || missing="$missing python3-torch python3-numpy"
+if [ -n "$missing" ]; then
+    echo "setup-peers: installing$missing (Debian)"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 

@@ -10,10 +10,14 @@ transformers' T5ForConditionalGeneration loaded from the same checkpoint, in flo
   LST       logits, loss, every side gradient, AdamW losses and parameters after the steps,
             against hf_lst.LadderSide (T5Stack side modules beside the HF model).
 Pass/fail is against float64 transformers at the tolerances of shared/golden/README.md (in
-units of the tolerance: <= 1 passes), with crosscheck.py's excuse for after{N}.* elements whose
-first gradient is below 1e-5 of the tensor's largest. The float32 column is transformers run in
-float32 against the same lst output, for scale. Prints each case, then the worst error per tensor
-kind; exits 1 on any failure.
+units of the tolerance: <= 1 passes), with crosscheck.py's two rules: after{N}.* elements whose
+first gradient is below 1e-5 of the tensor's largest are excused (Adam divides by it), and a
+tensor outside the tolerance where a float32 reference (transformers or the spec peer in float32)
+is outside it too, with lst within 1.5x of it, is reported as fp32-limit, not failed (seen for
+gradients of saturated gates: a sum of many cancelling terms). The float32 column is transformers
+run in float32 against the same lst output, for scale. The float64 reference runs T5LayerNorm in
+float64 (transformers takes its variance in float32 whatever the dtype). Prints each case, then the
+worst error per tensor kind; exits 1 on any failure.
 
   bench/setup-peers.sh && make -j2
   bench/.venv-peers/bin/python bench/crosscheck_hf.py [--cases 30] [--seed 19] [--lst build/lst] [-v]
@@ -44,6 +48,15 @@ import safetensors_np as st  # noqa: E402
 import t5_lst_torch as peer  # noqa: E402
 from check_golden import tol_ratio  # noqa: E402
 from hf_lst import LadderSide  # noqa: E402
+from transformers.models.t5 import modeling_t5  # noqa: E402
+
+HF_LAYER_NORM = modeling_t5.T5LayerNorm.forward
+
+
+def layer_norm_in_dtype(self, x):
+    """T5LayerNorm without its float32 cast: transformers takes the variance in float32 whatever
+    the dtype (for half precision), which would make its float64 run float32-accurate in every norm."""
+    return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
 
 
 def kind(name):
@@ -123,8 +136,11 @@ def hf_lst(model, S_np, sc, batch_np, dtype):
     return {k: v.detach().double().numpy() for k, v in out.items()}
 
 
-def compare(got, ref, part, worst):
-    """lst's tensors (got) against transformers' (ref); records the worst ratio per kind."""
+def compare(got, ref, part, worst, ref32=None, limits=None):
+    """lst's tensors (got) against transformers' (ref); records the worst ratio per kind. With
+    ref32 (float32 references: transformers, the spec peer), a tensor outside the tolerance where a
+    float32 reference is outside it too, and lst within 1.5x of it, is an fp32 limit (crosscheck.py's
+    rule), not a failure."""
     fails = []
     for name in sorted(ref):
         if name not in got:
@@ -140,7 +156,11 @@ def compare(got, ref, part, worst):
         if not q <= worst.get(key, (-1.0, ""))[0]:
             worst[key] = (q, name)
         if not q <= 1.0:
-            fails.append(f"{name}: {q:.3g} x tol")
+            q32 = max((tol_ratio(name, r[name], ref[name]) for r in ref32 or () if name in r), default=None)
+            if q32 is not None and q32 > 1.0 and q <= 1.5 * q32:
+                limits.append(f"{name}: {q:.3g} x tol; a float32 reference: {q32:.3g} x tol (fp32 limit)")
+            else:
+                fails.append(f"{name}: {q:.3g} x tol" + (f" (float32 references: {q32:.3g})" if q32 else ""))
     for name in sorted(set(got) - set(ref) - cc.INPUTS):
         fails.append(f"{name}: written by lst, not by transformers")
     return fails
@@ -173,9 +193,19 @@ def run_case(c, lst, work):
     got_b, got_l = st.load(ob), st.load(ol)
     results = {}
     for dt in (torch.float64, torch.float32):
-        ref_b, model = hf_backbone(d, batch, dt)
-        ref_l = hf_lst(model, S, sc, batch, dt)
+        # float64: a true float64 reference; float32: transformers exactly as users run it
+        modeling_t5.T5LayerNorm.forward = layer_norm_in_dtype if dt == torch.float64 else HF_LAYER_NORM
+        try:
+            ref_b, model = hf_backbone(d, batch, dt)
+            ref_l = hf_lst(model, S, sc, batch, dt)
+        finally:
+            modeling_t5.T5LayerNorm.forward = HF_LAYER_NORM
         results[dt] = (ref_b, ref_l)
+    # the spec peer in float32: a second float32 reference for the fp32-limit rule
+    W32 = {k: v.float() for k, v in peer.load_model(d, torch.float32)[1].items()}
+    b = peer.load_batch(bpath, pcfg)
+    results["peer32"] = (peer.dump_backbone(pcfg, W32, b, True, np.float64),
+                         peer.dump_lst(pcfg, W32, b, sc, {k: torch.tensor(v) for k, v in S.items()}, np.float64))
     return got_b, got_l, results
 
 
@@ -184,6 +214,7 @@ def main():
     ap.add_argument("--lst", default=os.path.join(os.path.dirname(HERE), "build", "lst"))
     ap.add_argument("--cases", type=int, default=30)
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--only", help="run the cases whose name is this (e.g. hf-3)")
     ap.add_argument("--keep", help="write the cases here (kept) instead of a temporary folder")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
@@ -195,9 +226,11 @@ def main():
     cases = [draw_case(rng, k) for k in range(a.cases)]
     for k, c in enumerate(cases):
         c["seed"] = a.seed * 1000 + k
+    if a.only:
+        cases = [c for c in cases if c["name"] == a.only]
     tmp = None if a.keep else tempfile.TemporaryDirectory(prefix="lst-crosscheck-hf-")
     work = a.keep or tmp.name
-    worst64, worst32, failed = {}, {}, 0
+    worst64, worst32, failed, n_limit = {}, {}, 0, 0
     print(f"transformers {transformers.__version__}, torch {torch.__version__}; "
           f"worst error in units of the tolerance, lst against transformers in float64 (float32)")
     for c in cases:
@@ -207,27 +240,28 @@ def main():
             print(f"{c['name']:7s} ERROR {str(e)[:300]}")
             failed += 1
             continue
-        fails, w32 = [], {}
-        w64 = {}
+        fails, limits, w32, w64 = [], [], {}, {}
         for part, got, i in (("backbone", got_b, 0), ("lst", got_l, 1)):
-            fails += compare(got, res[torch.float64][i], part, w64)
+            fails += compare(got, res[torch.float64][i], part, w64, (res[torch.float32][i], res["peer32"][i]), limits)
             compare(got, res[torch.float32][i], part, w32)
         for src, dst in ((w64, worst64), (w32, worst32)):
             for key, v in src.items():
                 if not v[0] <= dst.get(key, (-1.0, ""))[0]:
                     dst[key] = v + (c["name"],)
         failed += bool(fails)
+        n_limit += bool(limits)
         m64 = max(v[0] for v in w64.values())
         m32 = max(v[0] for v in w32.values())
-        print(f"{c['name']:7s} {'FAIL' if fails else 'ok  '} {m64:8.4f} ({m32:8.4f})  {cc.describe(c)}")
-        for f in fails[:8] if fails or a.verbose else []:
+        status = "FAIL" if fails else "fp32-limit" if limits else "ok"
+        print(f"{c['name']:7s} {status:10s} {m64:8.4f} ({m32:8.4f})  {cc.describe(c)}")
+        for f in (fails + limits)[:8]:
             print("    " + f)
     print(f"\n{'part':9s} {'tensor kind':19s} {'worst fp64':>10s} {'worst fp32':>10s}  where (fp64)")
     for key in sorted(worst64):
         q, name, case = worst64[key]
         q32 = worst32.get(key, (float("nan"),))[0]
         print(f"{key[0]:9s} {key[1]:19s} {q:10.4f} {q32:10.4f}  {case} {name}")
-    print(f"crosscheck_hf: {len(cases)} configurations, {failed} failing")
+    print(f"crosscheck_hf: {len(cases)} configurations, {failed} failing, {n_limit} with a tensor at the fp32 limit")
     if tmp:
         tmp.cleanup()
     return 1 if failed else 0

@@ -28,6 +28,9 @@
 # peers:    $PYTHON bench/peers/bench_torch.py, $PYTHON_HF bench/peers/bench_hf.py (the same
 #           options; float32, THREADS threads)
 set -eu
+# The whole script is one compound command, parsed before it runs: editing this file during a
+# long run (git checkout, an editor) cannot make the running shell read shifted text.
+{
 cd "$(dirname "$0")/.."
 LST_BIN=${LST_BIN:-build/lst}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -68,6 +71,11 @@ have_lst=1
 if ! "$LST_BIN" bench --help >/dev/null 2>&1; then
     echo "bench: '$LST_BIN bench' is not available: measuring the peers only" >&2
     have_lst=0
+fi
+
+if [ $have_lst = 0 ] && [ -n "$HF_CONFIGS" ]; then
+    echo "bench: the HF rows need '$LST_BIN init' for their checkpoint: no HF rows" >&2
+    HF_CONFIGS=""
 fi
 
 tmp=$(mktemp -d)
@@ -242,3 +250,5 @@ if out:
         for rec in records:
             f.write(json.dumps(rec) + "\n")
 PY
+exit
+}

@@ -2,7 +2,8 @@
 # bench/builds.sh: one lst build against another on the same machine, in the same run: training
 # step time and peak RSS of `lst bench`, rounds alternating (A, B, A, B, ...) so that the
 # machine's other tenants weigh on both alike, each build's median over the rounds and the
-# ratio B / A; and `lst plan`'s predicted peak against B's measured RSS. A refactoring that
+# ratio B / A (and of each build's fastest step over all rounds, the figure least moved by
+# other tenants); and `lst plan`'s predicted peak against B's measured RSS. A refactoring that
 # must not cost speed or memory is checked with it (the architecture issue: within 3%).
 #
 #   OLD=/path/to/old/lst bench/builds.sh            A = $OLD, B = build/lst (this tree)
@@ -57,8 +58,8 @@ def load(p):
             return json.loads(f.read() or "{}")
     except (OSError, ValueError):
         return {"error": "unreadable"}
-print("%-26s %11s %11s %7s %10s %10s %7s %9s" % ("config", "A step ms", "B step ms", "B/A",
-      "A RSS MiB", "B RSS MiB", "B/A", "plan/RSS"))
+print("%-26s %11s %11s %7s %8s %10s %10s %7s %9s" % ("config", "A step ms", "B step ms", "B/A",
+      "min B/A", "A RSS MiB", "B RSS MiB", "B/A", "plan/RSS"))
 for c in configs:
     runs = {s: [load("%s/%s.%s.%d" % (tmp, c, s, i)) for i in range(1, rounds + 1)] for s in "AB"}
     if any("error" in r for s in "AB" for r in runs[s]):
@@ -67,10 +68,13 @@ for c in configs:
     step = {s: statistics.median(r["step_ms_median"] for r in runs[s]) for s in "AB"}
     rss = {s: statistics.median(r["peak_rss_bytes"] for r in runs[s]) / 2**20 for s in "AB"}
     per_round = [b["step_ms_median"] / a["step_ms_median"] for a, b in zip(runs["A"], runs["B"])]
+    # each side's fastest step over every round: the least disturbed by other tenants
+    fastest = {s: min(r["step_ms_min"] for r in runs[s]) for s in "AB"}
     total = load("%s/%s.plan" % (tmp, c)).get("total")
     plan = total / 2**20 if total else None
-    print("%-26s %11.1f %11.1f %7.3f %10.1f %10.1f %7.3f %9s" % (
-        c, step["A"], step["B"], step["B"] / step["A"], rss["A"], rss["B"], rss["B"] / rss["A"],
+    print("%-26s %11.1f %11.1f %7.3f %8.3f %10.1f %10.1f %7.3f %9s" % (
+        c, step["A"], step["B"], step["B"] / step["A"], fastest["B"] / fastest["A"], rss["A"],
+        rss["B"], rss["B"] / rss["A"],
         "%.3f" % (plan / rss["B"]) if plan else "-"))
     print("%-26s per-round step ratios B/A: %s" % ("", " ".join("%.3f" % r for r in per_round)))
 PY

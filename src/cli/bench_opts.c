@@ -8,8 +8,44 @@
 
 #include "../model/methods.h"
 #include "../train/bench.h"
+#include "../train/tapcache.h"
 #include "../train/trainer.h"
 #include "cli.h"
+
+/* lst plan's tap-cache options (--task and what it reads). */
+static int parse_task(const char *cmd, const lst_opt_t *opts, int n, int with_steps,
+                      struct lst_bench_opts *o) {
+    const char *task = lst_opt(opts, n, "task"), *data = lst_opt(opts, n, "data");
+    const char *spm = lst_opt(opts, n, "spm"), *msl = lst_opt(opts, n, "max-source-length");
+    const char *dt = lst_opt(opts, n, "tap-cache-dtype");
+    if (!task && (data || spm || msl || dt)) {
+        fprintf(stderr, "lst %s: --data, --spm, --max-source-length and --tap-cache-dtype need --task\n", cmd);
+        return 2;
+    }
+    if (!task) return 0;
+    if (with_steps || strcmp(o->method.name, "lst")) {
+        fprintf(stderr, "lst %s: --task (the tap cache's size) applies to lst plan --method lst\n", cmd);
+        return 2;
+    }
+    if (lst_opt_task(cmd, task)) return 2;
+    if (!strcmp(task, "custom")) {
+        fprintf(stderr, "lst %s: --task custom has no splits to size here (a GLUE task)\n", cmd);
+        return 2;
+    }
+    snprintf(o->task, sizeof o->task, "%s", task);
+    if (snprintf(o->data, sizeof o->data, "%s", data ? data : "data/glue") >= (int)sizeof o->data ||
+        snprintf(o->spm, sizeof o->spm, "%s", spm ? spm : "data/t5/spiece.model") >= (int)sizeof o->spm) {
+        fprintf(stderr, "lst %s: a path is too long\n", cmd);
+        return 2;
+    }
+    o->max_src = 128;
+    if (msl && lst_opt_i32(cmd, "max-source-length", msl, 2, 100000, &o->max_src)) return 2;
+    if (dt && (o->tc_dtype = lst_tc_dtype_parse(dt)) < 0) {
+        fprintf(stderr, "lst %s: --tap-cache-dtype must be f32, bf16 or f16, not '%s'\n", cmd, dt);
+        return 2;
+    }
+    return 0;
+}
 
 static int parse_opts(const char *cmd, int argc, char **argv, int with_steps,
                       struct lst_bench_opts *o, int *json) {
@@ -28,6 +64,11 @@ static int parse_opts(const char *cmd, int argc, char **argv, int with_steps,
         {"side-layers", 0, 0, "LST kept layers of both stacks (default all)", NULL},
         {"steps", 0, with_steps, "timed steps (after one warm-up step)", NULL},
         {"json", 1, 0, "one JSON object", NULL},
+        {"task", 0, 0, "plan, LST: also the tap cache's size for a GLUE task's splits", NULL},
+        {"data", 0, 0, "plan: GLUE data directory (default data/glue)", NULL},
+        {"spm", 0, 0, "plan: SentencePiece model (default data/t5/spiece.model)", NULL},
+        {"max-source-length", 0, 0, "plan: source tokens incl. EOS (default 128)", NULL},
+        {"tap-cache-dtype", 0, 0, "plan: f32 (default), bf16 or f16", NULL},
     };
     const int n = sizeof opts / sizeof opts[0] - (with_steps ? 0 : 0);
     int rc = lst_args_parse(cmd, "--model DIR|PRESET --batch B --src-len T --tgt-len D [options]",
@@ -67,7 +108,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int with_steps,
     if (with_steps && lst_opt_i32(cmd, "steps", lst_opt(opts, n, "steps"), 1, 100000, &o->steps))
         return 2;
     *json = lst_opt(opts, n, "json") != NULL;
-    return 0;
+    return parse_task(cmd, opts, n, with_steps, o);
 }
 
 /* Shared options of plan and bench; returns 0, or the exit status. On 0

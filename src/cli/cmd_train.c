@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../model/methods.h"
+#include "../train/tapcache.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -84,6 +85,26 @@ static int parse_numbers(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
 }
 #undef INT_OPT
 
+/* --tap-cache DIR|memory and its dtype and limit. */
+static int parse_tap_cache(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
+    const char *dir = lst_opt(opts, n, "tap-cache"), *dt = lst_opt(opts, n, "tap-cache-dtype");
+    const char *max = lst_opt(opts, n, "tap-cache-max");
+    if (!dir && (dt || max)) {
+        lst_cli_error("train", "--tap-cache-dtype and --tap-cache-max need --tap-cache DIR|memory");
+        return 2;
+    }
+    if (dir && (!dir[0] || copy_opt(o->tap_cache, sizeof o->tap_cache, dir))) {
+        lst_cli_error("train", "--tap-cache needs a directory (or 'memory') of a sane length");
+        return 2;
+    }
+    if (dt && (o->tap_cache_dtype = lst_tc_dtype_parse(dt)) < 0) {
+        fprintf(stderr, "lst train: --tap-cache-dtype must be f32, bf16 or f16, not '%s'\n", dt);
+        return 2;
+    }
+    if (max && lst_opt_bytes("train", "tap-cache-max", max, &o->tap_cache_max)) return 2;
+    return 0;
+}
+
 /* The side network's initialisation, kept layers and backbone. */
 static int parse_side(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
     const char *s;
@@ -111,7 +132,7 @@ static int parse_side(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
     if ((s = lst_opt(opts, n, "backbone-dtype")) && lst_opt_dtype("train", s, &o->bb_dtype))
         return 2;
     o->full_vocab = lst_opt(opts, n, "full-vocab") != NULL;
-    return 0;
+    return parse_tap_cache(opts, n, o);
 }
 
 /* A new run: the required options, the task, then everything else. */
@@ -171,6 +192,9 @@ int lst_cmd_train(int argc, char **argv) {
         {"no-backbone-dropout", 1, 0, "backbone in eval mode (the reference trains with dropout)", NULL},
         {"backbone-dtype", 0, 0, "side networks: fp32 (default, exact) or bf16 (faster, half the weights)", NULL},
         {"full-vocab", 1, 0, "keep the checkpoint's vocabulary (default: the tokenizer's 32100)", NULL},
+        {"tap-cache", 0, 0, "DIR or memory: compute the backbone's taps once per example, not per epoch (needs --no-backbone-dropout)", NULL},
+        {"tap-cache-dtype", 0, 0, "f32 (default, exact), bf16 or f16: the cache's half-size formats", NULL},
+        {"tap-cache-max", 0, 0, "refuse a tap cache over BYTES (suffix K, M, G)", NULL},
         {"checkpoint-every", 0, 0, "also checkpoint every N steps (default: epoch ends)", NULL},
         {"halt-after", 0, 0, "testing: stop after the checkpoint at this step", NULL},
         {"max-memory", 0, 0, "refuse to start if the planned memory exceeds BYTES (suffix K, M, G)", NULL},

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../core/fileio.h"
+#include "../core/half.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 /* Largest integer a JSON number (double) carries exactly. */
@@ -385,34 +386,6 @@ static const lst_st_tensor_t *find_checked(const lst_st_file_t *f, const char *n
     return t;
 }
 
-/* IEEE 754 binary16 -> binary32, exact (subnormals, inf, nan included). */
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t man = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalize */
-            int e = -1;
-            do {
-                man <<= 1;
-                e++;
-            } while (!(man & 0x400));
-            man &= 0x3ff;
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | (man << 13);
-        }
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float out;
-    memcpy(&out, &bits, 4);
-    return out;
-}
-
 int lst_st_read_f32(const lst_st_file_t *f, const char *name, int ndim,
                     const int64_t *shape, float *out, lst_err_t *err) {
     const lst_st_tensor_t *t = find_checked(f, name, ndim, shape, err);
@@ -425,7 +398,7 @@ int lst_st_read_f32(const lst_st_file_t *f, const char *name, int ndim,
         return 0;
     case LST_DT_F16:
         for (size_t i = 0; i < n; i++)
-            out[i] = half_to_float((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
+            out[i] = lst_f16_to_float((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
         return 0;
     case LST_DT_BF16:
         for (size_t i = 0; i < n; i++) {

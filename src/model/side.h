@@ -151,6 +151,26 @@ int lst_fisher_importance(const lst_backbone_t *bb, const lst_batch_t *batch,
 
 /* ---- side_forward.c: the LST forward and backward ---------------------- */
 
+/* What the side network takes from, and shows of, the backbone (a tap
+ * cache: train/tapcache.h). Ladder mode only; the backbone in eval mode
+ * (no dropout), or the taps are not a function of the example alone.
+ *   tap[st]   given taps [n_keep[st], B, T, d] in the batch's padded
+ *             layout: the backbone blocks of stack st do not run. Training
+ *             gives both stacks or neither (the backbone decoder needs the
+ *             encoder's output); generation gives the encoder's with
+ *             enc_out.
+ *   enc_out   [B, Ts, d] the backbone encoder's output (after its final
+ *             norm), given with tap[0] when the backbone decoder runs.
+ *   sink      called with every tap the forward computes (k: the kept
+ *             layer's index, x: [B, T, d]) and, when the encoder ran, with
+ *             its output (st 0, k -1): the rows a cache stores. */
+typedef struct {
+    const float *tap[2];
+    const float *enc_out;
+    void (*sink)(void *ctx, int st, int k, const float *x, int B, int T);
+    void *ctx;
+} lst_side_taps_t;
+
 /* Everything one LST step keeps: one backbone block's transient buffers,
  * one tap per KEPT layer, and the (small) side activations. The backbone
  * computes no gradient. Side-tuning plans no taps or ladder buffers
@@ -192,7 +212,14 @@ typedef struct {
     float *arena;
     size_t arena_floats;
     const lst_backbone_ops_t *bb_ops; /* whose bb_run this is (the static table) */
+    const lst_side_taps_t *io;   /* given taps and the tap sink (NULL: none), set by
+                                    the caller before a forward; the backward reads
+                                    the same taps */
 } lst_side_acts_t;
+
+/* The training acts' own tap slots [n_keep[st], B, T, d] at the coming
+ * batch's shape: where a tap cache puts the taps it gives (io->tap[st]). */
+float *lst_side_tap_buffer(lst_side_acts_t *a, int st);
 
 /* backward: also plan the backward buffers (training). One allocation,
  * made before the first step; nothing is allocated inside a step. */
@@ -237,6 +264,11 @@ int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s,
                       const lst_batch_t *batch, int max_len, int32_t *out,
                       int *out_len, const int32_t *teacher, float *logits,
                       lst_err_t *err);
+/* The same (no teacher) with the encoder's taps given or observed (io: tap[0]
+ * with enc_out, or a sink; see lst_side_taps_t). */
+int lst_side_generate_io(const lst_backbone_t *bb, const lst_side_t *s,
+                         const lst_batch_t *batch, const lst_side_taps_t *io, int max_len,
+                         int32_t *out, int *out_len, lst_err_t *err);
 
 /* Gradient of the forward's loss w.r.t. every side parameter, accumulated into
  * grads (s's layout). Needs the forward's acts (allocated with backward)

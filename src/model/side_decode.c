@@ -31,9 +31,9 @@ size_t lst_side_generate_bytes(const lst_backbone_t *bb, const lst_side_t *s, in
     return n + lst_dec_cache_bytes(cs, s->w.st[1].kept, nk, B, Ts, max_len, LST_WF_F32);
 }
 
-int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
-                      int max_len, int32_t *out, int *out_len, const int32_t *teacher,
-                      float *logits, lst_err_t *err) {
+static int generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+                    const lst_side_taps_t *io, int max_len, int32_t *out, int *out_len,
+                    const int32_t *teacher, float *logits, lst_err_t *err) {
     const lst_t5_config_t *cs = &s->cfg;
     const int B = bt->B, Ts = bt->Ts, d = bb->d_model, ds = cs->d_model, V = bb->vocab;
     const lst_side_stack_t *W = &s->w.st[1];
@@ -52,6 +52,7 @@ int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_b
     enc.dec_mask = NULL;
     enc.labels = NULL;
     if (lst_side_acts_alloc(&a, bb, s, B, Ts, 1, 0, err)) return -1;
+    a.io = io;
     lst_side_encode(bb, s, &enc, &a);
 
     int32_t *ids = lst_malloc(B, sizeof *ids, err);
@@ -115,4 +116,16 @@ out:
     lst_t5_cache_free(&cside);
     lst_side_acts_free(&a);
     return rc;
+}
+
+int lst_side_generate(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+                      int max_len, int32_t *out, int *out_len, const int32_t *teacher,
+                      float *logits, lst_err_t *err) {
+    return generate(bb, s, bt, NULL, max_len, out, out_len, teacher, logits, err);
+}
+
+int lst_side_generate_io(const lst_backbone_t *bb, const lst_side_t *s, const lst_batch_t *bt,
+                         const lst_side_taps_t *io, int max_len, int32_t *out, int *out_len,
+                         lst_err_t *err) {
+    return generate(bb, s, bt, io, max_len, out, out_len, NULL, NULL, err);
 }

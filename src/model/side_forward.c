@@ -133,6 +133,8 @@ int lst_side_acts_alloc(lst_side_acts_t *a, const lst_backbone_t *bb, const lst_
     return 0;
 }
 
+float *lst_side_tap_buffer(lst_side_acts_t *a, int st) { return a->taps[st]; }
+
 void lst_side_acts_free(lst_side_acts_t *a) {
     if (a->bb_run) a->bb_ops->run_free(a->bb_run);
     lst_side_weights_free(&a->grad_w);
@@ -140,6 +142,64 @@ void lst_side_acts_free(lst_side_acts_t *a) {
     free(a->blk[0]);
     free(a->blk[1]);
     memset(a, 0, sizeof *a);
+}
+
+/* Example b's own rows: its source up to the last visible position, its
+ * target up to the last label (a batch without labels: all of Td). */
+static int source_rows(const lst_batch_t *bt, int b) {
+    if (!bt->src_mask) return bt->Ts;
+    int n = bt->Ts;
+    while (n > 1 && !bt->src_mask[(size_t)b * bt->Ts + n - 1]) n--;
+    return n;
+}
+
+static int target_rows(const lst_batch_t *bt, int b) {
+    if (!bt->labels) return bt->Td;
+    int n = bt->Td;
+    while (n > 1 && bt->labels[(size_t)b * bt->Td + n - 1] == -100) n--;
+    return n;
+}
+
+/* The frozen backbone's stack st one example at a time, each unpadded
+ * (training with the backbone in eval mode, LST): every kept layer's
+ * output of example b into its rows of the tap slots [n_keep, B, T, d],
+ * the padding rows zero, and the encoder's output into bb_enc_out, which
+ * the decoder's examples read. Every call has the example's own shapes,
+ * so its taps are the same bits whatever batch it is in and however that
+ * batch is padded: a tap cache, which stores them once and gives them to
+ * other batches, is then exact (tapcache.h). It also skips the padding. */
+static void backbone_by_example(const lst_backbone_t *bb, const lst_side_t *s,
+                                const lst_batch_t *bt, lst_side_acts_t *a, int st) {
+    const int B = bt->B, T = st ? bt->Td : bt->Ts, d = bb->d_model, nk = s->opts.n_keep[st];
+    const int last = st ? s->opts.keep[st][nk - 1] : s->L[st] - 1;
+    const int32_t *ids = st ? bt->dec_ids : bt->input_ids;
+    for (int b = 0; b < B; b++) {
+        const int ts = source_rows(bt, b), len = st ? target_rows(bt, b) : ts;
+        const size_t so = (size_t)b * bt->Ts, to = (size_t)b * bt->Td;
+        const lst_batch_t one = {1, ts, st ? len : 1, bt->input_ids + so,
+                                 bt->src_mask ? bt->src_mask + so : NULL, st ? bt->dec_ids + to : NULL,
+                                 st && bt->dec_mask ? bt->dec_mask + to : NULL, NULL,
+                                 bt->example_ids ? bt->example_ids + b : NULL, 0};
+        lst_bb_embed(bb, a->bb_x, ids + (size_t)b * T, len);
+        lst_bb_stack_begin(bb, a->bb_run, st, len);
+        for (int i = 0, k = 0; i <= last; i++) {
+            lst_bb_block_forward(bb, a->bb_run, st, i, a->bb_y, a->bb_x, &one,
+                                 st ? a->bb_enc_out + so * d : NULL, NULL, a->attn_scratch);
+            float *t = a->bb_x; a->bb_x = a->bb_y; a->bb_y = t;
+            if (k >= nk || s->opts.keep[st][k] != i) continue;
+            float *tap = a->taps[st] + ((size_t)k++ * B + b) * T * d;
+            memcpy(tap, a->bb_x, sizeof(float) * len * d);
+            memset(tap + (size_t)len * d, 0, sizeof(float) * (T - len) * d);
+        }
+        if (st) continue;
+        float *enc = a->bb_enc_out + so * d;
+        lst_bb_final_norm(bb, 0, enc, a->bb_x, ts);
+        memset(enc + (size_t)ts * d, 0, sizeof(float) * (bt->Ts - ts) * d);
+    }
+    const lst_side_taps_t *io = a->io;
+    if (!io || !io->sink) return;
+    for (int k = 0; k < nk; k++) io->sink(io->ctx, st, k, a->taps[st] + (size_t)k * B * T * d, B, T);
+    if (!st) io->sink(io->ctx, 0, -1, a->bb_enc_out, B, T);
 }
 
 /* One stack (st 0 encoder, 1 decoder) of backbone + side, layer by layer. */
@@ -157,11 +217,18 @@ static void stack_forward(const lst_backbone_t *bb, const lst_side_t *s, const l
     const int ladder = s->opts.mode == LST_SIDE_LADDER;
     const int backbone = s->opts.mode != LST_SIDE_COMPRESSION;
     const int nk = s->opts.n_keep[st];
+    const lst_side_taps_t *io = a->io;
+    const float *given = ladder && io ? io->tap[st] : NULL; /* a tap cache's */
+    if (!given && ladder && !bon && a->backward) { /* exact to any batching */
+        backbone_by_example(bb, s, bt, a, st);
+        given = a->taps[st];
+    }
+    const int run_bb = backbone && !given;
 
     /* Backbone embedding (with its dropout) and the side's first downsample
      * of the embedding under an independent dropout mask. */
     lst_bb_embed(bb, a->emb, ids, (int)N);
-    if (backbone) {
+    if (run_bb) {
         memcpy(a->bb_x, a->emb, sizeof(float) * N * d);
         if (bon) {
             lst_drop_t e = stack_site(bb_drop, st, 0);
@@ -174,14 +241,14 @@ static void stack_forward(const lst_backbone_t *bb, const lst_side_t *s, const l
     }
     lst_matmul_forward(a->s0[st], a->emb, W->first_w, W->first_b, (int)N, d, ds);
 
-    if (backbone) lst_bb_stack_begin(bb, a->bb_run, st, T);
+    if (run_bb) lst_bb_stack_begin(bb, a->bb_run, st, T);
     lst_relbias_forward(a->bias[st], W->rel, cs->num_heads, T, T, 0, 0, !st, cs->rel_buckets,
                         cs->rel_max_distance);
 
     /* The backbone layers that run: LST's decoder need not go past the last
      * kept layer; side-tuning needs the whole backbone (its decoder output
      * feeds the merge); compression runs none. */
-    const int last = !backbone ? -1 : ladder && st ? s->opts.keep[st][nk - 1] : L - 1;
+    const int last = !run_bb ? -1 : ladder && st ? s->opts.keep[st][nk - 1] : L - 1;
     const float *cur_s = a->s0[st];
     int k = 0;
     for (int i = 0; i < L; i++) {
@@ -199,9 +266,10 @@ static void stack_forward(const lst_backbone_t *bb, const lst_side_t *s, const l
         float *S = a->S[st] + ks * N * ds;
         const float *in = cur_s; /* the side block's input: s itself without ladders */
         if (ladder) {
-            float *tap = a->taps[st] + kl * N * d;
+            const float *tap = given ? given + (size_t)k * N * d : a->taps[st] + kl * N * d;
             float *D = a->D[st] + kl * N * ds, *M = a->M[st] + kl * N * ds;
-            memcpy(tap, a->bb_x, sizeof(float) * N * d);
+            if (!given) memcpy(a->taps[st] + kl * N * d, a->bb_x, sizeof(float) * N * d);
+            if (!given && io && io->sink) io->sink(io->ctx, st, k, tap, B, T);
             lst_matmul_forward(D, tap, W->down_w[i], W->down_b[i], (int)N, d, ds);
             lst_gate_forward(M, cur_s, D, W->gate[i], s->opts.gate_T, (int64_t)(N * ds));
             in = M;
@@ -213,13 +281,16 @@ static void stack_forward(const lst_backbone_t *bb, const lst_side_t *s, const l
         cur_s = S;
         k++;
     }
-    if (!st && backbone) {
+    if (!st && run_bb) {
         /* The backbone encoder output feeds the backbone decoder. */
         lst_bb_final_norm(bb, 0, a->bb_enc_out, a->bb_x, (int)N);
         if (bon) {
             lst_drop_t f = stack_site(bb_drop, 0, 1);
             lst_dropout_rows(a->bb_enc_out, a->bb_enc_out, (int64_t)(N * d), &f);
         }
+        if (io && io->sink) io->sink(io->ctx, 0, -1, a->bb_enc_out, B, T);
+    } else if (!st && given && io && io->enc_out) {
+        memcpy(a->bb_enc_out, io->enc_out, sizeof(float) * N * d);
     }
     if (st && s->opts.mode == LST_SIDE_TUNING) {
         /* dec_out: the backbone's own LM head input (before the tied scale) */
@@ -341,7 +412,8 @@ static void stack_backward(const lst_backbone_t *bb, const lst_side_t *s, const 
             float *t = ds_cur; ds_cur = ds_next; ds_next = t;
             continue;
         }
-        const float *tap = a->taps[st] + k * N * d;
+        const float *given = a->io ? a->io->tap[st] : NULL; /* the forward's taps */
+        const float *tap = (given ? given : a->taps[st]) + k * N * d;
         const float *D = a->D[st] + k * N * ds;
         /* gate: M = g*prev + (1-g)*D */
         lst_gate_backward(ds_cur, dD, g->gate[i], ds_next, prev, D, W->gate[i], s->opts.gate_T,

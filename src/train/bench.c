@@ -13,8 +13,12 @@
 #include "../core/streams.h"
 #include "../model/backbone_open.h"
 #include "../model/methods.h"
+#include "../io/glue.h"
+#include "../io/tokenizer.h"
 #include "adamw.h"
+#include "data.h"
 #include "metrics.h"
+#include "tapcache.h"
 #include "trainer.h"
 
 static double now_ms(void) { return lst_now_s() * 1e3; }
@@ -27,6 +31,46 @@ int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *p, lst_err_t *err) {
     return rc;
 }
 
+
+/* The splits of o->task, tokenized as training tokenizes them. */
+static int task_splits(const lst_bench_opts_t *o, lst_tokdata_t d[3], lst_err_t *err) {
+    lst_tokenizer_t *tok = lst_tokenizer_load(o->spm, err);
+    if (!tok) return -1;
+    lst_splits_t sp = {0};
+    int rc = lst_glue_load(o->task, o->data, NULL, 1, &sp, err);
+    const lst_dataset_t *src[3] = {&sp.train, &sp.validation, &sp.test};
+    for (int i = 0; !rc && i < 3; i++) rc = lst_tokdata_build(&d[i], src[i], tok, o->max_src, 0, err);
+    lst_splits_free(&sp);
+    lst_tokenizer_free(tok);
+    if (rc) return -1;
+    const lst_tokdata_t *all[3] = {&d[0], &d[1], &d[2]};
+    const int mt = lst_tokdata_max_tgt(all, 3); /* targets cut to the longest label */
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < d[k].n; i++)
+            if (d[k].tgt_len[i] > mt) d[k].tgt_len[i] = mt;
+    return 0;
+}
+
+int lst_bench_tap_cache(const lst_bench_opts_t *o, size_t bytes[3], int count[3], lst_err_t *err) {
+    lst_backbone_t bb;
+    lst_side_t s = {0};
+    lst_tokdata_t d[3];
+    memset(d, 0, sizeof d);
+    if (lst_backbone_shape(&bb, o->model, o->vocab, &o->method, o->freeze_layers, err)) return -1;
+    int rc = lst_side_shape_for(&s, &bb, &o->side, err);
+    if (!rc) rc = task_splits(o, d, err);
+    for (int i = 0; !rc && i < 3; i++) {
+        lst_tc_key_t k = {i ? LST_TC_EVAL : LST_TC_TRAIN, o->tc_dtype, bb.d_model,
+                          {s.opts.n_keep[0], s.opts.n_keep[1]}, {s.opts.keep[0], s.opts.keep[1]},
+                          o->max_src, LST_MAX_TARGET_IDS, 0, 0, 0, &d[i]};
+        bytes[i] = d[i].n ? lst_tc_bytes(&k) : 0;
+        count[i] = d[i].n;
+    }
+    for (int i = 0; i < 3; i++) lst_tokdata_free(&d[i]);
+    lst_side_free(&s);
+    lst_bb_free(&bb);
+    return rc;
+}
 
 int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *err) {
     memset(r, 0, sizeof *r);

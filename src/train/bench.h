@@ -19,9 +19,17 @@ typedef struct lst_bench_opts {
     lst_side_opts_t side; /* r, kept layers (n_keep < 0: all) */
     int vocab;            /* rows kept (0: 32100 like training, or the model's if fewer) */
     int steps;
+    /* lst plan: the tap cache of a GLUE task's splits (task "" : none) */
+    char task[32], data[1024], spm[1024];
+    int max_src, tc_dtype;
 } lst_bench_opts_t;
 
 int lst_bench_plan(const lst_bench_opts_t *o, lst_plan_t *plan, lst_err_t *err);
+
+/* The tap cache's bytes for o->task's splits (train, validation, test) with
+ * o's backbone shape, kept layers and cache dtype (tapcache.h), and their
+ * example counts. */
+int lst_bench_tap_cache(const lst_bench_opts_t *o, size_t bytes[3], int count[3], lst_err_t *err);
 
 typedef struct {
     double step_ms_median, step_ms_min, tokens_per_s;

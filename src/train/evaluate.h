@@ -7,6 +7,7 @@
 #include "../model/side.h"
 #include "data.h"
 #include "metrics.h"
+#include "tapcache.h"
 
 /* s: the side network, or NULL when the method trained the backbone (its
  * additions live in bb). task NULL: custom data, scored by exact-match accuracy. preds (optional):
@@ -14,6 +15,11 @@
 int lst_evaluate(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
                  const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,
                  lst_metrics_t *m, char ***preds, lst_err_t *err);
+/* The same with the split's evaluation tap cache (tapcache.h; NULL: none):
+ * the encoder's taps of rows it stores are read, the others stored. */
+int lst_evaluate_tc(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,
+                    const lst_tokdata_t *d, const lst_task_t *task, int max_gen, int batch,
+                    lst_tapcache_t *tc, lst_metrics_t *m, char ***preds, lst_err_t *err);
 void lst_preds_free(char **preds, int n);
 
 /* The most bytes lst_evaluate holds at once over data d in batches of

@@ -11,6 +11,7 @@
 
 #include "../core/fileio.h"
 #include "../model/backbone_open.h"
+#include "tapcache.h"
 #include "trainer.h"
 
 void lst_train_opts_default(lst_train_opts_t *o) {
@@ -119,6 +120,10 @@ void *lst_run_json(const lst_train_opts_t *o) {
     cJSON_AddBoolToObject(j, "backbone_dropout", o->bb_dropout);
     cJSON_AddStringToObject(j, "backbone_dtype", lst_wformat_dtype(o->bb_dtype));
     cJSON_AddBoolToObject(j, "full_vocab", o->full_vocab);
+    if (!strcmp(o->tap_cache, "memory")) cJSON_AddStringToObject(j, "tap_cache", "memory");
+    else add_path(j, "tap_cache", o->tap_cache);
+    cJSON_AddStringToObject(j, "tap_cache_dtype", lst_tc_dtype_name(o->tap_cache_dtype));
+    cJSON_AddNumberToObject(j, "tap_cache_max", (double)o->tap_cache_max);
     cJSON_AddNumberToObject(j, "checkpoint_every", o->ckpt_every);
     cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
     cJSON_AddNumberToObject(j, "max_train", (double)o->max_train);
@@ -199,6 +204,7 @@ static int load_numbers(const cJSON *j, lst_train_opts_t *o, const char *path, l
         {"max_steps", F_I64, 0, 0, 1099511627776.0, &o->max_steps}, /* the CLI's 2^40 */
         {"max_train", F_I64, 0, 0, 1099511627776.0, &o->max_train},
         {"max_memory", F_I64, 1, 0, 9e18, &o->max_memory}, /* older run files lack it */
+        {"tap_cache_max", F_I64, 1, 0, 9e18, &o->tap_cache_max},
         {"seed", F_U64, 0, 0, 9007199254740992.0, &o->seed}, /* a double's exact integers */
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -225,6 +231,7 @@ static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, l
     bad |= str(j, "valid_file", o->valid_file, sizeof o->valid_file);
     bad |= str(j, "test_file", o->test_file, sizeof o->test_file);
     bad |= str(j, "init", o->init, sizeof o->init);
+    bad |= str(j, "tap_cache", o->tap_cache, sizeof o->tap_cache);
     if (bad || !o->model[0] || !o->spm[0] || !o->task[0])
         return lst_fail(err, "%s: malformed run file (a key is missing or has the wrong type)", path);
     /* the method (optional: older run files are LST runs) */
@@ -236,6 +243,10 @@ static int load_strings(const cJSON *j, lst_train_opts_t *o, const char *path, l
     if (lst_method_side_mode(method, &mode) && !lst_method_trains_backbone(method))
         return lst_fail(err, "%s: unknown method '%s'", path, method);
     lst_method_default(&o->method, method);
+    char tdt[16] = "";
+    if (str(j, "tap_cache_dtype", tdt, sizeof tdt) ||
+        (o->tap_cache_dtype = lst_tc_dtype_parse(tdt[0] ? tdt : "f32")) < 0)
+        return lst_fail(err, "%s: tap_cache_dtype '%s' is none of f32, bf16, f16", path, tdt);
     char dtype[16] = "fp32";
     if (str(j, "backbone_dtype", dtype, sizeof dtype) ||
         lst_wformat_parse(dtype[0] ? dtype : "fp32", &o->bb_dtype))

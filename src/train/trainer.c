@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "rundir.h"
 #include "schedule.h"
+#include "tapcache_run.h"
 #include "tuner.h"
 
 /* ---- data ---------------------------------------------------------------- */
@@ -165,6 +166,7 @@ static cJSON *plan_json(const lst_plan_t *p) {
     cJSON_AddNumberToObject(j, "workspace_mib", p->workspace / M);
     cJSON_AddNumberToObject(j, "best_copy_mib", p->best / M);
     cJSON_AddNumberToObject(j, "evaluation_mib", p->evaluation / M);
+    cJSON_AddNumberToObject(j, "tap_cache_mib", p->tap_cache / M);
     cJSON_AddNumberToObject(j, "planned_mib", p->total / M);
     return j;
 }
@@ -199,6 +201,7 @@ typedef struct {
     lst_ckpt_state_t S;
     lst_dist_t dist;         /* the processes the run is spread over (dist.h) */
     lst_plan_t plan;
+    lst_tc_run_t tc;         /* the tap caches (off without --tap-cache) */
     lst_ckpt_part_t parts[4];
     char ckpt[LST_PATH_MAX + 64];
     int n_train, per_epoch, Bmax, maxTs, maxTd;
@@ -214,6 +217,7 @@ static const double MiB = 1048576.0;
 
 static void run_free(run_t *R) {
     lst_runlog_close(&R->log, NULL);
+    lst_tc_run_close(&R->tc);
     cJSON_Delete((cJSON *)R->S.history);
     free(R->S.step_ms);
     free(R->grads);
@@ -275,20 +279,28 @@ static int plan_memory(run_t *R, lst_err_t *err) {
         const size_t t = lst_evaluate_bytes(bb, sp, &R->data.test, o->gen_test, o->eval_batch, o->bb_dtype);
         if (t > p->evaluation) p->evaluation = t;
     }
+    int eval_Ts = 1; /* the evaluation's given taps (a tap cache's) */
+    for (int k = 0; k < 2; k++) {
+        const lst_tokdata_t *d = k ? &R->data.test : &R->data.val;
+        for (int i = 0; i < d->n; i++) eval_Ts = d->src_len[i] > eval_Ts ? d->src_len[i] : eval_Ts;
+    }
+    p->evaluation += lst_tc_run_eval_bytes(&R->tc, o->eval_batch, eval_Ts);
     const size_t step = p->activations + p->workspace;
     if (p->evaluation > step) p->total += p->evaluation - step;
+    p->tap_cache = lst_tc_run_memory(&R->tc);
+    p->total += p->tap_cache;
     char budget[64]; /* exact below a tenth of a MiB (--max-memory 1K is not "0.0 MiB") */
     if (o->max_memory >= MiB / 10) snprintf(budget, sizeof budget, "%.1f MiB", o->max_memory / MiB);
     else snprintf(budget, sizeof budget, "%lld bytes", (long long)o->max_memory);
     if (o->max_memory > 0 && p->total > (size_t)o->max_memory)
         return lst_fail(err,
                         "the run needs %.1f MiB (weights %.1f, gradients %.1f, AdamW state %.1f, best "
-                        "copy %.1f, and the larger of activations %.1f + backward workspace %.1f for "
-                        "batch %d x %d source x %d target tokens and evaluation %.1f at --eval-batch "
-                        "%d) but --max-memory is %s",
+                        "copy %.1f, tap cache %.1f, and the larger of activations %.1f + backward "
+                        "workspace %.1f for batch %d x %d source x %d target tokens and evaluation "
+                        "%.1f at --eval-batch %d) but --max-memory is %s",
                         p->total / MiB, p->weights / MiB, p->gradients / MiB, p->optimizer / MiB,
-                        p->best / MiB, p->activations / MiB, p->workspace / MiB, R->Bmax, R->maxTs,
-                        R->maxTd, p->evaluation / MiB, o->eval_batch, budget);
+                        p->best / MiB, p->tap_cache / MiB, p->activations / MiB, p->workspace / MiB,
+                        R->Bmax, R->maxTs, R->maxTd, p->evaluation / MiB, o->eval_batch, budget);
     return 0;
 }
 
@@ -313,7 +325,10 @@ static int setup(run_t *R, lst_err_t *err) {
     R->S.total_steps = (int64_t)R->per_epoch * o->epochs;
     if (o->max_steps > 0 && o->max_steps < R->S.total_steps) R->S.total_steps = o->max_steps;
     R->S.best_score = -INFINITY;
-    if (plan_memory(R, err)) return -1;
+    const lst_tokdata_t *splits[LST_TC_SPLITS] = {&R->data.train, &R->data.val,
+                                                  R->data.has_test ? &R->data.test : NULL};
+    if (lst_tc_run_plan(&R->tc, o, &tu->bb, lst_tuner_side(tu), splits, err) || plan_memory(R, err))
+        return -1;
     /* The side network's initialisation (Fisher and pruning read the float32
      * backbone), then the backbone packed for its forward (the optional bf16
      * one before the activations: the float32 block weights are gone before
@@ -329,6 +344,7 @@ static int setup(run_t *R, lst_err_t *err) {
         lst_tuner_alloc(tu, R->Bmax, R->maxTs, R->maxTd, err))
         return lst_fail_ctx(err, "allocating the planned %.1f MiB", R->plan.total / MiB);
     R->acts_live = 1;
+    if (lst_tc_run_open(&R->tc, o, err)) return -1;
     if (!R->resume) { /* only now: a run that cannot start leaves no directory */
         char path[LST_PATH_MAX + 64];
         lst_rundir_path(path, o->out, "run.json");
@@ -411,12 +427,13 @@ static void progress(run_t *R, double lr) {
     double t = lst_now_s();
     if (R->o->quiet || !(t - R->last_print > (R->is_tty ? 0.2 : 10.0) || S->step == S->total_steps))
         return;
-    char eta[32];
+    char eta[32], taps[64];
+    lst_tc_run_status(&R->tc, taps, sizeof taps);
     double sps = (S->step - R->step_start) / (t - R->run_start);
     fmt_time(eta, sizeof eta, (S->total_steps - S->step) / sps);
-    fprintf(stderr, "%sepoch %d/%d  step %lld/%lld  loss %.4f  lr %.2e  %.2f steps/s  ETA %s  rss %.0f MiB%s",
+    fprintf(stderr, "%sepoch %d/%d  step %lld/%lld  loss %.4f  lr %.2e  %.2f steps/s  ETA %s  rss %.0f MiB%s%s",
             R->is_tty ? "\r" : "", S->epoch + 1, R->o->epochs, (long long)S->step,
-            (long long)S->total_steps, R->loss_avg, lr, sps, eta, lst_peak_rss_mib(),
+            (long long)S->total_steps, R->loss_avg, lr, sps, eta, lst_peak_rss_mib(), taps,
             R->is_tty ? "\033[K" : "\n");
     R->last_print = t;
 }
@@ -448,8 +465,9 @@ static int train_step(run_t *R, lst_err_t *err) {
     /* backbone methods train the backbone itself: its dropout is theirs */
     lst_drop_t td = {p_drop, o->seed, bs};
     memset(R->grads, 0, sizeof(float) * tu->n_floats);
-    int brc;
-    double loss = lst_tuner_step(tu, &b.view, tu->backbone ? &td : &bd, &sd, R->grads, &brc, err);
+    int brc = lst_tc_run_step_begin(&R->tc, &tu->sacts, &b.view, o->quiet, err);
+    double loss = brc ? 0 : lst_tuner_step(tu, &b.view, tu->backbone ? &td : &bd, &sd, R->grads, &brc, err);
+    lst_tc_run_step_end(&R->tc, &tu->sacts, o->quiet);
     lst_batch_release(&b);
     if (brc || R->dist.ops->allreduce_sum(&R->dist, R->grads, tu->n_floats, err) ||
         R->dist.ops->allreduce_sum_f64(&R->dist, &loss, 1, err))
@@ -484,8 +502,8 @@ static int validate(run_t *R, lst_err_t *err) {
     lst_metrics_t vm;
     lst_tuner_release(tu);
     R->acts_live = 0;
-    if (lst_evaluate(&tu->bb, lst_tuner_side(tu), R->tok, &R->data.val, R->data.task, R->o->gen_val,
-                     R->o->eval_batch, &vm, NULL, err))
+    if (lst_evaluate_tc(&tu->bb, lst_tuner_side(tu), R->tok, &R->data.val, R->data.task,
+                        R->o->gen_val, R->o->eval_batch, R->tc.c[1], &vm, NULL, err))
         return -1;
     cJSON *h = cJSON_CreateObject();
     cJSON_AddNumberToObject(h, "epoch", S->epoch + 1);
@@ -570,11 +588,11 @@ static int finish(run_t *R, lst_err_t *err) {
     if (lst_layout_save(path, tu->params, tu->n_params, tu->flat, err)) return -1;
     lst_metrics_t bv, bt;
     const lst_side_t *sp = lst_tuner_side(tu);
-    if (lst_evaluate(&tu->bb, sp, R->tok, &R->data.val, R->data.task, o->gen_test, o->eval_batch, &bv,
-                     NULL, err))
+    if (lst_evaluate_tc(&tu->bb, sp, R->tok, &R->data.val, R->data.task, o->gen_test, o->eval_batch,
+                        R->tc.c[1], &bv, NULL, err))
         return -1;
-    if (R->data.has_test && lst_evaluate(&tu->bb, sp, R->tok, &R->data.test, R->data.task, o->gen_test,
-                                         o->eval_batch, &bt, NULL, err))
+    if (R->data.has_test && lst_evaluate_tc(&tu->bb, sp, R->tok, &R->data.test, R->data.task,
+                                            o->gen_test, o->eval_batch, R->tc.c[2], &bt, NULL, err))
         return -1;
     char *text = metrics_text(R, &bv, R->data.has_test ? &bt : NULL);
     if (!text) return lst_fail(err, "out of memory writing metrics.json");

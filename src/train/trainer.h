@@ -33,6 +33,9 @@ typedef struct {
     lst_wformat_t bb_dtype;     /* side methods' frozen backbone: LST_WF_F32 (fp32, exact)
                                    or LST_WF_BF16 (LST-SPEC 9); ops/wformat.h */
     int full_vocab;             /* 1: keep the checkpoint's vocabulary */
+    char tap_cache[LST_PATH_MAX]; /* "" off; "memory"; or a directory (tapcache_run.h) */
+    int tap_cache_dtype;        /* LST_TC_F32 (exact), _BF16, _F16 (tapcache.h) */
+    int64_t tap_cache_max;      /* bytes; 0: no limit */
     int ckpt_every;             /* steps between checkpoints (0: epoch ends only) */
     int64_t max_steps;          /* 0: epochs decide */
     int64_t max_train;          /* 0: all training examples */

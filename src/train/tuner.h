@@ -22,6 +22,7 @@ typedef struct {
     size_t best;        /* training only: the best epoch's copy of the trained parameters */
     size_t evaluation;  /* training only: evaluation's buffers, held in the place of the
                          * step's activations and workspace (the larger of the two counts) */
+    size_t tap_cache;   /* training only: tap caches kept in memory (tapcache_run.h) */
     size_t total;
     size_t trainable;   /* trained parameters (floats) */
 } lst_plan_t;

@@ -24,20 +24,7 @@
 #define LST_BF16_NR 64 /* output columns per packed panel: 4 zmm */
 #endif
 
-/* float -> bf16 bits, round to nearest even, subnormals -> signed zero, NaN
- * stays a (quiet) NaN; and back (exact). */
-static inline uint16_t lst_bf16_from_float(float f) {
-    union { float f; uint32_t u; } v = {f};
-    uint32_t u = v.u;
-    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-static inline float lst_bf16_to_float(uint16_t h) {
-    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
-    return v.f;
-}
+#include "../../core/half.h" /* lst_bf16_from_float, lst_bf16_to_float */
 
 /* Elements (uint16_t) of the packed form of a [M, K] weight. */
 size_t lst_bf16_packed_size(int M, int K);

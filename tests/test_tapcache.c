@@ -250,6 +250,19 @@ TEST(tapcache_round_trip_every_kind_and_dtype) {
         }
 }
 
+/* Byte `at` of path xor mask; 0 (and a failed check) if the file cannot be changed. */
+static int flip_byte(const char *path, long at, int mask) {
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL, "open %s", path);
+    if (!f) return 0;
+    int ok = fseek(f, at, SEEK_SET) == 0;
+    const int ch = ok ? fgetc(f) : EOF;
+    ok = ok && ch != EOF && fseek(f, at, SEEK_SET) == 0 && fputc(ch ^ mask, f) != EOF;
+    ok = (fclose(f) == 0) && ok;
+    CHECK(ok, "changing byte %ld of %s", at, path);
+    return ok;
+}
+
 /* A file with all five records, written afresh. */
 static void write_all(const char *path, store_t *s) {
     unlink(path);
@@ -269,19 +282,12 @@ TEST(tapcache_damage_is_detected_never_read) {
     const char *path = tmp("damage.taps");
     write_all(path, &s);
     /* one payload byte of the third record flipped */
-    FILE *f = fopen(path, "r+b");
-    CHECK(f != NULL, "open");
-    if (!f) return;
     size_t at = 4096;
     for (int e = 0; e < 2; e++) {
         const size_t rows = 2 * s.src_len[e] + s.tgt_len[e];
         at += 64 + (rows * D * 4 + 63) / 64 * 64;
     }
-    fseek(f, (long)(at + 64 + 17), SEEK_SET);
-    int ch = fgetc(f);
-    fseek(f, (long)(at + 64 + 17), SEEK_SET);
-    fputc(ch ^ 0x10, f);
-    fclose(f);
+    if (!flip_byte(path, (long)(at + 64 + 17), 0x10)) return;
     lst_err_t err;
     char note[600];
     lst_tapcache_t *c = lst_tc_open(path, &s.key, note, sizeof note, &err);
@@ -472,6 +478,16 @@ TEST(train_tap_cache_is_exact) {
     CHECK(lst_test_file_exists(f), "no %s", f);
     /* a whole cache from the start: every step reads it */
     if (train(tmp("tc_again"), extra)) same_run(tmp("tc_plain"), tmp("tc_again"), "a whole cache");
+    /* a damaged validation record: the evaluation notices it (so it reads the cache) */
+    snprintf(f, sizeof f, "%s/validation.taps", dir);
+    if (flip_byte(f, 4096 + 64 + 5, 0x40)) {
+        char *log = NULL;
+        const int rc = lst_test_run(&log, "train %s %s --out %s", args(), extra, tmp("tc_damaged"));
+        CHECK(rc == 0 && log && strstr(log, "validation.taps: the record of example"),
+              "a damaged validation record went unnoticed: %d %s", rc, log ? log : "");
+        free(log);
+        if (!rc) same_run(tmp("tc_plain"), tmp("tc_damaged"), "a damaged validation record");
+    }
     if (train(tmp("tc_mem"), "--tap-cache memory"))
         same_run(tmp("tc_plain"), tmp("tc_mem"), "--tap-cache memory");
     /* the half formats change the taps, so (a little) the run */

@@ -263,6 +263,36 @@ static int flip_byte(const char *path, long at, int mask) {
     return ok;
 }
 
+/* A tap past f16's range is not stored as infinity: the cache stops, and says why. */
+TEST(tapcache_f16_overflow_stops_the_cache) {
+    store_t s;
+    store_setup(&s, LST_TC_TRAIN, LST_TC_F16);
+    lst_err_t err;
+    char note[600];
+    lst_tapcache_t *c = lst_tc_open(NULL, &s.key, note, sizeof note, &err);
+    CHECK(c != NULL, "open: %s", err.msg);
+    if (!c) return;
+    fakebatch_t f;
+    const int ex[2] = {0, 1};
+    batch_of(&f, &s, ex, 2);
+    CHECK(lst_tc_stage(c, &f.bt, &err) == 2, "stage");
+    feed(c, &f, LST_TC_TRAIN);
+    lst_tc_commit(c, note, sizeof note);
+    CHECK(!note[0] && lst_tc_count(c) == 2, "in range: stored (%s)", note);
+    const int ex2[1] = {2};
+    batch_of(&f, &s, ex2, 1);
+    lst_tc_stage(c, &f.bt, &err);
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < sizeof f.x[0] / sizeof(float); i++) f.x[0][i] = k ? 1e5f : 1.0f;
+        lst_tc_sink(c, 0, k, f.x[0], 1, f.Ts);
+    }
+    lst_tc_sink(c, 1, 0, f.x[1], 1, f.Td);
+    lst_tc_commit(c, note, sizeof note);
+    CHECK(strstr(note, "65504") && strstr(note, "bf16") && lst_tc_count(c) == 2,
+          "an f16 overflow: '%s', %d stored", note, lst_tc_count(c));
+    lst_tc_close(c);
+}
+
 /* A file with all five records, written afresh. */
 static void write_all(const char *path, store_t *s) {
     unlink(path);

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,11 +462,17 @@ static const void *narrow(lst_tapcache_t *c, const float *x, size_t n) {
         c->scratch_bytes = n * 2;
     }
     uint16_t *h = c->scratch;
-    if (c->k.dtype == LST_TC_BF16)
+    if (c->k.dtype == LST_TC_BF16) {
         for (size_t i = 0; i < n; i++) h[i] = lst_bf16_from_float(x[i]);
-    else
-        for (size_t i = 0; i < n; i++) h[i] = lst_f16_from_float(x[i]);
-    return h;
+        return h;
+    }
+    int over = 0; /* past f16's 65504: it would be read back as infinity */
+    for (size_t i = 0; i < n; i++) {
+        h[i] = lst_f16_from_float(x[i]);
+        over |= (h[i] & 0x7c00u) == 0x7c00u && isfinite(x[i]);
+    }
+    if (over) c->werr = ERANGE;
+    return over ? NULL : h;
 }
 
 static void put(lst_tapcache_t *c, int n, size_t off, const void *src, size_t bytes) {
@@ -501,7 +508,7 @@ void lst_tc_sink(void *ctx, int st, int k, const float *x, int B, int T) {
         const size_t len = part_len(&c->k, e, p), bytes = len * d * c->esize;
         const void *src = narrow(c, x + (size_t)c->row[n] * T * d, len * d);
         if (!src) {
-            c->werr = ENOMEM;
+            if (!c->werr) c->werr = ENOMEM;
             return;
         }
         XXH3_64bits_update(c->h[n], src, bytes);
@@ -553,9 +560,12 @@ void lst_tc_commit(lst_tapcache_t *c, char *note, size_t note_n) {
     if (c->werr) {
         if (c->path && ftruncate(c->fd, (off_t)c->end)) { /* the whole records stay */ }
         c->stopped = 1;
+        const char *why = c->werr == ERANGE ? "a tap is larger than f16's 65504: use "
+                                              "--tap-cache-dtype bf16 or f32"
+                                            : strerror(c->werr);
         snprintf(note, note_n, "tap cache %s: writing failed (%s): the cache stops growing, "
                  "training goes on (%d of %d examples stored)", c->path ? c->path : "(memory)",
-                 strerror(c->werr), c->count, c->k.data->n);
+                 why, c->count, c->k.data->n);
     }
     c->n_stage = 0;
 }

@@ -7,6 +7,7 @@
 #include "../model/methods.h"
 #include "../model/t5/presets.h"
 #include "../model/side.h"
+#include "../train/tapcache.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -260,6 +261,16 @@ int lst_opt_dtype(const char *cmd, const char *s, lst_wformat_t *out) {
     if (!lst_wformat_parse(s, out)) return 0;
     fprintf(stderr, "lst %s: --backbone-dtype must be one of %s, not '%s'\n", cmd,
             lst_wformat_dtypes(), s);
+    return 2;
+}
+
+int lst_opt_tap_dtype(const char *cmd, const char *s, int *out) {
+    const int dt = lst_tc_dtype_parse(s);
+    if (dt >= 0) {
+        *out = dt;
+        return 0;
+    }
+    fprintf(stderr, "lst %s: --tap-cache-dtype must be f32, bf16 or f16, not '%s'\n", cmd, s);
     return 2;
 }
 

@@ -8,7 +8,6 @@
 
 #include "../model/methods.h"
 #include "../train/bench.h"
-#include "../train/tapcache.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -40,10 +39,7 @@ static int parse_task(const char *cmd, const lst_opt_t *opts, int n, int with_st
     }
     o->max_src = 128;
     if (msl && lst_opt_i32(cmd, "max-source-length", msl, 2, 100000, &o->max_src)) return 2;
-    if (dt && (o->tc_dtype = lst_tc_dtype_parse(dt)) < 0) {
-        fprintf(stderr, "lst %s: --tap-cache-dtype must be f32, bf16 or f16, not '%s'\n", cmd, dt);
-        return 2;
-    }
+    if (dt && lst_opt_tap_dtype(cmd, dt, &o->tc_dtype)) return 2;
     return 0;
 }
 

@@ -88,6 +88,9 @@ int lst_opt_task(const char *cmd, const char *task);
 /* --backbone-dtype: a dtype of the weight-format table (ops/wformat.h:
  * fp32, bf16) into *out; 0, or 2 after a message listing the dtypes. */
 int lst_opt_dtype(const char *cmd, const char *s, lst_wformat_t *out);
+/* --tap-cache-dtype: f32, bf16 or f16 (train/tapcache.h) into *out; 0, or 2
+ * after a message. */
+int lst_opt_tap_dtype(const char *cmd, const char *s, int *out);
 
 /* Options the given method does not take: side-network options (--r, the
  * side layers, --init, --fisher-samples, --backbone-dtype) with a baseline,

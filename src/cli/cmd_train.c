@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "../model/methods.h"
-#include "../train/tapcache.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -97,10 +96,7 @@ static int parse_tap_cache(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
         lst_cli_error("train", "--tap-cache needs a directory (or 'memory') of a sane length");
         return 2;
     }
-    if (dt && (o->tap_cache_dtype = lst_tc_dtype_parse(dt)) < 0) {
-        fprintf(stderr, "lst train: --tap-cache-dtype must be f32, bf16 or f16, not '%s'\n", dt);
-        return 2;
-    }
+    if (dt && lst_opt_tap_dtype("train", dt, &o->tap_cache_dtype)) return 2;
     if (max && lst_opt_bytes("train", "tap-cache-max", max, &o->tap_cache_max)) return 2;
     return 0;
 }

@@ -43,11 +43,8 @@ static int task_splits(const lst_bench_opts_t *o, lst_tokdata_t d[3], lst_err_t 
     lst_splits_free(&sp);
     lst_tokenizer_free(tok);
     if (rc) return -1;
-    const lst_tokdata_t *all[3] = {&d[0], &d[1], &d[2]};
-    const int mt = lst_tokdata_max_tgt(all, 3); /* targets cut to the longest label */
-    for (int k = 0; k < 3; k++)
-        for (int i = 0; i < d[k].n; i++)
-            if (d[k].tgt_len[i] > mt) d[k].tgt_len[i] = mt;
+    lst_tokdata_t *all[3] = {&d[0], &d[1], &d[2]};
+    lst_tokdata_cap_targets(all, 3); /* as training cuts them */
     return 0;
 }
 

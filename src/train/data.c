@@ -61,11 +61,14 @@ int lst_tokdata_build(lst_tokdata_t *d, const lst_dataset_t *ds, const lst_token
     return 0;
 }
 
-int lst_tokdata_max_tgt(const lst_tokdata_t *const *ds, int n) {
+int lst_tokdata_cap_targets(lst_tokdata_t *const *ds, int n) {
     int m = 0;
     for (int k = 0; k < n; k++)
         for (int i = 0; ds[k] && i < ds[k]->n; i++)
             if (ds[k]->tgt_len[i] > m) m = ds[k]->tgt_len[i];
+    for (int k = 0; k < n; k++)
+        for (int i = 0; ds[k] && i < ds[k]->n; i++)
+            if (ds[k]->tgt_len[i] > m) ds[k]->tgt_len[i] = m;
     return m;
 }
 

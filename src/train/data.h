@@ -30,8 +30,9 @@ typedef struct {
 int lst_tokdata_build(lst_tokdata_t *d, const lst_dataset_t *ds, const lst_tokenizer_t *tok,
                       int max_src, int max_tgt, lst_err_t *err);
 void lst_tokdata_free(lst_tokdata_t *d);
-/* Longest target (ids incl. EOS) over some datasets. */
-int lst_tokdata_max_tgt(const lst_tokdata_t *const *ds, int n);
+/* Cuts every target of some datasets (NULL entries skipped) to the longest
+ * label among them, like the reference; returns that length (ids incl. EOS). */
+int lst_tokdata_cap_targets(lst_tokdata_t *const *ds, int n);
 
 /* A padded batch (owns its arrays). */
 typedef struct {

@@ -95,11 +95,8 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
         return -1;
     }
     /* targets: truncated to the longest label (all splits), like the reference */
-    const lst_tokdata_t *all[3] = {&d->train, &d->val, d->has_test ? &d->test : NULL};
-    int mt = lst_tokdata_max_tgt(all, 3);
-    for (int k = 0; k < 3; k++)
-        for (int i = 0; all[k] && i < all[k]->n; i++)
-            if (all[k]->tgt_len[i] > mt) all[k]->tgt_len[i] = mt;
+    lst_tokdata_t *all[3] = {&d->train, &d->val, d->has_test ? &d->test : NULL};
+    lst_tokdata_cap_targets(all, 3);
     return 0;
 }
 

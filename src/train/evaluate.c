@@ -2,7 +2,6 @@
  * padding; generation stops early once every row has produced EOS. */
 #include "evaluate.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +11,8 @@ void lst_preds_free(char **preds, int n) {
     free(preds);
 }
 
-/* The given taps of a batch, or the sink that stores them (tc: the split's
- * evaluation cache; rows first.. of the split). */
+/* A batch's evaluation tap cache (rows first.. of the split): its given
+ * taps or its sink (lst_tc_batch_begin) and the buffers they are read into. */
 typedef struct {
     lst_tapcache_t *tc;
     lst_side_taps_t io;
@@ -29,27 +28,11 @@ static int taps_begin(eval_taps_t *t, lst_batch_t *b, int first, lst_err_t *err)
     if (!t->ex || !t->p0 || !t->p1) return -1;
     for (int i = 0; i < b->B; i++) t->ex[i] = first + i;
     b->example_ids = t->ex;
-    char note[400];
-    if (lst_tc_fill(t->tc, b, t->p0, t->p1, note, sizeof note)) {
-        t->io.tap[0] = t->p0;
-        t->io.enc_out = t->p1;
-        return 0;
-    }
-    if (note[0]) fprintf(stderr, "lst: %s\n", note);
-    const int n = lst_tc_stage(t->tc, b, err);
-    if (n > 0) {
-        t->io.sink = lst_tc_sink;
-        t->io.ctx = t->tc;
-    }
-    return n < 0 ? -1 : 0;
+    return lst_tc_batch_begin(t->tc, b, t->p0, t->p1, &t->io, "lst", err);
 }
 
 static void taps_end(eval_taps_t *t, int ok) {
-    if (ok && t->io.sink) {
-        char note[400];
-        lst_tc_commit(t->tc, note, sizeof note);
-        if (note[0]) fprintf(stderr, "lst: %s\n", note);
-    }
+    lst_tc_batch_end(t->tc, &t->io, ok, "lst");
     free(t->ex);
     free(t->p0);
     free(t->p1);

@@ -569,3 +569,35 @@ void lst_tc_commit(lst_tapcache_t *c, char *note, size_t note_n) {
     }
     c->n_stage = 0;
 }
+
+/* ---- a batch through the cache ------------------------------------------------ */
+
+static void say(const char *who, const char *note) {
+    if (who && note[0]) fprintf(stderr, "\n%s: %s\n", who, note);
+}
+
+int lst_tc_batch_begin(lst_tapcache_t *c, const lst_batch_t *bt, float *part0, float *part1,
+                       lst_side_taps_t *io, const char *who, lst_err_t *err) {
+    memset(io, 0, sizeof *io);
+    char note[400];
+    if (lst_tc_fill(c, bt, part0, part1, note, sizeof note)) {
+        io->tap[0] = part0;
+        if (c->k.kind == LST_TC_EVAL) io->enc_out = part1;
+        else io->tap[1] = part1;
+        return 0;
+    }
+    say(who, note);
+    const int n = lst_tc_stage(c, bt, err);
+    if (n > 0) {
+        io->sink = lst_tc_sink;
+        io->ctx = c;
+    }
+    return n < 0 ? -1 : 0;
+}
+
+void lst_tc_batch_end(lst_tapcache_t *c, const lst_side_taps_t *io, int ok, const char *who) {
+    if (!ok || !io->sink) return;
+    char note[400];
+    lst_tc_commit(c, note, sizeof note);
+    say(who, note);
+}

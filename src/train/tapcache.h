@@ -36,6 +36,7 @@
 
 #include "../core/error.h"
 #include "../model/batch.h"
+#include "../model/side.h" /* lst_side_taps_t */
 #include "data.h"
 
 enum { LST_TC_TRAIN = 0, LST_TC_EVAL = 1 };
@@ -91,5 +92,15 @@ int lst_tc_fill(lst_tapcache_t *c, const lst_batch_t *bt, float *part0, float *p
 int lst_tc_stage(lst_tapcache_t *c, const lst_batch_t *bt, lst_err_t *err);
 void lst_tc_sink(void *c, int st, int k, const float *x, int B, int T);
 void lst_tc_commit(lst_tapcache_t *c, char *note, size_t note_n);
+
+/* One batch through the cache, as training and evaluation both use it:
+ * io (zeroed first) is given the stored taps, read into part0 and part1
+ * (tap[1] for training, enc_out for evaluation), or else the sink for the
+ * batch's rows not stored yet; lst_tc_batch_end stores what the sink saw
+ * when the forward went through (ok). Notes go to stderr as "<who>: ...",
+ * or nowhere when who is NULL. */
+int lst_tc_batch_begin(lst_tapcache_t *c, const lst_batch_t *bt, float *part0, float *part1,
+                       lst_side_taps_t *io, const char *who, lst_err_t *err);
+void lst_tc_batch_end(lst_tapcache_t *c, const lst_side_taps_t *io, int ok, const char *who);
 
 #endif

@@ -168,36 +168,18 @@ void lst_tc_run_close(lst_tc_run_t *t) {
 
 int lst_tc_run_step_begin(lst_tc_run_t *t, lst_side_acts_t *a, const lst_batch_t *bt, int quiet,
                           lst_err_t *err) {
-    lst_tapcache_t *c = t->c[0];
     a->io = NULL;
-    if (!c) return 0;
-    memset(&t->io, 0, sizeof t->io);
-    char note[400];
-    float *p0 = lst_side_tap_buffer(a, 0), *p1 = lst_side_tap_buffer(a, 1);
-    if (lst_tc_fill(c, bt, p0, p1, note, sizeof note)) {
-        t->io.tap[0] = p0;
-        t->io.tap[1] = p1;
-        t->hits++;
-    } else {
-        if (!quiet && note[0]) fprintf(stderr, "\nlst train: %s\n", note);
-        const int n = lst_tc_stage(c, bt, err);
-        if (n < 0) return -1;
-        if (n) {
-            t->io.sink = lst_tc_sink;
-            t->io.ctx = c;
-        }
-        t->misses++;
-    }
+    if (!t->c[0]) return 0;
+    if (lst_tc_batch_begin(t->c[0], bt, lst_side_tap_buffer(a, 0), lst_side_tap_buffer(a, 1), &t->io,
+                           quiet ? NULL : "lst train", err))
+        return -1;
     a->io = &t->io;
     return 0;
 }
 
-void lst_tc_run_step_end(lst_tc_run_t *t, lst_side_acts_t *a, int quiet) {
+void lst_tc_run_step_end(lst_tc_run_t *t, lst_side_acts_t *a, int ok, int quiet) {
     a->io = NULL;
-    if (!t->c[0] || !t->io.sink) return;
-    char note[400];
-    lst_tc_commit(t->c[0], note, sizeof note);
-    if (!quiet && note[0]) fprintf(stderr, "\nlst train: %s\n", note);
+    if (t->c[0]) lst_tc_batch_end(t->c[0], &t->io, ok, quiet ? NULL : "lst train");
 }
 
 void lst_tc_run_status(const lst_tc_run_t *t, char *buf, size_t n) {

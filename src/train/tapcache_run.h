@@ -25,7 +25,6 @@ typedef struct {
     size_t bytes[LST_TC_SPLITS];     /* each cache when whole */
     lst_tapcache_t *c[LST_TC_SPLITS]; /* NULL: that split is absent */
     lst_side_taps_t io;              /* the step's wiring */
-    int64_t hits, misses;            /* training batches read / computed */
 } lst_tc_run_t;
 
 /* Checks the options (LST only, backbone dropout off) and sizes every
@@ -45,11 +44,12 @@ int lst_tc_run_open(lst_tc_run_t *t, const lst_train_opts_t *o, lst_err_t *err);
 void lst_tc_run_close(lst_tc_run_t *t);
 
 /* Around a training step on acts a (allocated for training): wires a->io
- * to the cache's taps or to its sink; after the step, stores what the
- * sink saw and unwires. Notes go to stderr unless quiet. */
+ * to the cache's taps or to its sink (lst_tc_batch_begin); after the step
+ * (ok: it went through), stores what the sink saw and unwires. Notes go to
+ * stderr unless quiet. */
 int lst_tc_run_step_begin(lst_tc_run_t *t, lst_side_acts_t *a, const lst_batch_t *bt, int quiet,
                           lst_err_t *err);
-void lst_tc_run_step_end(lst_tc_run_t *t, lst_side_acts_t *a, int quiet);
+void lst_tc_run_step_end(lst_tc_run_t *t, lst_side_acts_t *a, int ok, int quiet);
 
 /* "taps 37% cached" for the progress line ("" when off). */
 void lst_tc_run_status(const lst_tc_run_t *t, char *buf, size_t n);

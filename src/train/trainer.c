@@ -464,7 +464,7 @@ static int train_step(run_t *R, lst_err_t *err) {
     memset(R->grads, 0, sizeof(float) * tu->n_floats);
     int brc = lst_tc_run_step_begin(&R->tc, &tu->sacts, &b.view, o->quiet, err);
     double loss = brc ? 0 : lst_tuner_step(tu, &b.view, tu->backbone ? &td : &bd, &sd, R->grads, &brc, err);
-    lst_tc_run_step_end(&R->tc, &tu->sacts, o->quiet);
+    lst_tc_run_step_end(&R->tc, &tu->sacts, !brc, o->quiet);
     lst_batch_release(&b);
     if (brc || R->dist.ops->allreduce_sum(&R->dist, R->grads, tu->n_floats, err) ||
         R->dist.ops->allreduce_sum_f64(&R->dist, &loss, 1, err))

@@ -99,14 +99,17 @@ int lst_generate_texts(const lst_backbone_t *bb, const lst_side_t *s, const lst_
 }
 
 size_t lst_evaluate_bytes(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
-                          int max_gen, int batch, lst_wformat_t fmt) {
+                          int max_gen, int batch, lst_wformat_t fmt, const lst_tc_key_t *taps) {
     if (d->n <= 0 || batch <= 0 || max_gen <= 0) return 0;
     const int B = d->n < batch ? d->n : batch;
     int Ts = 1;
     for (int i = 0; i < d->n; i++) Ts = d->src_len[i] > Ts ? d->src_len[i] : Ts;
     /* ids, mask, gen, glen of lst_generate_texts; the row pointers */
-    const size_t own = (size_t)B * Ts * (sizeof(int32_t) + 1) + (size_t)B * max_gen * sizeof(int32_t) +
-                       (size_t)B * sizeof(int) + (size_t)d->n * sizeof(char *);
+    size_t own = (size_t)B * Ts * (sizeof(int32_t) + 1) + (size_t)B * max_gen * sizeof(int32_t) +
+                 (size_t)B * sizeof(int) + (size_t)d->n * sizeof(char *);
+    if (taps && s) /* taps_begin's example ids and the buffers the taps are read into */
+        own += (size_t)B * sizeof(int64_t) +
+               sizeof(float) * (lst_tc_part_floats(taps, 0, B, Ts, 1) + lst_tc_part_floats(taps, 1, B, Ts, 1));
     return own + (s ? lst_side_generate_bytes(bb, s, B, Ts, max_gen, fmt)
                     : lst_bb_generate_bytes(bb, B, Ts, max_gen));
 }

@@ -26,9 +26,10 @@ void lst_preds_free(char **preds, int n);
  * `batch` (each padded to the longest source of d) with max_gen steps, the
  * prediction strings aside (a few bytes a row): the memory plan of
  * evaluation. fmt: the side methods' backbone weights' format, now or once
- * frozen. */
+ * frozen. taps: the key of d's evaluation tap cache (its given taps are
+ * held too), or NULL. */
 size_t lst_evaluate_bytes(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokdata_t *d,
-                          int max_gen, int batch, lst_wformat_t fmt);
+                          int max_gen, int batch, lst_wformat_t fmt, const lst_tc_key_t *taps);
 
 /* Generates for raw ids rows (used by predict): src[i] of length len[i]. */
 int lst_generate_texts(const lst_backbone_t *bb, const lst_side_t *s, const lst_tokenizer_t *tok,

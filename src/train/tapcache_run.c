@@ -134,12 +134,6 @@ size_t lst_tc_run_memory(const lst_tc_run_t *t) {
     return t->on && t->memory ? t->bytes[0] + t->bytes[1] + t->bytes[2] : 0;
 }
 
-size_t lst_tc_run_eval_bytes(const lst_tc_run_t *t, int B, int Ts) {
-    if (!t->on || !t->bytes[1]) return 0;
-    return sizeof(float) * (lst_tc_part_floats(&t->key[1], 0, B, Ts, 1) +
-                            lst_tc_part_floats(&t->key[1], 1, B, Ts, 1));
-}
-
 int lst_tc_run_open(lst_tc_run_t *t, const lst_train_opts_t *o, lst_err_t *err) {
     if (!t->on) return 0;
     if (!t->memory && lst_mkdir_p(o->tap_cache, err)) return lst_fail_ctx(err, "--tap-cache");

@@ -34,10 +34,9 @@ typedef struct {
 int lst_tc_run_plan(lst_tc_run_t *t, const lst_train_opts_t *o, const lst_backbone_t *bb,
                     const lst_side_t *s, const lst_tokdata_t *const split[LST_TC_SPLITS],
                     lst_err_t *err);
-/* Bytes the run holds for its caches: the memory caches' whole size, plus
- * the evaluation's given taps for a batch [B, Ts]. */
+/* Bytes the memory caches take when whole (0 for files; evaluation counts
+ * the buffers its given taps are read into: lst_evaluate_bytes). */
 size_t lst_tc_run_memory(const lst_tc_run_t *t);
-size_t lst_tc_run_eval_bytes(const lst_tc_run_t *t, int B, int Ts);
 /* Opens the planned caches (creating the directory), printing each note
  * unless quiet. */
 int lst_tc_run_open(lst_tc_run_t *t, const lst_train_opts_t *o, lst_err_t *err);

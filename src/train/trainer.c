@@ -271,17 +271,14 @@ static int plan_memory(run_t *R, lst_err_t *err) {
     /* evaluation runs where the step's activations were (released around it) */
     const int gen = o->gen_val > o->gen_test ? o->gen_val : o->gen_test;
     const lst_side_t *sp = lst_tuner_side(&R->tu);
-    p->evaluation = lst_evaluate_bytes(bb, sp, &R->data.val, gen, o->eval_batch, o->bb_dtype);
+    const lst_tc_key_t *vk = R->tc.bytes[1] ? &R->tc.key[1] : NULL; /* tap caches, if any */
+    const lst_tc_key_t *tk = R->tc.bytes[2] ? &R->tc.key[2] : NULL;
+    p->evaluation = lst_evaluate_bytes(bb, sp, &R->data.val, gen, o->eval_batch, o->bb_dtype, vk);
     if (R->data.has_test) {
-        const size_t t = lst_evaluate_bytes(bb, sp, &R->data.test, o->gen_test, o->eval_batch, o->bb_dtype);
+        const size_t t = lst_evaluate_bytes(bb, sp, &R->data.test, o->gen_test, o->eval_batch,
+                                            o->bb_dtype, tk);
         if (t > p->evaluation) p->evaluation = t;
     }
-    int eval_Ts = 1; /* the evaluation's given taps (a tap cache's) */
-    for (int k = 0; k < 2; k++) {
-        const lst_tokdata_t *d = k ? &R->data.test : &R->data.val;
-        for (int i = 0; i < d->n; i++) eval_Ts = d->src_len[i] > eval_Ts ? d->src_len[i] : eval_Ts;
-    }
-    p->evaluation += lst_tc_run_eval_bytes(&R->tc, o->eval_batch, eval_Ts);
     const size_t step = p->activations + p->workspace;
     if (p->evaluation > step) p->total += p->evaluation - step;
     p->tap_cache = lst_tc_run_memory(&R->tc);

@@ -186,12 +186,10 @@ static int remap(lst_tapcache_t *c) {
     return 0;
 }
 
-/* A new file: the header alone. */
-static int start_over(lst_tapcache_t *c, lst_err_t *err) {
+/* A new file: the header alone (key: key_json of the cache's key). */
+static int start_over(lst_tapcache_t *c, const cJSON *key, lst_err_t *err) {
     char hdr[HEADER] = {0};
-    cJSON *j = key_json(&c->k);
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
+    char *text = cJSON_PrintUnformatted(key);
     const int fits = text && strlen(MAGIC) + strlen(text) + 2 <= HEADER;
     if (fits) snprintf(hdr, sizeof hdr, "%s%s\n", MAGIC, text);
     free(text);
@@ -245,9 +243,8 @@ static int open_file(lst_tapcache_t *c, char *note, size_t nn, lst_err_t *err) {
     char hdr[HEADER + 1] = {0};
     const ssize_t got = sb.st_size ? pread(c->fd, hdr, HEADER, 0) : 0;
     char why[400] = "";
-    cJSON *want = key_json(&c->k);
+    cJSON *want = key_json(&c->k); /* hashes every example: once */
     if (got == HEADER) key_mismatch(hdr, want, why, sizeof why);
-    cJSON_Delete(want);
     int rc;
     if (got == HEADER && !why[0]) {
         rc = scan(c, (size_t)sb.st_size, note, nn);
@@ -256,8 +253,9 @@ static int open_file(lst_tapcache_t *c, char *note, size_t nn, lst_err_t *err) {
         if (sb.st_size)
             snprintf(note, nn, "tap cache %s: built for another run (%s): rebuilding", c->path,
                      why[0] ? why : "its header is cut short");
-        rc = start_over(c, err);
+        rc = start_over(c, want, err);
     }
+    cJSON_Delete(want);
     if (!rc && remap(c)) rc = lst_fail(err, "tap cache %s: mmap: %s", c->path, strerror(errno));
     return rc;
 }

@@ -20,8 +20,9 @@ static void check_format(lst_wformat_t f, int N, int K, int M) {
     float *W = test_randn(&r, (size_t)M * K, 0.5f), *x = test_randn(&r, (size_t)N * K, 1.0f);
     float *b = test_randn(&r, (size_t)M, 0.1f);
     const size_t bytes = tr->bytes(M, K);
-    CHECK(bytes >= (f == LST_WF_BF16 ? 2 : 4) * (size_t)M * K, "%s: %zu bytes for [%d, %d]", tr->name,
-          bytes, M, K);
+    const size_t least = f == LST_WF_Q4 ? (size_t)M * K / 2 : f == LST_WF_INT8 ? (size_t)M * K
+                         : f == LST_WF_BF16 ? 2 * (size_t)M * K : 4 * (size_t)M * K;
+    CHECK(bytes >= least, "%s: %zu bytes for [%d, %d]", tr->name, bytes, M, K);
     void *P = calloc(1, bytes);
     float *U = calloc((size_t)M * K, sizeof(float)), *xr = calloc((size_t)N * K, sizeof(float));
     float *y = calloc((size_t)N * M, sizeof(float)), *ref = calloc((size_t)N * M, sizeof(float));
@@ -30,10 +31,23 @@ static void check_format(lst_wformat_t f, int N, int K, int M) {
     if (tr->round_input) {
         /* a rounding format: the unpacked weight is W rounded the same way */
         float *Wr = calloc((size_t)M * K, sizeof(float));
-        tr->round_input(Wr, W, (size_t)M * K);
+        tr->round_input(Wr, W, (size_t)M, K);
         CHECK(!memcmp(U, Wr, sizeof(float) * M * K), "%s: unpack(pack(W)) is not W rounded", tr->name);
-        tr->round_input(xr, x, (size_t)N * K);
+        tr->round_input(xr, x, (size_t)N, K);
         free(Wr);
+    } else if (f == LST_WF_Q4) {
+        /* lossy on the weight only: every value within half the widest gap
+         * of the code book (0.152 of its group's largest magnitude) */
+        int bad = 0;
+        for (int m = 0; m < M; m++)
+            for (int k = 0; k < K; k++) {
+                float amax = 0;
+                for (int j = k / 32 * 32; j < K && j < k / 32 * 32 + 32; j++)
+                    amax = fmaxf(amax, fabsf(W[(size_t)m * K + j]));
+                bad += !(fabsf(U[(size_t)m * K + k] - W[(size_t)m * K + k]) <= 0.1520f * amax);
+            }
+        CHECK(bad == 0, "%s: %d weights off by more than the code book allows", tr->name, bad);
+        memcpy(xr, x, sizeof(float) * N * K);
     } else {
         CHECK(!memcmp(U, W, sizeof(float) * M * K), "%s: unpack(pack(W)) != W", tr->name);
         memcpy(xr, x, sizeof(float) * N * K);

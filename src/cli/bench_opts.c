@@ -60,6 +60,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int with_steps,
         {"side-layers", 0, 0, "LST kept layers of both stacks (default all)", NULL},
         {"steps", 0, with_steps, "timed steps (after one warm-up step)", NULL},
         {"json", 1, 0, "one JSON object", NULL},
+        {"cached-taps", 1, 0, "bench, LST: time the step with its taps given, as a tap cache does", NULL},
         {"task", 0, 0, "plan, LST: also the tap cache's size for a GLUE task's splits", NULL},
         {"data", 0, 0, "plan: GLUE data directory (default data/glue)", NULL},
         {"spm", 0, 0, "plan: SentencePiece model (default data/t5/spiece.model)", NULL},
@@ -104,6 +105,11 @@ static int parse_opts(const char *cmd, int argc, char **argv, int with_steps,
     if (with_steps && lst_opt_i32(cmd, "steps", lst_opt(opts, n, "steps"), 1, 100000, &o->steps))
         return 2;
     *json = lst_opt(opts, n, "json") != NULL;
+    o->cached_taps = lst_opt(opts, n, "cached-taps") != NULL;
+    if (o->cached_taps && (!with_steps || strcmp(o->method.name, "lst"))) {
+        fprintf(stderr, "lst %s: --cached-taps applies to lst bench --method lst\n", cmd);
+        return 2;
+    }
     return parse_task(cmd, opts, n, with_steps, o);
 }
 

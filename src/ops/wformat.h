@@ -15,11 +15,13 @@ typedef enum {
     LST_WF_F32 = 0, /* Hugging Face float32 [M, K], read by SGEMM (nothing packed) */
     LST_WF_F32P,    /* float32 in 64-column panels, packed in place (matmul_f32p.c) */
     LST_WF_BF16,    /* bf16 pairs in 64-column panels, float32 sums (matmul_bf16.c) */
+    LST_WF_INT8,    /* int8 per-row absmax, int8 activations, integer sums (matmul_q8.c) */
+    LST_WF_Q4,      /* 4-bit NF4, a float32 absmax per 32 inputs, float32 sums (matmul_q4.c) */
     LST_WF_COUNT
 } lst_wformat_t;
 
 typedef struct {
-    const char *name;  /* "f32", "f32-panels", "bf16" */
+    const char *name;  /* "f32", "f32-panels", "bf16", "int8", "q4" */
     /* packs into the float32 weight's own storage (the same bytes): the
      * weight can no longer be read as float32, so the ones another kernel
      * reads that way stay unpacked */
@@ -32,7 +34,8 @@ typedef struct {
     void (*matmul)(float *y, const float *x, const void *W, const float *b, int N, int K, int M,
                    void *ws);
     size_t (*workspace)(int K, int M);
-    void (*round_input)(float *y, const float *x, size_t n);    /* NULL: x used as it is */
+    /* y: [rows, K] <- x as the product rounds it; NULL: x used as it is */
+    void (*round_input)(float *y, const float *x, size_t rows, int K);
     int (*native)(void); /* 1: this CPU runs the fast kernel (else a plain-C path, or for
                             formats that only exist for speed, packing is skipped) */
     int speed_only;      /* same numbers as F32 up to summation order: not worth a
@@ -47,10 +50,10 @@ typedef struct {
 
 const lst_wformat_traits_t *lst_wformat(lst_wformat_t f);
 
-/* The format of a user's dtype name ("fp32", "bf16"): 0, or -1 when no
+/* The format of a user's dtype name ("fp32", "bf16", "int8", "q4"): 0, or -1 when no
  * row has that name. */
 int lst_wformat_parse(const char *dtype, lst_wformat_t *out);
-/* The dtype names, comma-separated ("fp32, bf16"), for messages. */
+/* The dtype names, comma-separated ("fp32, bf16, int8, q4"), for messages. */
 const char *lst_wformat_dtypes(void);
 /* A user's dtype name of format f (a speed-only row: the dtype it stands for). */
 const char *lst_wformat_dtype(lst_wformat_t f);

@@ -131,14 +131,20 @@ int lst_bench_run(const lst_bench_opts_t *o, lst_bench_result_t *r, lst_err_t *e
     lst_adamw_cfg_default(&ac);
     ac.lr = lst_method_lr(o->method.name);
     if (!grads || lst_adamw_init(&opt, &ac, n_floats, err)) goto done;
+    /* --cached-taps: the taps stay where the warm-up step's backbone wrote
+     * them (the acts' own tap slots, where a tap cache puts what it reads) */
+    lst_side_taps_t given = {{0}};
+    if (o->cached_taps)
+        for (int st = 0; st < 2; st++) given.tap[st] = lst_side_tap_buffer(&sa, st);
     for (int step = 0; step <= o->steps; step++) { /* step 0 warms up */
         const double t0 = now_ms();
-        const lst_drop_t bd = {0.1f, LST_STREAM_BENCH_DROP_SEED,
+        const lst_drop_t bd = {o->cached_taps ? 0.0f : 0.1f, LST_STREAM_BENCH_DROP_SEED,
                                lst_stream_drop(step, LST_STREAM_DROP_BACKBONE)};
         const lst_drop_t sd = {0.1f, LST_STREAM_BENCH_DROP_SEED,
                                lst_stream_drop(step, LST_STREAM_DROP_SIDE)};
         double loss;
         memset(grads, 0, sizeof(float) * n_floats);
+        if (o->cached_taps && step == 1) sa.io = &given; /* the warm-up step left them */
         if (is_lst) {
             loss = lst_side_forward(&m, &s, &bt, &sa, &bd, &sd);
             if (lst_side_backward(&m, &s, &bt, &sa, &sd, grads, err)) goto done;

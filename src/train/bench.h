@@ -19,6 +19,9 @@ typedef struct lst_bench_opts {
     lst_side_opts_t side; /* r, kept layers (n_keep < 0: all) */
     int vocab;            /* rows kept (0: 32100 like training, or the model's if fewer) */
     int steps;
+    int cached_taps;      /* lst bench, LST: the timed steps take the taps as a tap cache
+                             gives them (the backbone in eval mode, run by the warm-up step
+                             only): the cost of a training step once the taps are cached */
     /* lst plan: the tap cache of a GLUE task's splits (task "" : none) */
     char task[32], data[1024], spm[1024];
     int max_src, tc_dtype;

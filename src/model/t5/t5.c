@@ -80,7 +80,7 @@ static void cross_fold(const lst_t5_config_t *c, const lst_t5_block_t *w, lst_t5
         Wv = wv;
         const lst_wformat_traits_t *tr = lst_wformat(w->pck.fmt);
         if (tr->round_input) {
-            tr->round_input(e16, enc, (size_t)B * Ts * d);
+            tr->round_input(e16, enc, (size_t)B * Ts, d);
             enc = e16;
         }
     }

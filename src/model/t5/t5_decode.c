@@ -163,7 +163,7 @@ int lst_dec_cache_init(lst_t5_cache_t *c, const lst_t5_config_t *cfg,
                                         (int)d);
             }
             const lst_wformat_traits_t *tr = lst_wformat(blocks[0]->pck.fmt);
-            if (tr->round_input) tr->round_input(c->enc16, enc_out, (size_t)B * Ts * d);
+            if (tr->round_input) tr->round_input(c->enc16, enc_out, (size_t)B * Ts, d);
             else memcpy(c->enc16, enc_out, sizeof(float) * (size_t)B * Ts * d);
         }
         return 0;

@@ -12,6 +12,8 @@
 /* 1 when the CPU and the OS run AVX-512 F/BW/VL (and AVX512_BF16 when
  * need_bf16); detected once (cpu_features.c). */
 int lst_cpu_avx512(int need_bf16);
+/* 1 when the CPU and the OS run AVX-512 F/BW/VL and AVX512_VNNI. */
+int lst_cpu_avx512_vnni(void);
 
 /* Pieces for `flops` of work over n splittable units: one below 4 MFLOP
  * (threads cost more than they save), else one per thread. */

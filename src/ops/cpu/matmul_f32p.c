@@ -127,6 +127,13 @@ TGT static void tile_any(int rows, int kc, const float *a, size_t lda, const flo
 #undef CASE
 }
 
+TGT void lst_f32p_rows_native(float *y, size_t ldy, const float *x, size_t ldx, const float *b,
+                              int w, int kc, int rows, int first, const float *bias) {
+    for (int ir = 0; ir < rows; ir += F32P_MR)
+        tile_any(rows - ir < F32P_MR ? rows - ir : F32P_MR, kc, x + (size_t)ir * ldx, ldx, b, w,
+                 y + (size_t)ir * ldy, ldy, first, bias);
+}
+
 /* One task: rows [i0, i0 + mc) and panels [p0, p1) of y. */
 TGT static void block_native(float *y, const float *x, const float *Wp, const float *bias, int i0,
                              int mc, int p0, int p1, int K, int M) {

@@ -42,6 +42,15 @@ void lst_matmul_forward_f32p(float *y, const float *x, const float *Wp, const fl
 void lst_matmul_forward_f32p_portable(float *y, const float *x, const float *Wp,
                                       const float *bias, int N, int K, int M);
 
+/* The AVX-512 register tiles of the product over `rows` rows of x (row
+ * stride ldx, from the slice's first input) against one panel's k slice b
+ * (kc inputs, w <= LST_F32P_NR floats each), into y's w columns (row stride
+ * ldy): first: y = sums (+ bias[0..w)), else y += sums. For kernels that
+ * make float32 panel slices on the fly (matmul_q4.c); only when
+ * lst_f32p_native(). */
+void lst_f32p_rows_native(float *y, size_t ldy, const float *x, size_t ldx, const float *b,
+                          int w, int kc, int rows, int first, const float *bias);
+
 /* 1 when this CPU (and OS) runs the AVX-512 kernel. Without it packing does
  * not pay (the plain-C path is far slower than SGEMM): callers keep the
  * weights unpacked. */

@@ -67,7 +67,8 @@ static int out_add_params(outlist_t *o, const char *prefix, const lst_param_t *p
 /* The LST part of dump: logits, loss and side gradients of the LST model,
  * optionally the initial side network (init.*) and N AdamW steps. */
 static int dump_lst(lst_backbone_t *m, const lst_batch_t *b, const char *side_path,
-                    const char *cfg_path, int64_t seed, const char *out_path, lst_err_t *err) {
+                    const char *cfg_path, int64_t seed, lst_wformat_t dtype, const char *out_path,
+                    lst_err_t *err) {
     lst_side_config_t sc;
     lst_side_t side = {0};
     lst_side_acts_t acts = {0};
@@ -98,7 +99,7 @@ static int dump_lst(lst_backbone_t *m, const lst_batch_t *b, const char *side_pa
         if (lst_side_init_prune(&side, m, imp, err)) goto done;
     }
     /* from here on the backbone only runs forward: packed, as lst train runs it */
-    if (lst_bb_freeze(m, LST_WF_F32, err)) goto done;
+    if (lst_bb_freeze(m, dtype, err)) goto done; /* after the (float32) pruning init */
     if (!side_path) {
         init = lst_malloc(side.n_floats, sizeof(float), err);
         if (!init) goto done;
@@ -173,6 +174,8 @@ int lst_cmd_dump(int argc, char **argv) {
         {"side", 0, 0, "LST: side network weights (.safetensors)", NULL},
         {"side-config", 0, 0, "LST: side network JSON (r, kept layers, gate_T, init, adamw)", NULL},
         {"seed", 0, 0, "LST: seed of the ladder initialisation (default 0)", NULL},
+        {"backbone-dtype", 0, 0, "frozen backbone: fp32 (default), bf16, int8 or q4 (LST, or the "
+                                 "plain forward with --no-grad)", NULL},
     };
     const int n_opts = sizeof opts / sizeof opts[0];
     int rc = lst_args_parse("dump", "--model DIR --batch FILE --out FILE", opts, n_opts,
@@ -188,6 +191,14 @@ int lst_cmd_dump(int argc, char **argv) {
     int64_t seed = 0;
     const char *sv = lst_opt(opts, n_opts, "seed");
     if (sv && lst_opt_i64("dump", "seed", sv, 0, 0x7fffffff, &seed)) return 2;
+    lst_wformat_t dtype = LST_WF_F32;
+    const char *dv = lst_opt(opts, n_opts, "backbone-dtype");
+    if (dv && lst_opt_dtype("dump", dv, &dtype)) return 2;
+    if (dtype != LST_WF_F32 && !side_cfg && !lst_opt(opts, n_opts, "no-grad")) {
+        fprintf(stderr, "lst dump: a %s backbone runs forward only: add --no-grad, or "
+                        "--side-config for LST's gradients\n", dv);
+        return 2;
+    }
 
     lst_err_t err = {{0}};
     lst_t5_t m = {0};
@@ -207,12 +218,13 @@ int lst_cmd_dump(int argc, char **argv) {
     if (side_cfg) {
         lst_backbone_t bb; /* the LST part speaks to the backbone interface */
         lst_t5_backbone_wrap(&bb, &m);
-        if (dump_lst(&bb, b, lst_opt(opts, n_opts, "side"), side_cfg, seed,
+        if (dump_lst(&bb, b, lst_opt(opts, n_opts, "side"), side_cfg, seed, dtype,
                      lst_opt(opts, n_opts, "out"), &err))
             goto fail;
         status = 0;
         goto fail;
     }
+    if (dtype != LST_WF_F32 && lst_t5_freeze(&m, dtype, &err)) goto fail;
     int want_grad = !lst_opt(opts, n_opts, "no-grad") && b->labels;
     if (lst_t5_acts_alloc(&acts, &m, b->B, b->Ts, b->Td, want_grad, &err)) goto fail;
     float loss = (float)lst_t5_forward(&m, b, &acts, NULL);

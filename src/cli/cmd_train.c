@@ -186,7 +186,7 @@ int lst_cmd_train(int argc, char **argv) {
         {"gen-validation", 0, 0, "generation length during training (default 20)", NULL},
         {"seed", 0, 0, "seed (default 0)", NULL},
         {"no-backbone-dropout", 1, 0, "backbone in eval mode (the reference trains with dropout)", NULL},
-        {"backbone-dtype", 0, 0, "side networks: fp32 (default, exact) or bf16 (faster, half the weights)", NULL},
+        {"backbone-dtype", 0, 0, "side networks: fp32 (default, exact), bf16 (half the weights), int8 (a quarter) or q4 (5 bits a weight)", NULL},
         {"full-vocab", 1, 0, "keep the checkpoint's vocabulary (default: the tokenizer's 32100)", NULL},
         {"tap-cache", 0, 0, "DIR or memory: compute the backbone's taps once per example, not per epoch (needs --no-backbone-dropout)", NULL},
         {"tap-cache-dtype", 0, 0, "f32 (default, exact), bf16 or f16: the cache's half-size formats", NULL},

@@ -999,18 +999,17 @@ TEST(robust_init_pair_consistent) {
     /* the check itself, as the model loader calls it */
     lst_t5_config_t cfg;
     lst_err_t err = {{0}};
-    lst_st_file_t f;
+    lst_st_set_t f;
     char p[700];
     snprintf(p, sizeof p, "%s/config.json", b);
     CHECK(lst_t5_config_load(&cfg, p, &err) == 0, "%s", err.msg);
     CHECK(strlen(cfg.init_id) == 16, "config id '%s'", cfg.init_id);
-    snprintf(p, sizeof p, "%s/model.safetensors", b);
-    if (lst_st_open(&f, p, &err) == 0) {
+    if (lst_st_set_open(&f, b, &err) == 0) {
         CHECK(lst_model_pair_check(b, &cfg, &f, &err) == 0, "%s", err.msg);
         cfg.init_id[0] ^= 1;
         CHECK(lst_model_pair_check(b, &cfg, &f, &err) != 0 && strstr(err.msg, "model.safetensors"),
               "a different id passed: %s", err.msg);
-        lst_st_close(&f);
+        lst_st_set_close(&f);
     }
     /* the id key is checked as any config key */
     CHECK(lst_t5_config_parse(&cfg, "{\"lst_init_id\": \"a\\\"b\"}", "cfg", &err) != 0 &&

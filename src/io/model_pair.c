@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st_file_t *f,
+int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st_set_t *s,
                          lst_err_t *err) {
-    const char *wid = lst_st_meta(f, LST_INIT_ID_KEY);
+    const char *wid = lst_st_set_meta(s, LST_INIT_ID_KEY);
     const char *cid = c->init_id[0] ? c->init_id : NULL;
     /* lst init writes the weights first: weights with an id the config
      * lacks, or another id, are what a kill between its two renames leaves.
@@ -21,18 +21,19 @@ int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st
     return lst_fail(err, "%s/config.json and %s are not from the same lst init (lst_init_id %s in the "
                     "config, %s in the weights): one of them was replaced without the other, "
                     "e.g. by an interrupted lst init; run lst init again", dir,
-                    f->path, cs, ws);
+                    lst_st_set_path(s), cs, ws);
 }
 
 int lst_model_pair_check_dir(const char *dir, const lst_t5_config_t *c, lst_err_t *err) {
-    char wpath[4200];
-    if (snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir) >= (int)sizeof wpath)
-        return lst_fail(err, "%s: path too long", dir);
+    char p1[4200], p2[4200];
     struct stat st;
-    if (stat(wpath, &st) != 0 && errno == ENOENT) return 0;
-    lst_st_file_t f;
-    if (lst_st_open(&f, wpath, err)) return -1;
-    int rc = lst_model_pair_check(dir, c, &f, err);
-    lst_st_close(&f);
+    if (snprintf(p1, sizeof p1, "%s/model.safetensors", dir) >= (int)sizeof p1 ||
+        snprintf(p2, sizeof p2, "%s/%s", dir, LST_ST_INDEX) >= (int)sizeof p2)
+        return lst_fail(err, "%s: path too long", dir);
+    if (stat(p1, &st) != 0 && errno == ENOENT && stat(p2, &st) != 0 && errno == ENOENT) return 0;
+    lst_st_set_t s;
+    if (lst_st_set_open(&s, dir, err)) return -1;
+    int rc = lst_model_pair_check(dir, c, &s, err);
+    lst_st_set_close(&s);
     return rc;
 }

@@ -13,20 +13,20 @@
 #define LST_MODEL_PAIR_H
 
 #include "../core/error.h"
-#include "safetensors.h"
+#include "st_set.h"
 #include "t5_config.h"
 
 #define LST_INIT_ID_KEY "lst_init_id"
 
-/* c was read from DIR/config.json, f opened from the weights next to it
- * (DIR/model.safetensors). 0 if they belong together; -1 with a message
- * naming both files. */
-int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st_file_t *f,
+/* c was read from DIR/config.json, s opened from the weights next to it
+ * (st_set.h: one file or shards; the id is the first file's). 0 if they
+ * belong together; -1 with a message naming both files. */
+int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st_set_t *s,
                          lst_err_t *err);
 
 /* The same for a directory: DIR/config.json (already parsed into c) and
- * DIR/model.safetensors, opened here for its header only. A missing
- * model.safetensors is no error (lst params needs only the config). */
+ * the weights, opened here for their headers only. Missing weights are no
+ * error (lst params needs only the config). */
 int lst_model_pair_check_dir(const char *dir, const lst_t5_config_t *c, lst_err_t *err);
 
 #endif

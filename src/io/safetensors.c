@@ -616,3 +616,13 @@ int lst_st_write_stream_meta(const char *path, const lst_st_out_t *tensors, int 
                              lst_err_t *err) {
     return write_impl(path, tensors, n, fill, ctx, meta, err);
 }
+
+void lst_st_release(const lst_st_file_t *f, const lst_st_tensor_t *t) {
+    if (!f || !t || !f->map || !t->nbytes) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)t->data & ~(page - 1), hi = (uintptr_t)t->data + t->nbytes;
+    hi = (hi + page - 1) & ~(page - 1);
+    const uintptr_t end = (uintptr_t)f->map + f->map_size;
+    if (hi > end) hi = end;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure changes nothing */
+}

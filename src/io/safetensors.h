@@ -67,6 +67,11 @@ const char *lst_st_meta(const lst_st_file_t *f, const char *key);
 int lst_st_read_f32(const lst_st_file_t *f, const char *name, int ndim,
                     const int64_t *shape, float *out, lst_err_t *err);
 
+/* Drops the pages of t (a tensor of f) from the process's memory: a
+ * loader that has converted a tensor no longer holds its file bytes (they
+ * are read again from the file if touched). f or t NULL: nothing. */
+void lst_st_release(const lst_st_file_t *f, const lst_st_tensor_t *t);
+
 /* Same for integer tensors (I64 or I32) into int64. */
 int lst_st_read_i64(const lst_st_file_t *f, const char *name, int ndim,
                     const int64_t *shape, int64_t *out, lst_err_t *err);

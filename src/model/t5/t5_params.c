@@ -248,9 +248,11 @@ static int check_finite(const lst_param_t *p, const float *x, size_t n, lst_err_
  * than the rows in use (the tokenizer-size shrink of LST-SPEC section 1).
  * The same pass adds the tensor's file bytes to the fingerprint *fp and
  * checks that every value is finite. */
-static int read_param(const lst_st_file_t *f, const lst_param_t *p, float *dst,
+static int read_param(const lst_st_set_t *s, const lst_param_t *p, float *dst,
                       int vocab_rows_file, uint64_t *fp, lst_err_t *err) {
-    const lst_st_tensor_t *st = lst_st_find(f, p->name);
+    const lst_st_file_t *f = NULL;
+    const lst_st_tensor_t *st = lst_st_set_find(s, p->name, &f);
+    if (!st) return lst_fail(err, "tensor '%s' not found in %s", p->name, lst_st_set_path(s));
     if (st && fp) /* order-free (a sum): the bf16 load reads the linears last */
         *fp += XXH3_64bits_withSeed(st->data, st->nbytes, XXH3_64bits(p->name, strlen(p->name)));
     int is_vocab = !strcmp(p->name, "shared.weight") || !strcmp(p->name, "lm_head.weight");
@@ -266,6 +268,7 @@ static int read_param(const lst_st_file_t *f, const lst_param_t *p, float *dst,
         free(tmp);
     }
     if (!rc && !allow_nonfinite()) rc = check_finite(p, dst, p->numel, err);
+    lst_st_release(f, st); /* its pages: a streaming load never holds the file */
     return rc;
 }
 
@@ -291,7 +294,7 @@ int lst_t5_load_bf16(lst_t5_t *m, const char *dir, int vocab_limit, lst_err_t *e
 }
 
 typedef struct {
-    const lst_st_file_t *f;
+    const lst_st_set_t *f;
     int vocab_rows_file;
     uint64_t *fp;
 } file_src_t;
@@ -321,31 +324,31 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
     snprintf(path, sizeof path, "%s/config.json", dir);
     uint64_t fp_config = 0, fp_weights = 0;
     if (lst_t5_config_load(&cfg, path, err) || hash_file(path, &fp_config, err)) return -1;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    lst_st_file_t f = {0};
-    if (lst_st_open(&f, path, err)) return -1;
+    lst_st_set_t f;
+    if (lst_st_set_open(&f, dir, err)) return -1;
     if (lst_model_pair_check(dir, &cfg, &f, err)) {
-        lst_st_close(&f);
+        lst_st_set_close(&f);
         return -1;
     }
     /* The checkpoint's vocabulary rows must agree with config.json. */
-    const lst_st_tensor_t *sh = lst_st_find(&f, "shared.weight");
+    const lst_st_tensor_t *sh = lst_st_set_find(&f, "shared.weight", NULL);
     if (!sh) {
-        lst_st_close(&f);
-        return lst_fail(err, "%s: tensor 'shared.weight' not found", path);
+        lst_fail(err, "tensor 'shared.weight' not found in %s", lst_st_set_path(&f));
+        lst_st_set_close(&f);
+        return -1;
     }
     if (sh->ndim != 2 || sh->shape[0] != cfg.vocab_size || sh->shape[1] != cfg.d_model) {
         lst_fail(err,
                  "%s: tensor 'shared.weight' has %d dims [%lld, %lld], config.json "
                  "says [vocab_size %d, d_model %d]",
-                 path, sh->ndim, (long long)sh->shape[0],
+                 lst_st_set_path(&f), sh->ndim, (long long)sh->shape[0],
                  (long long)(sh->ndim > 1 ? sh->shape[1] : 0), cfg.vocab_size, cfg.d_model);
-        lst_st_close(&f);
+        lst_st_set_close(&f);
         return -1;
     }
     int vocab = vocab_limit > 0 && vocab_limit < cfg.vocab_size ? vocab_limit : cfg.vocab_size;
     if (lst_t5_create_ext(m, &cfg, vocab, ext, err)) {
-        lst_st_close(&f);
+        lst_st_set_close(&f);
         return -1;
     }
     for (int i = 0; i < m->n_params; i++) {
@@ -354,7 +357,7 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
         /* streaming: the linears are read one at a time while packing, below */
         if (stream && lst_t5_is_block_linear(p->name)) continue;
         if (read_param(&f, p, m->flat + p->offset, cfg.vocab_size, &fp_weights, err)) {
-            lst_st_close(&f);
+            lst_st_set_close(&f);
             lst_t5_free(m);
             return lst_fail_ctx(err, "loading %s (config.json and weights disagree?)", dir);
         }
@@ -362,12 +365,12 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
     if (stream) {
         file_src_t src = {&f, cfg.vocab_size, &fp_weights};
         if (lst_t5_pack(m, lst_wformat(dtype)->frozen, fill_from_file, &src, err)) {
-            lst_st_close(&f);
+            lst_st_set_close(&f);
             lst_t5_free(m);
             return lst_fail_ctx(err, "loading %s in %s", dir, lst_wformat_dtype(dtype));
         }
     }
-    lst_st_close(&f);
+    lst_st_set_close(&f);
     m->fp_config = fp_config;
     m->fp_weights = fp_weights;
     return 0;

@@ -66,12 +66,12 @@ static size_t byte_at(int m, int k, int K, int *shift) {
     return ((size_t)(m / NR) * K + k) * HALF + (size_t)(j % HALF);
 }
 
-/* The index of the code nearest v (ties: the lower). */
-static int nearest(const float *codes, float v) {
-    int best = 0;
-    for (int i = 1; i < 16; i++)
-        if (fabsf(v - codes[i]) < fabsf(v - codes[best])) best = i;
-    return best;
+/* The index of the code nearest v (ties: the lower): how many of the
+ * midpoints between neighbouring codes lie below v. */
+static int nearest(const float *mid, float v) {
+    int c = 0;
+    for (int i = 0; i < 15; i++) c += v > mid[i];
+    return c;
 }
 
 void lst_q4_pack_weights_codes(void *packed, const float *W, int M, int K, const float *codes) {
@@ -79,7 +79,9 @@ void lst_q4_pack_weights_codes(void *packed, const float *W, int M, int K, const
     memset(packed, 0, lst_q4_packed_bytes(M, K));
     uint8_t *q = packed;
     float *s = (float *)scales(packed, M, K);
-    const int zero = nearest(codes, 0.0f);
+    float mid[15];
+    for (int i = 0; i < 15; i++) mid[i] = 0.5f * (codes[i] + codes[i + 1]);
+    const int zero = nearest(mid, 0.0f);
     for (int m = 0; m < panels(M) * NR; m++)
         for (int g = 0; g < groups(K); g++) {
             const int k0 = g * G, k1 = k0 + G < K ? k0 + G : K;
@@ -91,7 +93,7 @@ void lst_q4_pack_weights_codes(void *packed, const float *W, int M, int K, const
             if (!isfinite(amax)) amax = 0.0f;
             ((float *)group_scales(s, K, m / NR, g))[m % NR] = amax;
             for (int k = k0; k < k1; k++) {
-                const int c = m < M && amax > 0.0f ? nearest(codes, W[(size_t)m * K + k] / amax) : zero;
+                const int c = m < M && amax > 0.0f ? nearest(mid, W[(size_t)m * K + k] / amax) : zero;
                 int shift;
                 q[byte_at(m, k, K, &shift)] |= (uint8_t)(c << shift);
             }

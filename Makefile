@@ -160,3 +160,12 @@ $(BUILD)/gemm_bf16: $(BUILD)/bench/gemm_bf16.o $(BUILD)/liblst.a
 bench-gemm: $(BUILD)/gemm_bf16
 	$(BUILD)/gemm_bf16 $(GEMM_ARGS)
 .PHONY: bench-gemm
+
+# What each frozen-backbone format changes against float32 (bench/quant_error.c): taps, logits,
+# LST logits and side gradients on the golden models and a t5-base preset, one batch each.
+#   make bench-quant
+$(BUILD)/quant_error: $(BUILD)/bench/quant_error.o $(BUILD)/liblst.a
+	$(CC) -o $@ $(BUILD)/bench/quant_error.o $(BUILD)/liblst.a $(LDLIBS)
+bench-quant: $(BUILD)/quant_error $(BUILD)/lst
+	LST_BIN=$(BUILD)/lst QUANT_ERROR=$(BUILD)/quant_error bench/quant_error.sh
+.PHONY: bench-quant

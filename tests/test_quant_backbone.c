@@ -114,3 +114,51 @@ TEST(quant_backbone_direct_load_equals_conversion) {
             lst_t5_free(&b);
         }
 }
+
+/* lst quantize: the packed file loads, without conversion, to exactly the
+ * backbone a direct load of the original gives; it refuses every other
+ * use (float32, another format), naming the format. */
+TEST(quantize_writes_what_loads) {
+    const char *models[2] = {"t5-tiny-relu", "t5-tiny-gated"};
+    const lst_wformat_t fmts[2] = {LST_WF_INT8, LST_WF_Q4};
+    lst_err_t err;
+    for (int k = 0; k < 2; k++)
+        for (int f = 0; f < 2; f++) {
+            char src[300], out[600];
+            snprintf(src, sizeof src, "tests/data/%s", models[k]);
+            snprintf(out, sizeof out, "%s/quantized-%s-%s", lst_test_tmpdir(), models[k],
+                     lst_wformat(fmts[f])->name);
+            char *log = NULL;
+            int rc = lst_test_run(&log, "quantize --model %s --dtype %s --out %s", src,
+                                  lst_wformat(fmts[f])->dtype, out);
+            CHECK(rc == 0, "lst quantize: rc %d: %s", rc, log ? log : "");
+            free(log);
+            lst_t5_t a, b;
+            if (lst_t5_load_frozen(&a, src, 0, fmts[f], &err) ||
+                lst_t5_load_frozen(&b, out, 0, fmts[f], &err)) {
+                CHECK(0, "%s", err.msg);
+                return;
+            }
+            CHECK(a.packed_bytes == b.packed_bytes && !memcmp(a.packed, b.packed, a.packed_bytes) &&
+                      a.n_floats == b.n_floats && !memcmp(a.flat, b.flat, 4 * a.n_floats),
+                  "%s %s: the quantized file loads to another backbone", models[k],
+                  lst_wformat(fmts[f])->name);
+            lst_t5_free(&a);
+            lst_t5_free(&b);
+            CHECK(lst_t5_load(&a, out, 0, &err) != 0 && strstr(err.msg, "lst quantize") &&
+                      strstr(err.msg, lst_wformat(fmts[f])->dtype),
+                  "float32 load of a quantized file: '%s'", err.msg);
+            CHECK(lst_t5_load_frozen(&a, out, 0, fmts[1 - f], &err) != 0 &&
+                      strstr(err.msg, "loads only as"),
+                  "another format from a quantized file: '%s'", err.msg);
+            log = NULL;
+            rc = lst_test_run(&log, "quantize --model %s --dtype int8 --out %s-again", out, out);
+            CHECK(rc == 1 && strstr(log, "already packed"), "quantizing twice: rc %d: %s", rc, log);
+            free(log);
+        }
+    char *log = NULL;
+    int rc = lst_test_run(&log, "quantize --model tests/data/t5-tiny-relu --dtype fp16 --out %s/q",
+                          lst_test_tmpdir());
+    CHECK(rc == 2 && strstr(log, "--dtype"), "bad dtype: rc %d: %s", rc, log);
+    free(log);
+}

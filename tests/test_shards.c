@@ -99,6 +99,20 @@ TEST(shards_load_like_the_single_file) {
     const int rc = lst_test_run(&out, "bench --model %s --batch 2 --src-len 8 --tgt-len 2 --steps 1", dir);
     CHECK(rc == 0 && strstr(out, "ms/step"), "lst bench on shards: rc %d: %s", rc, out);
     free(out);
+    /* lst quantize reads shards too: its file loads to the direct int8 load */
+    char qdir[600];
+    snprintf(qdir, sizeof qdir, "%s-int8", dir);
+    out = NULL;
+    CHECK(lst_test_run(&out, "quantize --model %s --dtype int8 --out %s", dir, qdir) == 0, "%s", out);
+    free(out);
+    lst_t5_t r, t;
+    if (lst_t5_load_frozen(&r, SRC, 0, LST_WF_INT8, &err) == 0) {
+        CHECK(lst_t5_load_frozen(&t, qdir, 0, LST_WF_INT8, &err) == 0, "%s", err.msg);
+        CHECK(r.packed_bytes == t.packed_bytes && !memcmp(r.packed, t.packed, r.packed_bytes),
+              "quantized shards differ from the direct int8 load");
+        lst_t5_free(&t);
+        lst_t5_free(&r);
+    }
 }
 
 /* The index's tensor list, broken in one way each. */

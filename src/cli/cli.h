@@ -21,6 +21,7 @@ int lst_cmd_predict(int argc, char **argv);
 int lst_cmd_plan(int argc, char **argv);
 int lst_cmd_bench(int argc, char **argv);
 int lst_cmd_params(int argc, char **argv);
+int lst_cmd_quantize(int argc, char **argv);
 int lst_cmd_compare(int argc, char **argv);
 
 /* Option table: every option is "--name value" or a flag "--name".

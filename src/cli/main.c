@@ -19,6 +19,7 @@ static const struct {
     {"plan", lst_cmd_plan, "the memory a training step needs, predicted without running"},
     {"bench", lst_cmd_bench, "time training steps on random tokens"},
     {"params", lst_cmd_params, "trainable parameters of a method and their share"},
+    {"quantize", lst_cmd_quantize, "a checkpoint with its frozen linears stored as int8, q4 or bf16"},
     {"compare", lst_cmd_compare, "train and measure several methods, Table 1 and Figure 6"},
 };
 

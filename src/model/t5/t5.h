@@ -122,6 +122,23 @@ int lst_t5_is_block_linear(const char *name);
  * packed backbone is an error. */
 typedef int (*lst_t5_fill_fn)(const lst_param_t *p, float *dst, void *ctx, lst_err_t *err);
 int lst_t5_pack(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_fn fill, void *ctx, lst_err_t *err);
+/* The same with each block linear's bytes already in format fmt (a
+ * checkpoint lst quantize wrote): fill copies n bytes into dst. fmt must
+ * keep a store of its own (bf16, int8, q4). */
+typedef int (*lst_t5_fill_bytes_fn)(const lst_param_t *p, void *dst, size_t n, void *ctx,
+                                    lst_err_t *err);
+int lst_t5_pack_prepacked(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_bytes_fn fill, void *ctx,
+                          lst_err_t *err);
+/* lst quantize (t5_quantize.c): dir's checkpoint (one file or shards)
+ * written to out with every block linear packed in fmt (bf16, int8, q4),
+ * one tensor at a time, its "__metadata__" naming the format; the other
+ * tensors, config.json and the tokenizer's files copied. Such a file loads
+ * only as that dtype (lst_t5_load_frozen), without conversion. */
+#define LST_WEIGHT_FORMAT_KEY "lst_weight_format"
+#define LST_WEIGHT_VERSION_KEY "lst_weight_format_version"
+#define LST_WEIGHT_VERSION "1"
+int lst_t5_quantize(const char *dir, lst_wformat_t fmt, const char *out, lst_err_t *err);
+
 /* Bytes of the parameters with the block linears in format fmt. */
 size_t lst_t5_weight_bytes(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt);
 

@@ -164,7 +164,7 @@ static int pack_in_place(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst
  * loader never holds the float32 backbone; else m->flat), and the model is
  * bound again (the linears' float32 pointers become NULL). */
 static int pack_store(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst_t5_fill_fn fill,
-                      void *ctx, lst_err_t *err) {
+                      lst_t5_fill_bytes_fn fill_bytes, void *ctx, lst_err_t *err) {
     const lst_wformat_traits_t *tr = lst_wformat(fmt);
     size_t total = 0, keep = 0, biggest = 0, ws = 0;
     for (int k = 0; k < nl; k++) {
@@ -186,6 +186,16 @@ static int pack_store(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst_t5
     size_t off = 0;
     for (int k = 0; k < nl; k++) {
         const float *src = *lin[k].w;
+        if (fill_bytes) { /* already in the format (lst quantize's file) */
+            const lst_param_t *p = param_at(m, src);
+            if (!p) {
+                lst_fail(err, "%s: a block linear has no parameter", tr->name);
+                goto out;
+            }
+            if (fill_bytes(p, store + off, tr->bytes(lin[k].M, lin[k].K), ctx, err)) goto out;
+            off += tr->bytes(lin[k].M, lin[k].K);
+            continue;
+        }
         if (fill) {
             const lst_param_t *p = param_at(m, src);
             if (!p) {
@@ -232,7 +242,8 @@ out:
     return rc;
 }
 
-int lst_t5_pack(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_fn fill, void *ctx, lst_err_t *err) {
+static int pack(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_fn fill, lst_t5_fill_bytes_fn fill_bytes,
+                void *ctx, lst_err_t *err) {
     const lst_wformat_traits_t *tr = lst_wformat(fmt);
     if (m->fmt == fmt || fmt == LST_WF_F32) return 0;
     /* a speed-only format where the CPU lacks its kernel, or on a backbone
@@ -245,13 +256,24 @@ int lst_t5_pack(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_fn fill, void *ctx, 
     lin_t *lin = model_linears(m, &nl, err);
     if (!lin) return lst_fail_ctx(err, "packing the backbone as %s", tr->name);
     const int rc = tr->in_place ? pack_in_place(m, fmt, lin, nl, err)
-                                : pack_store(m, fmt, lin, nl, fill, ctx, err);
+                                : pack_store(m, fmt, lin, nl, fill, fill_bytes, ctx, err);
     free(lin);
     if (rc) return lst_fail_ctx(err, "packing the backbone as %s", tr->name);
     m->n_trainable = 0; /* frozen: forward and decoding only */
     m->n_trainable_floats = 0;
     m->fmt = fmt;
     return 0;
+}
+
+int lst_t5_pack(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_fn fill, void *ctx, lst_err_t *err) {
+    return pack(m, fmt, fill, NULL, ctx, err);
+}
+
+int lst_t5_pack_prepacked(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_bytes_fn fill, void *ctx,
+                          lst_err_t *err) {
+    if (lst_wformat(fmt)->in_place || fmt == LST_WF_F32)
+        return lst_fail(err, "%s weights are not stored packed", lst_wformat(fmt)->name);
+    return pack(m, fmt, NULL, fill, ctx, err);
 }
 
 int lst_t5_to_bf16(lst_t5_t *m, lst_err_t *err) { return lst_t5_pack(m, LST_WF_BF16, NULL, NULL, err); }

@@ -304,6 +304,44 @@ static int fill_from_file(const lst_param_t *p, float *dst, void *ctx, lst_err_t
     return read_param(s->f, p, dst, s->vocab_rows_file, s->fp, err);
 }
 
+/* A block linear's packed bytes from a file lst quantize wrote. */
+static int fill_packed_from_file(const lst_param_t *p, void *dst, size_t n, void *ctx,
+                                 lst_err_t *err) {
+    const file_src_t *s = ctx;
+    const lst_st_file_t *f = NULL;
+    const lst_st_tensor_t *t = lst_st_set_find(s->f, p->name, &f);
+    if (!t) return lst_fail(err, "tensor '%s' not found in %s", p->name, lst_st_set_path(s->f));
+    if (t->dtype != LST_DT_U8 || t->ndim != 1 || t->nbytes != n)
+        return lst_fail(err, "%s: tensor '%s' is %s [%lld], the packed [%lld, %lld] weight takes %zu "
+                        "bytes (U8)", lst_st_set_path(s->f), p->name, lst_dtype_name(t->dtype),
+                        (long long)t->shape[0], (long long)p->shape[0], (long long)p->shape[1], n);
+    memcpy(dst, t->data, n);
+    *s->fp += XXH3_64bits_withSeed(t->data, t->nbytes, XXH3_64bits(p->name, strlen(p->name)));
+    lst_st_release(f, t);
+    return 0;
+}
+
+/* The format a file of lst quantize holds (LST_WF_F32: a plain checkpoint),
+ * checked against the dtype asked for: its float32 weights are gone. */
+static int file_format(const lst_st_set_t *f, const char *dir, lst_wformat_t dtype,
+                       lst_wformat_t *out, lst_err_t *err) {
+    const char *name = lst_st_set_meta(f, LST_WEIGHT_FORMAT_KEY);
+    const char *ver = lst_st_set_meta(f, LST_WEIGHT_VERSION_KEY);
+    *out = LST_WF_F32;
+    if (!name) return 0;
+    if (lst_wformat_parse(name, out) || lst_wformat(*out)->in_place || !ver ||
+        strcmp(ver, LST_WEIGHT_VERSION))
+        return lst_fail(err, "%s: weights packed as '%s' (version %s), which this lst does not read "
+                        "(it reads %s, version %s)", lst_st_set_path(f), name, ver ? ver : "none",
+                        lst_wformat_dtypes(), LST_WEIGHT_VERSION);
+    if (lst_wformat(dtype)->frozen != *out)
+        return lst_fail(err, "%s holds a backbone packed as %s by lst quantize: it loads only as a "
+                        "frozen %s backbone (--backbone-dtype %s; no float32 weights are in it); "
+                        "use the original checkpoint for %s", dir, name, name, name,
+                        dtype == LST_WF_F32 ? "float32 or training the backbone" : lst_wformat_dtype(dtype));
+    return 0;
+}
+
 /* XXH3-64 of config.json's bytes (the parsed config hides edits that keep
  * its values, which is what we want to see: any change of the file). */
 static int hash_file(const char *path, uint64_t *out, lst_err_t *err) {
@@ -326,7 +364,8 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
     if (lst_t5_config_load(&cfg, path, err) || hash_file(path, &fp_config, err)) return -1;
     lst_st_set_t f;
     if (lst_st_set_open(&f, dir, err)) return -1;
-    if (lst_model_pair_check(dir, &cfg, &f, err)) {
+    lst_wformat_t packed;
+    if (lst_model_pair_check(dir, &cfg, &f, err) || file_format(&f, dir, dtype, &packed, err)) {
         lst_st_set_close(&f);
         return -1;
     }
@@ -364,7 +403,9 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
     }
     if (stream) {
         file_src_t src = {&f, cfg.vocab_size, &fp_weights};
-        if (lst_t5_pack(m, lst_wformat(dtype)->frozen, fill_from_file, &src, err)) {
+        const lst_wformat_t fz = lst_wformat(dtype)->frozen;
+        if (packed != LST_WF_F32 ? lst_t5_pack_prepacked(m, fz, fill_packed_from_file, &src, err)
+                                 : lst_t5_pack(m, fz, fill_from_file, &src, err)) {
             lst_st_set_close(&f);
             lst_t5_free(m);
             return lst_fail_ctx(err, "loading %s in %s", dir, lst_wformat_dtype(dtype));

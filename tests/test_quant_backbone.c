@@ -162,3 +162,38 @@ TEST(quantize_writes_what_loads) {
     CHECK(rc == 2 && strstr(log, "--dtype"), "bad dtype: rc %d: %s", rc, log);
     free(log);
 }
+
+/* A quantized checkpoint trains with --init random (and records its
+ * dtype); the pruning initialisations, which need the float32 weights, are
+ * refused before anything runs, saying so. */
+TEST(quantize_then_train) {
+    char dir[600], q[700], out[700];
+    snprintf(dir, sizeof dir, "%s/qtrain-tiny", lst_test_tmpdir());
+    snprintf(q, sizeof q, "%s-int8", dir);
+    snprintf(out, sizeof out, "%s-run", dir);
+    char *log = NULL;
+    int rc = lst_test_run(&log, "init --preset t5-tiny --out %s --seed 0 && %s quantize --model %s "
+                          "--dtype int8 --out %s", dir, lst_test_bin(), dir, q);
+    CHECK(rc == 0, "init + quantize: rc %d: %s", rc, log);
+    free(log);
+    log = NULL;
+    rc = lst_test_run(&log, "train --model %s --task sst2 --backbone-dtype int8 --init random "
+                      "--max-steps 2 --max-train 32 --batch 8 --quiet --out %s", q, out);
+    CHECK(rc == 0, "train on the quantized file: rc %d: %s", rc, log);
+    free(log);
+    char p[800];
+    snprintf(p, sizeof p, "%s/run.json", out);
+    FILE *f = fopen(p, "r");
+    char text[8192] = {0};
+    if (f) {
+        if (fread(text, 1, sizeof text - 1, f) == 0) text[0] = 0;
+        fclose(f);
+    }
+    CHECK(strstr(text, "\"backbone_dtype\":\t\"int8\"") != NULL, "run.json: %.200s", text);
+    log = NULL;
+    rc = lst_test_run(&log, "train --model %s --task sst2 --backbone-dtype int8 --max-steps 2 "
+                      "--max-train 32 --quiet --out %s-fisher", q, out);
+    CHECK(rc == 1 && strstr(log, "original checkpoint") && strstr(log, "Fisher"),
+          "Fisher init on the quantized file: rc %d: %s", rc, log);
+    free(log);
+}

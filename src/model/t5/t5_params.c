@@ -335,10 +335,12 @@ static int file_format(const lst_st_set_t *f, const char *dir, lst_wformat_t dty
                         "(it reads %s, version %s)", lst_st_set_path(f), name, ver ? ver : "none",
                         lst_wformat_dtypes(), LST_WEIGHT_VERSION);
     if (lst_wformat(dtype)->frozen != *out)
-        return lst_fail(err, "%s holds a backbone packed as %s by lst quantize: it loads only as a "
-                        "frozen %s backbone (--backbone-dtype %s; no float32 weights are in it); "
-                        "use the original checkpoint for %s", dir, name, name, name,
-                        dtype == LST_WF_F32 ? "float32 or training the backbone" : lst_wformat_dtype(dtype));
+        return lst_fail(err, "%s holds a backbone packed as %s by lst quantize, without its float32 "
+                        "weights: it loads only as a frozen %s backbone (--backbone-dtype %s, with "
+                        "--init random); %s needs the original checkpoint", dir, name, name, name,
+                        dtype == LST_WF_F32 ? "a float32 backbone (training it, or the Fisher and "
+                                              "magnitude pruning initialisations)"
+                                            : lst_wformat_dtype(dtype));
     return 0;
 }
 

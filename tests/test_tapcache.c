@@ -463,7 +463,7 @@ static int same_state(const char *a, const char *b) {
 
 /* metrics.json minus what measures the machine; log.csv minus its wall-time column */
 static int same_run(const char *run_a, const char *run_b, const char *what) {
-    char a[600], b[600], x[600], y[600], cmd[2048];
+    char a[600], b[600], x[640], y[640], cmd[2048];
     snprintf(a, sizeof a, "%s", run_a); /* tmp()'s buffers rotate */
     snprintf(b, sizeof b, "%s", run_b);
     snprintf(x, sizeof x, "%s/side.safetensors", a);
@@ -691,4 +691,29 @@ TEST(backbone_taps_do_not_depend_on_padding) {
                 for (int e = 0; e < PEX; e++) free(cap[r].rows[st][k][e]);
     lst_side_free(&s);
     lst_t5_free(&m);
+}
+
+/* lst bench --cached-taps: the timed steps take the warm-up step's taps
+ * (the backbone not run again) and still train: the loss falls; the option
+ * is refused for methods without a tap cache. */
+TEST(bench_cached_taps) {
+    char *log = NULL;
+    int rc = lst_test_run(&log, "bench --model t5-tiny --batch 4 --src-len 16 --tgt-len 2 --steps 6 "
+                          "--cached-taps --json");
+    double first = 0, last = 0, med = -1;
+    const char *p = log ? strstr(log, "\"loss_first\":") : NULL;
+    if (p) sscanf(p, "\"loss_first\":%lf", &first);
+    p = log ? strstr(log, "\"loss_last\":") : NULL;
+    if (p) sscanf(p, "\"loss_last\":%lf", &last);
+    p = log ? strstr(log, "\"step_ms_median\":") : NULL;
+    if (p) sscanf(p, "\"step_ms_median\":%lf", &med);
+    CHECK(rc == 0 && med > 0 && last < first && last > 0, "rc %d, loss %g -> %g, median %g: %s", rc,
+          first, last, med, log);
+    free(log);
+    log = NULL;
+    rc = lst_test_run(&log, "bench --model t5-tiny --method full --batch 4 --src-len 16 --tgt-len 2 "
+                      "--steps 1 --cached-taps");
+    CHECK(rc == 2 && strstr(log, "--cached-taps applies to lst bench --method lst"), "full: rc %d: %s",
+          rc, log);
+    free(log);
 }

@@ -61,12 +61,16 @@ static const kernel_t kernels[2] = {
 
 /* Fast and plain paths, with and without bias, on every shape: the same
  * bits, and y overwritten (it starts as NaN). One row of x is all zeros
- * and one weight row too (scales 0). */
+ * and one weight row too (scales 0). int8 runs each fast path this CPU
+ * has (AMX tiles, then vpdpbusd alone). */
 TEST(quant_fast_path_equals_plain_c) {
     lst_rng_t r;
     lst_rng_seed(&r, 71);
-    for (int q = 0; q < 2; q++) {
-        const kernel_t *kn = &kernels[q];
+    for (int q = 0; q < 3; q++) {
+        const kernel_t *kn = &kernels[q ? q - 1 : 0];
+        lst_q8_use_path(q == 0 ? LST_Q8_AMX : LST_Q8_VNNI);
+        if (q == 0 && lst_q8_path() != LST_Q8_AMX) continue; /* no AMX here */
+        if (q == 0) printf("    int8 on AMX tiles, then on vpdpbusd\n");
         for (int s = 0; s < NSHAPES; s++) {
             const int N = shapes[s][0], K = shapes[s][1], M = shapes[s][2];
             float *x = test_randn(&r, (size_t)N * K, 1), *W = test_randn(&r, (size_t)M * K, 0.5f);
@@ -93,6 +97,7 @@ TEST(quant_fast_path_equals_plain_c) {
             free(x); free(W); free(b); free(P); free(ws); free(y); free(yp);
         }
     }
+    lst_q8_use_path(LST_Q8_AMX);
 }
 
 /* 1 and 2 threads give the same bits, for many rows and for few. */

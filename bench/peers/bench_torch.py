@@ -34,6 +34,7 @@ PRESETS = {
     "t5-small": (512, 2048, 64, 8, 6, 6, "relu", True),
     "t5-base": (768, 3072, 64, 12, 12, 12, "relu", True),
     "t5-large": (1024, 4096, 64, 16, 24, 24, "relu", True),
+    "t5-3b": (1024, 16384, 128, 32, 24, 24, "relu", True),
 }
 VOCAB = 32100  # the checkpoints' 32128 rows shrunk to the tokenizer's size (LST-SPEC section 1)
 
@@ -93,6 +94,8 @@ def main():
     ap.add_argument("--tgt-len", type=int, default=3)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--r", type=int, default=8)
+    ap.add_argument("--side-layers", default=None,
+                    help="LST: kept layers of both stacks, comma-separated (default all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dropout", type=float, default=0.1)
     a = ap.parse_args()
@@ -103,7 +106,8 @@ def main():
     W = random_weights(cfg, gen)
     B, T, D = a.batch, a.src_len, a.tgt_len
     if a.method == "lst":
-        opts = peer.SideOpts(cfg, r=a.r)
+        keep = [int(x) for x in a.side_layers.split(",")] if a.side_layers else None
+        opts = peer.SideOpts(cfg, r=a.r, enc_keep=keep, dec_keep=keep)
         S = peer.side_init_random(cfg, opts, gen, torch.float32, 0.0, copy_bias_from=W)
         params = [v.requires_grad_(True) for v in S.values()]
         lr = 3e-3

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "gemm_sched.h"
+#include "matmul_q8_amx.h"
 
 #define NR LST_Q8_NR
 #define NV (NR / 16)
@@ -106,10 +107,22 @@ void lst_q8_round(float *y, const float *x, size_t rows, int K) {
 
 int lst_q8_native(void) { return lst_cpu_avx512_vnni(); }
 
-/* Each thread's quantized x: [Q8_MC rows][Q8_KCQ quads] dwords, or one whole
- * row of quads for the plain-C path, whichever is larger. */
+static int max_path = LST_Q8_AMX;
+
+void lst_q8_use_path(int path) { max_path = path; }
+
+int lst_q8_path(void) {
+    if (max_path >= LST_Q8_AMX && lst_q8_amx_available()) return LST_Q8_AMX;
+    if (max_path >= LST_Q8_VNNI && lst_q8_native()) return LST_Q8_VNNI;
+    return LST_Q8_PLAIN;
+}
+
+/* Each thread's quantized x: [Q8_MC_PAD rows][Q8_KCQ quads] dwords (the AMX
+ * tiles read rows in 32s), or one whole row of quads for the plain-C path,
+ * whichever is larger. */
+#define Q8_MC_PAD ((Q8_MC + 31) / 32 * 32)
 static size_t thread_words(int K) {
-    const size_t block = (size_t)Q8_MC * Q8_KCQ, row = (size_t)quads(K);
+    const size_t block = (size_t)Q8_MC_PAD * Q8_KCQ, row = (size_t)quads(K);
     return block > row ? block : row;
 }
 
@@ -228,7 +241,7 @@ TGT static void finish_block(float *y, const float *sx, const float *sw, const i
 }
 
 TGT static void block_native(float *y, const float *x, const void *Wp, const float *bias, int i0,
-                             int mc, int p0, int p1, int K, int M, uint32_t *abuf) {
+                             int mc, int p0, int p1, int K, int M, uint32_t *abuf, int amx) {
     const int Kq = quads(K);
     const int8_t *Wq = Wp;
     float sx[Q8_MC], inv[Q8_MC];
@@ -237,13 +250,18 @@ TGT static void block_native(float *y, const float *x, const void *Wp, const flo
     for (int q0 = 0; q0 < Kq; q0 += Q8_KCQ) {
         const int kcq = Kq - q0 < Q8_KCQ ? Kq - q0 : Q8_KCQ, first = q0 == 0;
         quantize_block(abuf, x + (size_t)i0 * K, K, mc, q0, kcq, inv);
+        /* AMX takes the quads in 16s, the VNNI tile the rest (integers: any split sums the same) */
+        const int nq = amx ? kcq / 16 * 16 : 0;
         for (int p = p0; p < p1; p++) {
             const int8_t *bp = Wq + ((size_t)p * Kq + q0) * NR * 4;
             const int cols = M - p * NR < NR ? M - p * NR : NR;
+            int32_t *yp = yi + (size_t)i0 * M + (size_t)p * NR;
+            if (nq) lst_q8_amx_panel(yp, (size_t)M, abuf, kcq, bp, nq, mc, cols, first);
+            if (nq == kcq) continue;
             for (int ir = 0; ir < mc; ir += Q8_MR) {
                 const int rows = mc - ir < Q8_MR ? mc - ir : Q8_MR;
-                tile_any(rows, kcq, abuf + (size_t)ir * kcq, kcq, bp,
-                         yi + (size_t)(i0 + ir) * M + (size_t)p * NR, (size_t)M, first, cols);
+                tile_any(rows, kcq - nq, abuf + (size_t)ir * kcq + nq, kcq, bp + (size_t)nq * NR * 4,
+                         yp + (size_t)ir * M, (size_t)M, first && !nq, cols);
             }
         }
     }
@@ -254,15 +272,18 @@ static void forward_native(float *y, const float *x, const void *Wp, const float
                            int K, int M, void *ws) {
     const int NP = panels(M);
     const lst_gemm_sched_t s = lst_gemm_sched(N, NP, 2.0 * N * K * M, Q8_MC, Q8_MR);
+    const int amx = lst_q8_path() == LST_Q8_AMX && quads(K) >= 16;
 #pragma omp parallel num_threads(s.threads) if (s.threads > 1)
     {
         uint32_t *abuf = (uint32_t *)ws + (size_t)omp_get_thread_num() * thread_words(K);
+        if (amx) lst_q8_amx_begin();
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < s.tasks; t++) {
             int i0, rows, p0, p1;
             lst_gemm_task(&s, t, N, NP, &i0, &rows, &p0, &p1);
-            block_native(y, x, Wp, bias, i0, rows, p0, p1, K, M, abuf);
+            block_native(y, x, Wp, bias, i0, rows, p0, p1, K, M, abuf, amx);
         }
+        if (amx) lst_q8_amx_end();
     }
 }
 
@@ -298,6 +319,6 @@ void lst_matmul_forward_q8_portable(float *y, const float *x, const void *Wp, co
 void lst_matmul_forward_q8(float *y, const float *x, const void *Wp, const float *bias, int N,
                            int K, int M, void *ws) {
     if (lst_gemm_trivial(y, bias, N, K, M)) return;
-    if (lst_q8_native()) forward_native(y, x, Wp, bias, N, K, M, ws);
+    if (lst_q8_path() >= LST_Q8_VNNI) forward_native(y, x, Wp, bias, N, K, M, ws);
     else lst_matmul_forward_q8_portable(y, x, Wp, bias, N, K, M, ws);
 }

@@ -50,4 +50,13 @@ void lst_matmul_forward_q8_portable(float *y, const float *x, const void *Wp, co
 /* 1 when lst_matmul_forward_q8 runs on vpdpbusd on this CPU. */
 int lst_q8_native(void);
 
+/* The paths, fastest last: plain C, vpdpbusd tiles, AMX tiles (tdpbusd,
+ * matmul_q8_amx.c; the quads past a multiple of 16 still on vpdpbusd).
+ * lst_q8_path(): the one lst_matmul_forward_q8 takes on this CPU, at most
+ * the cap lst_q8_use_path sets (tests and benchmarks; default: the
+ * fastest). Every path computes the same bits. */
+enum { LST_Q8_PLAIN = 0, LST_Q8_VNNI = 1, LST_Q8_AMX = 2 };
+int lst_q8_path(void);
+void lst_q8_use_path(int path);
+
 #endif

@@ -163,9 +163,9 @@ TEST(quantize_writes_what_loads) {
     free(log);
 }
 
-/* A quantized checkpoint trains with --init random (and records its
- * dtype); the pruning initialisations, which need the float32 weights, are
- * refused before anything runs, saying so. */
+/* A quantized checkpoint trains with --init random or magnitude (and
+ * records its dtype); Fisher, which needs the float32 backbone, is refused
+ * before anything runs, saying so. */
 TEST(quantize_then_train) {
     char dir[600], q[700], out[700];
     snprintf(dir, sizeof dir, "%s/qtrain-tiny", lst_test_tmpdir());
@@ -191,9 +191,71 @@ TEST(quantize_then_train) {
     }
     CHECK(strstr(text, "\"backbone_dtype\":\t\"int8\"") != NULL, "run.json: %.200s", text);
     log = NULL;
+    rc = lst_test_run(&log, "train --model %s --task sst2 --backbone-dtype int8 --init magnitude "
+                      "--max-steps 2 --max-train 32 --batch 8 --quiet --out %s-magnitude", q, out);
+    CHECK(rc == 0, "magnitude init on the quantized file: rc %d: %s", rc, log);
+    free(log);
+    log = NULL;
     rc = lst_test_run(&log, "train --model %s --task sst2 --backbone-dtype int8 --max-steps 2 "
                       "--max-train 32 --quiet --out %s-fisher", q, out);
     CHECK(rc == 1 && strstr(log, "original checkpoint") && strstr(log, "Fisher"),
           "Fisher init on the quantized file: rc %d: %s", rc, log);
     free(log);
+}
+
+/* Magnitude pruning from a packed backbone (each block unpacked in turn)
+ * equals magnitude pruning from the float32 backbone whose linears hold the
+ * same dequantized values; Fisher on a packed backbone is refused. */
+TEST(magnitude_init_from_a_packed_backbone) {
+    const lst_wformat_t fmts[2] = {LST_WF_INT8, LST_WF_Q4};
+    lst_err_t err;
+    for (int f = 0; f < 2; f++) {
+        lst_t5_t q, d;
+        if (lst_t5_load_frozen(&q, "tests/data/t5-tiny-gated", 0, fmts[f], &err) ||
+            lst_t5_load(&d, "tests/data/t5-tiny-gated", 0, &err)) {
+            CHECK(0, "%s", err.msg);
+            return;
+        }
+        /* d: float32, every block linear replaced by its dequantized values */
+        const size_t per = lst_t5_block_unpacked_floats(&d.cfg, 1);
+        float *scratch = malloc(sizeof(float) * per);
+        for (int st = 0; st < 2; st++)
+            for (int i = 0; i < (st ? d.cfg.num_decoder_layers : d.cfg.num_layers); i++) {
+                lst_t5_block_t u, *b = st ? &d.w.dec[i] : &d.w.enc[i];
+                lst_t5_block_unpacked(&q.cfg, st ? &q.w.dec[i] : &q.w.enc[i], st, &u, scratch);
+                float **dst[] = {&b->q, &b->k, &b->v, &b->o, &b->cq, &b->ck, &b->cv, &b->co,
+                                 &b->wi, &b->wi1, &b->wo};
+                float *const src[] = {u.q, u.k, u.v, u.o, u.cq, u.ck, u.cv, u.co, u.wi, u.wi1, u.wo};
+                for (int k = 0; k < 11; k++)
+                    if (*dst[k] && src[k]) {
+                        const lst_param_t *p = NULL;
+                        for (int j = 0; j < d.n_params && !p; j++)
+                            if (d.flat + d.params[j].offset == *dst[k]) p = &d.params[j];
+                        if (p) memcpy(*dst[k], src[k], sizeof(float) * p->numel);
+                    }
+            }
+        free(scratch);
+        const lst_backbone_t bq = test_bb(&q), bd = test_bb(&d);
+        lst_side_opts_t so = {0};
+        so.mode = LST_SIDE_LADDER;
+        so.r = 4;
+        so.gate_T = 0.1f;
+        so.n_keep[0] = so.n_keep[1] = -1;
+        lst_side_t a = {0}, b = {0};
+        CHECK(lst_side_create(&a, &bq, &so, &err) == 0 && lst_side_create(&b, &bd, &so, &err) == 0,
+              "%s", err.msg);
+        CHECK(lst_side_init_prune(&a, &bq, NULL, &err) == 0, "%s: %s", lst_wformat(fmts[f])->name,
+              err.msg);
+        CHECK(lst_side_init_prune(&b, &bd, NULL, &err) == 0, "%s", err.msg);
+        CHECK(a.n_floats == b.n_floats && !memcmp(a.flat, b.flat, sizeof(float) * a.n_floats),
+              "%s: magnitude init from the packed backbone differs", lst_wformat(fmts[f])->name);
+        float *imp = calloc(d.n_floats, sizeof(float));
+        CHECK(lst_side_init_prune(&a, &bq, imp, &err) != 0 && strstr(err.msg, "Fisher"),
+              "Fisher on a packed backbone: '%s'", err.msg);
+        free(imp);
+        lst_side_free(&a);
+        lst_side_free(&b);
+        lst_t5_free(&q);
+        lst_t5_free(&d);
+    }
 }

@@ -302,8 +302,9 @@ static int plan_memory(run_t *R, lst_err_t *err) {
 static int setup(run_t *R, lst_err_t *err) {
     lst_train_opts_t *o = R->o;
     /* a frozen dtype loads straight into its format unless the side
-     * network's pruning initialisation needs the float32 weights first */
-    const int direct = R->resume || !strcmp(o->init, "random");
+     * network's Fisher initialisation needs the float32 backbone (magnitude
+     * reads the packed one, a block at a time) */
+    const int direct = R->resume || strcmp(o->init, "fisher");
     if (open_model(o, &R->tok, &R->tu, direct ? o->bb_dtype : LST_WF_F32, err)) return -1;
     lst_tuner_t *tu = &R->tu;
     if (R->resume && lst_rundir_check_backbone(o, tu->bb.fp_config, tu->bb.fp_weights, err))

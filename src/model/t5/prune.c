@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../ops/wformat.h"
 #include "../side.h"
 #include "t5_backbone.h"
 #include "t5_tensors.h"
@@ -190,6 +191,16 @@ int lst_t5_side_prune(const lst_t5_t *bb, lst_side_t *s, const float *importance
     if (F > rows) rows = F;
     if (bb->vocab > rows) rows = bb->vocab;
     int rc = -1;
+    /* A backbone stored packed (int8, q4, bf16): magnitude only, each block
+     * unpacked in turn (its dequantized weights are the importance too). */
+    const int packed = bb->fmt != LST_WF_F32 && !lst_wformat(bb->fmt)->in_place;
+    float *scratch = NULL;
+    if (packed && importance)
+        return lst_fail(err, "pruning init: Fisher importance needs the float32 backbone, and this "
+                             "one is stored as %s (use --init magnitude or random)",
+                        lst_wformat_dtype(bb->fmt));
+    if (packed && !(scratch = lst_malloc(lst_t5_block_unpacked_floats(cfg, 1) + 1, sizeof(float), err)))
+        return -1;
     /* Magnitude: |W| is the importance; scores take absolute values. The
      * bind only computes pointers: nothing is written through them. */
     if (lst_t5_bind(bb, importance ? (float *)importance : bb->flat, &c.imp, err)) goto done;
@@ -215,7 +226,13 @@ int lst_t5_side_prune(const lst_t5_t *bb, lst_side_t *s, const float *importance
         for (int i = 0, k = 0; i < s->L[st]; i++) {
             int kept = k < s->opts.n_keep[st] && s->opts.keep[st][k] == i;
             k += kept;
-            prune_block(&c, &wb[i], &ib[i], kept ? &S->blk[i] : &dropped, st);
+            if (packed) {
+                lst_t5_block_t u;
+                lst_t5_block_unpacked(cfg, &wb[i], st, &u, scratch);
+                prune_block(&c, &u, &u, kept ? &S->blk[i] : &dropped, st);
+            } else {
+                prune_block(&c, &wb[i], &ib[i], kept ? &S->blk[i] : &dropped, st);
+            }
         }
         gather_vec(S->final_ln, st ? bb->w.dec_final : bb->w.enc_final, c.res, c.ds);
         memcpy(S->rel, st ? bb->w.dec_rel : bb->w.enc_rel,
@@ -225,6 +242,7 @@ int lst_t5_side_prune(const lst_t5_t *bb, lst_side_t *s, const float *importance
 done:
     if (rc) lst_fail_ctx(err, "pruning init");
     lst_t5_weights_free(&c.imp);
+    free(scratch);
     free(c.score);
     free(c.rank);
     free(c.res);

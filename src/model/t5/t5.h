@@ -139,6 +139,15 @@ int lst_t5_pack_prepacked(lst_t5_t *m, lst_wformat_t fmt, lst_t5_fill_bytes_fn f
 #define LST_WEIGHT_VERSION "1"
 int lst_t5_quantize(const char *dir, lst_wformat_t fmt, const char *out, lst_err_t *err);
 
+/* A packed block read as float32 (the pruning initialisation of a frozen
+ * backbone stored packed): *out = *b with every packed linear unpacked into
+ * scratch (lst_t5_block_unpacked_floats(c, decoder) floats: the dequantized
+ * values, which is what the backbone computes with) and its packed member
+ * cleared; linears already float32 are left as they are. */
+size_t lst_t5_block_unpacked_floats(const lst_t5_config_t *c, int decoder);
+void lst_t5_block_unpacked(const lst_t5_config_t *c, const lst_t5_block_t *b, int decoder,
+                           lst_t5_block_t *out, float *scratch);
+
 /* Bytes of the parameters with the block linears in format fmt. */
 size_t lst_t5_weight_bytes(const lst_t5_config_t *c, int vocab, lst_wformat_t fmt);
 

@@ -48,6 +48,30 @@ static int block_linears(lst_t5_block_t *b, const lst_t5_config_t *c, int decode
     return n;
 }
 
+size_t lst_t5_block_unpacked_floats(const lst_t5_config_t *c, int decoder) {
+    size_t n = 0;
+    for (int i = 0; i < lst_t5_n_block_tensors; i++) {
+        const lst_t5_tensor_t *t = &lst_t5_block_tensors[i];
+        if (t->packed == LST_T5_NO_FIELD || !lst_t5_tensor_in(t, c, decoder, 0)) continue;
+        n += (size_t)lst_t5_dim(c, 0, t->rows) * (size_t)lst_t5_dim(c, 0, t->cols);
+    }
+    return n;
+}
+
+void lst_t5_block_unpacked(const lst_t5_config_t *c, const lst_t5_block_t *b, int decoder,
+                           lst_t5_block_t *out, float *scratch) {
+    *out = *b;
+    lin_t lin[32];
+    const int n = block_linears(out, c, decoder, lin);
+    for (int k = 0; k < n; k++) {
+        if (*lin[k].w || !lin[k].p->data) continue; /* float32 already */
+        lst_t5_unpack(scratch, *lin[k].p, lin[k].M, lin[k].K);
+        *lin[k].w = scratch;
+        *lin[k].p = (lst_t5_packed_t){0};
+        scratch += (size_t)lin[k].M * lin[k].K;
+    }
+}
+
 /* Every block linear of m, encoder blocks first (malloc'ed, *n of them). */
 static lin_t *model_linears(lst_t5_t *m, int *n, lst_err_t *err) {
     const lst_t5_config_t *c = &m->cfg;

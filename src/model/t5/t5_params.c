@@ -337,9 +337,10 @@ static int file_format(const lst_st_set_t *f, const char *dir, lst_wformat_t dty
     if (lst_wformat(dtype)->frozen != *out)
         return lst_fail(err, "%s holds a backbone packed as %s by lst quantize, without its float32 "
                         "weights: it loads only as a frozen %s backbone (--backbone-dtype %s, with "
-                        "--init random); %s needs the original checkpoint", dir, name, name, name,
-                        dtype == LST_WF_F32 ? "a float32 backbone (training it, or the Fisher and "
-                                              "magnitude pruning initialisations)"
+                        "--init magnitude or random); %s needs the original checkpoint", dir, name,
+                        name, name,
+                        dtype == LST_WF_F32 ? "a float32 backbone (training it, or the Fisher "
+                                              "pruning initialisation)"
                                             : lst_wformat_dtype(dtype));
     return 0;
 }

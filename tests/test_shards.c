@@ -145,63 +145,66 @@ TEST(shards_broken_index_refused) {
             "which does not hold it");
 }
 
-static int encoder_first(int i, const char *name) { return strncmp(name, "encoder.", 8) != 0; }
-
-/* A tensor the index puts in the other shard, and one listed twice. */
-TEST(shards_misplaced_and_duplicate_refused) {
-    const char *dir = make_sharded("ix_wrong", encoder_first, NULL);
-    char p[700], *text = NULL;
+/* dir's index as text (extra bytes of room after it), and back. */
+static char *read_index(const char *dir, size_t extra) {
+    char p[700];
     snprintf(p, sizeof p, "%s/%s", dir, LST_ST_INDEX);
-    /* rewrite: every tensor listed in shard 1 */
     FILE *f = fopen(p, "r");
-    long n = 0;
+    char *text = NULL;
     if (f) {
         fseek(f, 0, SEEK_END);
-        n = ftell(f);
+        const long n = ftell(f);
         rewind(f);
-        text = calloc(1, n + 1);
-        if (fread(text, 1, n, f) != (size_t)n) n = 0;
+        text = calloc(1, (size_t)n + extra + 1);
+        if (fread(text, 1, (size_t)n, f) != (size_t)n) text[0] = 0;
         fclose(f);
     }
-    for (char *q = text; q && (q = strstr(q, "00002-of")); q++) q[4] = '1';
-    f = fopen(p, "w");
+    return text;
+}
+
+static void write_index(const char *dir, const char *text) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, LST_ST_INDEX);
+    FILE *f = fopen(p, "w");
     if (f) {
         fputs(text ? text : "", f);
         fclose(f);
     }
-    free(text);
+}
+
+static void expect_refused(const char *dir, const char *what, const char *want) {
     lst_st_set_t s;
     lst_err_t err;
-    int rc = lst_st_set_open(&s, dir, &err);
-    CHECK(rc != 0 && (strstr(err.msg, "which does not hold it") || strstr(err.msg, "puts it in")),
-          "misplaced: rc %d '%s'", rc, rc ? err.msg : "");
+    const int rc = lst_st_set_open(&s, dir, &err);
+    CHECK(rc != 0 && strstr(err.msg, want), "%s: rc %d '%s'", what, rc, rc ? err.msg : "");
     if (!rc) lst_st_set_close(&s);
+}
+
+/* A tensor the index puts in the other shard, and one listed twice. */
+TEST(shards_misplaced_and_duplicate_refused) {
+    const char *dir = make_sharded("ix_wrong", alternate, NULL);
+    char *text = read_index(dir, 0);
+    char *q = text ? strstr(text, "00001-of") : NULL; /* the first tensor, in shard 2 */
+    if (q) q[4] = '2';
+    write_index(dir, text);
+    free(text);
+    expect_refused(dir, "misplaced", "which does not hold it");
 
     dir = make_sharded("ix_dup", alternate, NULL);
-    snprintf(p, sizeof p, "%s/%s", dir, LST_ST_INDEX);
-    f = fopen(p, "r+");
-    if (f) { /* the object's first entry again at the front */
-        fseek(f, 0, SEEK_END);
-        n = ftell(f);
-        rewind(f);
-        text = calloc(1, n + 200);
-        if (fread(text, 1, n, f) != (size_t)n) n = 0;
-        fclose(f);
-        char *w = strstr(text, "\"weight_map\": {") + strlen("\"weight_map\": {");
+    text = read_index(dir, 200);
+    char *w = text ? strstr(text, "\"weight_map\": {") : NULL;
+    if (w) { /* the object's first entry again at the front */
+        w += strlen("\"weight_map\": {");
         char *end = strchr(w, ',');
         char first[200] = {0};
         memcpy(first, w, end - w < 190 ? end - w : 190);
         memmove(w + strlen(first) + 2, w, strlen(w) + 1);
         memcpy(w, first, strlen(first));
         memcpy(w + strlen(first), ", ", 2);
-        f = fopen(p, "w");
-        fputs(text, f);
-        fclose(f);
-        free(text);
     }
-    rc = lst_st_set_open(&s, dir, &err);
-    CHECK(rc != 0 && strstr(err.msg, "twice"), "duplicate: rc %d '%s'", rc, rc ? err.msg : "");
-    if (!rc) lst_st_set_close(&s);
+    write_index(dir, text);
+    free(text);
+    expect_refused(dir, "duplicate", "twice");
 }
 
 TEST(shards_pytorch_only_directory_refused) {

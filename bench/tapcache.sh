@@ -67,7 +67,7 @@ peer_ms=""
 if [ "${PEER:-1}" = 1 ] && "$PYTHON" -c "import torch" 2>/dev/null; then
     echo "tapcache: the peer's step at batch $BATCH, source 128, target 3..." >&2
     peer_ms=$(OMP_NUM_THREADS=$THREADS "$PYTHON" bench/peers/bench_torch.py --model "$MODEL" \
-        --method lst --batch "$BATCH" --src-len 128 --tgt-len 3 --steps 2 --json 2>/dev/null |
+        --method lst --batch "$BATCH" --src-len 128 --tgt-len 3 --steps 2 2>/dev/null |
         tail -n 1 | "$PYTHON" -c "import json,sys; print(json.load(sys.stdin)['step_ms_median'])" || true)
 fi
 

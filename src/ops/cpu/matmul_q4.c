@@ -95,7 +95,8 @@ void lst_q4_pack_weights_codes(void *packed, const float *W, int M, int K, const
             for (int k = k0; k < k1; k++) {
                 const int c = m < M && amax > 0.0f ? nearest(mid, W[(size_t)m * K + k] / amax) : zero;
                 int shift;
-                q[byte_at(m, k, K, &shift)] |= (uint8_t)(c << shift);
+                const size_t at = byte_at(m, k, K, &shift); /* sets shift: before it is read */
+                q[at] |= (uint8_t)(c << shift);
             }
         }
 }

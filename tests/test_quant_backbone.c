@@ -216,25 +216,18 @@ TEST(magnitude_init_from_a_packed_backbone) {
             CHECK(0, "%s", err.msg);
             return;
         }
-        /* d: float32, every block linear replaced by its dequantized values */
-        const size_t per = lst_t5_block_unpacked_floats(&d.cfg, 1);
-        float *scratch = malloc(sizeof(float) * per);
-        for (int st = 0; st < 2; st++)
-            for (int i = 0; i < (st ? d.cfg.num_decoder_layers : d.cfg.num_layers); i++) {
-                lst_t5_block_t u, *b = st ? &d.w.dec[i] : &d.w.enc[i];
-                lst_t5_block_unpacked(&q.cfg, st ? &q.w.dec[i] : &q.w.enc[i], st, &u, scratch);
-                float **dst[] = {&b->q, &b->k, &b->v, &b->o, &b->cq, &b->ck, &b->cv, &b->co,
-                                 &b->wi, &b->wi1, &b->wo};
-                float *const src[] = {u.q, u.k, u.v, u.o, u.cq, u.ck, u.cv, u.co, u.wi, u.wi1, u.wo};
-                for (int k = 0; k < 11; k++)
-                    if (*dst[k] && src[k]) {
-                        const lst_param_t *p = NULL;
-                        for (int j = 0; j < d.n_params && !p; j++)
-                            if (d.flat + d.params[j].offset == *dst[k]) p = &d.params[j];
-                        if (p) memcpy(*dst[k], src[k], sizeof(float) * p->numel);
-                    }
-            }
-        free(scratch);
+        /* d: float32, every block linear replaced by its dequantized values
+         * (through the format's own pack and unpack, not the code under test) */
+        const lst_wformat_traits_t *tr = lst_wformat(fmts[f]);
+        for (int j = 0; j < d.n_params; j++) {
+            const lst_param_t *p = &d.params[j];
+            if (!lst_t5_is_block_linear(p->name)) continue;
+            const int M = (int)p->shape[0], K = (int)p->shape[1];
+            void *P = malloc(tr->bytes(M, K));
+            tr->pack(P, d.flat + p->offset, M, K);
+            tr->unpack(d.flat + p->offset, P, M, K);
+            free(P);
+        }
         const lst_backbone_t bq = test_bb(&q), bd = test_bb(&d);
         lst_side_opts_t so = {0};
         so.mode = LST_SIDE_LADDER;

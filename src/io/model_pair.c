@@ -1,10 +1,8 @@
 /* model_pair.c: see model_pair.h. */
 #include "model_pair.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st_set_t *s,
                          lst_err_t *err) {
@@ -25,12 +23,7 @@ int lst_model_pair_check(const char *dir, const lst_t5_config_t *c, const lst_st
 }
 
 int lst_model_pair_check_dir(const char *dir, const lst_t5_config_t *c, lst_err_t *err) {
-    char p1[4200], p2[4200];
-    struct stat st;
-    if (snprintf(p1, sizeof p1, "%s/model.safetensors", dir) >= (int)sizeof p1 ||
-        snprintf(p2, sizeof p2, "%s/%s", dir, LST_ST_INDEX) >= (int)sizeof p2)
-        return lst_fail(err, "%s: path too long", dir);
-    if (stat(p1, &st) != 0 && errno == ENOENT && stat(p2, &st) != 0 && errno == ENOENT) return 0;
+    if (!lst_st_set_present(dir)) return 0;
     lst_st_set_t s;
     if (lst_st_set_open(&s, dir, err)) return -1;
     int rc = lst_model_pair_check(dir, c, &s, err);

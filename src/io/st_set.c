@@ -139,6 +139,10 @@ static int open_sharded(lst_st_set_t *s, const char *dir, lst_err_t *err) {
     return rc;
 }
 
+int lst_st_set_present(const char *dir) {
+    return exists(dir, "model.safetensors") || exists(dir, LST_ST_INDEX);
+}
+
 int lst_st_set_open(lst_st_set_t *s, const char *dir, lst_err_t *err) {
     memset(s, 0, sizeof *s);
     const int single = exists(dir, "model.safetensors");

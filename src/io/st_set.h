@@ -41,6 +41,10 @@ typedef struct {
 int lst_st_set_open(lst_st_set_t *s, const char *dir, lst_err_t *err);
 void lst_st_set_close(lst_st_set_t *s);
 
+/* 1 when dir holds weights in either form (lst_st_set_open would not fail
+ * for want of a file). */
+int lst_st_set_present(const char *dir);
+
 /* The tensor called name, and the file holding it (*file; may be NULL);
  * NULL if absent. */
 const lst_st_tensor_t *lst_st_set_find(const lst_st_set_t *s, const char *name,

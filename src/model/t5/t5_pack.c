@@ -210,27 +210,19 @@ static int pack_store(lst_t5_t *m, lst_wformat_t fmt, lin_t *lin, int nl, lst_t5
     size_t off = 0;
     for (int k = 0; k < nl; k++) {
         const float *src = *lin[k].w;
+        const size_t bytes = tr->bytes(lin[k].M, lin[k].K);
+        const lst_param_t *p = fill || fill_bytes ? param_at(m, src) : NULL;
+        if ((fill || fill_bytes) && !p) {
+            lst_fail(err, "%s: a block linear has no parameter", tr->name);
+            goto out;
+        }
         if (fill_bytes) { /* already in the format (lst quantize's file) */
-            const lst_param_t *p = param_at(m, src);
-            if (!p) {
-                lst_fail(err, "%s: a block linear has no parameter", tr->name);
-                goto out;
-            }
-            if (fill_bytes(p, store + off, tr->bytes(lin[k].M, lin[k].K), ctx, err)) goto out;
-            off += tr->bytes(lin[k].M, lin[k].K);
-            continue;
+            if (fill_bytes(p, store + off, bytes, ctx, err)) goto out;
+        } else {
+            if (fill && fill(p, tmp, ctx, err)) goto out;
+            tr->pack(store + off, fill ? tmp : src, lin[k].M, lin[k].K);
         }
-        if (fill) {
-            const lst_param_t *p = param_at(m, src);
-            if (!p) {
-                lst_fail(err, "%s: a block linear has no parameter", tr->name);
-                goto out;
-            }
-            if (fill(p, tmp, ctx, err)) goto out;
-            src = tmp;
-        }
-        tr->pack(store + off, src, lin[k].M, lin[k].K);
-        off += tr->bytes(lin[k].M, lin[k].K);
+        off += bytes;
     }
     for (int i = 0; i < m->n_params; i++) {
         if (lst_t5_is_block_linear(m->params[i].name)) continue;

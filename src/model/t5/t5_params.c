@@ -248,13 +248,18 @@ static int check_finite(const lst_param_t *p, const float *x, size_t n, lst_err_
  * than the rows in use (the tokenizer-size shrink of LST-SPEC section 1).
  * The same pass adds the tensor's file bytes to the fingerprint *fp and
  * checks that every value is finite. */
+/* Adds tensor t's file bytes, keyed by its name, to the fingerprint *fp
+ * (order-free, a sum: the streaming loads read the linears last). */
+static void add_fingerprint(uint64_t *fp, const char *name, const lst_st_tensor_t *t) {
+    *fp += XXH3_64bits_withSeed(t->data, t->nbytes, XXH3_64bits(name, strlen(name)));
+}
+
 static int read_param(const lst_st_set_t *s, const lst_param_t *p, float *dst,
                       int vocab_rows_file, uint64_t *fp, lst_err_t *err) {
     const lst_st_file_t *f = NULL;
     const lst_st_tensor_t *st = lst_st_set_find(s, p->name, &f);
     if (!st) return lst_fail(err, "tensor '%s' not found in %s", p->name, lst_st_set_path(s));
-    if (st && fp) /* order-free (a sum): the bf16 load reads the linears last */
-        *fp += XXH3_64bits_withSeed(st->data, st->nbytes, XXH3_64bits(p->name, strlen(p->name)));
+    if (fp) add_fingerprint(fp, p->name, st);
     int is_vocab = !strcmp(p->name, "shared.weight") || !strcmp(p->name, "lm_head.weight");
     int rc;
     if (!is_vocab || vocab_rows_file == p->shape[0]) {
@@ -316,7 +321,7 @@ static int fill_packed_from_file(const lst_param_t *p, void *dst, size_t n, void
                         "bytes (U8)", lst_st_set_path(s->f), p->name, lst_dtype_name(t->dtype),
                         (long long)t->shape[0], (long long)p->shape[0], (long long)p->shape[1], n);
     memcpy(dst, t->data, n);
-    *s->fp += XXH3_64bits_withSeed(t->data, t->nbytes, XXH3_64bits(p->name, strlen(p->name)));
+    add_fingerprint(s->fp, p->name, t);
     lst_st_release(f, t);
     return 0;
 }

@@ -17,7 +17,6 @@
 #include "t5.h"
 
 typedef struct {
-    const lst_st_set_t *set;
     const lst_st_entry_t *src; /* the tensors in output order */
     const lst_wformat_traits_t *tr;
     float *tmp;                /* the largest linear in float32 */
@@ -84,7 +83,7 @@ int lst_t5_quantize(const char *dir, lst_wformat_t fmt, const char *out, lst_err
             if ((size_t)e->t->numel > biggest) biggest = (size_t)e->t->numel;
         }
     }
-    quant_ctx_t q = {&set, set.by_name, tr, outs ? lst_malloc(biggest, sizeof(float), err) : NULL};
+    quant_ctx_t q = {set.by_name, tr, outs ? lst_malloc(biggest, sizeof(float), err) : NULL};
     int rc = -1;
     char path[4400];
     const char *meta[] = {LST_WEIGHT_FORMAT_KEY, tr->dtype, LST_WEIGHT_VERSION_KEY,

@@ -8,7 +8,13 @@ generators of crosscheck.py), runs `lst dump`, and compares every tensor it writ
 transformers' T5ForConditionalGeneration loaded from the same checkpoint, in float64 and float32:
   backbone  logits, taps (forward hooks on the blocks), last hidden states, loss, every gradient;
   LST       logits, loss, every side gradient, AdamW losses and parameters after the steps,
-            against hf_lst.LadderSide (T5Stack side modules beside the HF model).
+            against hf_lst.LadderSide (T5Stack side modules beside the HF model);
+  LoRA      `lst dump --method lora` (rank 2-8, random A and B, random BitFit biases) against
+            PEFT's LoraConfig(r, lora_alpha=32, target_modules=["q", "v"]) on the same model, the
+            BitFit biases (which PEFT does not have) added to transformers' linears and block
+            layer norms: logits, loss, taps, last hidden states, every A, B and bias gradient;
+  prompt    `lst dump --method prompt` (1-20 random vectors) against PEFT's PromptTuningConfig:
+            logits, loss, taps (the prompt's rows too), last hidden states, the prompt's gradient.
 Pass/fail is against float64 transformers at the tolerances of shared/golden/README.md (in
 units of the tolerance: <= 1 passes), with crosscheck.py's two rules: after{N}.* elements whose
 first gradient is below 1e-5 of the tensor's largest are excused (Adam divides by it), and a
@@ -22,8 +28,7 @@ worst error per tensor kind; exits 1 on any failure.
   bench/setup-peers.sh && make -j2
   bench/.venv-peers/bin/python bench/crosscheck_hf.py [--cases 30] [--seed 19] [--lst build/lst] [-v]
 
-LoRA and prompt tuning are not compared: `lst dump` has no mode that writes their forward or
-gradients (see bench/README.md).
+Houlsby adapters have no PEFT counterpart for T5 and are not compared here.
 """
 import argparse
 import json
@@ -34,9 +39,13 @@ import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' own deprecations, inside PEFT
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+import peft  # noqa: E402
 
 transformers.utils.logging.disable_progress_bar()
 
@@ -79,17 +88,72 @@ def draw_case(rng, k):
     return c
 
 
-def hf_backbone(d, batch_np, dtype):
-    """transformers' outputs and gradients for a batch, in lst dump's names."""
+def layer_norm_with_bias(self, x):
+    """layer_norm_in_dtype plus BitFit's additive bias where the norm has one (lst's BitFit)."""
+    y = layer_norm_in_dtype(self, x)
+    return y + self.bias if getattr(self, "bias", None) is not None else y
+
+
+def add_biases(model, W, dtype):
+    """BitFit's biases (lst's names: <linear>.bias, <block layer norm>.bias, lm_head.bias) as
+    trainable parameters of transformers' modules; returns {lst name: parameter}."""
+    out = {}
+    for name, v in W.items():
+        if not name.endswith(".bias"):
+            continue
+        mod = model.get_submodule(name[: -len(".bias")])
+        mod.bias = torch.nn.Parameter(torch.tensor(v, dtype=dtype))
+        out[name] = mod.bias
+    return out
+
+
+def attach_method(model, method, W, dtype):
+    """PEFT's LoRA or prompt tuning on model with lst's tensors W; returns the PEFT model and
+    {lst name: trainable parameter}."""
+    if method == "lora":
+        biases = add_biases(model, W, dtype)
+        r = next(v.shape[0] for n, v in W.items() if n.endswith("lora_A.weight"))
+        cfg = peft.LoraConfig(task_type=peft.TaskType.SEQ_2_SEQ_LM, r=r, lora_alpha=32, lora_dropout=0.0,
+                              target_modules=["q", "v"])
+        pm = peft.get_peft_model(model, cfg)
+        named = dict(pm.named_parameters())
+        params = dict(biases)
+        for name, v in W.items():
+            if ".lora_" in name:
+                pname = "base_model.model." + name.replace(".weight", ".default.weight")
+                named[pname].data.copy_(torch.tensor(v, dtype=dtype))
+                params[name] = named[pname]
+        for p in biases.values():
+            p.requires_grad_(True)
+        return pm, params
+    P, d = W["prompt.weight"].shape
+    cfg = peft.PromptTuningConfig(task_type=peft.TaskType.SEQ_2_SEQ_LM, num_virtual_tokens=P,
+                                  num_transformer_submodules=1)
+    pm = peft.get_peft_model(model, cfg).to(dtype)
+    emb = pm.prompt_encoder["default"].embedding.weight
+    emb.data.copy_(torch.tensor(W["prompt.weight"], dtype=dtype))
+    return pm, {"prompt.weight": emb}
+
+
+def hf_backbone(d, batch_np, dtype, method=None, W=None):
+    """transformers' outputs and gradients for a batch, in lst dump's names; with method (lora,
+    prompt), through PEFT with lst's method tensors W, the gradients of those tensors only."""
     model = transformers.T5ForConditionalGeneration.from_pretrained(d, dtype=dtype).eval()
+    base, run, params = model, model, None
+    if method:
+        run, params = attach_method(model, method, W, dtype)
+        run.eval()
     b = {k: torch.tensor(v) for k, v in batch_np.items()}
-    dec_ids = b["decoder_input_ids"] if "decoder_input_ids" in b else model._shift_right(b["labels"])
+    dec_ids = b["decoder_input_ids"] if "decoder_input_ids" in b else base._shift_right(b["labels"])
     with torch.no_grad():  # tap 0: the embedding lookup (the stacks share one module: no hook)
-        taps = {"encoder": [model.shared(b["input_ids"])], "decoder": [model.shared(dec_ids)]}
+        e0 = base.shared(b["input_ids"])
+        if method == "prompt":  # PEFT prepends the prompt to the encoder's embeddings
+            e0 = torch.cat([params["prompt.weight"][None].expand(e0.shape[0], -1, -1), e0], 1)
+        taps = {"encoder": [e0], "decoder": [base.shared(dec_ids)]}
     for stack in taps:
-        for blk in getattr(model, stack).block:
+        for blk in getattr(base, stack).block:
             blk.register_forward_hook(lambda _m, _a, out, st_=stack: taps[st_].append(out[0]))
-    o = model(**b, output_hidden_states=False)
+    o = run(**b, output_hidden_states=False)
     o.loss.backward()
     out = {"logits": o.logits, "loss": o.loss.reshape(1), "encoder_last_hidden_state": o.encoder_last_hidden_state,
            "decoder_last_hidden_state": None}
@@ -97,10 +161,44 @@ def hf_backbone(d, batch_np, dtype):
         for i, t in enumerate(ts):
             out[f"{stack}_tap.{i}"] = t
     # the decoder's final-norm output is not in Seq2SeqLMOutput: recompute it from the last tap
-    out["decoder_last_hidden_state"] = model.decoder.final_layer_norm(taps["decoder"][-1])
-    for n, p in model.named_parameters():
+    out["decoder_last_hidden_state"] = base.decoder.final_layer_norm(taps["decoder"][-1])
+    for n, p in (params or dict(model.named_parameters())).items():
         out["grad." + n] = p.grad
     return {k: v.detach().double().numpy() for k, v in out.items()}, model
+
+
+def random_method_weights(c, names, rng):
+    """Values for lst's method tensors (names: {name: shape} from a seeded lst dump): LoRA's A and
+    B both non-zero (B starts at 0 in training, which would leave A without a gradient), scaled so
+    that the update (alpha / r) x A^T B^T is a perturbation of about 0.3 on the base product's
+    O(1) outputs, as after training (larger ones compound over the layers into an ill-conditioned
+    model, where float32 transformers is as far from float64 as lst); biases and prompt vectors
+    of the scale of the model's own values."""
+    W = {}
+    for n, shape in names.items():
+        if n.endswith("lora_A.weight"):
+            W[n] = rng.normal(0, c["d_model"] ** -0.5, shape)
+        elif n.endswith("lora_B.weight"):
+            W[n] = rng.normal(0, 0.3 * shape[1] ** 0.5 / 32, shape)  # (32 / r) x A^T B^T about 0.3
+        elif n == "prompt.weight":
+            W[n] = rng.normal(0, 1.0, shape)
+        else:
+            W[n] = rng.normal(0, 0.05, shape)
+    return W
+
+
+def lst_method(lst, c, d, bpath, method, rng):
+    """lst dump --method: once seeded (for the tensors' names and shapes), once with random
+    values for every one of them; returns lst's output and the values."""
+    size = ["--lora-rank", str(c["lora_r"])] if method == "lora" else ["--prompt-len", str(c["prompt_len"])]
+    seeded, wpath, out = (os.path.join(d, f"{method}_{k}.safetensors") for k in ("seeded", "weights", "dump"))
+    args = ["--model", d, "--batch", bpath, "--method", method] + size
+    cc.run_lst(lst, args + ["--out", seeded])
+    names = {k[len("grad."):]: v.shape for k, v in st.load(seeded).items() if k.startswith("grad.")}
+    W = random_method_weights(c, names, rng)
+    st.save(wpath, {k: v.astype(np.float32) for k, v in W.items()})
+    cc.run_lst(lst, args + ["--method-weights", wpath, "--out", out])
+    return st.load(out), {k: v.astype(np.float32).astype(np.float64) for k, v in W.items()}
 
 
 def hf_lst(model, S_np, sc, batch_np, dtype):
@@ -136,17 +234,36 @@ def hf_lst(model, S_np, sc, batch_np, dtype):
     return {k: v.detach().double().numpy() for k, v in out.items()}
 
 
+def zero_grad_scale(ref):
+    """{name: scale} for the gradients that are zero in exact arithmetic: a key bias's (adding
+    q.b to every score of a row changes no softmax), whose float64 value is rounding noise below
+    1e-6 of the part's largest gradient. Their tolerance is 1e-4 of that largest gradient, as
+    1e-4 x max|grad| of the noise itself would compare noise with noise."""
+    top = max((np.abs(v).max() for n, v in ref.items() if n.startswith("grad.") and v.size), default=0.0)
+    return {n: top for n, v in ref.items()
+            if n.startswith("grad.") and n.endswith(".k.bias") and np.abs(v).max() < 1e-6 * top}
+
+
 def compare(got, ref, part, worst, ref32=None, limits=None):
     """lst's tensors (got) against transformers' (ref); records the worst ratio per kind. With
     ref32 (float32 references: transformers, the spec peer), a tensor outside the tolerance where a
     float32 reference is outside it too, and lst within 1.5x of it, is an fp32 limit (crosscheck.py's
     rule), not a failure."""
     fails = []
+    zero = zero_grad_scale(ref)
     for name in sorted(ref):
         if name not in got:
             fails.append(f"{name}: not written by lst")
             continue
         q = tol_ratio(name, got[name], ref[name])
+        if name in zero:
+            q = float(np.abs(np.asarray(got[name], np.float64) - ref[name]).max() / (1e-4 * zero[name]))
+            key = (part, "grad (zero in exact arithmetic)")
+            if not q <= worst.get(key, (-1.0, ""))[0]:
+                worst[key] = (q, name)
+            if not q <= 1.0:
+                fails.append(f"{name}: {q:.3g} x the part's tolerance (a gradient zero in exact arithmetic)")
+            continue
         if not q <= 1.0 and name.startswith("after"):  # crosscheck.py's Adam-noise excuse
             g0 = ref.get("grad." + name.split(".", 1)[1])
             if g0 is not None:
@@ -201,12 +318,26 @@ def run_case(c, lst, work):
         finally:
             modeling_t5.T5LayerNorm.forward = HF_LAYER_NORM
         results[dt] = (ref_b, ref_l)
+    # LoRA and prompt tuning (drawn after everything above, so the other parts' cases stay the same)
+    c["lora_r"], c["prompt_len"] = int(rng.choice([2, 4, 8])), int(rng.randint(1, 21))
+    got_m = {}
+    for method in ("lora", "prompt"):
+        got, W = lst_method(lst, c, d, bpath, method, rng)
+        ref = {}
+        for dt in (torch.float64, torch.float32):
+            modeling_t5.T5LayerNorm.forward = layer_norm_with_bias if dt == torch.float64 else (
+                layer_norm_with_bias if method == "lora" else HF_LAYER_NORM)
+            try:
+                ref[dt] = hf_backbone(d, batch, dt, method, W)[0]
+            finally:
+                modeling_t5.T5LayerNorm.forward = HF_LAYER_NORM
+        got_m[method] = (got, ref)
     # the spec peer in float32: a second float32 reference for the fp32-limit rule
     W32 = {k: v.float() for k, v in peer.load_model(d, torch.float32)[1].items()}
     b = peer.load_batch(bpath, pcfg)
     results["peer32"] = (peer.dump_backbone(pcfg, W32, b, True, np.float64),
                          peer.dump_lst(pcfg, W32, b, sc, {k: torch.tensor(v) for k, v in S.items()}, np.float64))
-    return got_b, got_l, results
+    return got_b, got_l, results, got_m
 
 
 def main():
@@ -235,7 +366,7 @@ def main():
           f"worst error in units of the tolerance, lst against transformers in float64 (float32)")
     for c in cases:
         try:
-            got_b, got_l, res = run_case(c, a.lst, work)
+            got_b, got_l, res, got_m = run_case(c, a.lst, work)
         except Exception as e:  # a crash of lst or of the reference fails the case
             print(f"{c['name']:7s} ERROR {str(e)[:300]}")
             failed += 1
@@ -244,6 +375,9 @@ def main():
         for part, got, i in (("backbone", got_b, 0), ("lst", got_l, 1)):
             fails += compare(got, res[torch.float64][i], part, w64, (res[torch.float32][i], res["peer32"][i]), limits)
             compare(got, res[torch.float32][i], part, w32)
+        for part, (got, ref) in got_m.items():
+            fails += compare(got, ref[torch.float64], part, w64, (ref[torch.float32],), limits)
+            compare(got, ref[torch.float32], part, w32)
         for src, dst in ((w64, worst64), (w32, worst32)):
             for key, v in src.items():
                 if not v[0] <= dst.get(key, (-1.0, ""))[0]:
@@ -253,7 +387,7 @@ def main():
         m64 = max(v[0] for v in w64.values())
         m32 = max(v[0] for v in w32.values())
         status = "FAIL" if fails else "fp32-limit" if limits else "ok"
-        print(f"{c['name']:7s} {status:10s} {m64:8.4f} ({m32:8.4f})  {cc.describe(c)}")
+        print(f"{c['name']:7s} {status:10s} {m64:8.4f} ({m32:8.4f})  {cc.describe(c)} lora-r{c['lora_r']} prompt{c['prompt_len']}")
         for f in (fails + limits)[:8]:
             print("    " + f)
     print(f"\n{'part':9s} {'tensor kind':19s} {'worst fp64':>10s} {'worst fp32':>10s}  where (fp64)")

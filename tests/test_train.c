@@ -479,6 +479,16 @@ TEST(train_baseline_methods_end_to_end) {
         rc = lst_test_run(&log, "predict --run %s < %s", run, tmp("valid.jsonl"));
         CHECK(rc == 0, "%s predict: %s", methods[i], log ? log : "");
         free(log);
+        if (side) continue;
+        /* the trained tensors are what lst dump --method reads (the PEFT cross-check) */
+        const char *size = !strcmp(methods[i], "prompt") ? "--prompt-len 4"
+                           : !strcmp(methods[i], "lora") ? "--lora-rank 4" : "";
+        rc = lst_test_run(&log, "dump --model %s --vocab 32100 --batch "
+                          "tests/data/t5-tiny-relu/batch.safetensors --method %s %s "
+                          "--method-weights %s --no-grad --out %s/dump.safetensors",
+                          tmp("tiny"), methods[i], size, path, run);
+        CHECK(rc == 0, "%s: dump of tuned.safetensors: %s", methods[i], log ? log : "");
+        free(log);
     }
     /* exact resume with a method's additions */
     char cut[600], full[600];

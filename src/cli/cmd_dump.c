@@ -9,6 +9,7 @@
 #include "../io/safetensors.h"
 #include "../train/side_config.h"
 #include "../model/side.h"
+#include "../model/t5/peft.h"
 #include "../model/t5/t5_backbone.h" /* the backbone dump is T5's (its taps, its tensor names) */
 #include "../train/adamw.h"
 #include "cli.h"
@@ -165,6 +166,100 @@ done:
     return rc;
 }
 
+/* The backbone part of dump (plain, or with a backbone method's tensors):
+ * logits [B, Td, V], loss, taps [B, Te, d] (Te: the prompt's rows too) and
+ * [B, Td, d], last hidden states, a gradient per trainable parameter. */
+static int dump_backbone(lst_t5_t *m, const lst_batch_t *b, int want_grad, const char *out_path,
+                         lst_err_t *err) {
+    lst_t5_acts_t acts = {0};
+    float *grads = NULL;
+    outlist_t out = {0};
+    int rc = -1;
+    want_grad = want_grad && b->labels;
+    if (lst_t5_acts_alloc(&acts, m, b->B, b->Ts, b->Td, want_grad, err)) goto done;
+    float loss = (float)lst_t5_forward(m, b, &acts, NULL);
+    if (want_grad) {
+        grads = lst_calloc(m->n_trainable_floats ? m->n_trainable_floats : 1, sizeof(float), err);
+        if (!grads || lst_t5_backward(m, b, &acts, NULL, grads, err)) goto done;
+    }
+    const lst_t5_config_t *c = &m->cfg;
+    const int d = c->d_model, Te = lst_t5_enc_len(m, b->Ts);
+    char name[256];
+    int64_t sh[3] = {b->B, b->Td, m->vocab}, one = 1;
+    int bad = out_add(&out, "logits", acts.logits, 3, sh);
+    if (b->labels) bad |= out_add(&out, "loss", &loss, 1, &one);
+    int64_t se[3] = {b->B, Te, d}, sd[3] = {b->B, b->Td, d};
+    for (int i = 0; i <= c->num_layers; i++) {
+        snprintf(name, sizeof name, "encoder_tap.%d", i);
+        bad |= out_add(&out, name, acts.enc_taps + (size_t)i * b->B * Te * d, 3, se);
+    }
+    for (int i = 0; i <= c->num_decoder_layers; i++) {
+        snprintf(name, sizeof name, "decoder_tap.%d", i);
+        bad |= out_add(&out, name, acts.dec_taps + (size_t)i * b->B * b->Td * d, 3, sd);
+    }
+    bad |= out_add(&out, "encoder_last_hidden_state", acts.enc_out, 3, se);
+    bad |= out_add(&out, "decoder_last_hidden_state", acts.dec_out, 3, sd);
+    /* trainable parameters come first in the table, frozen ones have no gradient */
+    for (int i = 0; grads && i < m->n_params && m->params[i].trainable; i++) {
+        const lst_param_t *p = &m->params[i];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        bad |= out_add(&out, name, grads + p->offset, p->ndim, p->shape);
+    }
+    if (bad) {
+        lst_fail(err, "out of memory listing outputs");
+        goto done;
+    }
+    rc = lst_st_write(out_path, out.t, out.n, err);
+done:
+    out_free(&out);
+    free(grads);
+    lst_t5_acts_free(&acts);
+    return rc;
+}
+
+/* A checkpoint with a backbone method's tensors: seeded as lst train
+ * seeds them, then the values of `weights` where given. */
+static int load_method(lst_t5_t *m, const char *dir, int vocab, const lst_method_t *meth,
+                       const char *weights, int64_t seed, lst_err_t *err) {
+    lst_t5_config_t cfg;
+    lst_t5_ext_t ext;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (lst_t5_config_load(&cfg, path, err) || lst_method_ext(meth, 0, &cfg, &ext, err) ||
+        lst_t5_load_ext(m, dir, vocab, &ext, err))
+        return -1;
+    lst_t5_ext_init(m, (uint64_t)seed);
+    return weights ? lst_t5_load_method_weights(m, weights, err) : 0;
+}
+
+/* The method options of dump: 0, or 2 after printing what is wrong. */
+static int method_opts(const lst_opt_t *opts, int n, lst_method_t *meth) {
+    const char *v = lst_opt(opts, n, "method");
+    if (!v) {
+        static const char *const only[] = {"method-weights", "lora-rank", "prompt-len", "adapter-dim"};
+        for (int i = 0; i < 4; i++)
+            if (lst_opt(opts, n, only[i])) {
+                fprintf(stderr, "lst dump: --%s needs --method\n", only[i]);
+                return 2;
+            }
+        return 0;
+    }
+    if (lst_opt_method_known("dump", "--method", v)) return 2;
+    if (!lst_method_is_backbone(v) || lst_opt(opts, n, "side-config")) {
+        fprintf(stderr, "lst dump: --method takes a backbone method (full, adapters, lora, bitfit, "
+                        "prompt); a side network's dump is --side-config\n");
+        return 2;
+    }
+    lst_method_default(meth, v);
+    if (lst_opt_method_check("dump", opts, n, v)) return 2;
+    const char *sizes[3] = {"adapter-dim", "lora-rank", "prompt-len"};
+    int *dst[3] = {&meth->adapter_dim, &meth->lora_rank, &meth->prompt_len};
+    for (int i = 0; i < 3; i++)
+        if ((v = lst_opt(opts, n, sizes[i])) && lst_opt_i32("dump", sizes[i], v, 1, 1000000, dst[i]))
+            return 2;
+    return 0;
+}
+
 int lst_cmd_dump(int argc, char **argv) {
     lst_opt_t opts[] = {
         {"model", 0, 1, "checkpoint directory (config.json + model.safetensors)", NULL},
@@ -173,9 +268,19 @@ int lst_cmd_dump(int argc, char **argv) {
         {"no-grad", 1, 0, "forward only: skip the gradients", NULL},
         {"side", 0, 0, "LST: side network weights (.safetensors)", NULL},
         {"side-config", 0, 0, "LST: side network JSON (r, kept layers, gate_T, init, adamw)", NULL},
-        {"seed", 0, 0, "LST: seed of the ladder initialisation (default 0)", NULL},
+        {"seed", 0, 0, "LST: seed of the ladder initialisation; --method: of the added tensors "
+                       "(default 0)", NULL},
         {"backbone-dtype", 0, 0, "frozen backbone: fp32 (default), bf16, int8 or q4 (LST, or the "
                                  "plain forward with --no-grad)", NULL},
+        {"method", 0, 0, "a backbone method's forward and gradients: full, adapters, lora, bitfit "
+                         "or prompt", NULL},
+        {"method-weights", 0, 0, "--method: its tensors (.safetensors, e.g. a run's "
+                                 "tuned.safetensors; default: seeded as lst train does)", NULL},
+        {"lora-rank", 0, 0, "lora: rank (default 32)", NULL},
+        {"prompt-len", 0, 0, "prompt: vectors (default 100)", NULL},
+        {"adapter-dim", 0, 0, "adapters: hidden size (default d_model/16)", NULL},
+        {"vocab", 0, 0, "keep the first N rows of the embedding and LM head, as lst train does "
+                        "for a tokenizer of N pieces (default: the checkpoint's rows)", NULL},
     };
     const int n_opts = sizeof opts / sizeof opts[0];
     int rc = lst_args_parse("dump", "--model DIR --batch FILE --out FILE", opts, n_opts,
@@ -188,9 +293,14 @@ int lst_cmd_dump(int argc, char **argv) {
         lst_cli_error("dump", "--side needs --side-config (r and kept layers)");
         return 2;
     }
+    lst_method_t meth = {{0}};
+    if (method_opts(opts, n_opts, &meth)) return 2;
     int64_t seed = 0;
     const char *sv = lst_opt(opts, n_opts, "seed");
     if (sv && lst_opt_i64("dump", "seed", sv, 0, 0x7fffffff, &seed)) return 2;
+    int vocab = 0;
+    const char *vv = lst_opt(opts, n_opts, "vocab");
+    if (vv && lst_opt_i32("dump", "vocab", vv, 1, 0x7fffffff, &vocab)) return 2;
     lst_wformat_t dtype = LST_WF_F32;
     const char *dv = lst_opt(opts, n_opts, "backbone-dtype");
     if (dv && lst_opt_dtype("dump", dv, &dtype)) return 2;
@@ -203,11 +313,16 @@ int lst_cmd_dump(int argc, char **argv) {
     lst_err_t err = {{0}};
     lst_t5_t m = {0};
     lst_batch_file_t bf = {0};
-    lst_t5_acts_t acts = {0};
-    float *grads = NULL;
-    outlist_t out = {0};
     int status = 1;
-    if (lst_t5_load(&m, lst_opt(opts, n_opts, "model"), 0, &err)) goto fail;
+    const char *dir = lst_opt(opts, n_opts, "model");
+    if (meth.name[0] ? load_method(&m, dir, vocab, &meth, lst_opt(opts, n_opts, "method-weights"),
+                                   seed, &err)
+                     : lst_t5_load(&m, dir, vocab, &err))
+        goto fail;
+    if (vocab > m.vocab) {
+        lst_fail(&err, "--vocab %d: %s has %d rows", vocab, dir, m.vocab);
+        goto fail;
+    }
     if (lst_batch_load(&bf, lst_opt(opts, n_opts, "batch"), m.cfg.decoder_start_token_id, &err))
         goto fail;
     const lst_batch_t *b = &bf.view;
@@ -225,48 +340,11 @@ int lst_cmd_dump(int argc, char **argv) {
         goto fail;
     }
     if (dtype != LST_WF_F32 && lst_t5_freeze(&m, dtype, &err)) goto fail;
-    int want_grad = !lst_opt(opts, n_opts, "no-grad") && b->labels;
-    if (lst_t5_acts_alloc(&acts, &m, b->B, b->Ts, b->Td, want_grad, &err)) goto fail;
-    float loss = (float)lst_t5_forward(&m, b, &acts, NULL);
-    if (want_grad) {
-        grads = lst_calloc(m.n_floats, sizeof(float), &err);
-        if (!grads || lst_t5_backward(&m, b, &acts, NULL, grads, &err)) goto fail;
-    }
-
-    const lst_t5_config_t *c = &m.cfg;
-    const int d = c->d_model;
-    char name[256];
-    int64_t sh[3] = {b->B, b->Td, m.vocab};
-    int bad = out_add(&out, "logits", acts.logits, 3, sh);
-    int64_t one = 1;
-    if (b->labels) bad |= out_add(&out, "loss", &loss, 1, &one);
-    int64_t se[3] = {b->B, b->Ts, d}, sd[3] = {b->B, b->Td, d};
-    for (int i = 0; i <= c->num_layers; i++) {
-        snprintf(name, sizeof name, "encoder_tap.%d", i);
-        bad |= out_add(&out, name, acts.enc_taps + (size_t)i * b->B * b->Ts * d, 3, se);
-    }
-    for (int i = 0; i <= c->num_decoder_layers; i++) {
-        snprintf(name, sizeof name, "decoder_tap.%d", i);
-        bad |= out_add(&out, name, acts.dec_taps + (size_t)i * b->B * b->Td * d, 3, sd);
-    }
-    bad |= out_add(&out, "encoder_last_hidden_state", acts.enc_out, 3, se);
-    bad |= out_add(&out, "decoder_last_hidden_state", acts.dec_out, 3, sd);
-    for (int i = 0; grads && i < m.n_params; i++) {
-        const lst_param_t *p = &m.params[i];
-        snprintf(name, sizeof name, "grad.%s", p->name);
-        bad |= out_add(&out, name, grads + p->offset, p->ndim, p->shape);
-    }
-    if (bad) {
-        lst_fail(&err, "out of memory listing outputs");
+    if (dump_backbone(&m, b, !lst_opt(opts, n_opts, "no-grad"), lst_opt(opts, n_opts, "out"), &err))
         goto fail;
-    }
-    if (lst_st_write(lst_opt(opts, n_opts, "out"), out.t, out.n, &err)) goto fail;
     status = 0;
 fail:
     if (status) lst_cli_error("dump", err.msg);
-    out_free(&out);
-    free(grads);
-    lst_t5_acts_free(&acts);
     lst_batch_free(&bf);
     lst_t5_free(&m);
     return status;

@@ -8,6 +8,7 @@
 
 #include "../../core/rng.h"
 #include "../../core/streams.h"
+#include "../../io/safetensors.h"
 
 int lst_method_is_backbone(const char *name) {
     const lst_method_info_t *info = lst_method_info(name);
@@ -75,4 +76,27 @@ void lst_t5_ext_init(lst_t5_t *m, uint64_t seed) {
         if (p->ext < 1 || p->ext > lst_t5_n_parts) continue;
         lst_t5_parts[p->ext - 1]->init(p, m->flat + p->offset, m, &r);
     }
+}
+
+int lst_t5_load_method_weights(lst_t5_t *m, const char *path, lst_err_t *err) {
+    lst_st_file_t f = {0};
+    if (lst_st_open(&f, path, err)) return -1;
+    int rc = 0;
+    for (int i = 0; i < m->n_params && !rc; i++) {
+        const lst_param_t *p = &m->params[i];
+        const int need = p->ext > 0; /* an added tensor: no value in the checkpoint */
+        if (!need && !(p->trainable && lst_st_find(&f, p->name))) continue;
+        rc = lst_st_read_f32(&f, p->name, p->ndim, p->shape, m->flat + p->offset, err);
+    }
+    /* a tensor the method does not have: another method's, or another rank's */
+    for (int i = 0; i < f.n && !rc; i++) {
+        const lst_st_tensor_t *t = &f.tensors[i];
+        const int k = lst_layout_find(m->params, m->n_params, t->name);
+        if (k < 0 || !m->params[k].trainable)
+            rc = lst_fail(err, "%s: tensor '%s' is not a trained parameter of this method", path,
+                          t->name);
+    }
+    lst_st_close(&f);
+    if (rc) return lst_fail_ctx(err, "method weights");
+    return 0;
 }

@@ -38,4 +38,11 @@ void lst_t5_ext_mark(lst_param_t *p, int n, const lst_t5_config_t *c, const lst_
  * prompt_len rows of the (loaded) vocabulary embedding. Philox(seed). */
 void lst_t5_ext_init(lst_t5_t *m, uint64_t seed);
 
+/* Reads the method's trained values from a .safetensors file (a run's
+ * tuned.safetensors, or tensors a cross-check chose): every added tensor
+ * (LoRA A and B, biases, adapters, the prompt) must be there with its
+ * shape, a trainable backbone tensor is read where present, and a tensor
+ * that is not a trainable parameter of m is an error naming it. */
+int lst_t5_load_method_weights(lst_t5_t *m, const char *path, lst_err_t *err);
+
 #endif

@@ -171,9 +171,10 @@ def random_method_weights(c, names, rng):
     """Values for lst's method tensors (names: {name: shape} from a seeded lst dump): LoRA's A and
     B both non-zero (B starts at 0 in training, which would leave A without a gradient), scaled so
     that the update (alpha / r) x A^T B^T is a perturbation of about 0.3 on the base product's
-    O(1) outputs, as after training (larger ones compound over the layers into an ill-conditioned
-    model, where float32 transformers is as far from float64 as lst); biases and prompt vectors
-    of the scale of the model's own values."""
+    O(1) outputs, as after training (with updates several times the base product, pre-activations
+    land within float32 rounding of a ReLU's kink, and a unit on the other side of it changes the
+    gradients below: bench/README.md); biases and prompt vectors of the scale of the model's own
+    values."""
     W = {}
     for n, shape in names.items():
         if n.endswith("lora_A.weight"):

@@ -436,6 +436,85 @@ static const char *base_args(const char *method) {
     return a;
 }
 
+/* A tensor of file b with a's name mapped by prefix/suffix edits: same shape. */
+static int same_shape(const lst_st_tensor_t *a, const lst_st_tensor_t *b) {
+    if (!a || !b || a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
+/* The PEFT export of a lora or prompt run against PEFT's documented layout
+ * (adapter_config.json keys; adapter_model.safetensors: base_model.model.<HF
+ * module>.lora_{A,B}.weight, or prompt_embeddings [P, d]) and against the
+ * run's own tuned.safetensors; lora's biases beside it, in HF names. */
+static void check_peft_export(const char *run, const char *method) {
+    char path[800];
+    lst_err_t err;
+    snprintf(path, sizeof path, "%s/adapter_config.json", run);
+    char *cfgtext = lst_read_file(path, 1 << 20, NULL, &err);
+    cJSON *cfg = cfgtext ? cJSON_Parse(cfgtext) : NULL;
+    free(cfgtext);
+    CHECK(cfg, "%s: adapter_config.json: %s", method, err.msg);
+    if (!cfg) return;
+    const int lora = !strcmp(method, "lora");
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(cfg, "peft_type");
+    const cJSON *tt = cJSON_GetObjectItemCaseSensitive(cfg, "task_type");
+    CHECK(cJSON_IsString(pt) && !strcmp(pt->valuestring, lora ? "LORA" : "PROMPT_TUNING") &&
+              cJSON_IsString(tt) && !strcmp(tt->valuestring, "SEQ_2_SEQ_LM"),
+          "%s: peft_type / task_type", method);
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(cfg, lora ? "r" : "num_virtual_tokens");
+    CHECK(cJSON_IsNumber(size) && size->valueint == 4, "%s: adapter size", method);
+    if (lora) {
+        const cJSON *tm = cJSON_GetObjectItemCaseSensitive(cfg, "target_modules");
+        const cJSON *al = cJSON_GetObjectItemCaseSensitive(cfg, "lora_alpha");
+        CHECK(cJSON_GetArraySize(tm) == 2 && !strcmp(cJSON_GetArrayItem(tm, 0)->valuestring, "q") &&
+                  !strcmp(cJSON_GetArrayItem(tm, 1)->valuestring, "v") && cJSON_IsNumber(al) &&
+                  al->valueint == 32,
+              "lora: target_modules / lora_alpha");
+    }
+    cJSON_Delete(cfg);
+    lst_st_file_t tuned = {0}, ad = {0}, bias = {0};
+    snprintf(path, sizeof path, "%s/tuned.safetensors", run);
+    CHECK(lst_st_open(&tuned, path, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", run);
+    CHECK(lst_st_open(&ad, path, &err) == 0, "%s", err.msg);
+    CHECK(lst_st_meta(&tuned, "lst_method") && !strcmp(lst_st_meta(&tuned, "lst_method"), method) &&
+              lst_st_meta(&tuned, "backbone_weights_xxh3") &&
+              lst_st_meta(&tuned, lora ? "lora_rank" : "prompt_len") &&
+              !strcmp(lst_st_meta(&tuned, lora ? "lora_rank" : "prompt_len"), "4"),
+          "%s: tuned.safetensors metadata", method);
+    if (!lora) {
+        const lst_st_tensor_t *pe = lst_st_find(&ad, "prompt_embeddings");
+        CHECK(ad.n == 1 && same_shape(pe, lst_st_find(&tuned, "prompt.weight")),
+              "prompt: adapter_model.safetensors is not one prompt_embeddings of the prompt's shape");
+    } else {
+        snprintf(path, sizeof path, "%s/bitfit_biases.safetensors", run);
+        CHECK(lst_st_open(&bias, path, &err) == 0, "%s", err.msg);
+        int n_lora = 0, n_bias = 0;
+        for (int i = 0; i < tuned.n; i++) {
+            const lst_st_tensor_t *t = &tuned.tensors[i];
+            char peft[400];
+            snprintf(peft, sizeof peft, "base_model.model.%s", t->name);
+            if (strstr(t->name, ".lora_")) {
+                n_lora++;
+                CHECK(same_shape(t, lst_st_find(&ad, peft)), "lora: %s missing from the adapter", peft);
+            } else {
+                n_bias++;
+                CHECK(strstr(t->name, ".bias") && same_shape(t, lst_st_find(&bias, t->name)),
+                      "lora: %s missing from bitfit_biases.safetensors", t->name);
+            }
+        }
+        /* t5-tiny: 4 encoder attentions + 4 x 2 decoder ones, each q and v, A and B */
+        CHECK(ad.n == n_lora && n_lora == (4 + 2 * 4) * 2 * 2 && bias.n == n_bias && n_bias > 0,
+              "lora: %d adapter tensors for %d LoRA tensors, %d biases for %d", ad.n, n_lora, bias.n,
+              n_bias);
+    }
+    lst_st_close(&tuned);
+    lst_st_close(&ad);
+    lst_st_close(&bias);
+}
+
 TEST(train_baseline_methods_end_to_end) {
     if (!setup()) return;
     const char *methods[] = {"full", "adapters", "lora", "bitfit", "prompt", "side-tuning",
@@ -479,7 +558,20 @@ TEST(train_baseline_methods_end_to_end) {
         rc = lst_test_run(&log, "predict --run %s < %s", run, tmp("valid.jsonl"));
         CHECK(rc == 0, "%s predict: %s", methods[i], log ? log : "");
         free(log);
-        if (side) continue;
+        if (side) {
+            snprintf(path, sizeof path, "%s/side.safetensors", run);
+            lst_st_file_t sf = {0};
+            CHECK(lst_st_open(&sf, path, &err) == 0, "%s", err.msg);
+            const char *r = lst_st_meta(&sf, "r"), *el = lst_st_meta(&sf, "encoder_side_layers");
+            const char *mode = lst_st_meta(&sf, "side_mode"), *gt = lst_st_meta(&sf, "gate_T");
+            CHECK(r && !strcmp(r, "4") && el && el[0] == '[' && gt && !strcmp(gt, "0.1") && mode &&
+                      lst_st_meta(&sf, "backbone_config_xxh3"),
+                  "%s: side.safetensors is not self-describing (r %s, layers %s, gate_T %s)",
+                  methods[i], r ? r : "-", el ? el : "-", gt ? gt : "-");
+            lst_st_close(&sf);
+            continue;
+        }
+        if (i == 2 || i == 4) check_peft_export(run, methods[i]);
         /* the trained tensors are what lst dump --method reads (the PEFT cross-check) */
         const char *size = !strcmp(methods[i], "prompt") ? "--prompt-len 4"
                            : !strcmp(methods[i], "lora") ? "--lora-rank 4" : "";

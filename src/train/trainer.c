@@ -24,6 +24,7 @@
 #include "dist.h"
 #include "evaluate.h"
 #include "metrics.h"
+#include "export.h"
 #include "rundir.h"
 #include "schedule.h"
 #include "tapcache_run.h"
@@ -576,11 +577,9 @@ static char *metrics_text(const run_t *R, const lst_metrics_t *bv, const lst_met
 static int finish(run_t *R, lst_err_t *err) {
     const lst_train_opts_t *o = R->o;
     lst_tuner_t *tu = &R->tu;
-    char path[LST_PATH_MAX + 64];
     lst_tuner_release(tu);
     memcpy(tu->flat, R->best, sizeof(float) * tu->n_floats);
-    lst_rundir_path(path, o->out, lst_rundir_trained_name(tu->backbone));
-    if (lst_layout_save(path, tu->params, tu->n_params, tu->flat, err)) return -1;
+    if (lst_export_trained(o->out, o, tu, err)) return -1;
     lst_metrics_t bv, bt;
     const lst_side_t *sp = lst_tuner_side(tu);
     if (lst_evaluate_tc(&tu->bb, sp, R->tok, &R->data.val, R->data.task, o->gen_test, o->eval_batch,

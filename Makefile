@@ -13,7 +13,8 @@ OPT      ?= -O2 -fvect-cost-model=dynamic
 # no batch rows, {B, Ts, Td, ...} a batch that is not a share of a larger one
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -fno-math-errno -Wall -Wextra -Wno-unused-parameter \
             -Wno-missing-field-initializers \
-            -I/usr/include/x86_64-linux-gnu -Iinclude -fopenmp $(SANFLAGS)
+            -I/usr/include/x86_64-linux-gnu -Iinclude -fopenmp $(SANFLAGS) \
+            -DLST_SOURCE_DIR='"$(CURDIR)"'   # the bundled tokenizer and GLUE data (src/cli/bundled.c)
 CXXFLAGS += $(OPT) -g -std=c++17 -Wall -Wextra $(SANFLAGS)
 LDLIBS   += -lopenblas -lcjson -lxxhash -lsentencepiece -lstdc++ -lm -fopenmp $(SANFLAGS)
 

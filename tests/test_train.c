@@ -645,3 +645,39 @@ TEST(train_bf16_backbone) {
     CHECK(rc == 2 && log && strstr(log, "fp16"), "fp16: %d %s", rc, log ? log : "");
     free(log);
 }
+
+/* The tokenizer belongs to the model: run from another directory with no
+ * --spm, training finds the model's own spiece.model when its directory has
+ * one, else the bundled T5 tokenizer (found from the binary, not the
+ * current directory); run.json records which. */
+TEST(train_finds_its_tokenizer_from_any_directory) {
+    if (!setup()) return;
+    char bin[4096], cmd[12000], path[800];
+    CHECK(realpath(lst_test_bin(), bin) != NULL, "realpath %s", lst_test_bin());
+    const char *where = tmp("elsewhere");
+    snprintf(cmd, sizeof cmd, "mkdir -p %s %s && cp %s/config.json %s/model.safetensors %s/ && "
+             "cp data/t5/spiece.model %s/", where, tmp("tiny_own"), tmp("tiny"), tmp("tiny"),
+             tmp("tiny_own"), tmp("tiny_own"));
+    CHECK(system(cmd) == 0, "%s", cmd);
+    const char *models[2] = {"tiny", "tiny_own"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "cd %s && %s train --model ../%s --task custom --train ../train.jsonl "
+                 "--valid ../valid.jsonl --max-steps 1 --batch 8 --quiet --out run_%s > log_%s 2>&1",
+                 where, bin, models[k], models[k], models[k]);
+        CHECK(system(cmd) == 0, "train from %s with %s failed (see %s/log_%s)", where, models[k], where,
+              models[k]);
+        snprintf(path, sizeof path, "%s/run_%s/run.json", where, models[k]);
+        lst_err_t err;
+        char *text = lst_read_file(path, 1 << 20, NULL, &err);
+        cJSON *j = text ? cJSON_Parse(text) : NULL;
+        const cJSON *spm = cJSON_GetObjectItemCaseSensitive(j, "spm");
+        const char *s = cJSON_IsString(spm) ? spm->valuestring : "";
+        char want[200];
+        snprintf(want, sizeof want, "%s/spiece.model", k ? "/tiny_own" : "/data/t5");
+        const size_t n = strlen(s), w = strlen(want);
+        CHECK(n > w && !strcmp(s + n - w, want) && !strstr(s, "elsewhere"),
+              "%s: the tokenizer used is '%s', wanted one ending in %s", models[k], s, want);
+        cJSON_Delete(j);
+        free(text);
+    }
+}

@@ -32,11 +32,9 @@ static int parse_task(const char *cmd, const lst_opt_t *opts, int n, int with_st
         return 2;
     }
     snprintf(o->task, sizeof o->task, "%s", task);
-    if (snprintf(o->data, sizeof o->data, "%s", data ? data : "data/glue") >= (int)sizeof o->data ||
-        snprintf(o->spm, sizeof o->spm, "%s", spm ? spm : "data/t5/spiece.model") >= (int)sizeof o->spm) {
-        fprintf(stderr, "lst %s: a path is too long\n", cmd);
+    if (lst_cli_glue_dir(cmd, data, o->data, sizeof o->data) ||
+        lst_cli_tokenizer(cmd, spm, o->model, o->spm, sizeof o->spm))
         return 2;
-    }
     o->max_src = 128;
     if (msl && lst_opt_i32(cmd, "max-source-length", msl, 2, 100000, &o->max_src)) return 2;
     if (dt && lst_opt_tap_dtype(cmd, dt, &o->tc_dtype)) return 2;
@@ -62,8 +60,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, int with_steps,
         {"json", 1, 0, "one JSON object", NULL},
         {"cached-taps", 1, 0, "bench, LST: time the step with its taps given, as a tap cache does", NULL},
         {"task", 0, 0, "plan, LST: also the tap cache's size for a GLUE task's splits", NULL},
-        {"data", 0, 0, "plan: GLUE data directory (default data/glue)", NULL},
-        {"spm", 0, 0, "plan: SentencePiece model (default data/t5/spiece.model)", NULL},
+        {"data", 0, 0, "plan: GLUE data directory (default: the bundled data/glue)", NULL},
+        {"spm", 0, 0, "plan: SentencePiece model (default: the model directory's spiece.model, "
+                      "else the bundled T5 one)", NULL},
         {"max-source-length", 0, 0, "plan: source tokens incl. EOS (default 128)", NULL},
         {"tap-cache-dtype", 0, 0, "plan: f32 (default), bf16 or f16", NULL},
     };

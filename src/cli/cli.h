@@ -104,6 +104,17 @@ int lst_opt_method_check(const char *cmd, const lst_opt_t *opts, int n, const ch
  * '<v>' (the methods)" and returns 2. */
 int lst_opt_method_known(const char *cmd, const char *what, const char *v);
 
+/* A file lst ships (rel: "t5/spiece.model", "glue") found from the binary's
+ * location (bundled.c); 0 with its path in out, -1 when none exists. */
+int lst_cli_bundled(const char *rel, char *out, size_t cap);
+/* The tokenizer to use: given (--spm), else <model>/spiece.model when the
+ * model directory has one, else the bundled T5 tokenizer. 0, or 2 after
+ * printing "lst <cmd>: ..." (none found, or a path too long). */
+int lst_cli_tokenizer(const char *cmd, const char *given, const char *model, char *out, size_t cap);
+/* The GLUE directory: given (--data), else the bundled one, else
+ * "data/glue" (its loader names it when a GLUE task needs it). 0 or 2. */
+int lst_cli_glue_dir(const char *cmd, const char *given, char *out, size_t cap);
+
 /* Before anything else in main: on AMD Zen 4, re-executes the program with
  * OPENBLAS_CORETYPE=Haswell (blas_core.c); returns otherwise. */
 void lst_cli_blas_core(char **argv);

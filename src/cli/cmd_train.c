@@ -43,11 +43,13 @@ static int parse_method(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
 
 static int parse_paths(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
     const char *data = lst_opt(opts, n, "data"), *spm = lst_opt(opts, n, "spm");
-    if (copy_opt(o->model, sizeof o->model, lst_opt(opts, n, "model")) ||
+    const char *model = lst_opt(opts, n, "model");
+    if (lst_cli_glue_dir("train", data, o->data, sizeof o->data) ||
+        lst_cli_tokenizer("train", spm, model, o->spm, sizeof o->spm))
+        return 2;
+    if (copy_opt(o->model, sizeof o->model, model) ||
         copy_opt(o->task, sizeof o->task, lst_opt(opts, n, "task")) ||
         copy_opt(o->out, sizeof o->out, lst_opt(opts, n, "out")) ||
-        copy_opt(o->data, sizeof o->data, data ? data : "data/glue") ||
-        copy_opt(o->spm, sizeof o->spm, spm ? spm : "data/t5/spiece.model") ||
         copy_opt(o->train_file, sizeof o->train_file, lst_opt(opts, n, "train")) ||
         copy_opt(o->valid_file, sizeof o->valid_file, lst_opt(opts, n, "valid")) ||
         copy_opt(o->test_file, sizeof o->test_file, lst_opt(opts, n, "test"))) {
@@ -157,11 +159,12 @@ int lst_cmd_train(int argc, char **argv) {
     lst_opt_t opts[] = {
         {"model", 0, 0, "backbone checkpoint directory (config.json + model.safetensors)", NULL},
         {"task", 0, 0, "cola, sst2, mrpc, qqp, mnli, qnli, rte, stsb, or custom", NULL},
-        {"data", 0, 0, "GLUE data directory (default data/glue)", NULL},
+        {"data", 0, 0, "GLUE data directory (default: the bundled data/glue)", NULL},
         {"train", 0, 0, "custom data: training .tsv/.jsonl (source, target)", NULL},
         {"valid", 0, 0, "custom data: validation file", NULL},
         {"test", 0, 0, "custom data: test file (optional)", NULL},
-        {"spm", 0, 0, "SentencePiece model (default data/t5/spiece.model)", NULL},
+        {"spm", 0, 0, "SentencePiece model (default: the model directory's spiece.model, else "
+                      "the bundled T5 one)", NULL},
         {"out", 0, 0, "run directory", NULL},
         {"resume", 0, 0, "RUNDIR: continue an interrupted run", NULL},
         {"method", 0, 0, "lst (default), side-tuning, compression, full, adapters, lora, bitfit, prompt", NULL},

@@ -91,8 +91,8 @@ static char *metrics_core(const char *run) {
     char p[700];
     snprintf(p, sizeof p, "%s/metrics.json", run);
     char *t = slurp(p, NULL);
-    const char *cut[] = {"\"peak_rss_mib\"", "\"wall_s\"", "\"step_ms_median\""};
-    for (int i = 0; t && i < 3; i++) {
+    const char *cut[] = {"\"peak_rss_mib\"", "\"wall_s\"", "\"step_ms_median\"", "\"finished_utc\""};
+    for (int i = 0; t && i < 4; i++) {
         char *q = strstr(t, cut[i]);
         if (q) {
             char *e = strchr(q, '\n');

@@ -69,8 +69,8 @@ static char *metrics_core(const char *run) {
         CHECK(0, "%s", err.msg);
         return NULL;
     }
-    const char *cut[] = {"\"peak_rss_mib\"", "\"wall_s\"", "\"step_ms_median\""};
-    for (int i = 0; i < 3; i++) {
+    const char *cut[] = {"\"peak_rss_mib\"", "\"wall_s\"", "\"step_ms_median\"", "\"finished_utc\""};
+    for (int i = 0; i < 4; i++) {
         char *q = strstr(t, cut[i]);
         if (q) {
             char *e = strchr(q, '\n');
@@ -646,6 +646,32 @@ TEST(train_bf16_backbone) {
     free(log);
 }
 
+/* run.json and metrics.json say which lst wrote them (lst --version's
+ * version and commit) and when. */
+static void check_version_stamps(const cJSON *run, const char *where) {
+    char *log = NULL;
+    int rc = lst_test_run(&log, "--version");
+    char version[64] = "", commit[64] = "";
+    CHECK(rc == 0 && log && sscanf(log, "lst %63s (commit %63[^)])", version, commit) == 2,
+          "lst --version: %d %s", rc, log ? log : "");
+    free(log);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(run, "lst_version");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(run, "lst_commit");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(run, "started_utc");
+    CHECK(cJSON_IsString(v) && !strcmp(v->valuestring, version) && cJSON_IsString(c) &&
+              !strcmp(c->valuestring, commit) && cJSON_IsString(t) && strlen(t->valuestring) == 20 &&
+              t->valuestring[4] == '-' && t->valuestring[19] == 'Z',
+          "run.json does not carry lst %s (commit %s) and its start time", version, commit);
+    char path[800];
+    snprintf(path, sizeof path, "%s/run_tiny/metrics.json", where);
+    lst_err_t err;
+    char *m = lst_read_file(path, 1 << 20, NULL, &err);
+    char want[200];
+    snprintf(want, sizeof want, "\"lst_commit\":\t\"%s\"", commit);
+    CHECK(m && strstr(m, want) && strstr(m, "\"finished_utc\""), "metrics.json: %s", m ? m : err.msg);
+    free(m);
+}
+
 /* The tokenizer belongs to the model: run from another directory with no
  * --spm, training finds the model's own spiece.model when its directory has
  * one, else the bundled T5 tokenizer (found from the binary, not the
@@ -677,6 +703,7 @@ TEST(train_finds_its_tokenizer_from_any_directory) {
         const size_t n = strlen(s), w = strlen(want);
         CHECK(n > w && !strcmp(s + n - w, want) && !strstr(s, "elsewhere"),
               "%s: the tokenizer used is '%s', wanted one ending in %s", models[k], s, want);
+        if (k == 0) check_version_stamps(j, where);
         cJSON_Delete(j);
         free(text);
     }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/version.h"
 #include "cli.h"
 
 static const struct {
@@ -24,7 +25,7 @@ static const struct {
 };
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: lst <command> [options]   (lst <command> --help)\n\ncommands:\n");
+    fprintf(out, "usage: lst <command> [options]   (lst <command> --help; lst --version)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
@@ -38,6 +39,10 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
+        printf("lst %s (commit %s)\n", lst_version(), lst_commit());
+        return lst_cli_close_stdout("version", 0);
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);

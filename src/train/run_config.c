@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/fileio.h"
+#include "../core/version.h"
 #include "../model/backbone_open.h"
 #include "tapcache.h"
 #include "trainer.h"
@@ -135,6 +136,13 @@ void *lst_run_json(const lst_train_opts_t *o) {
 
 int lst_run_save(const lst_train_opts_t *o, const char *path, lst_err_t *err) {
     cJSON *j = lst_run_json(o);
+    /* what wrote it, and when (not in lst_run_json: a checkpoint's copy of the
+     * options must not change with the clock) */
+    char now[32];
+    lst_utc_now(now, sizeof now);
+    cJSON_AddStringToObject(j, "lst_version", lst_version());
+    cJSON_AddStringToObject(j, "lst_commit", lst_commit());
+    cJSON_AddStringToObject(j, "started_utc", now);
     char *text = j ? cJSON_Print(j) : NULL;
     cJSON_Delete(j);
     if (!text) return lst_fail(err, "out of memory writing %s", path);

@@ -18,6 +18,7 @@
 #include "../core/fileio.h"
 #include "../core/rss.h"
 #include "../core/streams.h"
+#include "../core/version.h"
 #include "../io/safetensors.h"
 #include "adamw.h"
 #include "checkpoint.h"
@@ -568,6 +569,11 @@ static char *metrics_text(const run_t *R, const lst_metrics_t *bv, const lst_met
     cJSON_AddNumberToObject(mj, "planned_mib", R->plan.total / MiB);
     cJSON_AddItemToObject(mj, "memory", plan_json(&R->plan));
     cJSON_AddNumberToObject(mj, "wall_s", R->wall_before + lst_now_s() - R->run_start);
+    char now[32];
+    lst_utc_now(now, sizeof now);
+    cJSON_AddStringToObject(mj, "lst_version", lst_version());
+    cJSON_AddStringToObject(mj, "lst_commit", lst_commit());
+    cJSON_AddStringToObject(mj, "finished_utc", now);
     char *text = cJSON_Print(mj);
     cJSON_Delete(mj);
     return text;

@@ -708,3 +708,43 @@ TEST(train_finds_its_tokenizer_from_any_directory) {
         free(text);
     }
 }
+
+/* What a user watching a short custom run is told: a warmup longer than
+ * the run is warned about (and --warmup-ratio sizes it instead), the
+ * progress line's epoch total follows --max-steps, the Fisher pass reports
+ * its progress, and eval names the split a custom run lacks. */
+TEST(train_short_run_messages) {
+    if (!setup()) return;
+    char *log = NULL, run[600];
+    snprintf(run, sizeof run, "%s/short_a", lst_test_tmpdir());
+    int rc = lst_test_run(&log, "train --model %s --task custom --train %s --valid %s --epochs 5 "
+                          "--max-steps 3 --batch 8 --out %s", tmp("tiny"), tmp("train.jsonl"),
+                          tmp("valid.jsonl"), run);
+    CHECK(rc == 0, "train: %s", log ? log : "");
+    CHECK(log && strstr(log, "warning: the warmup (500 steps) is not shorter than the whole run (3 steps)"),
+          "no warmup warning: %s", log ? log : "");
+    CHECK(log && strstr(log, "epoch 1/1  step 3/3"), "epoch total ignores --max-steps: %s", log ? log : "");
+    CHECK(log && strstr(log, "Fisher importance: 48/48 examples"), "no Fisher progress: %s", log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "eval --run %s --split test", run);
+    CHECK(rc == 1 && log && strstr(log, "no test split"), "eval of a run without test: %d %s", rc,
+          log ? log : "");
+    free(log);
+    snprintf(run, sizeof run, "%s/short_b", lst_test_tmpdir());
+    rc = lst_test_run(&log, "train --model %s --task custom --train %s --valid %s --max-steps 4 "
+                      "--batch 8 --warmup-ratio 0.5 --init magnitude --out %s", tmp("tiny"),
+                      tmp("train.jsonl"), tmp("valid.jsonl"), run);
+    CHECK(rc == 0 && log && !strstr(log, "warning: the warmup"), "warmup-ratio run: %s", log ? log : "");
+    free(log);
+    char path[700];
+    snprintf(path, sizeof path, "%s/run.json", run);
+    lst_err_t err;
+    char *text = lst_read_file(path, 1 << 20, NULL, &err);
+    CHECK(text && strstr(text, "\"warmup\":\t2,"), "--warmup-ratio 0.5 of 4 steps is not 2: %s",
+          text ? text : err.msg);
+    free(text);
+    rc = lst_test_run(&log, "train --model M --task sst2 --out X --warmup 5 --warmup-ratio 0.1");
+    CHECK(rc == 2 && log && strstr(log, "not both"), "--warmup with --warmup-ratio: %d %s", rc,
+          log ? log : "");
+    free(log);
+}

@@ -76,6 +76,13 @@ static int parse_numbers(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
     INT_OPT("seed", seed, 0, 0x7fffffffffffULL); /* exact in run.json's doubles */
     INT_OPT("checkpoint-every", ckpt_every, 1, INT_MAX);
     INT_OPT("halt-after", halt_after, 1, (int64_t)1 << 40);
+    if ((s = lst_opt(opts, n, "warmup-ratio"))) {
+        if (lst_opt(opts, n, "warmup")) {
+            lst_cli_error("train", "give --warmup or --warmup-ratio, not both");
+            return 2;
+        }
+        if (lst_opt_float("train", "warmup-ratio", s, 0, 1, &o->warmup_ratio)) return 2;
+    }
     if ((s = lst_opt(opts, n, "lr"))) {
         if (lst_opt_float("train", "lr", s, 0, 100, &f)) return 2;
         o->lr = f;
@@ -182,7 +189,8 @@ int lst_cmd_train(int argc, char **argv) {
         {"epochs", 0, 0, "epochs (default 20)", NULL},
         {"batch", 0, 0, "batch size (default 100)", NULL},
         {"eval-batch", 0, 0, "generation batch size (default 100)", NULL},
-        {"warmup", 0, 0, "warmup steps (default 500)", NULL},
+        {"warmup", 0, 0, "warmup steps (default 500, the paper's)", NULL},
+        {"warmup-ratio", 0, 0, "warmup over this share of the run's steps instead (e.g. 0.1)", NULL},
         {"max-steps", 0, 0, "stop after this many steps", NULL},
         {"max-train", 0, 0, "use only the first N training examples", NULL},
         {"max-source-length", 0, 0, "source tokens incl. EOS (default 128)", NULL},

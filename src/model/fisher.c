@@ -40,6 +40,11 @@ static void pack_row(const lst_batch_t *bt, int b, row_buf_t *rb, int *Ts, int *
 
 int lst_fisher_importance(const lst_backbone_t *bb, const lst_batch_t *batch,
                           float *imp, lst_err_t *err) {
+    return lst_fisher_importance_cb(bb, batch, imp, NULL, NULL, err);
+}
+
+int lst_fisher_importance_cb(const lst_backbone_t *bb, const lst_batch_t *batch, float *imp,
+                             lst_fisher_progress_fn progress, void *ctx, lst_err_t *err) {
     if (!batch->labels)
         return lst_fail(err, "Fisher importance needs labels: the batch has none");
     if (lst_bb_check_batch(bb, batch, err)) return lst_fail_ctx(err, "Fisher importance");
@@ -87,6 +92,7 @@ int lst_fisher_importance(const lst_backbone_t *bb, const lst_batch_t *batch,
             goto done;
         }
         for (size_t i = 0; i < n_floats; i++) imp[i] += grad[i] * grad[i];
+        if (progress) progress(ctx, b + 1, batch->B);
     }
     rc = 0;
 done:

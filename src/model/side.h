@@ -146,6 +146,12 @@ int lst_side_init_prune(lst_side_t *s, const lst_backbone_t *bb,
  * summed into imp (backbone layout, zeroed by the caller). */
 int lst_fisher_importance(const lst_backbone_t *bb, const lst_batch_t *batch,
                           float *imp, lst_err_t *err);
+/* The same, calling progress(ctx, done, total) after each example (progress
+ * NULL: none): the pass is a full backward per example, minutes on a large
+ * backbone, and a user watches it. */
+typedef void (*lst_fisher_progress_fn)(void *ctx, int done, int total);
+int lst_fisher_importance_cb(const lst_backbone_t *bb, const lst_batch_t *batch, float *imp,
+                             lst_fisher_progress_fn progress, void *ctx, lst_err_t *err);
 
 
 

@@ -114,6 +114,7 @@ void *lst_run_json(const lst_train_opts_t *o) {
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "eval_batch", o->eval_batch);
     cJSON_AddNumberToObject(j, "warmup", o->warmup);
+    cJSON_AddNumberToObject(j, "warmup_ratio", o->warmup_ratio);
     cJSON_AddNumberToObject(j, "max_source_length", o->max_src);
     cJSON_AddNumberToObject(j, "fisher_samples", o->fisher_samples);
     cJSON_AddNumberToObject(j, "gen_validation", o->gen_val);
@@ -202,6 +203,7 @@ static int load_numbers(const cJSON *j, lst_train_opts_t *o, const char *path, l
         {"batch", F_INT, 0, 1, 1e6, &o->batch},
         {"eval_batch", F_INT, 0, 1, 1e6, &o->eval_batch},
         {"warmup", F_INT, 0, 0, 1e9, &o->warmup},
+        {"warmup_ratio", F_DBL, 1, 0, 1, &o->warmup_ratio},
         {"max_source_length", F_INT, 0, 2, 1e5, &o->max_src},
         {"fisher_samples", F_INT, 0, 1, 1e8, &o->fisher_samples},
         {"gen_validation", F_INT, 0, 1, 1e5, &o->gen_val},

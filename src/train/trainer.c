@@ -118,6 +118,32 @@ static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_tune
     return 0;
 }
 
+static void fmt_time(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else snprintf(buf, n, "%.0fs", s);
+}
+
+/* The Fisher pass's progress line: examples done, elapsed, ETA (every 0.2 s
+ * on a terminal, every 10 s into a log, and at the end). */
+typedef struct {
+    double t0, last;
+    int tty;
+} fisher_progress_t;
+
+static void fisher_progress(void *ctx, int done, int total) {
+    fisher_progress_t *p = ctx;
+    const double t = lst_now_s();
+    if (done < total && t - p->last < (p->tty ? 0.2 : 10.0)) return;
+    p->last = t;
+    char el[32], eta[32];
+    fmt_time(el, sizeof el, t - p->t0);
+    fmt_time(eta, sizeof eta, (t - p->t0) / done * (total - done));
+    fprintf(stderr, "%sFisher importance: %d/%d examples  %s  ETA %s%s", p->tty ? "\r" : "", done,
+            total, el, eta, p->tty ? (done == total ? "\033[K\n" : "\033[K") : "\n");
+}
+
 static int init_side(const lst_train_opts_t *o, const lst_backbone_t *bb, lst_side_t *side,
                      const lst_tokdata_t *train, lst_err_t *err) {
     if (!strcmp(o->init, "random")) {
@@ -135,9 +161,10 @@ static int init_side(const lst_train_opts_t *o, const lst_backbone_t *bb, lst_si
     int rc = -1;
     if (order && imp) {
         lst_epoch_order(order, train->n, o->seed, LST_EPOCH_FISHER);
-        if (!o->quiet) fprintf(stderr, "lst train: Fisher importance over %d examples...\n", n);
+        fisher_progress_t fp = {lst_now_s(), 0, isatty(2)};
+        if (!o->quiet) fprintf(stderr, "lst train: Fisher importance over %d examples\n", n);
         if (!lst_batch_make(&b, train, order, n, bb->dec_start, err) &&
-            !lst_fisher_importance(bb, &b.view, imp, err))
+            !lst_fisher_importance_cb(bb, &b.view, imp, o->quiet ? NULL : fisher_progress, &fp, err))
             rc = lst_side_init_prune(side, bb, imp, err);
     }
     lst_batch_release(&b);
@@ -178,13 +205,6 @@ static const char *first_nonfinite(const lst_param_t *p, int n, const float *g) 
     return NULL;
 }
 
-static void fmt_time(char *buf, size_t n, double s) {
-    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
-    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else snprintf(buf, n, "%.0fs", s);
-}
-
 /* ---- the run's state in this process ---------------------------------------- */
 
 typedef struct {
@@ -210,6 +230,7 @@ typedef struct {
     int is_tty;
     int64_t step_start;
     double run_start, wall_before, last_print, loss_avg;
+    double wall_start; /* before the setup: wall_s counts loading and the Fisher pass too */
 } run_t;
 
 static const double MiB = 1048576.0;
@@ -300,6 +321,20 @@ static int plan_memory(run_t *R, lst_err_t *err) {
     return 0;
 }
 
+/* --warmup-ratio's warmup, and a warning when the warmup is not shorter
+ * than the run: the learning rate then only rises and never decays (the
+ * paper's RTE does exactly this: 25 x 20 = 500 steps, LST-SPEC section 5,
+ * so the default stays 500 and the warning says what it means). */
+static void warmup_check(lst_train_opts_t *o, int64_t total, int resume) {
+    if (o->warmup_ratio > 0) o->warmup = (int)ceil(o->warmup_ratio * (double)total);
+    if (resume || o->warmup < total || total < 1) return;
+    const double top = o->lr * (double)(total - 1) / (double)(o->warmup > 0 ? o->warmup : 1);
+    fprintf(stderr, "lst train: warning: the warmup (%d steps) is not shorter than the whole run (%lld "
+            "steps): the learning rate only rises, to %.3g of %.3g at the last step, and never decays; "
+            "--warmup-ratio 0.1 warms up over %lld steps instead\n", o->warmup, (long long)total, top,
+            o->lr, (long long)ceil(0.1 * (double)total));
+}
+
 /* Model, data, plan and every buffer; a new run's directory and run.json. */
 static int setup(run_t *R, lst_err_t *err) {
     lst_train_opts_t *o = R->o;
@@ -321,6 +356,7 @@ static int setup(run_t *R, lst_err_t *err) {
     R->per_epoch = (R->n_train + o->batch - 1) / o->batch;
     R->S.total_steps = (int64_t)R->per_epoch * o->epochs;
     if (o->max_steps > 0 && o->max_steps < R->S.total_steps) R->S.total_steps = o->max_steps;
+    warmup_check(o, R->S.total_steps, R->resume);
     R->S.best_score = -INFINITY;
     const lst_tokdata_t *splits[LST_TC_SPLITS] = {&R->data.train, &R->data.val,
                                                   R->data.has_test ? &R->data.test : NULL};
@@ -419,6 +455,12 @@ static int stop_nonfinite(const run_t *R, const char *what, lst_err_t *err) {
     return lst_fail(err, "%s at step %lld: stopping; %s", what, (long long)R->S.step + 1, kept);
 }
 
+/* The epochs the run will touch: --max-steps can end it before --epochs. */
+static int run_epochs(const run_t *R) {
+    const int64_t e = R->per_epoch > 0 ? (R->S.total_steps + R->per_epoch - 1) / R->per_epoch : 0;
+    return e < R->o->epochs ? (int)e : R->o->epochs;
+}
+
 static void progress(run_t *R, double lr) {
     const lst_ckpt_state_t *S = &R->S;
     double t = lst_now_s();
@@ -429,7 +471,7 @@ static void progress(run_t *R, double lr) {
     double sps = (S->step - R->step_start) / (t - R->run_start);
     fmt_time(eta, sizeof eta, (S->total_steps - S->step) / sps);
     fprintf(stderr, "%sepoch %d/%d  step %lld/%lld  loss %.4f  lr %.2e  %.2f steps/s  ETA %s  rss %.0f MiB%s%s",
-            R->is_tty ? "\r" : "", S->epoch + 1, R->o->epochs, (long long)S->step,
+            R->is_tty ? "\r" : "", S->epoch + 1, run_epochs(R), (long long)S->step,
             (long long)S->total_steps, R->loss_avg, lr, sps, eta, lst_peak_rss_mib(), taps,
             R->is_tty ? "\033[K" : "\n");
     R->last_print = t;
@@ -484,7 +526,7 @@ static int train_step(run_t *R, lst_err_t *err) {
     lst_adamw_step(&R->opt, tu->params, tu->n_params, tu->flat, R->grads, lr);
     S->step_ms[S->n_timed++] = (lst_now_s() - ts) * 1e3;
     S->step++;
-    S->wall_s = R->wall_before + lst_now_s() - R->run_start;
+    S->wall_s = R->wall_before + lst_now_s() - R->wall_start;
     lst_runlog_row(&R->log, S->step, S->epoch + 1, loss, lr, gnorm, S->wall_s);
     R->loss_avg = isnan(R->loss_avg) ? loss : 0.95 * R->loss_avg + 0.05 * loss;
     progress(R, lr);
@@ -538,7 +580,7 @@ static int run_epoch(run_t *R, lst_err_t *err) {
     if (validate(R, err)) return -1;
     S->epoch++;
     S->batch_index = 0;
-    S->wall_s = R->wall_before + lst_now_s() - R->run_start;
+    S->wall_s = R->wall_before + lst_now_s() - R->wall_start;
     return checkpoint(R, err);
 }
 
@@ -568,7 +610,7 @@ static char *metrics_text(const run_t *R, const lst_metrics_t *bv, const lst_met
     cJSON_AddNumberToObject(mj, "peak_rss_mib", rss > S->peak_rss_mib ? rss : S->peak_rss_mib);
     cJSON_AddNumberToObject(mj, "planned_mib", R->plan.total / MiB);
     cJSON_AddItemToObject(mj, "memory", plan_json(&R->plan));
-    cJSON_AddNumberToObject(mj, "wall_s", R->wall_before + lst_now_s() - R->run_start);
+    cJSON_AddNumberToObject(mj, "wall_s", R->wall_before + lst_now_s() - R->wall_start);
     char now[32];
     lst_utc_now(now, sizeof now);
     cJSON_AddStringToObject(mj, "lst_version", lst_version());
@@ -618,6 +660,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     lst_dist_single(&R.dist);
     R.resume = resume;
     R.S.history = cJSON_CreateArray();
+    R.wall_start = lst_now_s();
     int rc = setup(&R, err) || restore(&R, err) || lst_runlog_open(&R.log, o->out, R.S.step, err) ? -1 : 0;
     R.is_tty = isatty(2);
     R.loss_avg = NAN;
@@ -684,7 +727,10 @@ int lst_run_split(const lst_run_t *r, const char *split, lst_tokdata_t *out, lst
                           : !strcmp(split, "test") && d.has_test ? &d.test : NULL;
     if (!pick) {
         rundata_free(&d);
-        return lst_fail(err, "unknown or absent split '%s' (train, validation, test)", split);
+        if (!strcmp(split, "test"))
+            return lst_fail(err, "the run has no test split: it was trained with --task custom and no "
+                            "--test file (splits: train, validation)");
+        return lst_fail(err, "unknown split '%s' (train, validation, test)", split);
     }
     *out = *pick;
     memset(pick, 0, sizeof *pick);

@@ -55,15 +55,15 @@ $(BUILD)/lst_tests: $(TEST_O) $(BUILD)/liblst.a
 	$(CC) -o $@ $(TEST_O) $(BUILD)/liblst.a $(LDLIBS)
 
 # The commit being built, for `lst --version`, run.json and metrics.json
-# (src/core/version.c); commit.h is rewritten only when it changes, so an
+# (src/core/version.c, by -D); commit.txt is rewritten only when it changes, so an
 # unchanged tree rebuilds nothing.
 LST_COMMIT_NOW := $(shell c=$$(git -C "$(CURDIR)" rev-parse --short=12 HEAD 2>/dev/null) && \
                     { git -C "$(CURDIR)" diff --quiet HEAD 2>/dev/null || c="$$c+dirty"; echo "$$c"; } || echo unknown)
-$(BUILD)/commit.h: FORCE
+$(BUILD)/commit.txt: FORCE
 	@mkdir -p $(@D)
-	@printf '#define LST_COMMIT "%s"\n' "$(LST_COMMIT_NOW)" > $@.new; cmp -s $@.new $@ || mv $@.new $@; rm -f $@.new
-$(BUILD)/src/core/version.o: $(BUILD)/commit.h
-$(BUILD)/src/core/version.o: CFLAGS += -I$(BUILD)
+	@printf '%s\n' "$(LST_COMMIT_NOW)" > $@.new; cmp -s $@.new $@ || mv $@.new $@; rm -f $@.new
+$(BUILD)/src/core/version.o: $(BUILD)/commit.txt
+$(BUILD)/src/core/version.o: CFLAGS += -DLST_COMMIT='"$(LST_COMMIT_NOW)"'
 FORCE:
 .PHONY: FORCE
 

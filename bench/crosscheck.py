@@ -91,7 +91,8 @@ def random_case(rng, k):
 
 def hf_config(c, vocab):
     gated = c["ffn"].startswith("gated")
-    dense = {"relu": "relu", "gelu": "gelu", "gated-gelu": "gelu_new", "gated-relu": "relu"}[c["ffn"]]
+    dense = {"relu": "relu", "gelu": "gelu", "gated-gelu": "gelu_new", "gated-relu": "relu",
+             "gated-silu": "silu"}[c["ffn"]]
     return {
         "architectures": ["T5ForConditionalGeneration"], "classifier_dropout": 0.0, "d_ff": c["d_ff"],
         "d_kv": c["d_kv"], "d_model": c["d_model"], "decoder_start_token_id": 0, "dense_act_fn": dense,

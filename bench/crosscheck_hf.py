@@ -1,7 +1,7 @@
 """crosscheck_hf.py: lst's numerics against Hugging Face transformers itself.
 
-For N random configurations (v1.0 relu/tied, v1.1 gated-gelu/untied, exact-erf gelu and
-gated-relu; heads x d_kv of 3x16, 5x8, 4x8, 2x16 with heads x d_kv != d_model in some; 1-4
+For N random configurations (v1.0 relu/tied, v1.1 gated-gelu/untied, exact-erf gelu,
+gated-relu and UL2's gated-silu; heads x d_kv of 3x16, 5x8, 4x8, 2x16 with heads x d_kv != d_model in some; 1-4
 encoder and 1-3 decoder layers; ragged batches with source lengths up to 160, past the 128 of
 the far relative buckets), this writes a random HF checkpoint, a batch and LST side weights (the
 generators of crosscheck.py), runs `lst dump`, and compares every tensor it writes with
@@ -83,6 +83,8 @@ def draw_case(rng, k):
     # every fourth case of each main style: v1.0 (relu, tied) and v1.1 (gated-gelu, untied)
     style = [("relu", True), ("gated-gelu", False), (c["ffn"], c["tie"]), (c["ffn"], c["tie"])][k % 4]
     c["ffn"], c["tie"] = style
+    if k % 8 == 7:  # UL2's gated-silu, in place of a drawn activation (the other draws unchanged)
+        c["ffn"] = "gated-silu"
     c["Ts"] = int(rng.randint(5, 161)) if k % 3 else int(rng.randint(129, 161))  # a third past 128
     c["name"] = f"hf-{k}"
     return c

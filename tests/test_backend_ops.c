@@ -584,6 +584,11 @@ static const bcase_t cases[] = {
     {"gate", {200003, 50}, 0, 0, 0, 0, NOFD}, /* threaded forward */
     {"argmax_rows", {6, 13}, 0, 0, 0, 0, NOFD},
     {"argmax_rows", {40, 40000}, 0, 0, 0, 0, NOFD}, /* threaded */
+    /* silu (UL2's gated-silu); last, so the cases above keep their seeds */
+    {"act", {64}, 0, LST_OP_SILU, 1e-6, 1e-6, FD},
+    {"act", {200003}, 0, LST_OP_SILU, 1e-6, 1e-6, NOFD},
+    {"gated", {64}, 0, LST_OP_SILU, 1e-6, 1e-6, FD},
+    {"gated", {200003}, F_NULLGRAD, LST_OP_SILU, 1e-6, 1e-6, NOFD},
 };
 
 static const op_desc_t *find_op(const char *name) {

@@ -158,12 +158,17 @@ TEST(config_feed_forward_proj) {
     CHECK(lst_t5_config_parse(&c, "{\"feed_forward_proj\": \"gelu_new\"}", "x", &err) == 0 &&
               c.act == LST_ACT_GELU_NEW && c.gated == 0,
           "gelu_new");
+    CHECK(lst_t5_config_parse(&c, "{\"feed_forward_proj\": \"gated-silu\"}", "x", &err) == 0 &&
+              c.act == LST_ACT_SILU && c.gated == 1,
+          "gated-silu (UL2)");
+    CHECK(lst_t5_config_parse(&c, "{\"dense_act_fn\": \"silu\", \"is_gated_act\": true}", "x", &err) == 0 &&
+              c.act == LST_ACT_SILU && c.gated == 1,
+          "dense_act_fn silu");
     CHECK(lst_t5_config_parse(&c, "{\"feed_forward_proj\": \"gated-gelu\"}", "x", &err) == 0 &&
               c.act == LST_ACT_GELU_NEW && c.gated == 1,
           "gated-gelu");
     expect_parse_fail("{\"feed_forward_proj\": \"swiglu\"}", "'feed_forward_proj'", "swiglu",
                       __LINE__);
-    expect_parse_fail("{\"feed_forward_proj\": \"gated-silu\"}", "gated-silu", NULL, __LINE__);
     /* without feed_forward_proj, dense_act_fn/is_gated_act decide */
     CHECK(lst_t5_config_parse(&c, "{\"dense_act_fn\": \"gelu_new\", \"is_gated_act\": true}",
                               "x", &err) == 0 &&

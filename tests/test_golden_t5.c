@@ -1,5 +1,6 @@
 /* test_golden_t5.c: `lst dump` against the golden backbone tensors of both
- * shared models (relu/tied and gated-gelu/untied): logits, loss, every tap,
+ * shared models (relu/tied and gated-gelu/untied) and of a gated-silu one:
+ * logits, loss, every tap,
  * both hidden states and every parameter gradient. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,3 +27,5 @@ static void dump_matches(const char *model) {
 
 TEST(golden_t5_relu_dump) { dump_matches("t5-tiny-relu"); }
 TEST(golden_t5_gated_dump) { dump_matches("t5-tiny-gated"); }
+/* UL2's gated-silu: golden tensors from transformers in float64 (bench/make_golden_silu.py) */
+TEST(golden_t5_silu_dump) { dump_matches("t5-tiny-silu"); }

@@ -1,13 +1,11 @@
-/* version.c: see version.h. LST_COMMIT comes from the Makefile (the
- * commit of the tree being built, in build/commit.h). */
+/* version.c: see version.h. LST_COMMIT comes from the Makefile (-D, the
+ * commit of the tree being built; build/commit.txt records it so that a new
+ * commit rebuilds this file). */
 #include "version.h"
 
 #include <stdio.h>
 #include <time.h>
 
-#if __has_include("commit.h")
-#include "commit.h"
-#endif
 #ifndef LST_COMMIT
 #define LST_COMMIT "unknown"
 #endif

@@ -122,11 +122,13 @@ static int act_parse(const char *s, lst_act_t *act) {
     else if (strcmp(s, "gelu") == 0) *act = LST_ACT_GELU;
     else if (strcmp(s, "gelu_new") == 0 || strcmp(s, "gelu_pytorch_tanh") == 0)
         *act = LST_ACT_GELU_NEW;
+    else if (strcmp(s, "silu") == 0 || strcmp(s, "swish") == 0) *act = LST_ACT_SILU;
     else return -1;
     return 0;
 }
 
-/* "relu", "gelu", "gated-gelu", "gated-relu" (and "[gated-]gelu_new"). */
+/* "relu", "gelu", "gated-gelu", "gated-relu", "[gated-]silu" (and
+ * "[gated-]gelu_new"). */
 static int proj_parse(const char *s, lst_act_t *act, int *gated) {
     const char *a = s;
     *gated = 0;
@@ -139,6 +141,7 @@ static int proj_parse(const char *s, lst_act_t *act, int *gated) {
     if (strcmp(a, "relu") == 0) *act = LST_ACT_RELU;
     else if (strcmp(a, "gelu_new") == 0) *act = LST_ACT_GELU_NEW;
     else if (strcmp(a, "gelu") == 0) *act = *gated ? LST_ACT_GELU_NEW : LST_ACT_GELU;
+    else if (strcmp(a, "silu") == 0) *act = LST_ACT_SILU;
     else return -1;
     return 0;
 }
@@ -197,11 +200,11 @@ static int parse_root(lst_t5_config_t *c, const cJSON *root, const char *what,
     if (proj) {
         if (proj_parse(proj, &c->act, &c->gated) != 0)
             return lst_fail(err, "%s: key 'feed_forward_proj' has unsupported value \"%s\" "
-                            "(expected relu, gelu, gated-gelu or gated-relu)", what, proj);
+                            "(expected relu, gelu, silu, gated-gelu, gated-relu or gated-silu)", what, proj);
     } else {
         if (dense && act_parse(dense, &c->act) != 0)
             return lst_fail(err, "%s: key 'dense_act_fn' has unsupported value \"%s\" "
-                            "(expected relu or gelu_new)", what, dense);
+                            "(expected relu, gelu, gelu_new or silu)", what, dense);
         if (gated >= 0) c->gated = gated;
     }
     return lst_t5_config_validate(c, what, err);
@@ -350,7 +353,8 @@ int lst_t5_config_validate(const lst_t5_config_t *c, const char *what, lst_err_t
     if (!(c->dropout_rate >= 0 && c->dropout_rate < 1))
         return lst_fail(err, "%s: key 'dropout_rate' must be in [0, 1), got %g", what,
                         (double)c->dropout_rate);
-    if (c->act != LST_ACT_RELU && c->act != LST_ACT_GELU_NEW && c->act != LST_ACT_GELU)
+    if (c->act != LST_ACT_RELU && c->act != LST_ACT_GELU_NEW && c->act != LST_ACT_GELU &&
+        c->act != LST_ACT_SILU)
         return lst_fail(err, "%s: invalid activation %d", what, (int)c->act);
     if (c->gated != 0 && c->gated != 1)
         return lst_fail(err, "%s: invalid gated flag %d", what, c->gated);
@@ -384,9 +388,12 @@ int lst_t5_config_save(const lst_t5_config_t *c, const char *path, lst_err_t *er
     if (c->act == LST_ACT_GELU && c->gated)
         return lst_fail(err, "%s: a gated FFN with the exact gelu has no transformers "
                         "feed_forward_proj name", path);
-    const char *dense = c->act == LST_ACT_RELU ? "relu" : c->act == LST_ACT_GELU ? "gelu" : "gelu_new";
+    const char *dense = c->act == LST_ACT_RELU ? "relu"
+                        : c->act == LST_ACT_GELU ? "gelu"
+                        : c->act == LST_ACT_SILU ? "silu" : "gelu_new";
     const char *proj = c->act == LST_ACT_RELU ? (c->gated ? "gated-relu" : "relu")
                        : c->act == LST_ACT_GELU ? "gelu"
+                       : c->act == LST_ACT_SILU ? (c->gated ? "gated-silu" : "silu")
                                                 : (c->gated ? "gated-gelu" : "gelu_new");
     char drop[48], eps[48], text[4096], id[80] = "";
     if (c->init_id[0]) snprintf(id, sizeof id, "  \"lst_init_id\": \"%s\",\n", c->init_id);

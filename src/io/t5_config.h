@@ -7,7 +7,8 @@
  * layer_norm_epsilon 1e-6, feed_forward_proj "relu", tie_word_embeddings
  * true, pad 0, eos 1, decoder_start 0). feed_forward_proj "gated-gelu" means
  * gated FFN with gelu_new (tanh); "relu" plain; "gelu" the exact erf gelu
- * (as transformers maps it); "gated-relu" too. */
+ * (as transformers maps it); "gated-relu" too; "gated-silu" (UL2, Flan-UL2)
+ * a gated FFN with silu = x sigmoid(x). */
 #ifndef LST_T5_CONFIG_H
 #define LST_T5_CONFIG_H
 
@@ -15,7 +16,7 @@
 
 /* gelu_new: tanh approximation (v1.1 "gated-gelu"); gelu: exact erf form
  * (transformers' "gelu"). */
-typedef enum { LST_ACT_RELU = 0, LST_ACT_GELU_NEW, LST_ACT_GELU } lst_act_t;
+typedef enum { LST_ACT_RELU = 0, LST_ACT_GELU_NEW, LST_ACT_GELU, LST_ACT_SILU } lst_act_t;
 
 typedef struct {
     int vocab_size;

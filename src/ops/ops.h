@@ -133,8 +133,8 @@ void lst_residual_rmsnorm_backward(float *dres, float *dy, float *dw, const floa
                                    int C, const lst_drop_t *drop);
 
 /* ---- activation.c: FFN nonlinearities ----------------------------------- */
-/* relu; gelu_new (tanh approximation); gelu (exact, erf) */
-typedef enum { LST_OP_RELU = 0, LST_OP_GELU_NEW = 1, LST_OP_GELU = 2 } lst_op_act_t;
+/* relu; gelu_new (tanh approximation); gelu (exact, erf); silu (x sigmoid(x)) */
+typedef enum { LST_OP_RELU = 0, LST_OP_GELU_NEW = 1, LST_OP_GELU = 2, LST_OP_SILU = 3 } lst_op_act_t;
 /* out, x: [N] (elementwise; out may equal x) */
 void lst_act_forward(float *out, const float *x, int64_t N, lst_op_act_t act);
 /* dx += dout * act'(x) */

@@ -13,7 +13,9 @@
 
 int lst_t5_op_act(const lst_t5_config_t *c) {
     return c->act == LST_ACT_GELU_NEW ? LST_OP_GELU_NEW
-           : c->act == LST_ACT_GELU ? LST_OP_GELU : LST_OP_RELU;
+           : c->act == LST_ACT_GELU   ? LST_OP_GELU
+           : c->act == LST_ACT_SILU   ? LST_OP_SILU
+                                      : LST_OP_RELU;
 }
 
 static lst_op_act_t op_act(const lst_t5_config_t *c) { return (lst_op_act_t)lst_t5_op_act(c); }

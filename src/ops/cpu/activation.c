@@ -1,5 +1,5 @@
-/* activation.c: relu, gelu_new (tanh approximation, as T5 v1.1 uses) and
- * the exact gelu (transformers' "gelu"),
+/* activation.c: relu, gelu_new (tanh approximation, as T5 v1.1 uses), the
+ * exact gelu (transformers' "gelu") and silu (UL2's "gated-silu"),
  * plain and gated (act(wi_0 x) * wi_1 x). */
 #include <math.h>
 
@@ -17,6 +17,7 @@
 static inline float act_f(float x, lst_op_act_t a) {
     if (a == LST_OP_RELU) return x <= 0 ? 0.0f : x;
     if (a == LST_OP_GELU) return (float)(0.5 * x * (1.0 + erf(x * M_SQRT1_2)));
+    if (a == LST_OP_SILU) return (float)((double)x / (1.0 + exp(-(double)x)));
     double xd = x;
     return (float)(0.5 * xd * (1.0 + tanh(GELU_C * (xd + 0.044715 * xd * xd * xd))));
 }
@@ -26,6 +27,10 @@ static inline float act_df(float x, lst_op_act_t a) {
     if (a == LST_OP_GELU)
         return (float)(0.5 * (1.0 + erf(x * M_SQRT1_2)) +
                        x * exp(-0.5 * (double)x * x) * 0.3989422804014327);
+    if (a == LST_OP_SILU) { /* s + x s (1 - s), s = sigmoid(x) */
+        const double s = 1.0 / (1.0 + exp(-(double)x));
+        return (float)(s * (1.0 + x * (1.0 - s)));
+    }
     double xd = x;
     double u = GELU_C * (xd + 0.044715 * xd * xd * xd);
     double t = tanh(u);

@@ -95,6 +95,8 @@ static double act(double x, lst_op_act_t a) {
         return x <= 0 ? 0.0 : x;
     if (a == LST_OP_GELU)
         return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    if (a == LST_OP_SILU)
+        return x / (1.0 + exp(-x));
     return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
@@ -103,6 +105,10 @@ static double dact(double x, lst_op_act_t a) {
         return x <= 0 ? 0.0 : 1.0;
     if (a == LST_OP_GELU)
         return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+    if (a == LST_OP_SILU) {
+        const double s = 1.0 / (1.0 + exp(-x));
+        return s + x * s * (1.0 - s);
+    }
     const double u = sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x), t = tanh(u);
     return 0.5 * (1.0 + t) +
            0.5 * x * (1.0 - t * t) * sqrt(2.0 / M_PI) * (1.0 + 3 * 0.044715 * x * x);

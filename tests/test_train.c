@@ -748,3 +748,95 @@ TEST(train_short_run_messages) {
           log ? log : "");
     free(log);
 }
+
+/* --grad-accum: batch 4 x 2 micro-batches is batch 8 (every micro-batch
+ * normalised by the whole step's labels, dropout keyed by example): the
+ * same losses and gradient norms in the log, the same weights to float32
+ * rounding of the sums' order, and half the step's activations. Prompt
+ * tuning defaults to the paper's batch 50 x 2. */
+TEST(train_grad_accum_equals_the_large_batch) {
+    if (!setup()) return;
+    char run[2][600];
+    for (int k = 0; k < 2; k++) {
+        snprintf(run[k], sizeof run[k], "%s/accum_%d", lst_test_tmpdir(), k);
+        char *log = NULL;
+        int rc = lst_test_run(&log, "train --model %s --task custom --train %s --valid %s --max-steps 4 "
+                              "--warmup 2 --init magnitude --quiet %s --out %s", tmp("tiny"),
+                              tmp("train.jsonl"), tmp("valid.jsonl"),
+                              k ? "--batch 4 --grad-accum 2" : "--batch 8", run[k]);
+        CHECK(rc == 0, "train: %s", log ? log : "");
+        free(log);
+    }
+    /* the micro-batches pad to their own longest row: the same sums in
+     * another blocking, so equal to float32 rounding, not to the bit */
+    double lg[2][4][2] = {{{0}}};
+    for (int k = 0; k < 2; k++) {
+        char p[1300], line[256];
+        snprintf(p, sizeof p, "%s/log.csv", run[k]);
+        FILE *f = fopen(p, "r");
+        CHECK(f != NULL, "%s", p);
+        int step, epoch, rows = 0;
+        double loss, lr, gn;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "%d,%d,%lf,%lf,%lf", &step, &epoch, &loss, &lr, &gn) == 5 && step >= 1 &&
+                step <= 4) {
+                lg[k][step - 1][0] = loss;
+                lg[k][step - 1][1] = gn;
+                rows++;
+            }
+        if (f) fclose(f);
+        CHECK(rows == 4, "%s: %d step rows", p, rows);
+    }
+    for (int t = 0; t < 4; t++)
+        CHECK(fabs(lg[0][t][0] - lg[1][t][0]) <= 1e-5 * fabs(lg[0][t][0]) &&
+                  fabs(lg[0][t][1] - lg[1][t][1]) <= 1e-4 * fabs(lg[0][t][1]),
+              "step %d: loss %.6f / %.6f, gradient norm %.6f / %.6f (batch 8 / 4 x 2)", t + 1,
+              lg[0][t][0], lg[1][t][0], lg[0][t][1], lg[1][t][1]);
+    lst_st_file_t a = {0}, b = {0};
+    lst_err_t err;
+    char pa[700], pb[700];
+    snprintf(pa, sizeof pa, "%s/side.safetensors", run[0]);
+    snprintf(pb, sizeof pb, "%s/side.safetensors", run[1]);
+    CHECK(lst_st_open(&a, pa, &err) == 0 && lst_st_open(&b, pb, &err) == 0, "%s", err.msg);
+    double worst = 0;
+    for (int i = 0; i < a.n && a.n == b.n; i++) {
+        const lst_st_tensor_t *x = &a.tensors[i], *y = lst_st_find(&b, x->name);
+        CHECK(y && y->numel == x->numel, "%s", x->name);
+        for (int64_t j = 0; y && y->numel == x->numel && j < x->numel; j++) {
+            float u, v;
+            memcpy(&u, (const char *)x->data + 4 * j, 4);
+            memcpy(&v, (const char *)y->data + 4 * j, 4);
+            worst = fmax(worst, fabs((double)u - v));
+        }
+    }
+    CHECK(a.n == b.n && worst < 1e-6, "side weights differ by %.3g", worst);
+    lst_st_close(&a);
+    lst_st_close(&b);
+    char *m0 = NULL, *m1 = NULL;
+    snprintf(pa, sizeof pa, "%s/metrics.json", run[0]);
+    snprintf(pb, sizeof pb, "%s/metrics.json", run[1]);
+    m0 = lst_read_file(pa, 1 << 20, NULL, &err);
+    m1 = lst_read_file(pb, 1 << 20, NULL, &err);
+    cJSON *j0 = m0 ? cJSON_Parse(m0) : NULL, *j1 = m1 ? cJSON_Parse(m1) : NULL;
+    const cJSON *p0 = cJSON_GetObjectItem(cJSON_GetObjectItem(j0, "memory"), "activations_mib");
+    const cJSON *p1 = cJSON_GetObjectItem(cJSON_GetObjectItem(j1, "memory"), "activations_mib");
+    CHECK(cJSON_IsNumber(p0) && cJSON_IsNumber(p1) && p1->valuedouble < 0.6 * p0->valuedouble,
+          "the planned activations of 4 x 2 are not about half of batch 8's");
+    cJSON_Delete(j0);
+    cJSON_Delete(j1);
+    free(m0);
+    free(m1);
+    /* prompt tuning's defaults */
+    char prun[600], *log = NULL;
+    snprintf(prun, sizeof prun, "%s/accum_prompt", lst_test_tmpdir());
+    int rc = lst_test_run(&log, "train --model %s --task custom --train %s --valid %s --method prompt "
+                          "--prompt-len 4 --max-steps 1 --quiet --out %s", tmp("tiny"), tmp("train.jsonl"),
+                          tmp("valid.jsonl"), prun);
+    CHECK(rc == 0, "prompt: %s", log ? log : "");
+    free(log);
+    snprintf(pa, sizeof pa, "%s/run.json", prun);
+    char *rj = lst_read_file(pa, 1 << 20, NULL, &err);
+    CHECK(rj && strstr(rj, "\"batch\":\t50,") && strstr(rj, "\"grad_accum\":\t2,"),
+          "prompt tuning's batch is not 50 x 2: %s", rj ? rj : err.msg);
+    free(rj);
+}

@@ -31,6 +31,10 @@ static int parse_method(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
         if (lst_opt_method_known("train", "--method", s)) return 2;
         lst_method_default(&o->method, s);
         o->lr = lst_method_lr(s);
+        if (!strcmp(s, "prompt")) { /* the paper's prompt tuning: batch 50 x 2 (LST-SPEC section 6) */
+            o->batch = 50;
+            o->grad_accum = 2;
+        }
     }
     lst_method_side_mode(o->method.name, &o->side.mode);
     if (lst_opt_method_check("train", opts, n, o->method.name)) return 2;
@@ -67,6 +71,7 @@ static int parse_numbers(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
     INT_OPT("fisher-samples", fisher_samples, 1, 100000000);
     INT_OPT("epochs", epochs, 1, 100000);
     INT_OPT("batch", batch, 1, 1000000);
+    INT_OPT("grad-accum", grad_accum, 1, 1000000);
     INT_OPT("eval-batch", eval_batch, 1, 1000000);
     INT_OPT("warmup", warmup, 0, 1000000000);
     INT_OPT("max-steps", max_steps, 1, (int64_t)1 << 40);
@@ -189,6 +194,8 @@ int lst_cmd_train(int argc, char **argv) {
         {"epochs", 0, 0, "epochs (default 20)", NULL},
         {"batch", 0, 0, "batch size (default 100)", NULL},
         {"eval-batch", 0, 0, "generation batch size (default 100)", NULL},
+        {"grad-accum", 0, 0, "micro-batches of --batch per optimizer step (default 1; prompt: "
+                             "batch 50 x 2, the paper's)", NULL},
         {"warmup", 0, 0, "warmup steps (default 500, the paper's)", NULL},
         {"warmup-ratio", 0, 0, "warmup over this share of the run's steps instead (e.g. 0.1)", NULL},
         {"max-steps", 0, 0, "stop after this many steps", NULL},

@@ -25,6 +25,7 @@ void lst_train_opts_default(lst_train_opts_t *o) {
     o->clip = 1.0;
     o->epochs = 20;
     o->batch = 100;
+    o->grad_accum = 1;
     o->eval_batch = 100;
     o->warmup = 500;
     o->max_src = 128;
@@ -112,6 +113,7 @@ void *lst_run_json(const lst_train_opts_t *o) {
     cJSON_AddNumberToObject(j, "clip", o->clip);
     cJSON_AddNumberToObject(j, "epochs", o->epochs);
     cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "grad_accum", o->grad_accum);
     cJSON_AddNumberToObject(j, "eval_batch", o->eval_batch);
     cJSON_AddNumberToObject(j, "warmup", o->warmup);
     cJSON_AddNumberToObject(j, "warmup_ratio", o->warmup_ratio);
@@ -201,6 +203,7 @@ static int load_numbers(const cJSON *j, lst_train_opts_t *o, const char *path, l
         {"clip", F_DBL, 0, 0, 1e6, &o->clip},
         {"epochs", F_INT, 0, 1, 1e5, &o->epochs},
         {"batch", F_INT, 0, 1, 1e6, &o->batch},
+        {"grad_accum", F_INT, 1, 1, 1e6, &o->grad_accum},
         {"eval_batch", F_INT, 0, 1, 1e6, &o->eval_batch},
         {"warmup", F_INT, 0, 0, 1e9, &o->warmup},
         {"warmup_ratio", F_DBL, 1, 0, 1, &o->warmup_ratio},

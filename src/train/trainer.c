@@ -353,7 +353,8 @@ static int setup(run_t *R, lst_err_t *err) {
     if (!tu->backbone && lst_side_opts_copy(&o->side, &tu->side.opts, err)) return -1;
     if (load_data(o, R->tok, &R->data, err)) return -1;
     R->n_train = R->data.train.n;
-    R->per_epoch = (R->n_train + o->batch - 1) / o->batch;
+    const int64_t step_examples = (int64_t)o->batch * o->grad_accum;
+    R->per_epoch = (int)((R->n_train + step_examples - 1) / step_examples);
     R->S.total_steps = (int64_t)R->per_epoch * o->epochs;
     if (o->max_steps > 0 && o->max_steps < R->S.total_steps) R->S.total_steps = o->max_steps;
     warmup_check(o, R->S.total_steps, R->resume);
@@ -477,13 +478,49 @@ static void progress(run_t *R, double lr) {
     R->last_print = t;
 }
 
-/* One step: batch, forward/backward, clip, AdamW, log row. */
+/* Forward and backward of examples order[0, n) as micro-batches of at most
+ * o->batch (--grad-accum), their gradients summed into R->grads and their
+ * losses into the return value; every micro-batch is normalised by the
+ * whole step's label count, so the sums are the step's mean, as one batch
+ * of all n would give (dropout is keyed by example and step: the same masks
+ * too). *brc: non-zero on failure (err filled). */
+static double step_micro(run_t *R, const int *order, int n, int64_t labels, int *brc, lst_err_t *err) {
+    const lst_train_opts_t *o = R->o;
+    lst_tuner_t *tu = &R->tu;
+    const lst_ckpt_state_t *S = &R->S;
+    const float p_drop = tu->bb.dropout;
+    const uint64_t bs = lst_stream_drop(S->step, LST_STREAM_DROP_BACKBONE);
+    lst_drop_t bd = {o->bb_dropout ? p_drop : 0, o->seed, bs};
+    lst_drop_t sd = {p_drop, o->seed, lst_stream_drop(S->step, LST_STREAM_DROP_SIDE)};
+    /* backbone methods train the backbone itself: its dropout is theirs */
+    lst_drop_t td = {p_drop, o->seed, bs};
+    double loss = 0;
+    *brc = 0;
+    for (int at = 0; at < n && !*brc; at += o->batch) {
+        const int k = n - at < o->batch ? n - at : o->batch;
+        lst_padded_batch_t b;
+        if (lst_batch_make(&b, &R->data.train, order + at, k, tu->bb.dec_start, err)) {
+            *brc = -1;
+            break;
+        }
+        b.view.label_count = labels;
+        *brc = lst_tc_run_step_begin(&R->tc, &tu->sacts, &b.view, o->quiet, err);
+        if (!*brc) loss += lst_tuner_step(tu, &b.view, tu->backbone ? &td : &bd, &sd, R->grads, brc, err);
+        lst_tc_run_step_end(&R->tc, &tu->sacts, !*brc, o->quiet);
+        lst_batch_release(&b);
+    }
+    return loss;
+}
+
+/* One step: batch (grad_accum micro-batches), forward/backward, clip,
+ * AdamW, log row. */
 static int train_step(run_t *R, lst_err_t *err) {
     const lst_train_opts_t *o = R->o;
     lst_tuner_t *tu = &R->tu;
     lst_ckpt_state_t *S = &R->S;
-    const int first = S->batch_index * o->batch;
-    const int nb = R->n_train - first < o->batch ? R->n_train - first : o->batch;
+    const int gb = o->batch * o->grad_accum; /* examples per optimizer step */
+    const int first = S->batch_index * gb;
+    const int nb = R->n_train - first < gb ? R->n_train - first : gb;
     /* this process's share of the global batch, its loss and gradients
      * normalised by the global batch's label count, so that the shares add
      * up to the whole batch (one process: all of it) */
@@ -491,23 +528,10 @@ static int train_step(run_t *R, lst_err_t *err) {
     lst_dist_share(nb, R->dist.rank, R->dist.world, &share, &n_share);
     int64_t labels = 0;
     for (int i = 0; i < nb; i++) labels += R->data.train.tgt_len[R->order[first + i]];
-    lst_padded_batch_t b;
-    if (lst_batch_make(&b, &R->data.train, R->order + first + share, n_share,
-                       tu->bb.dec_start, err))
-        return -1;
-    b.view.label_count = labels;
     const double ts = lst_now_s();
-    const float p_drop = tu->bb.dropout;
-    const uint64_t bs = lst_stream_drop(S->step, LST_STREAM_DROP_BACKBONE);
-    lst_drop_t bd = {o->bb_dropout ? p_drop : 0, o->seed, bs};
-    lst_drop_t sd = {p_drop, o->seed, lst_stream_drop(S->step, LST_STREAM_DROP_SIDE)};
-    /* backbone methods train the backbone itself: its dropout is theirs */
-    lst_drop_t td = {p_drop, o->seed, bs};
     memset(R->grads, 0, sizeof(float) * tu->n_floats);
-    int brc = lst_tc_run_step_begin(&R->tc, &tu->sacts, &b.view, o->quiet, err);
-    double loss = brc ? 0 : lst_tuner_step(tu, &b.view, tu->backbone ? &td : &bd, &sd, R->grads, &brc, err);
-    lst_tc_run_step_end(&R->tc, &tu->sacts, !brc, o->quiet);
-    lst_batch_release(&b);
+    int brc;
+    double loss = step_micro(R, R->order + first + share, n_share, labels, &brc, err);
     if (brc || R->dist.ops->allreduce_sum(&R->dist, R->grads, tu->n_floats, err) ||
         R->dist.ops->allreduce_sum_f64(&R->dist, &loss, 1, err))
         return -1;

@@ -28,6 +28,7 @@ typedef struct {
     char init[16];              /* fisher | magnitude | random */
     double lr, clip;
     int epochs, batch, eval_batch, warmup, max_src, fisher_samples;
+    int grad_accum;             /* micro-batches of `batch` per optimizer step (1: none) */
     double warmup_ratio;        /* > 0: warmup = ceil(ratio x the run's steps), set at the start */
     int gen_val, gen_test;      /* generation lengths: validation, final */
     int bb_dropout;             /* 1: backbone in train mode (dropout), the reference */

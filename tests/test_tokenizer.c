@@ -1,8 +1,9 @@
 /* test_tokenizer.c: the T5 tokenizer (src/io/tokenizer.h) and `lst tokenize`.
  *
- * Golden data: tests/data/tokenizer/t5_glue_samples.jsonl, rows of
- * {task, text, ids, pieces} produced by the reference T5 tokenizer; every
- * row must encode to exactly its ids, through the library and the CLI. */
+ * Golden data: tests/data/tokenizer/t5_glue_samples.jsonl and
+ * t5_sentinel_samples.jsonl, rows of {task, text, ids, pieces} produced by
+ * the reference T5 tokenizer; every row must encode to exactly its ids,
+ * through the library and the CLI. */
 #include "test.h"
 
 #include <cjson/cJSON.h>
@@ -14,6 +15,9 @@
 
 #define SPM "data/t5/spiece.model"
 #define SAMPLES "tests/data/tokenizer/t5_glue_samples.jsonl"
+/* texts with "<extra_id_N>" sentinels, and near misses, as transformers'
+ * T5 tokenizer (shared/data/t5/tokenizer.json) encodes them */
+#define SENTINELS "tests/data/tokenizer/t5_sentinel_samples.jsonl"
 
 typedef struct {
     char *task, *text;
@@ -78,34 +82,44 @@ static int parse_sample(const char *line, sample_t *s) {
     return 0;
 }
 
-/* Loads the golden rows once; returns their count (0 if unreadable, with
- * the failure already reported through CHECK). */
-static int load_samples(void) {
-    if (n_samples >= 0) return n_samples;
-    n_samples = 0;
-    FILE *f = fopen(SAMPLES, "r");
-    CHECK(f != NULL, "cannot open %s", SAMPLES);
-    if (!f) return 0;
-    atexit(free_samples);
+/* Loads the golden rows of one file into samples; 0 if it opened. */
+static int load_file(const char *path, int *cap_s) {
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "cannot open %s", path);
+    if (!f) return -1;
     char *line = NULL;
     size_t cap = 0;
-    int lineno = 0, cap_s = 0;
+    int lineno = 0;
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
         if (line[0] == '\n' || !line[0]) continue;
-        if (n_samples == cap_s) {
-            cap_s = cap_s ? cap_s * 2 : 256;
-            sample_t *g = realloc(samples, (size_t)cap_s * sizeof *g);
+        if (n_samples == *cap_s) {
+            *cap_s = *cap_s ? *cap_s * 2 : 256;
+            sample_t *g = realloc(samples, (size_t)*cap_s * sizeof *g);
             CHECK(g != NULL, "out of memory");
             if (!g) break;
             samples = g;
         }
         int bad = parse_sample(line, &samples[n_samples]);
-        CHECK(!bad, "%s:%d: not a {task, text, ids} row", SAMPLES, lineno);
+        CHECK(!bad, "%s:%d: not a {task, text, ids} row", path, lineno);
         if (!bad) n_samples++;
     }
     free(line);
     fclose(f);
+    return 0;
+}
+
+/* Loads the golden rows once (GLUE texts, then texts with sentinels);
+ * returns their count (0 if unreadable, with the failure already reported
+ * through CHECK). */
+static int load_samples(void) {
+    if (n_samples >= 0) return n_samples;
+    n_samples = 0;
+    atexit(free_samples);
+    int cap_s = 0;
+    const char *files[2] = {SAMPLES, SENTINELS};
+    for (int i = 0; i < 2; i++)
+        if (load_file(files[i], &cap_s)) return n_samples = 0;
     return n_samples;
 }
 
@@ -154,7 +168,7 @@ TEST(tok_vocab_size_is_32100) {
 
 TEST(tok_glue_samples_encode_exactly) {
     int n = load_samples();
-    CHECK(n == 246, "%s has %d rows, expected 246", SAMPLES, n);
+    CHECK(n == 246 + 17, "%s and %s have %d rows, expected 246 + 17", SAMPLES, SENTINELS, n);
     lst_tokenizer_t *t = load_t5();
     if (!t) return;
     int mismatches = 0;

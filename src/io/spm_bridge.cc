@@ -238,6 +238,49 @@ extern "C" int lst_tokenizer_vocab_size(const lst_tokenizer_t *t) {
     return t ? t->n_pieces + kExtraIds : 0;
 }
 
+namespace {
+
+/* Length of a "<extra_id_N>" sentinel (N 0..99 written without leading
+ * zeros) at s[0, n), or 0. */
+size_t sentinel_at(const char *s, size_t n, int *k) {
+    static const char head[] = "<extra_id_";
+    const size_t h = sizeof head - 1;
+    if (n < h + 2 || memcmp(s, head, h)) return 0;
+    size_t i = h;
+    int v = 0, digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 3) v = v * 10 + (s[i++] - '0'), digits++;
+    if (!digits || digits > 2 || (digits == 2 && s[h] == '0') || i >= n || s[i] != '>') return 0;
+    *k = v;
+    return i + 1;
+}
+
+/* The text's ids as transformers' T5 tokenizer gives them: each
+ * "<extra_id_N>" is one id (the added tokens: pieces + 99 - N), and the
+ * text between them is encoded by sentencepiece piece by piece (each its
+ * own normalised segment, as the added-token split does). */
+sentencepiece::util::Status encode_with_sentinels(const lst_tokenizer *t, std::string_view text,
+                                                  std::vector<int> *out) {
+    size_t from = 0;
+    for (size_t i = 0; i <= text.size(); i++) {
+        int k = 0;
+        const size_t m = i < text.size() && text[i] == '<' ? sentinel_at(text.data() + i, text.size() - i, &k) : 0;
+        if (!m && i < text.size()) continue;
+        if (i > from) {
+            std::vector<int> seg;
+            auto st = t->sp.Encode(text.substr(from, i - from), &seg);
+            if (!st.ok()) return st;
+            out->insert(out->end(), seg.begin(), seg.end());
+        }
+        if (!m) break;
+        out->push_back(t->n_pieces + kExtraIds - 1 - k);
+        i += m - 1;
+        from = i + 1;
+    }
+    return sentencepiece::util::Status();
+}
+
+}  // namespace
+
 extern "C" int lst_tokenizer_encode(const lst_tokenizer_t *t, const char *text, size_t len,
                                     int32_t **ids, int *n, lst_err_t *err) {
     if (!t || !ids || !n || (!text && len)) return lst_fail(err, "tokenizer encode: NULL argument");
@@ -249,7 +292,7 @@ extern "C" int lst_tokenizer_encode(const lst_tokenizer_t *t, const char *text, 
         return lst_fail(err, "invalid UTF-8 in text at byte %zu (0x%02X)", bad, u[bad]);
     try {
         std::vector<int> v;
-        auto st = t->sp.Encode(std::string_view(text ? text : "", len), &v);
+        auto st = encode_with_sentinels(t, std::string_view(text ? text : "", len), &v);
         if (!st.ok()) return fail_str(err, "sentencepiece encode failed", st.ToString());
         if (v.size() >= (size_t)INT_MAX) return lst_fail(err, "text too long to encode (%zu bytes)", len);
         int32_t *out = static_cast<int32_t *>(lst_malloc(v.size() + 1, sizeof(int32_t), err));

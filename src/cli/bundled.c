@@ -45,6 +45,18 @@ int lst_cli_tokenizer(const char *cmd, const char *given, const char *model, cha
         return 0;
     }
     if (model && snprintf(out, cap, "%s/spiece.model", model) < (int)cap && exists(out)) return 0;
+    /* a model that ships another tokenizer must not get T5's silently */
+    static const char *const other[] = {"tokenizer.json", "vocab.json", "merges.txt"};
+    for (int i = 0; model && i < 3; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", model, other[i]);
+        if (!exists(p)) continue;
+        fprintf(stderr, "lst %s: %s has %s but no spiece.model: lst reads SentencePiece tokenizers "
+                        "only (a BPE tokenizer, as CodeT5 ships, cannot be used); give --spm FILE if "
+                        "the model has a SentencePiece one (T5's own: data/t5/spiece.model)\n", cmd,
+                model, other[i]);
+        return 2;
+    }
     if (!lst_cli_bundled("t5/spiece.model", out, cap)) return 0;
     fprintf(stderr, "lst %s: no tokenizer: %s%s has no spiece.model and the bundled T5 tokenizer "
                     "(data/t5/spiece.model beside the binary, or share/lst/t5/spiece.model) is not "

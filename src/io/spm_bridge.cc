@@ -32,7 +32,7 @@ extern "C" {
 namespace {
 
 constexpr int kPadId = 0;
-constexpr int kEosId = 1;
+constexpr int kEosId = LST_TOKENIZER_EOS;
 constexpr int kExtraIds = 100;
 
 }  // namespace

@@ -146,9 +146,36 @@ static int proj_parse(const char *s, lst_act_t *act, int *gated) {
     return 0;
 }
 
+/* What lst cannot fine-tune, refused from config.json alone (before any
+ * weight is read): a quantized checkpoint and an encoder-only T5. */
+static int refuse_kind(const cJSON *root, const char *what, lst_err_t *err) {
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    if (q && !cJSON_IsNull(q)) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(q, "quant_method");
+        return lst_fail(err, "%s: the checkpoint is quantized (quantization_config%s%s%s): lst reads "
+                        "float32, bf16 or f16 weights; use the unquantized checkpoint (lst quantize "
+                        "makes an int8 or 4-bit frozen backbone from it)", what,
+                        cJSON_IsString(m) ? ", quant_method \"" : "", cJSON_IsString(m) ? m->valuestring : "",
+                        cJSON_IsString(m) ? "\"" : "");
+    }
+    const cJSON *ed = cJSON_GetObjectItemCaseSensitive(root, "is_encoder_decoder");
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    int named_encoder = cJSON_IsArray(arch) && cJSON_GetArraySize(arch) > 0;
+    const cJSON *list = named_encoder ? arch : NULL, *a;
+    cJSON_ArrayForEach(a, list)
+        if (!cJSON_IsString(a) || !strstr(a->valuestring, "EncoderModel")) named_encoder = 0;
+    const int encoder_only = cJSON_IsFalse(ed) || named_encoder;
+    if (encoder_only)
+        return lst_fail(err, "%s: an encoder-only T5 (T5EncoderModel): it has no decoder, and LST "
+                        "trains a side network beside both stacks; use the full "
+                        "T5ForConditionalGeneration checkpoint", what);
+    return 0;
+}
+
 static int parse_root(lst_t5_config_t *c, const cJSON *root, const char *what,
                       lst_err_t *err) {
     if (!cJSON_IsObject(root)) return lst_fail(err, "%s: top level is not a JSON object", what);
+    if (refuse_kind(root, what, err)) return -1;
     const char *mt = NULL;
     if (get_string(root, "model_type", &mt, what, err) != 0) return -1;
     if (mt && strcmp(mt, "t5") != 0 && strcmp(mt, "mt5") != 0)

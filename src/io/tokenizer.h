@@ -6,6 +6,10 @@
 #ifndef LST_TOKENIZER_H
 #define LST_TOKENIZER_H
 
+/* The id every encoded text ends with (T5's </s>); a model whose config has
+ * another eos_token_id does not go with this tokenizer. */
+#define LST_TOKENIZER_EOS 1
+
 #include <stdint.h>
 
 #include "../core/error.h"

@@ -140,6 +140,8 @@ typedef struct {
     float dropout;     /* the backbone's dropout rate */
     int dec_start, eos; /* decoder start and end-of-sequence ids */
     uint64_t fp_config, fp_weights; /* the loaded checkpoint's fingerprint (0, 0: not from disk) */
+    int n_unused;       /* checkpoint tensors the model does not use, and their first names */
+    const char *unused;
 } lst_backbone_t;
 
 /* Opening one (from a directory, as shapes for the plan, for the bench):

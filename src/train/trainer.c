@@ -20,6 +20,7 @@
 #include "../core/streams.h"
 #include "../core/version.h"
 #include "../io/safetensors.h"
+#include "../io/t5_config.h"
 #include "adamw.h"
 #include "checkpoint.h"
 #include "dist.h"
@@ -104,17 +105,46 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
 
 /* ---- model --------------------------------------------------------------- */
 
+/* The tokenizer against the model's config.json: one that does not belong
+ * to it is refused (mT5's 250112 rows with T5's 32100 pieces, another end
+ * of sequence), and the rows past the tokenizer's are named (they are cut,
+ * LST-SPEC section 1, unless --full-vocab). */
+static int check_tokenizer(const lst_train_opts_t *o, int tv, lst_err_t *err) {
+    char path[LST_PATH_MAX + 64];
+    lst_t5_config_t c;
+    lst_rundir_path(path, o->model, "config.json");
+    if (lst_t5_config_load(&c, path, err)) return -1;
+    if (c.eos_token_id != LST_TOKENIZER_EOS)
+        return lst_fail(err, "%s: eos_token_id is %d, but the tokenizer %s ends every text with id %d "
+                        "(</s>): they do not belong together; give the model's own tokenizer with --spm",
+                        path, c.eos_token_id, o->spm, LST_TOKENIZER_EOS);
+    if (c.vocab_size > tv + 1024)
+        return lst_fail(err, "%s has %d vocabulary rows, the tokenizer %s %d pieces: it is not this "
+                        "model's tokenizer (mT5 and other multilingual T5s have their own); give it "
+                        "with --spm", o->model, c.vocab_size, o->spm, tv);
+    if (c.vocab_size > tv && !o->quiet && !o->full_vocab)
+        fprintf(stderr, "lst train: note: rows %d-%d of the model's embedding and LM head, past the "
+                "tokenizer's %d pieces, are left out (as the reference does; --full-vocab keeps "
+                "them)\n", tv, c.vocab_size - 1, tv);
+    return 0;
+}
+
 static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_tuner_t *t,
                       lst_wformat_t load_dtype, lst_err_t *err) {
     *tok = lst_tokenizer_load(o->spm, err);
     if (!*tok) return -1;
     const int tv = lst_tokenizer_vocab_size(*tok);
+    if (check_tokenizer(o, tv, err)) return -1;
     if (lst_tuner_open(t, o->model, o->full_vocab ? 0 : tv, &o->method, o->freeze_layers, &o->side,
                        load_dtype, o->seed, err))
         return -1;
     if (t->bb.vocab < tv)
         return lst_fail(err, "%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)",
                         o->model, t->bb.vocab, tv);
+    if (t->bb.n_unused && !o->quiet)
+        fprintf(stderr, "lst train: note: %d tensor%s of %s %s not used by the model: %s%s\n",
+                t->bb.n_unused, t->bb.n_unused > 1 ? "s" : "", o->model,
+                t->bb.n_unused > 1 ? "are" : "is", t->bb.unused, t->bb.n_unused > 4 ? ", ..." : "");
     return 0;
 }
 
@@ -329,10 +359,11 @@ static void warmup_check(lst_train_opts_t *o, int64_t total, int resume) {
     if (o->warmup_ratio > 0) o->warmup = (int)ceil(o->warmup_ratio * (double)total);
     if (resume || o->warmup < total || total < 1) return;
     const double top = o->lr * (double)(total - 1) / (double)(o->warmup > 0 ? o->warmup : 1);
+    const long long tenth = (long long)ceil(0.1 * (double)total);
     fprintf(stderr, "lst train: warning: the warmup (%d steps) is not shorter than the whole run (%lld "
-            "steps): the learning rate only rises, to %.3g of %.3g at the last step, and never decays; "
-            "--warmup-ratio 0.1 warms up over %lld steps instead\n", o->warmup, (long long)total, top,
-            o->lr, (long long)ceil(0.1 * (double)total));
+            "step%s): the learning rate only rises, to %.3g of %.3g at the last step, and never decays; "
+            "--warmup-ratio 0.1 warms up over %lld step%s instead\n", o->warmup, (long long)total,
+            total == 1 ? "" : "s", top, o->lr, tenth, tenth == 1 ? "" : "s");
 }
 
 /* Model, data, plan and every buffer; a new run's directory and run.json. */

@@ -97,6 +97,11 @@ typedef struct {
      * config.json bytes, and of the tensors read (each tensor's name and
      * file bytes, combined order-free). 0, 0 for a model not from disk. */
     uint64_t fp_config, fp_weights;
+    /* Tensors of the checkpoint the model does not use (a tied model's
+     * lm_head.weight, leftover adapter tensors): how many, and the first
+     * names, comma-separated (transformers warns about the same). */
+    int n_unused;
+    char unused[320];
 } lst_t5_t;
 
 /* A linear of a block: y = x W^T (+ b), from the packed weight when the

@@ -275,6 +275,8 @@ void lst_t5_backbone_wrap(lst_backbone_t *bb, lst_t5_t *m) {
     bb->eos = c->eos_token_id;
     bb->fp_config = m->fp_config;
     bb->fp_weights = m->fp_weights;
+    bb->n_unused = m->n_unused;
+    bb->unused = m->unused;
 }
 
 void lst_t5_backbone_own(lst_backbone_t *bb, lst_t5_t *m) {

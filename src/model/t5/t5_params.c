@@ -361,6 +361,22 @@ static int hash_file(const char *path, uint64_t *out, lst_err_t *err) {
     return 0;
 }
 
+/* The checkpoint's tensors that no parameter of m reads (m->unused). */
+static void note_unused(lst_t5_t *m, const lst_st_set_t *f) {
+    size_t at = 0;
+    m->n_unused = 0;
+    m->unused[0] = 0;
+    for (int i = 0; i < f->n; i++) {
+        const char *name = f->by_name[i].name;
+        if (lst_layout_find(m->params, m->n_params, name) >= 0) continue;
+        /* transformers' own aliases of shared.weight: tied, not stray */
+        if (!strcmp(name, "encoder.embed_tokens.weight") || !strcmp(name, "decoder.embed_tokens.weight"))
+            continue;
+        if (m->n_unused++ < 4 && at + strlen(name) + 3 < sizeof m->unused)
+            at += (size_t)snprintf(m->unused + at, sizeof m->unused - at, "%s%s", at ? ", " : "", name);
+    }
+}
+
 static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_t *ext,
                 lst_wformat_t dtype, lst_err_t *err) {
     const int stream = lst_t5_streams(dtype);
@@ -398,6 +414,7 @@ static int load(lst_t5_t *m, const char *dir, int vocab_limit, const lst_t5_ext_
         lst_st_set_close(&f);
         return -1;
     }
+    note_unused(m, &f);
     for (int i = 0; i < m->n_params; i++) {
         const lst_param_t *p = &m->params[i];
         if (p->ext) continue; /* a method's addition: initialised by the caller */

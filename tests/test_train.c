@@ -840,3 +840,55 @@ TEST(train_grad_accum_equals_the_large_batch) {
           "prompt tuning's batch is not 50 x 2: %s", rj ? rj : err.msg);
     free(rj);
 }
+
+/* --eval-every and --patience: validations inside epochs (in metrics.json's
+ * evaluations and log.csv's val_score), the best weights possibly from one
+ * of them, and an early stop after N validations without a better score;
+ * a run halted in the middle resumes to the same numbers. */
+TEST(train_eval_every_and_patience) {
+    if (!setup()) return;
+    const char *args = "--task custom --epochs 10 --batch 8 --warmup 2 --init magnitude --eval-every 2 "
+                       "--patience 3 --checkpoint-every 1 --seed 2 --quiet";
+    char full[600], cut[600], *log = NULL;
+    snprintf(full, sizeof full, "%s/es_full", lst_test_tmpdir());
+    snprintf(cut, sizeof cut, "%s/es_cut", lst_test_tmpdir());
+    int rc = lst_test_run(&log, "train --model %s --train %s --valid %s %s --out %s", tmp("tiny"),
+                          tmp("train.jsonl"), tmp("valid.jsonl"), args, full);
+    CHECK(rc == 0, "train: %s", log ? log : "");
+    free(log);
+    char path[700];
+    lst_err_t err;
+    snprintf(path, sizeof path, "%s/metrics.json", full);
+    char *m = lst_read_file(path, 1 << 20, NULL, &err);
+    cJSON *j = m ? cJSON_Parse(m) : NULL;
+    const cJSON *ev = cJSON_GetObjectItem(j, "evaluations"), *st = cJSON_GetObjectItem(j, "steps");
+    const cJSON *stop = cJSON_GetObjectItem(j, "stopped_early");
+    /* 48 examples, batch 8: 6 steps an epoch, 60 in all, validations every 2 steps; the
+     * score stops improving early on this tiny task, and 3 validations later the run stops */
+    CHECK(cJSON_IsArray(ev) && cJSON_GetArraySize(ev) >= 2 && cJSON_IsTrue(stop) && cJSON_IsNumber(st) &&
+              st->valuedouble < 60,
+          "no early stop with evaluations: %s", m ? m : err.msg);
+    int n_val = 0;
+    snprintf(path, sizeof path, "%s/log.csv", full);
+    char *lg = lst_read_file(path, 1 << 20, NULL, &err);
+    for (char *p = lg; p && (p = strchr(p, '\n')); p++)
+        if (p > lg && p[-1] != ',' && strncmp(p - 9, "val_score", 9)) n_val++;
+    const int n_ep = cJSON_GetArraySize(cJSON_GetObjectItem(j, "epochs"));
+    CHECK(lg && strstr(lg, ",val_score\n") && n_val == cJSON_GetArraySize(ev) + n_ep,
+          "log.csv has %d rows with a val_score, metrics.json %d evaluations + %d epoch ends", n_val,
+          cJSON_GetArraySize(ev), n_ep);
+    free(lg);
+    cJSON_Delete(j);
+    free(m);
+    rc = lst_test_run(&log, "train --model %s --train %s --valid %s %s --out %s --halt-after 5", tmp("tiny"),
+                      tmp("train.jsonl"), tmp("valid.jsonl"), args, cut);
+    CHECK(rc == 3, "halt: %d %s", rc, log ? log : "");
+    free(log);
+    rc = lst_test_run(&log, "train --resume %s --quiet", cut);
+    CHECK(rc == 0, "resume: %s", log ? log : "");
+    free(log);
+    char *a = metrics_core(full), *b = metrics_core(cut);
+    CHECK(a && b && !strcmp(a, b), "resumed metrics differ:\n%s\n%s", a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+}

@@ -80,6 +80,8 @@ static int parse_numbers(const lst_opt_t *opts, int n, lst_train_opts_t *o) {
     INT_OPT("gen-validation", gen_val, 1, 100000);
     INT_OPT("seed", seed, 0, 0x7fffffffffffULL); /* exact in run.json's doubles */
     INT_OPT("checkpoint-every", ckpt_every, 1, INT_MAX);
+    INT_OPT("eval-every", eval_every, 1, INT_MAX);
+    INT_OPT("patience", patience, 1, INT_MAX);
     INT_OPT("halt-after", halt_after, 1, (int64_t)1 << 40);
     if ((s = lst_opt(opts, n, "warmup-ratio"))) {
         if (lst_opt(opts, n, "warmup")) {
@@ -210,6 +212,8 @@ int lst_cmd_train(int argc, char **argv) {
         {"tap-cache-dtype", 0, 0, "f32 (default, exact), bf16 or f16: the cache's half-size formats", NULL},
         {"tap-cache-max", 0, 0, "refuse a tap cache over BYTES (suffix K, M, G)", NULL},
         {"checkpoint-every", 0, 0, "also checkpoint every N steps (default: epoch ends)", NULL},
+        {"eval-every", 0, 0, "also validate every N steps inside an epoch (default: epoch ends)", NULL},
+        {"patience", 0, 0, "stop after N validations without a better score (default: never)", NULL},
         {"halt-after", 0, 0, "testing: stop after the checkpoint at this step", NULL},
         {"max-memory", 0, 0, "refuse to start if the planned memory exceeds BYTES (suffix K, M, G)", NULL},
         {"quiet", 1, 0, "no progress output", NULL},

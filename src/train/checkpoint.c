@@ -29,6 +29,9 @@ char *lst_ckpt_state_text(const lst_ckpt_state_t *s, void *run, uint64_t seed) {
     cJSON_AddNumberToObject(j, "epoch", s->epoch);
     cJSON_AddNumberToObject(j, "batch_index", s->batch_index);
     cJSON_AddNumberToObject(j, "best_epoch", s->best_epoch);
+    cJSON_AddNumberToObject(j, "best_step", (double)s->best_step);
+    cJSON_AddNumberToObject(j, "since_best", s->since_best);
+    if (s->evals) cJSON_AddItemToObject(j, "evaluations", cJSON_Duplicate((const cJSON *)s->evals, 1));
     /* -inf (no validation yet) has no JSON form: best_epoch 0 says so */
     cJSON_AddNumberToObject(j, "best_score", s->best_epoch ? s->best_score : 0.0);
     cJSON_AddNumberToObject(j, "wall_s", s->wall_s);
@@ -97,9 +100,10 @@ static int check_position(const lst_ckpt_state_t *s, const lst_ckpt_shape_t *sh,
         return lst_fail(err, "checkpoint state: step %lld does not agree with epoch %d, batch %d "
                         "(%d batches an epoch: step %lld)", (long long)s->step, s->epoch,
                         s->batch_index, sh->per_epoch, (long long)at);
-    if (s->best_epoch > s->epoch)
+    /* the best is a finished epoch's, or (--eval-every) one inside the epoch in progress */
+    if (s->best_epoch > s->epoch + (s->batch_index > 0))
         return lst_fail(err, "checkpoint state: best epoch %d is after the current epoch %d",
-                        s->best_epoch, s->epoch);
+                        s->best_epoch, s->epoch + (s->batch_index > 0));
     return 0;
 }
 
@@ -144,6 +148,16 @@ static int parse_fields(lst_ckpt_state_t *s, const cJSON *j, const lst_ckpt_shap
         real_field(j, "peak_rss_mib", 1, 0, 1e12, &s->peak_rss_mib, err))
         return -1;
     s->best_score = s->best_epoch ? best : -INFINITY;
+    /* optional: checkpoints before --eval-every and --patience */
+    s->best_step = 0;
+    s->since_best = 0;
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(j, "best_step");
+    const cJSON *sb = cJSON_GetObjectItemCaseSensitive(j, "since_best");
+    int64_t x;
+    if (bs && int_field(j, "best_step", 0, (double)s->step, &x, err)) return -1;
+    if (bs) s->best_step = x;
+    if (sb && int_field(j, "since_best", 0, 1e9, &x, err)) return -1;
+    if (sb) s->since_best = (int)x;
     return check_position(s, sh, err) || parse_timing(s, j, err) ? -1 : 0;
 }
 
@@ -164,6 +178,14 @@ int lst_ckpt_state_parse(lst_ckpt_state_t *s, const char *text, const lst_ckpt_s
         cJSON_Delete((cJSON *)s->history);
         s->history = h;
         h = NULL;
+        cJSON *ev = cJSON_DetachItemFromObjectCaseSensitive(j, "evaluations");
+        if (ev && !cJSON_IsArray(ev)) {
+            cJSON_Delete(ev);
+            rc = lst_fail(err, "checkpoint state: 'evaluations' is not an array");
+        } else if (ev) {
+            cJSON_Delete((cJSON *)s->evals);
+            s->evals = ev;
+        }
         if (run) *run = cJSON_DetachItemFromObjectCaseSensitive(j, "run");
     }
     cJSON_Delete(h);

@@ -23,6 +23,9 @@ typedef struct {
     int64_t step, total_steps;
     int epoch, batch_index;  /* next batch to run */
     int best_epoch;          /* 0: no validation yet */
+    int64_t best_step;       /* the step of the best validation (0: none) */
+    int since_best;          /* validations since the best one (--patience) */
+    void *evals;             /* cJSON array [{epoch, step, validation{}}]: --eval-every's, inside epochs */
     double best_score;
     double wall_s;           /* training time so far, over every process */
     void *history;           /* cJSON array [{epoch, step, validation{}}] */

@@ -129,6 +129,8 @@ void *lst_run_json(const lst_train_opts_t *o) {
     cJSON_AddStringToObject(j, "tap_cache_dtype", lst_tc_dtype_name(o->tap_cache_dtype));
     cJSON_AddNumberToObject(j, "tap_cache_max", (double)o->tap_cache_max);
     cJSON_AddNumberToObject(j, "checkpoint_every", o->ckpt_every);
+    cJSON_AddNumberToObject(j, "eval_every", o->eval_every);
+    cJSON_AddNumberToObject(j, "patience", o->patience);
     cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
     cJSON_AddNumberToObject(j, "max_train", (double)o->max_train);
     cJSON_AddNumberToObject(j, "max_memory", (double)o->max_memory);
@@ -214,6 +216,8 @@ static int load_numbers(const cJSON *j, lst_train_opts_t *o, const char *path, l
         {"backbone_dropout", F_BOOL, 0, 0, 1, &o->bb_dropout},
         {"full_vocab", F_BOOL, 0, 0, 1, &o->full_vocab},
         {"checkpoint_every", F_INT, 0, 0, imax, &o->ckpt_every},
+        {"eval_every", F_INT, 1, 0, imax, &o->eval_every},
+        {"patience", F_INT, 1, 0, imax, &o->patience},
         {"max_steps", F_I64, 0, 0, 1099511627776.0, &o->max_steps}, /* the CLI's 2^40 */
         {"max_train", F_I64, 0, 0, 1099511627776.0, &o->max_train},
         {"max_memory", F_I64, 1, 0, 9e18, &o->max_memory}, /* older run files lack it */

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,10 +54,11 @@ int lst_rundir_write_metrics(const char *dir, const char *text, lst_err_t *err) 
 
 /* ---- the step log ---------------------------------------------------------- */
 
-static const char log_header[] = "step,epoch,loss,lr,grad_norm,elapsed_s\n";
+static const char log_header[] = "step,epoch,loss,lr,grad_norm,elapsed_s,val_score\n";
 
-/* A row as lst_runlog_row writes it: a step number, then five more fields,
- * and the newline (a row cut short by a kill has none). */
+/* A row as lst_runlog_row writes it: a step number, then six more fields
+ * (five in the logs before val_score), and the newline (a row cut short by
+ * a kill has none). */
 static int row_step(const char *line, size_t len, int64_t *step) {
     size_t i = 0, commas = 0;
     int64_t v = 0;
@@ -65,7 +67,7 @@ static int row_step(const char *line, size_t len, int64_t *step) {
     if (i == 0 || i >= len || line[i] != ',') return 0;
     for (; i < len; i++) commas += line[i] == ',';
     *step = v;
-    return commas == 5;
+    return commas == 5 || commas == 6;
 }
 
 int64_t lst_runlog_filter(const char *text, int64_t keep_upto, FILE *out) {
@@ -104,6 +106,7 @@ static int rewrite_log(const char *path, int64_t keep_upto, lst_err_t *err) {
 
 int lst_runlog_open(lst_runlog_t *l, const char *dir, int64_t keep_upto, lst_err_t *err) {
     l->f = NULL;
+    l->pending[0] = 0;
     lst_rundir_path(l->path, dir, "log.csv");
     if (rewrite_log(l->path, keep_upto, err)) return -1;
     l->f = fopen(l->path, "ae");
@@ -111,15 +114,31 @@ int lst_runlog_open(lst_runlog_t *l, const char *dir, int64_t keep_upto, lst_err
     return 0;
 }
 
-void lst_runlog_row(lst_runlog_t *l, int64_t step, int epoch, double loss, double lr, double gnorm,
-                    double elapsed_s) {
-    fprintf(l->f, "%lld,%d,%.6f,%.6g,%.6f,%.3f\n", (long long)step, epoch, loss, lr, gnorm, elapsed_s);
+/* Writes the pending row with val (NaN: an empty val_score). */
+static void flush_row(lst_runlog_t *l, double val) {
+    if (!l->pending[0]) return;
+    if (isnan(val)) fprintf(l->f, "%s,\n", l->pending);
+    else fprintf(l->f, "%s,%.4f\n", l->pending, val);
+    l->pending[0] = 0;
 }
 
-int lst_runlog_sync(lst_runlog_t *l, lst_err_t *err) { return lst_sync_stream(l->f, l->path, err); }
+void lst_runlog_row(lst_runlog_t *l, int64_t step, int epoch, double loss, double lr, double gnorm,
+                    double elapsed_s) {
+    flush_row(l, NAN);
+    snprintf(l->pending, sizeof l->pending, "%lld,%d,%.6f,%.6g,%.6f,%.3f", (long long)step, epoch,
+             loss, lr, gnorm, elapsed_s);
+}
+
+void lst_runlog_val(lst_runlog_t *l, double score) { flush_row(l, score); }
+
+int lst_runlog_sync(lst_runlog_t *l, lst_err_t *err) {
+    flush_row(l, NAN);
+    return lst_sync_stream(l->f, l->path, err);
+}
 
 int lst_runlog_close(lst_runlog_t *l, lst_err_t *err) {
     if (!l->f) return 0;
+    flush_row(l, NAN);
     int rc = lst_sync_stream(l->f, l->path, err);
     if (fclose(l->f) != 0 && !rc) rc = lst_fail(err, "%s: write failed: %s", l->path, strerror(errno));
     l->f = NULL;

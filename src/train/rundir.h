@@ -35,6 +35,7 @@ int lst_rundir_write_metrics(const char *dir, const char *text, lst_err_t *err);
 typedef struct {
     FILE *f;
     char path[LST_PATH_MAX + 64];
+    char pending[160]; /* the last step's row, without its val_score (written by the next call) */
 } lst_runlog_t;
 
 /* Opens log.csv for appending after rewriting it (temporary file + rename,
@@ -43,6 +44,9 @@ typedef struct {
 int lst_runlog_open(lst_runlog_t *l, const char *dir, int64_t keep_upto, lst_err_t *err);
 void lst_runlog_row(lst_runlog_t *l, int64_t step, int epoch, double loss, double lr, double gnorm,
                     double elapsed_s);
+/* The validation score after the last step's row (its val_score column;
+ * empty on steps without a validation). */
+void lst_runlog_val(lst_runlog_t *l, double score);
 /* Flushes and fsyncs the rows so far (before a checkpoint is renamed). */
 int lst_runlog_sync(lst_runlog_t *l, lst_err_t *err);
 int lst_runlog_close(lst_runlog_t *l, lst_err_t *err);

@@ -109,7 +109,7 @@ static int load_data(const lst_train_opts_t *o, const lst_tokenizer_t *tok, rund
  * to it is refused (mT5's 250112 rows with T5's 32100 pieces, another end
  * of sequence), and the rows past the tokenizer's are named (they are cut,
  * LST-SPEC section 1, unless --full-vocab). */
-static int check_tokenizer(const lst_train_opts_t *o, int tv, lst_err_t *err) {
+static int check_tokenizer(const lst_train_opts_t *o, int tv, int notes, lst_err_t *err) {
     char path[LST_PATH_MAX + 64];
     lst_t5_config_t c;
     lst_rundir_path(path, o->model, "config.json");
@@ -122,26 +122,28 @@ static int check_tokenizer(const lst_train_opts_t *o, int tv, lst_err_t *err) {
         return lst_fail(err, "%s has %d vocabulary rows, the tokenizer %s %d pieces: it is not this "
                         "model's tokenizer (mT5 and other multilingual T5s have their own); give it "
                         "with --spm", o->model, c.vocab_size, o->spm, tv);
-    if (c.vocab_size > tv && !o->quiet && !o->full_vocab)
+    if (c.vocab_size > tv && notes && !o->quiet && !o->full_vocab)
         fprintf(stderr, "lst train: note: rows %d-%d of the model's embedding and LM head, past the "
                 "tokenizer's %d pieces, are left out (as the reference does; --full-vocab keeps "
                 "them)\n", tv, c.vocab_size - 1, tv);
     return 0;
 }
 
+/* notes: training's notes on stderr (the rows left out, unused tensors);
+ * eval and predict print none. */
 static int open_model(const lst_train_opts_t *o, lst_tokenizer_t **tok, lst_tuner_t *t,
-                      lst_wformat_t load_dtype, lst_err_t *err) {
+                      lst_wformat_t load_dtype, int notes, lst_err_t *err) {
     *tok = lst_tokenizer_load(o->spm, err);
     if (!*tok) return -1;
     const int tv = lst_tokenizer_vocab_size(*tok);
-    if (check_tokenizer(o, tv, err)) return -1;
+    if (check_tokenizer(o, tv, notes, err)) return -1;
     if (lst_tuner_open(t, o->model, o->full_vocab ? 0 : tv, &o->method, o->freeze_layers, &o->side,
                        load_dtype, o->seed, err))
         return -1;
     if (t->bb.vocab < tv)
         return lst_fail(err, "%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)",
                         o->model, t->bb.vocab, tv);
-    if (t->bb.n_unused && !o->quiet)
+    if (t->bb.n_unused && notes && !o->quiet)
         fprintf(stderr, "lst train: note: %d tensor%s of %s %s not used by the model: %s%s\n",
                 t->bb.n_unused, t->bb.n_unused > 1 ? "s" : "", o->model,
                 t->bb.n_unused > 1 ? "are" : "is", t->bb.unused, t->bb.n_unused > 4 ? ", ..." : "");
@@ -269,6 +271,7 @@ static void run_free(run_t *R) {
     lst_runlog_close(&R->log, NULL);
     lst_tc_run_close(&R->tc);
     cJSON_Delete((cJSON *)R->S.history);
+    cJSON_Delete((cJSON *)R->S.evals);
     free(R->S.step_ms);
     free(R->grads);
     free(R->best);
@@ -373,7 +376,7 @@ static int setup(run_t *R, lst_err_t *err) {
      * network's Fisher initialisation needs the float32 backbone (magnitude
      * reads the packed one, a block at a time) */
     const int direct = R->resume || strcmp(o->init, "fisher");
-    if (open_model(o, &R->tok, &R->tu, direct ? o->bb_dtype : LST_WF_F32, err)) return -1;
+    if (open_model(o, &R->tok, &R->tu, direct ? o->bb_dtype : LST_WF_F32, !R->resume, err)) return -1;
     lst_tuner_t *tu = &R->tu;
     if (R->resume && lst_rundir_check_backbone(o, tu->bb.fp_config, tu->bb.fp_weights, err))
         return lst_fail_ctx(err, "resuming %s", o->out);
@@ -590,7 +593,11 @@ static int train_step(run_t *R, lst_err_t *err) {
 
 /* Validation at the end of an epoch (or where max-steps stopped), in the
  * place of the step's activations (the plan counts the larger). */
-static int validate(run_t *R, lst_err_t *err) {
+/* Validation at the end of an epoch (history) or, with --eval-every,
+ * inside one (evaluations): the best weights kept (a strict improvement;
+ * ties keep the earlier), the score in the step's log row, and the count
+ * --patience stops on. */
+static int validate(run_t *R, int epoch_end, lst_err_t *err) {
     lst_ckpt_state_t *S = &R->S;
     lst_tuner_t *tu = &R->tu;
     lst_metrics_t vm;
@@ -603,16 +610,27 @@ static int validate(run_t *R, lst_err_t *err) {
     cJSON_AddNumberToObject(h, "epoch", S->epoch + 1);
     cJSON_AddNumberToObject(h, "step", (double)S->step);
     cJSON_AddItemToObject(h, "validation", metrics_json(&vm));
-    cJSON_AddItemToArray((cJSON *)S->history, h);
+    cJSON_AddItemToArray((cJSON *)(epoch_end ? S->history : S->evals), h);
+    lst_runlog_val(&R->log, vm.score);
     if (vm.score > S->best_score) { /* strict: ties keep the earlier epoch */
         S->best_score = vm.score;
         S->best_epoch = S->epoch + 1;
+        S->best_step = S->step;
+        S->since_best = 0;
         memcpy(R->best, tu->flat, sizeof(float) * tu->n_floats);
+    } else {
+        S->since_best++;
     }
     if (!R->o->quiet)
-        fprintf(stderr, "epoch %d: validation score %.2f (best %.2f at epoch %d)\n", S->epoch + 1,
-                vm.score, S->best_score, S->best_epoch);
+        fprintf(stderr, "%s %d: validation score %.2f (best %.2f at step %lld, epoch %d)\n",
+                epoch_end ? "epoch" : "step", epoch_end ? S->epoch + 1 : (int)S->step, vm.score,
+                S->best_score, (long long)S->best_step, S->best_epoch);
     return 0;
+}
+
+/* --patience: this many validations in a row without a better score. */
+static int out_of_patience(const run_t *R) {
+    return R->o->patience > 0 && R->S.since_best >= R->o->patience;
 }
 
 /* The rest of one epoch, its validation and its checkpoint. */
@@ -624,15 +642,24 @@ static int run_epoch(run_t *R, lst_err_t *err) {
     lst_epoch_order(R->order, R->n_train, o->seed, S->epoch);
     for (; S->batch_index < R->per_epoch && S->step < S->total_steps; S->batch_index++) {
         if (train_step(R, err)) return -1;
-        if (o->ckpt_every > 0 && S->step % o->ckpt_every == 0 && S->batch_index + 1 < R->per_epoch) {
+        const int inside = S->batch_index + 1 < R->per_epoch && S->step < S->total_steps;
+        const int eval = inside && o->eval_every > 0 && S->step % o->eval_every == 0;
+        if (eval) {
+            if (!o->quiet && R->is_tty) fputc('\n', stderr);
+            if (validate(R, 0, err)) return -1;
+            if (!R->acts_live && lst_tuner_alloc(&R->tu, R->Bmax, R->maxTs, R->maxTd, err)) return -1;
+            R->acts_live = 1;
+        }
+        if (inside && ((o->ckpt_every > 0 && S->step % o->ckpt_every == 0) || (eval && out_of_patience(R)))) {
             S->batch_index++; /* resume after this batch */
             int crc = checkpoint(R, err);
             S->batch_index--;
             if (crc) return crc;
         }
+        if (eval && out_of_patience(R)) return 0; /* the run loop stops: finish() */
     }
     if (!o->quiet && R->is_tty) fputc('\n', stderr);
-    if (validate(R, err)) return -1;
+    if (validate(R, 1, err)) return -1;
     S->epoch++;
     S->batch_index = 0;
     S->wall_s = R->wall_before + lst_now_s() - R->wall_start;
@@ -648,6 +675,10 @@ static char *metrics_text(const run_t *R, const lst_metrics_t *bv, const lst_met
     cJSON_AddStringToObject(mj, "method", o->method.name);
     cJSON_AddItemToObject(mj, "epochs", cJSON_Duplicate((const cJSON *)S->history, 1));
     cJSON_AddNumberToObject(mj, "best_epoch", S->best_epoch);
+    cJSON_AddNumberToObject(mj, "best_step", (double)S->best_step);
+    if (o->eval_every > 0)
+        cJSON_AddItemToObject(mj, "evaluations", cJSON_Duplicate((const cJSON *)S->evals, 1));
+    if (o->patience > 0) cJSON_AddBoolToObject(mj, "stopped_early", out_of_patience(R));
     cJSON_AddItemToObject(mj, "validation", metrics_json(bv));
     if (bt) cJSON_AddItemToObject(mj, "test", metrics_json(bt));
     /* the share's denominator: the backbone itself, as in the paper */
@@ -715,6 +746,7 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     lst_dist_single(&R.dist);
     R.resume = resume;
     R.S.history = cJSON_CreateArray();
+    R.S.evals = cJSON_CreateArray();
     R.wall_start = lst_now_s();
     int rc = setup(&R, err) || restore(&R, err) || lst_runlog_open(&R.log, o->out, R.S.step, err) ? -1 : 0;
     R.is_tty = isatty(2);
@@ -722,7 +754,12 @@ int lst_train(lst_train_opts_t *o, int resume, lst_err_t *err) {
     R.run_start = lst_now_s();
     R.wall_before = R.S.wall_s;
     R.step_start = R.S.step;
-    while (!rc && R.S.step < R.S.total_steps && R.S.epoch < o->epochs) rc = run_epoch(&R, err);
+    while (!rc && R.S.step < R.S.total_steps && R.S.epoch < o->epochs && !out_of_patience(&R))
+        rc = run_epoch(&R, err);
+    if (!rc && out_of_patience(&R) && !o->quiet)
+        fprintf(stderr, "lst train: stopping early at step %lld: %d validations without a better score "
+                "than %.2f (step %lld; --patience %d)\n", (long long)R.S.step, R.S.since_best,
+                R.S.best_score, (long long)R.S.best_step, o->patience);
     if (!rc) rc = finish(&R, err);
     run_free(&R);
     return rc == 3 ? 3 : rc ? -1 : 0;
@@ -737,7 +774,7 @@ int lst_run_open(lst_run_t *r, const char *rundir, lst_err_t *err) {
     if (lst_run_load(&r->opts, path, err)) return -1;
     lst_tuner_t t;
     memset(&t, 0, sizeof t);
-    if (open_model(&r->opts, &r->tok, &t, r->opts.bb_dtype, err)) {
+    if (open_model(&r->opts, &r->tok, &t, r->opts.bb_dtype, 0, err)) {
         lst_tuner_free(&t);
         lst_run_close(r);
         return -1;

@@ -39,6 +39,8 @@ typedef struct {
     int tap_cache_dtype;        /* LST_TC_F32 (exact), _BF16, _F16 (tapcache.h) */
     int64_t tap_cache_max;      /* bytes; 0: no limit */
     int ckpt_every;             /* steps between checkpoints (0: epoch ends only) */
+    int eval_every;             /* steps between validations inside an epoch (0: epoch ends only) */
+    int patience;               /* stop after this many validations without a better score (0: never) */
     int64_t max_steps;          /* 0: epochs decide */
     int64_t max_train;          /* 0: all training examples */
     int64_t halt_after;         /* testing: exit (as if killed) after this step's checkpoint */

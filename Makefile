@@ -51,8 +51,9 @@ $(FAULT_O): src/core/fileio.c
 $(BUILD)/lst-fault: $(CLI_O) $(FAULT_O) $(BUILD)/liblst.a
 	$(CC) -o $@ $(CLI_O) $(FAULT_O) $(BUILD)/liblst.a $(LDLIBS)
 
+# the tests also decode the figures they render (libpng: test_plot.c)
 $(BUILD)/lst_tests: $(TEST_O) $(BUILD)/liblst.a
-	$(CC) -o $@ $(TEST_O) $(BUILD)/liblst.a $(LDLIBS)
+	$(CC) -o $@ $(TEST_O) $(BUILD)/liblst.a $(LDLIBS) -lpng
 
 # The commit being built, for `lst --version`, run.json and metrics.json
 # (src/core/version.c, by -D); commit.txt is rewritten only when it changes, so an

@@ -3,7 +3,7 @@
 # builds build/lst and build/liblst.a. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(build-essential pkg-config libopenblas-dev libcjson-dev libxxhash-dev libsentencepiece-dev valgrind librsvg2-bin)
+PKGS=(build-essential pkg-config libopenblas-dev libcjson-dev libxxhash-dev libsentencepiece-dev valgrind librsvg2-bin libpng-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

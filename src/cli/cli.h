@@ -23,6 +23,7 @@ int lst_cmd_bench(int argc, char **argv);
 int lst_cmd_params(int argc, char **argv);
 int lst_cmd_quantize(int argc, char **argv);
 int lst_cmd_compare(int argc, char **argv);
+int lst_cmd_plot(int argc, char **argv);
 
 /* Option table: every option is "--name value" or a flag "--name".
  * lst_args_parse refuses unknown options, missing values, repeated options

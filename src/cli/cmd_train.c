@@ -9,6 +9,7 @@
 
 #include "../model/methods.h"
 #include "../train/trainer.h"
+#include "../report/plot.h"
 #include "cli.h"
 
 static int copy_opt(char *dst, size_t cap, const char *v) {
@@ -239,6 +240,12 @@ int lst_cmd_train(int argc, char **argv) {
     }
     lst_err_t err = {{0}};
     rc = lst_train(&o, resume != NULL, &err);
+    /* the figure of the finished run (the report layer: lst plot draws the same) */
+    if (!rc && lst_plot_run(o.out, NULL, &err)) {
+        lst_fail_ctx(&err, "the run is finished (metrics.json is written), its figure is not "
+                           "(lst plot --run %s draws it)", o.out);
+        rc = -1;
+    }
     lst_train_opts_free(&o);
     if (rc) {
         lst_cli_error("train", err.msg);

@@ -22,6 +22,7 @@ static const struct {
     {"params", lst_cmd_params, "trainable parameters of a method and their share"},
     {"quantize", lst_cmd_quantize, "a checkpoint with its frozen linears stored as int8, q4 or bf16"},
     {"compare", lst_cmd_compare, "train and measure several methods, Table 1 and Figure 6"},
+    {"plot", lst_cmd_plot, "a run's training loss and validation score as SVG"},
 };
 
 static void usage(FILE *out) {

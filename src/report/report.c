@@ -9,93 +9,30 @@
 #include <string.h>
 
 #include "../core/fileio.h"
+#include "svg.h"
 
 const char *const lst_report_mem_names[LST_REPORT_MEM_PARTS] = {"weights", "gradients", "optimizer",
                                                                  "activations", "workspace"};
 
-/* ---- a growable string --------------------------------------------------- */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sb_t;
-
-static void sb_grow(sb_t *b, size_t need) {
-    if (b->oom || b->len + need + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + need + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sb_t *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        b->oom = 1;
-        return;
-    }
-    sb_grow(b, (size_t)k);
-    if (b->oom) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)k;
-}
-
-static void sb_puts(sb_t *b, const char *s) { sb_printf(b, "%s", s); }
-
-static char *sb_done(sb_t *b) {
-    if (!b->oom) sb_grow(b, 0);
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    b->p[b->len] = 0;
-    return b->p;
-}
-
 /* markdown: no '|' or line break may end a cell */
-static void sb_md(sb_t *b, const char *s) {
+static void sb_md(lst_sb_t *b, const char *s) {
     for (; s && *s; s++) {
-        if (*s == '|') sb_puts(b, "\\|");
-        else if (*s == '\n' || *s == '\r') sb_puts(b, " ");
-        else sb_printf(b, "%c", *s);
-    }
-}
-
-/* XML text and attribute values */
-static void sb_xml(sb_t *b, const char *s) {
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '&') sb_puts(b, "&amp;");
-        else if (c == '<') sb_puts(b, "&lt;");
-        else if (c == '>') sb_puts(b, "&gt;");
-        else if (c == '"') sb_puts(b, "&quot;");
-        else if (c == '\'') sb_puts(b, "&apos;");
-        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') sb_puts(b, " "); /* not allowed in XML 1.0 */
-        else sb_printf(b, "%c", *s);
+        if (*s == '|') lst_sb_puts(b, "\\|");
+        else if (*s == '\n' || *s == '\r') lst_sb_puts(b, " ");
+        else lst_sb_printf(b, "%c", *s);
     }
 }
 
 /* a CSV field (RFC 4180 quoting when needed) */
-static void sb_csv(sb_t *b, const char *s) {
+static void sb_csv(lst_sb_t *b, const char *s) {
     if (!s) s = "";
     if (!strpbrk(s, ",\"\r\n")) {
-        sb_puts(b, s);
+        lst_sb_puts(b, s);
         return;
     }
-    sb_puts(b, "\"");
-    for (; *s; s++) sb_puts(b, *s == '"' ? "\"\"" : (char[2]){*s, 0});
-    sb_puts(b, "\"");
+    lst_sb_puts(b, "\"");
+    for (; *s; s++) lst_sb_puts(b, *s == '"' ? "\"\"" : (char[2]){*s, 0});
+    lst_sb_puts(b, "\"");
 }
 
 /* ---- statistics ---------------------------------------------------------- */
@@ -184,56 +121,56 @@ void lst_report_aggregate(const lst_report_run_t *runs, int n, const char *metho
 
 /* "12.3 ± 0.4", "12.3", "n/a" or "failed" (+ " (1 failed)" when some are);
  * spread: 1 always show the std (n >= 2), 0 only when it is not zero */
-static void md_cell_s(sb_t *b, const lst_stat_t *s, int prec, int spread) {
-    sb_puts(b, " ");
+static void md_cell_s(lst_sb_t *b, const lst_stat_t *s, int prec, int spread) {
+    lst_sb_puts(b, " ");
     if (s->n == 0) {
-        sb_puts(b, s->n_failed ? "failed" : "n/a");
+        lst_sb_puts(b, s->n_failed ? "failed" : "n/a");
     } else {
-        sb_printf(b, "%.*f", prec, s->mean);
-        if (s->n >= 2 && (spread || s->std != 0)) sb_printf(b, " ± %.*f", prec, s->std);
-        if (s->n_failed) sb_printf(b, " (%d failed)", s->n_failed);
+        lst_sb_printf(b, "%.*f", prec, s->mean);
+        if (s->n >= 2 && (spread || s->std != 0)) lst_sb_printf(b, " ± %.*f", prec, s->std);
+        if (s->n_failed) lst_sb_printf(b, " (%d failed)", s->n_failed);
     }
-    sb_puts(b, " |");
+    lst_sb_puts(b, " |");
 }
 
-static void md_cell(sb_t *b, const lst_stat_t *s, int prec) { md_cell_s(b, s, prec, 1); }
+static void md_cell(lst_sb_t *b, const lst_stat_t *s, int prec) { md_cell_s(b, s, prec, 1); }
 
 static int n_metrics_of(const lst_report_t *r) {
     return r->n_metrics < 0 ? 0 : r->n_metrics > LST_REPORT_MAX_METRICS ? LST_REPORT_MAX_METRICS : r->n_metrics;
 }
 
 char *lst_report_markdown(const lst_report_t *r) {
-    sb_t b = {0};
+    lst_sb_t b = {0};
     const int nm = n_metrics_of(r);
     const char *split = r->split ? r->split : "test";
-    sb_puts(&b, "# lst compare: ");
+    lst_sb_puts(&b, "# lst compare: ");
     sb_md(&b, r->task);
-    sb_puts(&b, "\n\nTask ");
+    lst_sb_puts(&b, "\n\nTask ");
     sb_md(&b, r->task);
-    sb_puts(&b, ", model ");
+    lst_sb_puts(&b, ", model ");
     sb_md(&b, r->model);
-    sb_puts(&b, ", seeds ");
+    lst_sb_puts(&b, ", seeds ");
     sb_md(&b, r->seeds);
-    sb_puts(&b, ", metrics on the ");
+    lst_sb_puts(&b, ", metrics on the ");
     sb_md(&b, split);
-    sb_puts(&b, " split. Protocol: ");
+    lst_sb_puts(&b, " split. Protocol: ");
     sb_md(&b, r->protocol && *r->protocol ? r->protocol : "lst train defaults");
-    sb_puts(&b, ".\n\n| method | runs | trainable % | train peak MiB | train plan MiB | inference peak MiB | step ms |");
+    lst_sb_puts(&b, ".\n\n| method | runs | trainable % | train peak MiB | train plan MiB | inference peak MiB | step ms |");
     for (int k = 0; k < nm; k++) {
-        sb_puts(&b, " ");
+        lst_sb_puts(&b, " ");
         sb_md(&b, r->metric_names[k]);
-        sb_puts(&b, " |");
+        lst_sb_puts(&b, " |");
     }
-    sb_puts(&b, " score |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (int k = 0; k < nm; k++) sb_puts(&b, " ---: |");
-    sb_puts(&b, " ---: |\n");
+    lst_sb_puts(&b, " score |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (int k = 0; k < nm; k++) lst_sb_puts(&b, " ---: |");
+    lst_sb_puts(&b, " ---: |\n");
     int any_mem = 0;
     for (int i = 0; i < r->n_rows; i++) {
         const lst_report_row_t *w = &r->rows[i];
-        sb_puts(&b, "| ");
+        lst_sb_puts(&b, "| ");
         sb_md(&b, w->method);
-        if (w->n_failed) sb_printf(&b, " | %d/%d |", w->n_runs - w->n_failed, w->n_runs);
-        else sb_printf(&b, " | %d |", w->n_runs);
+        if (w->n_failed) lst_sb_printf(&b, " | %d/%d |", w->n_runs - w->n_failed, w->n_runs);
+        else lst_sb_printf(&b, " | %d |", w->n_runs);
         md_cell_s(&b, &w->trainable_pct, 3, 0); /* the same for every seed */
         md_cell(&b, &w->train_peak_mib, 1);
         md_cell_s(&b, &w->plan_mib, 1, 0);
@@ -241,81 +178,81 @@ char *lst_report_markdown(const lst_report_t *r) {
         md_cell(&b, &w->step_ms, 1);
         for (int k = 0; k < nm; k++) md_cell(&b, &w->metrics[k], 2);
         md_cell(&b, &w->score, 2);
-        sb_puts(&b, "\n");
+        lst_sb_puts(&b, "\n");
         for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) any_mem |= w->mem[k].n > 0;
     }
-    sb_puts(&b,
+    lst_sb_puts(&b,
             "\nMean ± sample standard deviation over the seeds (the mean alone for one seed). "
             "runs: runs per method (ok/all when some failed). trainable %: trained parameters over "
             "the backbone's. train peak: the peak resident set (RSS) of the `lst train` process. "
             "train plan: the memory lst planned for training (metrics.json). inference peak: the peak "
             "RSS of `lst eval` on the ");
     sb_md(&b, split);
-    sb_puts(&b, " split. step ms: the median training step time. Metrics and score: the ");
+    lst_sb_puts(&b, " split. step ms: the median training step time. Metrics and score: the ");
     sb_md(&b, split);
-    sb_puts(&b, " split at the best validation epoch. n/a: not reported by the run; failed: no successful run.\n");
+    lst_sb_puts(&b, " split at the best validation epoch. n/a: not reported by the run; failed: no successful run.\n");
     if (any_mem) {
-        sb_puts(&b, "\n## Planned training memory, MiB\n\n| method |");
-        for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) sb_printf(&b, " %s |", lst_report_mem_names[k]);
-        sb_puts(&b, " total |\n| --- |");
-        for (int k = 0; k <= LST_REPORT_MEM_PARTS; k++) sb_puts(&b, " ---: |");
-        sb_puts(&b, "\n");
+        lst_sb_puts(&b, "\n## Planned training memory, MiB\n\n| method |");
+        for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) lst_sb_printf(&b, " %s |", lst_report_mem_names[k]);
+        lst_sb_puts(&b, " total |\n| --- |");
+        for (int k = 0; k <= LST_REPORT_MEM_PARTS; k++) lst_sb_puts(&b, " ---: |");
+        lst_sb_puts(&b, "\n");
         for (int i = 0; i < r->n_rows; i++) {
             const lst_report_row_t *w = &r->rows[i];
-            sb_puts(&b, "| ");
+            lst_sb_puts(&b, "| ");
             sb_md(&b, w->method);
-            sb_puts(&b, " |");
+            lst_sb_puts(&b, " |");
             for (int k = 0; k < LST_REPORT_MEM_PARTS; k++) md_cell_s(&b, &w->mem[k], 1, 0);
             md_cell_s(&b, &w->plan_mib, 1, 0);
-            sb_puts(&b, "\n");
+            lst_sb_puts(&b, "\n");
         }
     }
     if (r->n_notes > 0) {
-        sb_puts(&b, "\n## Failures\n\n");
+        lst_sb_puts(&b, "\n## Failures\n\n");
         for (int i = 0; i < r->n_notes; i++) {
-            sb_puts(&b, "- ");
+            lst_sb_puts(&b, "- ");
             sb_md(&b, r->notes[i]);
-            sb_puts(&b, "\n");
+            lst_sb_puts(&b, "\n");
         }
     }
-    return sb_done(&b);
+    return lst_sb_done(&b);
 }
 
 /* ---- CSV ----------------------------------------------------------------- */
 
-static void csv_stat(sb_t *b, const lst_stat_t *s) {
-    if (s->n > 0) sb_printf(b, ",%.15g", s->mean);
-    else sb_puts(b, ",");
-    if (s->n > 1) sb_printf(b, ",%.15g", s->std);
-    else sb_puts(b, ",");
+static void csv_stat(lst_sb_t *b, const lst_stat_t *s) {
+    if (s->n > 0) lst_sb_printf(b, ",%.15g", s->mean);
+    else lst_sb_puts(b, ",");
+    if (s->n > 1) lst_sb_printf(b, ",%.15g", s->std);
+    else lst_sb_puts(b, ",");
 }
 
 char *lst_report_csv(const lst_report_t *r) {
-    sb_t b = {0};
+    lst_sb_t b = {0};
     const int nm = n_metrics_of(r);
-    sb_puts(&b, "task,split,method,runs,failed_runs,trainable_percent_mean,trainable_percent_std,"
+    lst_sb_puts(&b, "task,split,method,runs,failed_runs,trainable_percent_mean,trainable_percent_std,"
                 "train_peak_mib_mean,train_peak_mib_std,train_plan_mib_mean,train_plan_mib_std");
     for (int k = 0; k < LST_REPORT_MEM_PARTS; k++)
-        sb_printf(&b, ",plan_%s_mib_mean,plan_%s_mib_std", lst_report_mem_names[k], lst_report_mem_names[k]);
-    sb_puts(&b, ",inference_peak_mib_mean,inference_peak_mib_std,step_ms_median_mean,step_ms_median_std");
+        lst_sb_printf(&b, ",plan_%s_mib_mean,plan_%s_mib_std", lst_report_mem_names[k], lst_report_mem_names[k]);
+    lst_sb_puts(&b, ",inference_peak_mib_mean,inference_peak_mib_std,step_ms_median_mean,step_ms_median_std");
     for (int k = 0; k < nm; k++) {
         char name[96];
         snprintf(name, sizeof name, "%s_mean", r->metric_names[k] ? r->metric_names[k] : "");
-        sb_puts(&b, ",");
+        lst_sb_puts(&b, ",");
         sb_csv(&b, name);
         snprintf(name, sizeof name, "%s_std", r->metric_names[k] ? r->metric_names[k] : "");
-        sb_puts(&b, ",");
+        lst_sb_puts(&b, ",");
         sb_csv(&b, name);
     }
-    sb_puts(&b, ",score_mean,score_std\n");
+    lst_sb_puts(&b, ",score_mean,score_std\n");
     for (int i = 0; i < r->n_rows; i++) {
         const lst_report_row_t *w = &r->rows[i];
         sb_csv(&b, r->task);
-        sb_puts(&b, ",");
+        lst_sb_puts(&b, ",");
         sb_csv(&b, r->split ? r->split : "test");
-        sb_puts(&b, ",");
+        lst_sb_puts(&b, ",");
         sb_csv(&b, w->method);
-        sb_printf(&b, ",%d,%d", w->n_runs, w->n_failed);
+        lst_sb_printf(&b, ",%d,%d", w->n_runs, w->n_failed);
         csv_stat(&b, &w->trainable_pct);
         csv_stat(&b, &w->train_peak_mib);
         csv_stat(&b, &w->plan_mib);
@@ -324,24 +261,12 @@ char *lst_report_csv(const lst_report_t *r) {
         csv_stat(&b, &w->step_ms);
         for (int k = 0; k < nm; k++) csv_stat(&b, &w->metrics[k]);
         csv_stat(&b, &w->score);
-        sb_puts(&b, "\n");
+        lst_sb_puts(&b, "\n");
     }
-    return sb_done(&b);
+    return lst_sb_done(&b);
 }
 
 /* ---- SVG: task score against training memory (the paper's Figure 6) ------ */
-
-static double nice_step(double span, int want) {
-    if (!(span > 0) || !isfinite(span)) return 1;
-    const double raw = span / want, e = pow(10, floor(log10(raw))), f = raw / e;
-    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * e;
-}
-
-static int decimals_for(double step) {
-    if (step >= 1) return 0;
-    int d = (int)ceil(-log10(step) - 1e-9);
-    return d < 0 ? 0 : d > 6 ? 6 : d;
-}
 
 /* The plot area and its data ranges: memory from 0, the score around the
  * points (error bars included), both on round ticks. */
@@ -377,7 +302,7 @@ static void svg_frame(const lst_report_t *r, frame_t *f) {
     }
     if (!(f->xhi > 0)) f->xhi = 1;
     f->xhi *= 1.08;
-    f->xstep = nice_step(f->xhi, 6);
+    f->xstep = lst_nice_step(f->xhi, 6);
     f->xhi = ceil(f->xhi / f->xstep - 1e-9) * f->xstep;
     double pad = 0.12 * (f->yhi - f->ylo);
     if (!(pad > 0)) pad = fabs(f->yhi) > 0 ? 0.05 * fabs(f->yhi) : 1;
@@ -385,94 +310,94 @@ static void svg_frame(const lst_report_t *r, frame_t *f) {
     f->ylo -= pad;
     f->yhi += pad;
     if (all_nonneg && f->ylo < 0) f->ylo = 0;
-    f->ystep = nice_step(f->yhi - f->ylo, 6);
+    f->ystep = lst_nice_step(f->yhi - f->ylo, 6);
     f->ylo = floor(f->ylo / f->ystep + 1e-9) * f->ystep;
     f->yhi = ceil(f->yhi / f->ystep - 1e-9) * f->ystep;
     if (!(f->yhi > f->ylo)) f->yhi = f->ylo + f->ystep;
 }
 
-static void svg_title(sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
-    sb_printf(b,
+static void svg_title(lst_sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
+    lst_sb_printf(b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
               "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n"
               "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
               f->W, f->H, f->W, f->H, f->W, f->H);
-    sb_printf(b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">", f->W / 2);
-    sb_xml(b, r->task);
-    sb_puts(b, ": ");
-    sb_xml(b, split);
-    sb_puts(b, " score against training memory</text>\n");
-    sb_printf(b, "<text x=\"%.1f\" y=\"46\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">model ", f->W / 2);
-    sb_xml(b, r->model);
-    sb_puts(b, ", seeds ");
-    sb_xml(b, r->seeds);
-    sb_puts(b, "</text>\n");
+    lst_sb_printf(b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">", f->W / 2);
+    lst_sb_xml(b, r->task);
+    lst_sb_puts(b, ": ");
+    lst_sb_xml(b, split);
+    lst_sb_puts(b, " score against training memory</text>\n");
+    lst_sb_printf(b, "<text x=\"%.1f\" y=\"46\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">model ", f->W / 2);
+    lst_sb_xml(b, r->model);
+    lst_sb_puts(b, ", seeds ");
+    lst_sb_xml(b, r->seeds);
+    lst_sb_puts(b, "</text>\n");
 }
 
 /* Grid, axes, ticks, tick labels and the axis titles. */
-static void svg_axes(sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
+static void svg_axes(lst_sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
     const double L = f->L, T = f->T, pw = f->pw, ph = f->ph;
     const int nx = (int)llround(f->xhi / f->xstep), ny = (int)llround((f->yhi - f->ylo) / f->ystep);
-    sb_puts(b, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
+    lst_sb_puts(b, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
     for (int k = 0; k <= nx; k++)
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T,
+        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T,
                   px(f, k * f->xstep), T + ph);
     for (int k = 0; k <= ny; k++)
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, py(f, f->ylo + k * f->ystep),
+        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, py(f, f->ylo + k * f->ystep),
                   L + pw, py(f, f->ylo + k * f->ystep));
-    sb_puts(b, "</g>\n<g stroke=\"black\" stroke-width=\"1\">\n");
-    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T + ph, L + pw, T + ph);
-    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T, L, T + ph);
+    lst_sb_puts(b, "</g>\n<g stroke=\"black\" stroke-width=\"1\">\n");
+    lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T + ph, L + pw, T + ph);
+    lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T, L, T + ph);
     for (int k = 0; k <= nx; k++)
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T + ph,
+        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T + ph,
                   px(f, k * f->xstep), T + ph + 5);
     for (int k = 0; k <= ny; k++)
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L - 5,
+        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L - 5,
                   py(f, f->ylo + k * f->ystep), L, py(f, f->ylo + k * f->ystep));
-    sb_puts(b, "</g>\n<g fill=\"black\">\n");
-    const int xd = decimals_for(f->xstep), yd = decimals_for(f->ystep);
+    lst_sb_puts(b, "</g>\n<g fill=\"black\">\n");
+    const int xd = lst_tick_decimals(f->xstep), yd = lst_tick_decimals(f->ystep);
     for (int k = 0; k <= nx; k++)
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", px(f, k * f->xstep),
+        lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", px(f, k * f->xstep),
                   T + ph + 19, xd, k * f->xstep);
     for (int k = 0; k <= ny; k++)
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", L - 8,
+        lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", L - 8,
                   py(f, f->ylo + k * f->ystep) + 4, yd, f->ylo + k * f->ystep);
-    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">"
+    lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">"
                  "train peak memory, MiB (peak RSS of lst train)</text>\n",
               L + pw / 2, T + ph + 42);
-    sb_printf(b, "<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">",
+    lst_sb_printf(b, "<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">",
               T + ph / 2);
-    sb_xml(b, r->task);
-    sb_puts(b, " ");
-    sb_xml(b, split);
-    sb_puts(b, " score</text>\n</g>\n");
+    lst_sb_xml(b, r->task);
+    lst_sb_puts(b, " ");
+    lst_sb_xml(b, split);
+    lst_sb_puts(b, " score</text>\n</g>\n");
 }
 
 /* One method's point, with error bars for the spread over seeds. */
-static void svg_point(sb_t *b, const lst_report_row_t *w, const char *c, const frame_t *f) {
+static void svg_point(lst_sb_t *b, const lst_report_row_t *w, const char *c, const frame_t *f) {
     const double x = px(f, w->train_peak_mib.mean), y = py(f, w->score.mean);
-    sb_puts(b, "<g>\n<title>");
-    sb_xml(b, w->method);
-    sb_printf(b, ": %.1f MiB, score %.2f</title>\n", w->train_peak_mib.mean, w->score.mean);
+    lst_sb_puts(b, "<g>\n<title>");
+    lst_sb_xml(b, w->method);
+    lst_sb_printf(b, ": %.1f MiB, score %.2f</title>\n", w->train_peak_mib.mean, w->score.mean);
     if (w->train_peak_mib.n > 1 && w->train_peak_mib.std > 0) {
         const double x0 = px(f, w->train_peak_mib.mean - w->train_peak_mib.std),
                      x1 = px(f, w->train_peak_mib.mean + w->train_peak_mib.std);
-        sb_printf(b,
+        lst_sb_printf(b,
                   "<path d=\"M %.1f %.1f H %.1f M %.1f %.1f V %.1f M %.1f %.1f V %.1f\" stroke=\"%s\" "
                   "fill=\"none\" stroke-width=\"1.5\"/>\n",
                   x0, y, x1, x0, y - 4, y + 4, x1, y - 4, y + 4, c);
     }
     if (w->score.n > 1 && w->score.std > 0) {
         const double y0 = py(f, w->score.mean - w->score.std), y1 = py(f, w->score.mean + w->score.std);
-        sb_printf(b,
+        lst_sb_printf(b,
                   "<path d=\"M %.1f %.1f V %.1f M %.1f %.1f H %.1f M %.1f %.1f H %.1f\" stroke=\"%s\" "
                   "fill=\"none\" stroke-width=\"1.5\"/>\n",
                   x, y0, y1, x - 4, y0, x + 4, x - 4, y1, x + 4, c);
     }
-    sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"black\" stroke-width=\"0.5\"/>\n",
+    lst_sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"black\" stroke-width=\"0.5\"/>\n",
               x, y, c);
-    sb_puts(b, "</g>\n");
+    lst_sb_puts(b, "</g>\n");
 }
 
 /* Labels placed so far: x0, y0, x1, y1. */
@@ -484,7 +409,7 @@ typedef struct {
 /* A method's label at the first free place among: above/below, right/left,
  * further and further away (a leader line then joins label and point);
  * boxes estimated at 7.5 px per character. */
-static void svg_label(sb_t *b, const lst_report_row_t *w, const char *c, const frame_t *f, labels_t *placed) {
+static void svg_label(lst_sb_t *b, const lst_report_row_t *w, const char *c, const frame_t *f, labels_t *placed) {
     const double x = px(f, w->train_peak_mib.mean), y = py(f, w->score.mean);
     const double tw = 7.5 * (double)strlen(w->method) + 2;
     double lx = x + 9, ly = y - 8;
@@ -515,40 +440,40 @@ static void svg_label(sb_t *b, const lst_report_row_t *w, const char *c, const f
         }
     }
     if (fabs(ly - y) > 20)
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                      "stroke-width=\"0.75\"/>\n",
                   x, y, anchor_end ? lx + 2 : lx - 2, ly - 4, c);
-    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"%s\" font-size=\"13\" "
+    lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"%s\" font-size=\"13\" "
               "stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">", lx, ly,
               anchor_end ? "end" : "start", c);
-    sb_xml(b, w->method);
-    sb_puts(b, "</text>\n");
+    lst_sb_xml(b, w->method);
+    lst_sb_puts(b, "</text>\n");
 }
 
 /* The methods without a point, named under the plot. */
-static void svg_missing(sb_t *b, const lst_report_t *r, const frame_t *f) {
+static void svg_missing(lst_sb_t *b, const lst_report_t *r, const frame_t *f) {
     int missing = 0;
     for (int i = 0; i < r->n_rows; i++) missing += !plotted(&r->rows[i]);
     if (!missing) return;
-    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">not plotted (no score or memory): ",
+    lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">not plotted (no score or memory): ",
               f->L, f->H - 8);
     int first = 1;
     for (int i = 0; i < r->n_rows; i++) {
         const lst_report_row_t *w = &r->rows[i];
         if (plotted(w)) continue;
-        if (!first) sb_puts(b, ", ");
+        if (!first) lst_sb_puts(b, ", ");
         first = 0;
-        sb_xml(b, w->method);
-        if (w->n_failed) sb_puts(b, " (failed)");
+        lst_sb_xml(b, w->method);
+        if (w->n_failed) lst_sb_puts(b, " (failed)");
     }
-    sb_puts(b, "</text>\n");
+    lst_sb_puts(b, "</text>\n");
 }
 
 char *lst_report_svg(const lst_report_t *r) {
     static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                    "#9467bd", "#8c564b", "#e377c2", "#17becf"};
     const char *split = r->split ? r->split : "test";
-    sb_t b = {0};
+    lst_sb_t b = {0};
     frame_t f;
     svg_frame(r, &f);
     svg_title(&b, r, &f, split);
@@ -560,8 +485,8 @@ char *lst_report_svg(const lst_report_t *r) {
     for (int i = 0; i < r->n_rows; i++)
         if (plotted(&r->rows[i])) svg_label(&b, &r->rows[i], colors[i % 8], &f, &placed);
     svg_missing(&b, r, &f);
-    sb_puts(&b, "</svg>\n");
-    return sb_done(&b);
+    lst_sb_puts(&b, "</svg>\n");
+    return lst_sb_done(&b);
 }
 
 int lst_report_write(const lst_report_t *r, const char *dir, lst_err_t *err) {

@@ -14,7 +14,8 @@
 static const char *const own_files[] = {"run.json", "log.csv", "metrics.json",
                                         "checkpoint.safetensors", "side.safetensors",
                                         "tuned.safetensors", "adapter_config.json",
-                                        "adapter_model.safetensors", "bitfit_biases.safetensors"};
+                                        "adapter_model.safetensors", "bitfit_biases.safetensors",
+                                        "training.svg"};
 #define N_OWN (int)(sizeof own_files / sizeof own_files[0])
 
 void lst_rundir_path(char *buf, const char *dir, const char *name) {

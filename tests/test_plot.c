@@ -4,81 +4,14 @@
  * their values put them; lst train writes it at the end of a run and
  * lst plot draws the same; no machine path in it. */
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../src/core/fileio.h"
 #include "../src/report/plot.h"
+#include "png_util.h"
 #include "test.h"
-
-typedef struct {
-    png_image im;
-    unsigned char *px; /* RGB */
-} image_t;
-
-static int render(const char *svg_text, const char *name, image_t *img) {
-    char svg[600], png[600], cmd[1400];
-    snprintf(svg, sizeof svg, "%s/%s.svg", lst_test_tmpdir(), name);
-    snprintf(png, sizeof png, "%s/%s.png", lst_test_tmpdir(), name);
-    lst_err_t err;
-    if (svg_text) CHECK(lst_write_atomic(svg, svg_text, strlen(svg_text), &err) == 0, "%s", err.msg);
-    snprintf(cmd, sizeof cmd, "rsvg-convert -o '%s' '%s'", png, svg);
-    if (system("command -v rsvg-convert >/dev/null 2>&1") != 0) {
-        CHECK(0, "rsvg-convert not found: install librsvg2-bin (scripts/setup.sh does)");
-        return -1;
-    }
-    CHECK(system(cmd) == 0, "%s failed", cmd);
-    memset(img, 0, sizeof *img);
-    img->im.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img->im, png)) {
-        CHECK(0, "%s: %s", png, img->im.message);
-        return -1;
-    }
-    img->im.format = PNG_FORMAT_RGB;
-    img->px = malloc(PNG_IMAGE_SIZE(img->im));
-    if (!img->px || !png_image_finish_read(&img->im, NULL, img->px, 0, NULL)) {
-        CHECK(0, "%s: cannot decode: %s", png, img->im.message);
-        free(img->px);
-        return -1;
-    }
-    return 0;
-}
-
-/* The plot-area rect's box from the SVG text. */
-static int plot_area(const char *svg, double box[4]) {
-    const char *r = strstr(svg, "id=\"plot-area\"");
-    return r && sscanf(r, "id=\"plot-area\" x=\"%lf\" y=\"%lf\" width=\"%lf\" height=\"%lf\"", &box[0], &box[1],
-                       &box[2], &box[3]) == 4
-               ? 0
-               : -1;
-}
-
-/* Pixels within tol of colour rgb: how many, their bounding box, and how
- * many fall outside box grown by margin. */
-typedef struct {
-    long n, outside;
-    int x0, y0, x1, y1;
-} hits_t;
-
-static hits_t find(const image_t *img, const int rgb[3], int tol, const double box[4], double margin) {
-    hits_t h = {0, 0, 1 << 30, 1 << 30, -1, -1};
-    for (unsigned y = 0; y < img->im.height; y++)
-        for (unsigned x = 0; x < img->im.width; x++) {
-            const unsigned char *p = img->px + 3 * ((size_t)y * img->im.width + x);
-            if (abs(p[0] - rgb[0]) > tol || abs(p[1] - rgb[1]) > tol || abs(p[2] - rgb[2]) > tol) continue;
-            h.n++;
-            if (x < box[0] - margin || x > box[0] + box[2] + margin || y < box[1] - margin ||
-                y > box[1] + box[3] + margin)
-                h.outside++;
-            if ((int)x < h.x0) h.x0 = (int)x;
-            if ((int)y < h.y0) h.y0 = (int)y;
-            if ((int)x > h.x1) h.x1 = (int)x;
-            if ((int)y > h.y1) h.y1 = (int)y;
-        }
-    return h;
-}
 
 static const int LOSS_AVG[3] = {0x1f, 0x77, 0xb4}, VAL[3] = {0xd6, 0x27, 0x28};
 
@@ -93,14 +26,14 @@ TEST(plot_renders_curves_inside_the_plot_area) {
     CHECK(svg != NULL, "no SVG");
     if (!svg) return;
     double box[4];
-    CHECK(plot_area(svg, box) == 0, "no plot-area rect");
+    CHECK(fig_plot_area(svg, box) == 0, "no plot-area rect");
     CHECK(strstr(svg, "validation accuracy, %") && strstr(svg, "rte, lst"), "axis title or title missing");
     image_t img;
-    if (render(svg, "plot_unit", &img)) {
+    if (fig_render(svg, "plot_unit", &img)) {
         free(svg);
         return;
     }
-    const hits_t loss = find(&img, LOSS_AVG, 24, box, 2), val = find(&img, VAL, 24, box, 5);
+    const hits_t loss = fig_find(&img, LOSS_AVG, 24, box, 2), val = fig_find(&img, VAL, 24, box, 5);
     /* the legend's swatches sit inside the plot area too */
     CHECK(loss.n > 200 && loss.outside == 0, "loss curve: %ld pixels, %ld outside the plot area", loss.n,
           loss.outside);
@@ -142,8 +75,8 @@ TEST(plot_of_a_run_from_train_and_from_lst_plot) {
     CHECK(t1 && !strstr(t1, lst_test_tmpdir()), "the figure holds a machine path");
     double box[4];
     image_t img;
-    if (t1 && plot_area(t1, box) == 0 && render(NULL, "plot_run/run/training", &img) == 0) {
-        const hits_t val = find(&img, VAL, 24, box, 5);
+    if (t1 && fig_plot_area(t1, box) == 0 && fig_render(NULL, "plot_run/run/training", &img) == 0) {
+        const hits_t val = fig_find(&img, VAL, 24, box, 5);
         CHECK(val.n > 20 && val.outside == 0, "the run's validation points: %ld pixels, %ld outside",
               val.n, val.outside);
         free(img.px);

@@ -12,6 +12,7 @@
 
 #include "../src/core/fileio.h"
 #include "../src/report/report.h"
+#include "png_util.h"
 #include "test.h"
 
 static const char *tmp(const char *name) {
@@ -303,8 +304,54 @@ TEST(report_svg_renders) {
     CHECK(svg && strstr(svg, ">lst</text>") && strstr(svg, ">lora</text>") && strstr(svg, ">full</text>") &&
               strstr(svg, "prompt (failed)"),
           "point labels");
-    CHECK(svg && strstr(svg, "train peak memory") && strstr(svg, "score</text>"), "axis labels");
+    CHECK(svg && strstr(svg, "train peak memory") && strstr(svg, "test score: mean of accuracy, f1, x 100</text>"),
+          "axis labels");
+    CHECK(svg && strstr(svg, "model t5|base,") && !strstr(svg, "models/"), "the model's path is in the figure");
     if (svg) check_renders(svg, "report_many");
+    free(svg);
+    /* accuracy alone: named with its unit; the majority baseline dashed; the points, fitted on x
+     * (not from 0), inside the plot area */
+    r.n_metrics = 1;
+    r.has_majority = 1;
+    r.majority = 62.5;
+    svg = lst_report_svg(&r);
+    CHECK(svg && strstr(svg, "test accuracy, %</text>") && strstr(svg, "majority class: 62.5") &&
+              strstr(svg, "stroke-dasharray"),
+          "accuracy axis or majority baseline missing");
+    double box[4];
+    image_t img;
+    if (svg && fig_plot_area(svg, box) == 0 && fig_render(svg, "report_points", &img) == 0) {
+        static const int first_method[3] = {0x1f, 0x77, 0xb4}, baseline[3] = {0x80, 0x80, 0x00};
+        const hits_t pt = fig_find(&img, first_method, 20, box, 6), base = fig_find(&img, baseline, 24, box, 1);
+        CHECK(pt.n > 30 && pt.outside == 0, "first method's point: %ld pixels, %ld outside the plot area",
+              pt.n, pt.outside);
+        CHECK(base.n > 100 && base.outside == 0 && base.x1 - base.x0 > 0.9 * box[2],
+              "the dashed baseline: %ld pixels, %ld outside, %d px wide", base.n, base.outside,
+              base.x1 - base.x0);
+        free(img.px);
+    }
+    free(svg);
+    /* x fitted to the data: two methods at 400 and 420 MiB are far apart, not squeezed together
+     * at the right of an axis from 0 */
+    lst_report_run_t two[2];
+    lst_report_row_t rows2[2];
+    const char *names2[2] = {"lst", "lora"};
+    for (int k = 0; k < 2; k++) {
+        lst_report_run_init(&two[k], names2[k], 0);
+        two[k].train_peak_mib = 400 + 20 * k;
+        two[k].score = 60 + 10 * k;
+        lst_report_aggregate(&two[k], 1, names2[k], 0, &rows2[k]);
+    }
+    lst_report_t r2 = {.task = "rte", .model = "m", .split = "test", .seeds = "0", .n_rows = 2, .rows = rows2};
+    svg = lst_report_svg(&r2);
+    if (svg && fig_plot_area(svg, box) == 0 && fig_render(svg, "report_fitted", &img) == 0) {
+        static const int c0[3] = {0x1f, 0x77, 0xb4}, c1[3] = {0xd6, 0x27, 0x28};
+        const hits_t a = fig_find(&img, c0, 20, box, 6), b = fig_find(&img, c1, 20, box, 6);
+        CHECK(a.n > 20 && b.n > 20 && (b.x0 + b.x1) / 2 - (a.x0 + a.x1) / 2 > 0.5 * box[2],
+              "points at 400 and 420 MiB drawn %d px apart in a %.0f px wide plot", (b.x0 + b.x1) / 2 -
+              (a.x0 + a.x1) / 2, box[2]);
+        free(img.px);
+    }
     free(svg);
     /* one seed (no error bars), one method */
     lst_report_run_t one;
@@ -435,6 +482,10 @@ TEST(report_compare_end_to_end) {
     if (system("command -v rsvg-convert >/dev/null 2>&1") == 0) {
         char *svg = slurp(p);
         if (svg) check_renders(svg, "report_e2e");
+        /* the validation split's most frequent target, drawn as the baseline; no machine path */
+        CHECK(svg && strstr(svg, "majority class: ") && strstr(svg, "accuracy, %") &&
+                  !strstr(svg, lst_test_tmpdir()),
+              "compare.svg: no majority baseline, or a machine path: %.300s", svg ? svg : "");
         free(svg);
     }
 

@@ -483,6 +483,27 @@ static int parse(ctx_t *c, int argc, char **argv, const char **methods, int *n_m
     return base_args(c);
 }
 
+/* The figure's majority-class baseline, where the score is accuracy: the
+ * split's most frequent target's share, read through the first finished
+ * run's options (its data and tokenizer). */
+static void majority(const ctx_t *c, lst_report_t *rep, const char *const *methods, int n_methods,
+                     const long long *seeds, int n_seeds) {
+    if (c->n_metrics != 1 || strcmp(c->metric_names[0], "accuracy")) return;
+    for (int i = 0; i < n_methods; i++)
+        for (int s = 0; s < n_seeds; s++) {
+            char dir[4200], done[4300];
+            snprintf(dir, sizeof dir, "%s/runs/%s-s%lld", c->out, methods[i], seeds[s]);
+            snprintf(done, sizeof done, "%s/metrics.json", dir);
+            if (access(done, F_OK)) continue;
+            lst_err_t err = {{0}};
+            double pct;
+            if (lst_run_majority(dir, c->n_test == 0 ? "validation" : "test", &pct, &err)) continue;
+            rep->has_majority = 1;
+            rep->majority = pct;
+            return;
+        }
+}
+
 /* compare.md, .csv and .svg from the runs; the markdown also to stdout. */
 static int report(ctx_t *c, const lst_report_run_t *runs, int n_runs, const char *const *methods,
                   int n_methods, const long long *seeds, int n_seeds, double t0) {
@@ -510,6 +531,7 @@ static int report(ctx_t *c, const lst_report_run_t *runs, int n_runs, const char
         .notes = notes,
     };
     for (int k = 0; k < c->n_metrics; k++) rep.metric_names[k] = c->metric_names[k];
+    majority(c, &rep, methods, n_methods, seeds, n_seeds);
     lst_err_t err = {{0}};
     if (lst_report_write(&rep, c->out, &err)) {
         lst_cli_error("compare", err.msg);

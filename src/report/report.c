@@ -273,15 +273,16 @@ char *lst_report_csv(const lst_report_t *r) {
 typedef struct {
     double W, H, L, R, T, B, pw, ph;
     double xhi, ylo, yhi, xstep, ystep;
+    double xlo; /* fitted to the points (not 0): memory differs by orders between methods */
 } frame_t;
 
-static double px(const frame_t *f, double x) { return f->L + x / f->xhi * f->pw; }
+static double px(const frame_t *f, double x) { return f->L + (x - f->xlo) / (f->xhi - f->xlo) * f->pw; }
 static double py(const frame_t *f, double y) { return f->T + f->ph - (y - f->ylo) / (f->yhi - f->ylo) * f->ph; }
 
 static int plotted(const lst_report_row_t *w) { return w->train_peak_mib.n != 0 && w->score.n != 0; }
 
 static void svg_frame(const lst_report_t *r, frame_t *f) {
-    *f = (frame_t){720, 480, 80, 40, 56, 70, 0, 0, 0, INFINITY, -INFINITY, 0, 0};
+    *f = (frame_t){720, 480, 80, 40, 56, 70, 0, 0, 0, INFINITY, -INFINITY, 0, 0, INFINITY};
     f->pw = f->W - f->L - f->R;
     f->ph = f->H - f->T - f->B;
     int n_pts = 0;
@@ -291,18 +292,29 @@ static void svg_frame(const lst_report_t *r, frame_t *f) {
         const double sx = w->train_peak_mib.n > 1 ? w->train_peak_mib.std : 0;
         const double sy = w->score.n > 1 ? w->score.std : 0;
         if (w->train_peak_mib.mean + sx > f->xhi) f->xhi = w->train_peak_mib.mean + sx;
+        if (w->train_peak_mib.mean - sx < f->xlo) f->xlo = w->train_peak_mib.mean - sx;
         if (w->score.mean - sy < f->ylo) f->ylo = w->score.mean - sy;
         if (w->score.mean + sy > f->yhi) f->yhi = w->score.mean + sy;
         n_pts++;
     }
     if (!n_pts) {
+        f->xlo = 0;
         f->xhi = 1;
         f->ylo = 0;
         f->yhi = 1;
     }
+    if (r->has_majority && isfinite(r->majority)) {
+        f->ylo = fmin(f->ylo, r->majority);
+        f->yhi = fmax(f->yhi, r->majority);
+    }
     if (!(f->xhi > 0)) f->xhi = 1;
-    f->xhi *= 1.08;
-    f->xstep = lst_nice_step(f->xhi, 6);
+    /* x fitted to the points: 8% of the span (or of the value, for one) either side */
+    double xpad = 0.08 * (f->xhi - f->xlo);
+    if (!(xpad > 0)) xpad = 0.08 * f->xhi;
+    f->xlo = fmax(0, f->xlo - xpad);
+    f->xhi += xpad;
+    f->xstep = lst_nice_step(f->xhi - f->xlo, 6);
+    f->xlo = floor(f->xlo / f->xstep + 1e-9) * f->xstep;
     f->xhi = ceil(f->xhi / f->xstep - 1e-9) * f->xstep;
     double pad = 0.12 * (f->yhi - f->ylo);
     if (!(pad > 0)) pad = fabs(f->yhi) > 0 ? 0.05 * fabs(f->yhi) : 1;
@@ -314,6 +326,35 @@ static void svg_frame(const lst_report_t *r, frame_t *f) {
     f->ylo = floor(f->ylo / f->ystep + 1e-9) * f->ystep;
     f->yhi = ceil(f->yhi / f->ystep - 1e-9) * f->ystep;
     if (!(f->yhi > f->ylo)) f->yhi = f->ylo + f->ystep;
+}
+
+/* The model's name without the machine's path: its directory's last
+ * component ("/home/me/models/t5-base/" -> "t5-base"). */
+static const char *model_name(const char *model) {
+    static char buf[256];
+    if (!model) return "";
+    size_t n = strlen(model);
+    while (n > 1 && model[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && model[b - 1] != '/') b--;
+    snprintf(buf, sizeof buf, "%.*s", (int)(n - b), model + b);
+    return buf;
+}
+
+/* The score's name and unit, as the y axis says it ("test accuracy, %"). */
+static void score_title(lst_sb_t *b, const lst_report_t *r, const char *split) {
+    lst_sb_xml(b, split);
+    if (r->n_metrics == 1 && !strcmp(r->metric_names[0], "accuracy")) {
+        lst_sb_puts(b, " accuracy, %");
+        return;
+    }
+    lst_sb_puts(b, r->n_metrics == 1 ? " " : " score: mean of ");
+    for (int k = 0; k < r->n_metrics; k++) {
+        if (k) lst_sb_puts(b, ", ");
+        lst_sb_xml(b, r->metric_names[k]);
+    }
+    if (r->n_metrics == 0) lst_sb_puts(b, " score");
+    lst_sb_puts(b, ", x 100");
 }
 
 static void svg_title(lst_sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
@@ -329,7 +370,7 @@ static void svg_title(lst_sb_t *b, const lst_report_t *r, const frame_t *f, cons
     lst_sb_xml(b, split);
     lst_sb_puts(b, " score against training memory</text>\n");
     lst_sb_printf(b, "<text x=\"%.1f\" y=\"46\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">model ", f->W / 2);
-    lst_sb_xml(b, r->model);
+    lst_sb_xml(b, model_name(r->model));
     lst_sb_puts(b, ", seeds ");
     lst_sb_xml(b, r->seeds);
     lst_sb_puts(b, "</text>\n");
@@ -338,28 +379,30 @@ static void svg_title(lst_sb_t *b, const lst_report_t *r, const frame_t *f, cons
 /* Grid, axes, ticks, tick labels and the axis titles. */
 static void svg_axes(lst_sb_t *b, const lst_report_t *r, const frame_t *f, const char *split) {
     const double L = f->L, T = f->T, pw = f->pw, ph = f->ph;
-    const int nx = (int)llround(f->xhi / f->xstep), ny = (int)llround((f->yhi - f->ylo) / f->ystep);
+    const int nx = (int)llround((f->xhi - f->xlo) / f->xstep), ny = (int)llround((f->yhi - f->ylo) / f->ystep);
     lst_sb_puts(b, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
     for (int k = 0; k <= nx; k++)
-        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T,
-                  px(f, k * f->xstep), T + ph);
+        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, f->xlo + k * f->xstep), T,
+                  px(f, f->xlo + k * f->xstep), T + ph);
     for (int k = 0; k <= ny; k++)
         lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, py(f, f->ylo + k * f->ystep),
                   L + pw, py(f, f->ylo + k * f->ystep));
-    lst_sb_puts(b, "</g>\n<g stroke=\"black\" stroke-width=\"1\">\n");
+    lst_sb_printf(b, "</g>\n<rect id=\"plot-area\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                     "fill=\"none\" stroke=\"none\"/>\n", L, T, pw, ph);
+    lst_sb_puts(b, "<g stroke=\"black\" stroke-width=\"1\">\n");
     lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T + ph, L + pw, T + ph);
     lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L, T, L, T + ph);
     for (int k = 0; k <= nx; k++)
-        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, k * f->xstep), T + ph,
-                  px(f, k * f->xstep), T + ph + 5);
+        lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(f, f->xlo + k * f->xstep), T + ph,
+                  px(f, f->xlo + k * f->xstep), T + ph + 5);
     for (int k = 0; k <= ny; k++)
         lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", L - 5,
                   py(f, f->ylo + k * f->ystep), L, py(f, f->ylo + k * f->ystep));
     lst_sb_puts(b, "</g>\n<g fill=\"black\">\n");
     const int xd = lst_tick_decimals(f->xstep), yd = lst_tick_decimals(f->ystep);
     for (int k = 0; k <= nx; k++)
-        lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", px(f, k * f->xstep),
-                  T + ph + 19, xd, k * f->xstep);
+        lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", px(f, f->xlo + k * f->xstep),
+                  T + ph + 19, xd, f->xlo + k * f->xstep);
     for (int k = 0; k <= ny; k++)
         lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", L - 8,
                   py(f, f->ylo + k * f->ystep) + 4, yd, f->ylo + k * f->ystep);
@@ -370,8 +413,18 @@ static void svg_axes(lst_sb_t *b, const lst_report_t *r, const frame_t *f, const
               T + ph / 2);
     lst_sb_xml(b, r->task);
     lst_sb_puts(b, " ");
-    lst_sb_xml(b, split);
-    lst_sb_puts(b, " score</text>\n</g>\n");
+    score_title(b, r, split);
+    lst_sb_puts(b, "</text>\n</g>\n");
+}
+
+/* The majority-class baseline: a dashed line across the plot. */
+static void svg_majority(lst_sb_t *b, const lst_report_t *r, const frame_t *f) {
+    if (!r->has_majority || !isfinite(r->majority)) return;
+    const double y = round(py(f, r->majority)); /* on the pixel grid: 2 px of full colour */
+    lst_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#808000\" "
+                     "stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n", f->L, y, f->L + f->pw, y);
+    lst_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\" fill=\"#555\">"
+                     "majority class: %.1f</text>\n", f->L + f->pw - 4, y - 5, r->majority);
 }
 
 /* One method's point, with error bars for the spread over seeds. */
@@ -478,6 +531,7 @@ char *lst_report_svg(const lst_report_t *r) {
     svg_frame(r, &f);
     svg_title(&b, r, &f, split);
     svg_axes(&b, r, &f, split);
+    svg_majority(&b, r, &f);
     /* the points first, then their labels above every point */
     for (int i = 0; i < r->n_rows; i++)
         if (plotted(&r->rows[i])) svg_point(&b, &r->rows[i], colors[i % 8], &f);

@@ -58,6 +58,8 @@ typedef struct {
     const lst_report_row_t *rows;
     int n_notes;          /* lines listed under "Failures" in the markdown */
     const char *const *notes;
+    int has_majority;     /* the figure's dashed baseline: always answering the split's most */
+    double majority;      /* frequent target scores this (%), where the score is accuracy */
 } lst_report_t;
 
 /* A run with every figure NAN (not available) and nothing failed. */

@@ -829,3 +829,37 @@ int lst_run_split(const lst_run_t *r, const char *split, lst_tokdata_t *out, lst
     rundata_free(&d);
     return 0;
 }
+
+static int cmp_text(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int lst_run_majority(const char *rundir, const char *split, double *pct, lst_err_t *err) {
+    lst_run_t r;
+    memset(&r, 0, sizeof r);
+    char path[LST_PATH_MAX + 64];
+    lst_rundir_path(path, rundir, "run.json");
+    if (lst_run_load(&r.opts, path, err)) return -1;
+    r.tok = lst_tokenizer_load(r.opts.spm, err);
+    lst_tokdata_t d = {0};
+    int rc = !r.tok || lst_run_split(&r, split, &d, err) ? -1 : 0;
+    /* the most frequent target text's share (what always answering it scores):
+     * the texts sorted, the longest run of equal ones */
+    char **t = rc || !d.n ? NULL : lst_malloc((size_t)d.n, sizeof *t, err);
+    if (!rc && d.n && !t) rc = -1;
+    int best = 0;
+    if (t) {
+        memcpy(t, d.target_text, sizeof *t * (size_t)d.n);
+        qsort(t, (size_t)d.n, sizeof *t, cmp_text);
+        for (int i = 0, run = 0; i < d.n; i++) {
+            run = i && !strcmp(t[i], t[i - 1]) ? run + 1 : 1;
+            if (run > best) best = run;
+        }
+        free(t);
+    }
+    if (!rc) *pct = d.n ? 100.0 * best / d.n : NAN;
+    lst_tokdata_free(&d);
+    lst_tokenizer_free(r.tok);
+    lst_train_opts_free(&r.opts);
+    return rc;
+}

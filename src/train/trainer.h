@@ -90,5 +90,9 @@ void lst_run_close(lst_run_t *r);
 
 /* The run's data split ("train", "validation", "test"), tokenized. */
 int lst_run_split(const lst_run_t *r, const char *split, lst_tokdata_t *out, lst_err_t *err);
+/* The share (%) of the split's most frequent target, i.e. the accuracy of
+ * always answering it (the majority-class baseline), from a run's options
+ * alone (its tokenizer and data; no model is loaded). */
+int lst_run_majority(const char *rundir, const char *split, double *pct, lst_err_t *err);
 
 #endif

@@ -460,3 +460,75 @@ TEST(tok_cli_usage_errors) {
     CHECK(rc == 2, "--spm without value: exit %d", rc);
     free(out);
 }
+
+/* A tokenizer directory with added tokens (added_tokens.json beside the
+ * spiece.model, or tokenizer_config.json's added_tokens_decoder): each
+ * encodes as its id and decodes back, as transformers' T5 tokenizer does
+ * after add_tokens (tests/data/tokenizer/added/samples.jsonl, from it);
+ * the vocabulary grows by them; a gap in their ids is refused. */
+static lst_tokenizer_t *load_with(const char *name, const char *json_name, const char *json, lst_err_t *err) {
+    char dir[600], cmd[1400], path[700];
+    snprintf(dir, sizeof dir, "%s/%s", lst_test_tmpdir(), name);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s %s/spiece.model", dir, SPM, dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/%s", dir, json_name);
+    CHECK(write_file(path, json, strlen(json)) == 0, "write %s", path);
+    snprintf(path, sizeof path, "%s/spiece.model", dir);
+    return lst_tokenizer_load(path, err);
+}
+
+TEST(tok_added_tokens_encode_as_transformers) {
+    lst_err_t err = {{0}};
+    char json[4096];
+    FILE *f = fopen("tests/data/tokenizer/added/added_tokens.json", "r");
+    size_t n = f ? fread(json, 1, sizeof json - 1, f) : 0;
+    if (f) fclose(f);
+    json[n] = 0;
+    lst_tokenizer_t *t = load_with("added_a", "added_tokens.json", json, &err);
+    CHECK(t != NULL, "%s", err.msg);
+    if (!t) return;
+    CHECK(lst_tokenizer_vocab_size(t) == 32103, "vocabulary %d, wanted 32100 + 3 added",
+          lst_tokenizer_vocab_size(t));
+    f = fopen("tests/data/tokenizer/added/samples.jsonl", "r");
+    CHECK(f != NULL, "no samples");
+    char *line = NULL;
+    size_t cap = 0;
+    int rows = 0;
+    while (f && getline(&line, &cap, f) > 0) {
+        sample_t s;
+        if (parse_sample(line, &s)) continue;
+        int32_t *ids = NULL;
+        int m = 0;
+        CHECK(lst_tokenizer_encode(t, s.text, strlen(s.text), &ids, &m, &err) == 0, "%s", err.msg);
+        char got[512], want[512];
+        format_ids(ids, m, got, sizeof got);
+        format_ids(s.ids, s.n_ids, want, sizeof want);
+        CHECK(!strcmp(got, want), "'%s': got [%s], transformers [%s]", s.text, got, want);
+        free(ids);
+        free(s.task);
+        free(s.text);
+        free(s.ids);
+        rows++;
+    }
+    free(line);
+    if (f) fclose(f);
+    CHECK(rows == 8, "%d sample rows", rows);
+    const int32_t ids[4] = {32100, 8774, 32102, 1};
+    char *text = NULL;
+    CHECK(lst_tokenizer_decode(t, ids, 4, &text, &err) == 0 && text && !strcmp(text, "<sep> Hello<sep2>"),
+          "decode: '%s' %s", text ? text : "", err.msg);
+    free(text);
+    lst_tokenizer_free(t);
+    /* the same tokens from tokenizer_config.json (T5's own sentinels in it are skipped) */
+    t = load_with("added_b", "tokenizer_config.json",
+                  "{\"added_tokens_decoder\": {\"32099\": {\"content\": \"<extra_id_0>\"}, "
+                  "\"32100\": {\"content\": \"<sep>\", \"special\": false}}}", &err);
+    CHECK(t && lst_tokenizer_vocab_size(t) == 32101, "tokenizer_config.json: %s", t ? "" : err.msg);
+    lst_tokenizer_free(t);
+    t = load_with("added_gap", "added_tokens.json", "{\"<a>\": 32105}", &err);
+    CHECK(!t && strstr(err.msg, "added token id 32105 leaves a gap"), "gap: %s", t ? "loaded" : err.msg);
+    lst_tokenizer_free(t);
+    t = load_with("added_bad", "added_tokens.json", "[1, 2]", &err);
+    CHECK(!t && strstr(err.msg, "not a JSON object"), "bad JSON: %s", t ? "loaded" : err.msg);
+    lst_tokenizer_free(t);
+}

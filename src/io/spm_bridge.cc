@@ -26,6 +26,7 @@
 
 extern "C" {
 #include "../core/fsfile.h"
+#include "added_tokens.h"
 #include "tokenizer.h"
 }
 
@@ -40,6 +41,7 @@ constexpr int kExtraIds = 100;
 struct lst_tokenizer {
     sentencepiece::SentencePieceProcessor sp;
     int n_pieces = 0; /* pieces in spiece.model; sentinels start here */
+    std::vector<std::string> added; /* ids n_pieces + 100 + k: a tokenizer's added tokens */
 };
 
 namespace {
@@ -215,6 +217,10 @@ extern "C" lst_tokenizer_t *lst_tokenizer_load(const char *path, lst_err_t *err)
                      "eos id %d)", path, why, t->n_pieces, t->sp.pad_id(), t->sp.eos_id());
             return nullptr;
         }
+        lst_added_tokens_t a;
+        if (lst_added_tokens_read(path, t->n_pieces + kExtraIds, &a, err)) return nullptr;
+        for (int i = 0; i < a.n; i++) t->added.emplace_back(a.tok[i].text);
+        lst_added_tokens_free(&a);
         return t.release();
     } catch (const std::exception &e) {
         if (out_of_memory(e))
@@ -235,7 +241,7 @@ extern "C" void lst_tokenizer_free(lst_tokenizer_t *t) {
 }
 
 extern "C" int lst_tokenizer_vocab_size(const lst_tokenizer_t *t) {
-    return t ? t->n_pieces + kExtraIds : 0;
+    return t ? t->n_pieces + kExtraIds + (int)t->added.size() : 0;
 }
 
 namespace {
@@ -254,16 +260,34 @@ size_t sentinel_at(const char *s, size_t n, int *k) {
     return i + 1;
 }
 
+/* Length of the longest added token at s[0, n) and its id, or 0. */
+size_t added_at(const lst_tokenizer *t, const char *s, size_t n, int *id) {
+    size_t best = 0;
+    for (size_t k = 0; k < t->added.size(); k++) {
+        const std::string &a = t->added[k];
+        if (a.size() > best && a.size() <= n && !memcmp(s, a.data(), a.size())) {
+            best = a.size();
+            *id = t->n_pieces + kExtraIds + (int)k;
+        }
+    }
+    return best;
+}
+
 /* The text's ids as transformers' T5 tokenizer gives them: each
- * "<extra_id_N>" is one id (the added tokens: pieces + 99 - N), and the
- * text between them is encoded by sentencepiece piece by piece (each its
- * own normalised segment, as the added-token split does). */
+ * "<extra_id_N>" is one id (the added tokens: pieces + 99 - N), as is each
+ * token the tokenizer's files add (added_tokens.h), and the text between
+ * them is encoded by sentencepiece piece by piece (each its own normalised
+ * segment, as the added-token split does). */
 sentencepiece::util::Status encode_with_sentinels(const lst_tokenizer *t, std::string_view text,
                                                   std::vector<int> *out) {
     size_t from = 0;
     for (size_t i = 0; i <= text.size(); i++) {
-        int k = 0;
-        const size_t m = i < text.size() && text[i] == '<' ? sentinel_at(text.data() + i, text.size() - i, &k) : 0;
+        int k = 0, id = -1;
+        size_t m = i < text.size() && text[i] == '<' ? sentinel_at(text.data() + i, text.size() - i, &k) : 0;
+        if (m) id = t->n_pieces + kExtraIds - 1 - k;
+        int aid = -1;
+        const size_t ma = i < text.size() ? added_at(t, text.data() + i, text.size() - i, &aid) : 0;
+        if (ma > m) m = ma, id = aid;
         if (!m && i < text.size()) continue;
         if (i > from) {
             std::vector<int> seg;
@@ -272,7 +296,7 @@ sentencepiece::util::Status encode_with_sentinels(const lst_tokenizer *t, std::s
             out->insert(out->end(), seg.begin(), seg.end());
         }
         if (!m) break;
-        out->push_back(t->n_pieces + kExtraIds - 1 - k);
+        out->push_back(id);
         i += m - 1;
         from = i + 1;
     }
@@ -315,7 +339,7 @@ extern "C" int lst_tokenizer_decode(const lst_tokenizer_t *t, const int32_t *ids
     if (!t || !text || (!ids && n > 0) || n < 0)
         return lst_fail(err, "tokenizer decode: bad arguments");
     *text = nullptr;
-    const int vocab = t->n_pieces + kExtraIds;
+    const int vocab = lst_tokenizer_vocab_size(t), base = t->n_pieces + kExtraIds;
     /* Every id must be valid, even after EOS: a bad id means corrupt input. */
     int end = n;
     for (int i = 0; i < n; i++) {
@@ -337,7 +361,8 @@ extern "C" int lst_tokenizer_decode(const lst_tokenizer_t *t, const int32_t *ids
             }
             if (decode_run(t, run, after_sentinel, &out, err) != 0) return -1;
             run.clear();
-            out += "<extra_id_" + std::to_string(vocab - 1 - id) + ">";
+            if (id >= base) out += t->added[(size_t)(id - base)];
+            else out += "<extra_id_" + std::to_string(base - 1 - id) + ">";
             after_sentinel = true;
         }
         if (decode_run(t, run, after_sentinel, &out, err) != 0) return -1;

@@ -80,6 +80,19 @@ static char *metrics_core(const char *run) {
     return t;
 }
 
+/* Resumes the halted run `cut` and expects the metrics of the run `full`
+ * that was not interrupted. */
+static void resume_matches(const char *full, const char *cut, const char *what) {
+    char *log = NULL;
+    int rc = lst_test_run(&log, "train --resume %s --quiet", cut);
+    CHECK(rc == 0, "%s: resume: %s", what, log ? log : "");
+    free(log);
+    char *a = metrics_core(full), *b = metrics_core(cut);
+    CHECK(a && b && !strcmp(a, b), "%s: resumed metrics differ:\n%s\n%s", what, a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+}
+
 static int same_file(const char *a, const char *b) {
     lst_err_t err;
     size_t na, nb;
@@ -590,13 +603,7 @@ TEST(train_baseline_methods_end_to_end) {
     int rc = lst_test_run(&log, "train %s --out %s --halt-after 3", base_args("lora"), cut);
     CHECK(rc == 3, "halt: %d %s", rc, log ? log : "");
     free(log);
-    rc = lst_test_run(&log, "train --resume %s --quiet", cut);
-    CHECK(rc == 0, "resume: %s", log ? log : "");
-    free(log);
-    char *a = metrics_core(full), *b = metrics_core(cut);
-    CHECK(a && b && !strcmp(a, b), "resumed lora metrics differ:\n%s\n%s", a ? a : "", b ? b : "");
-    free(a);
-    free(b);
+    resume_matches(full, cut, "lora");
     char x[700], y[700];
     snprintf(x, sizeof x, "%s/tuned.safetensors", full);
     snprintf(y, sizeof y, "%s/tuned.safetensors", cut);
@@ -884,11 +891,5 @@ TEST(train_eval_every_and_patience) {
                       tmp("train.jsonl"), tmp("valid.jsonl"), args, cut);
     CHECK(rc == 3, "halt: %d %s", rc, log ? log : "");
     free(log);
-    rc = lst_test_run(&log, "train --resume %s --quiet", cut);
-    CHECK(rc == 0, "resume: %s", log ? log : "");
-    free(log);
-    char *a = metrics_core(full), *b = metrics_core(cut);
-    CHECK(a && b && !strcmp(a, b), "resumed metrics differ:\n%s\n%s", a ? a : "", b ? b : "");
-    free(a);
-    free(b);
+    resume_matches(full, cut, "--eval-every/--patience");
 }

@@ -45,6 +45,12 @@ static int out_add(outlist_t *o, const char *name, const float *data, int ndim,
     return 0;
 }
 
+/* Writes the listed outputs (bad: listing them ran out of memory). */
+static int out_write(const outlist_t *o, int bad, const char *path, lst_err_t *err) {
+    if (bad) return lst_fail(err, "out of memory listing outputs");
+    return lst_st_write(path, o->t, o->n, err);
+}
+
 static void out_free(outlist_t *o) {
     for (int i = 0; i < o->n; i++) free(o->names[i]);
     free(o->names);
@@ -146,11 +152,7 @@ static int dump_lst(lst_backbone_t *m, const lst_batch_t *b, const char *side_pa
         bad |= out_add(&out, "adamw_losses", losses, 1, &nsteps);
         bad |= out_add_params(&out, prefix, side.params, side.n_params, side.flat, 0);
     }
-    if (bad) {
-        lst_fail(err, "out of memory listing outputs");
-        goto done;
-    }
-    rc = lst_st_write(out_path, out.t, out.n, err);
+    rc = out_write(&out, bad, out_path, err);
 done:
     out_free(&out);
     free(grads);
@@ -205,11 +207,7 @@ static int dump_backbone(lst_t5_t *m, const lst_batch_t *b, int want_grad, const
         snprintf(name, sizeof name, "grad.%s", p->name);
         bad |= out_add(&out, name, grads + p->offset, p->ndim, p->shape);
     }
-    if (bad) {
-        lst_fail(err, "out of memory listing outputs");
-        goto done;
-    }
-    rc = lst_st_write(out_path, out.t, out.n, err);
+    rc = out_write(&out, bad, out_path, err);
 done:
     out_free(&out);
     free(grads);

@@ -77,7 +77,7 @@ int lst_added_tokens_read(const char *spm_path, int base, lst_added_tokens_t *a,
             return -1;
         }
     }
-    qsort(a->tok, (size_t)a->n, sizeof *a->tok, by_id);
+    if (a->n > 1) qsort(a->tok, (size_t)a->n, sizeof *a->tok, by_id); /* tok is NULL when none */
     /* transformers appends added tokens after the vocabulary: ids base, base + 1, ... */
     for (int i = 0; i < a->n; i++)
         if (a->tok[i].id != base + i) {

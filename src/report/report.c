@@ -433,23 +433,21 @@ static void svg_point(lst_sb_t *b, const lst_report_row_t *w, const char *c, con
     lst_sb_puts(b, "<g>\n<title>");
     lst_sb_xml(b, w->method);
     lst_sb_printf(b, ": %.1f MiB, score %.2f</title>\n", w->train_peak_mib.mean, w->score.mean);
+    /* the marker first, then the error bars over it in black with
+     * wide caps: a spread smaller than the marker still shows */
+    lst_sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" "
+                     "stroke=\"black\" stroke-width=\"0.5\"/>\n", x, y, c);
     if (w->train_peak_mib.n > 1 && w->train_peak_mib.std > 0) {
         const double x0 = px(f, w->train_peak_mib.mean - w->train_peak_mib.std),
                      x1 = px(f, w->train_peak_mib.mean + w->train_peak_mib.std);
-        lst_sb_printf(b,
-                  "<path d=\"M %.1f %.1f H %.1f M %.1f %.1f V %.1f M %.1f %.1f V %.1f\" stroke=\"%s\" "
-                  "fill=\"none\" stroke-width=\"1.5\"/>\n",
-                  x0, y, x1, x0, y - 4, y + 4, x1, y - 4, y + 4, c);
+        lst_sb_printf(b, "<path d=\"M %.1f %.1f H %.1f M %.1f %.1f V %.1f M %.1f %.1f V %.1f\" stroke=\"black\" "
+                         "fill=\"none\" stroke-width=\"1.2\"/>\n", x0, y, x1, x0, y - 6, y + 6, x1, y - 6, y + 6);
     }
     if (w->score.n > 1 && w->score.std > 0) {
         const double y0 = py(f, w->score.mean - w->score.std), y1 = py(f, w->score.mean + w->score.std);
-        lst_sb_printf(b,
-                  "<path d=\"M %.1f %.1f V %.1f M %.1f %.1f H %.1f M %.1f %.1f H %.1f\" stroke=\"%s\" "
-                  "fill=\"none\" stroke-width=\"1.5\"/>\n",
-                  x, y0, y1, x - 4, y0, x + 4, x - 4, y1, x + 4, c);
+        lst_sb_printf(b, "<path d=\"M %.1f %.1f V %.1f M %.1f %.1f H %.1f M %.1f %.1f H %.1f\" stroke=\"black\" "
+                         "fill=\"none\" stroke-width=\"1.2\"/>\n", x, y0, y1, x - 6, y0, x + 6, x - 6, y1, x + 6);
     }
-    lst_sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"black\" stroke-width=\"0.5\"/>\n",
-              x, y, c);
     lst_sb_puts(b, "</g>\n");
 }
 

@@ -351,6 +351,9 @@ TEST(rundir_inconsistent_checkpoint_state) {
            edited_state("st_frac", 1, "\"step\":1,", "\"step\":1.5,"));
     expect(1, "history entries", "train --resume %s --quiet",
            edited_state("st_hist", 2, "\"history\":[{", "\"history\":[{},{"));
+    /* the best validation (step 2, epoch 1's end) moved past the state's own step */
+    expect(1, "'best_step' = 9 does not fit", "train --resume %s --quiet",
+           edited_state("st_bstep", 2, "\"best_step\":2", "\"best_step\":9"));
 }
 
 /* defect 12: resume removes lst's own temporaries and nothing else */

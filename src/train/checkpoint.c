@@ -100,10 +100,20 @@ static int check_position(const lst_ckpt_state_t *s, const lst_ckpt_shape_t *sh,
         return lst_fail(err, "checkpoint state: step %lld does not agree with epoch %d, batch %d "
                         "(%d batches an epoch: step %lld)", (long long)s->step, s->epoch,
                         s->batch_index, sh->per_epoch, (long long)at);
-    /* the best is a finished epoch's, or (--eval-every) one inside the epoch in progress */
-    if (s->best_epoch > s->epoch + (s->batch_index > 0))
-        return lst_fail(err, "checkpoint state: best epoch %d is after the current epoch %d",
-                        s->best_epoch, s->epoch + (s->batch_index > 0));
+    /* the best is a finished epoch's, or (--eval-every) a step's inside the epoch in
+     * progress; where the state names its step, the step lies in that epoch */
+    const int64_t pe = sh->per_epoch;
+    const int inside = s->best_epoch == s->epoch + 1 && s->batch_index > 0 &&
+                       s->best_step > (int64_t)s->epoch * pe && s->best_step <= s->step;
+    if (s->best_epoch > s->epoch && !inside)
+        return lst_fail(err, "checkpoint state: best epoch %d is after the current epoch %d (best step "
+                        "%lld)", s->best_epoch, s->epoch, (long long)s->best_step);
+    if (s->best_step && (!s->best_epoch || s->best_step > s->step ||
+                         s->best_step <= (int64_t)(s->best_epoch - 1) * pe ||
+                         s->best_step > (int64_t)s->best_epoch * pe))
+        return lst_fail(err, "checkpoint state: best step %lld is not in best epoch %d (%lld batches an "
+                        "epoch, step %lld)", (long long)s->best_step, s->best_epoch, (long long)pe,
+                        (long long)s->step);
     return 0;
 }
 

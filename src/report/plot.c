@@ -64,7 +64,9 @@ static void frame(const lst_plot_t *p, pframe_t *f) {
     f->xstep = lst_nice_step(smax, 6);
     f->xhi = smax * 1.02;
     if (!isfinite(f->llo)) f->llo = 0, f->lhi = 1;
+    const double lmin = f->llo;
     round_range(&f->llo, &f->lhi, &f->lstep);
+    if (lmin >= 0 && f->llo < 0) f->llo = 0; /* a cross-entropy is never below 0 */
     if (!f->has_val) f->vlo = 0, f->vhi = 100;
     const double vmin = f->vlo, vmax = f->vhi;
     round_range(&f->vlo, &f->vhi, &f->vstep);

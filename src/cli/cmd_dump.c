@@ -219,14 +219,7 @@ done:
  * seeds them, then the values of `weights` where given. */
 static int load_method(lst_t5_t *m, const char *dir, int vocab, const lst_method_t *meth,
                        const char *weights, int64_t seed, lst_err_t *err) {
-    lst_t5_config_t cfg;
-    lst_t5_ext_t ext;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (lst_t5_config_load(&cfg, path, err) || lst_method_ext(meth, 0, &cfg, &ext, err) ||
-        lst_t5_load_ext(m, dir, vocab, &ext, err))
-        return -1;
-    lst_t5_ext_init(m, (uint64_t)seed);
+    if (lst_t5_load_method(m, dir, vocab, meth, 0, (uint64_t)seed, err)) return -1;
     return weights ? lst_t5_load_method_weights(m, weights, err) : 0;
 }
 

@@ -49,23 +49,6 @@ float *lst_layout_ptr(const lst_param_t *p, int n, float *flat, const char *name
     return i < 0 ? NULL : flat + p[i].offset;
 }
 
-int lst_layout_save(const char *path, const lst_param_t *p, int n, const float *flat,
-                    lst_err_t *err) {
-    lst_st_out_t *t = lst_calloc(n ? n : 1, sizeof *t, err);
-    if (!t) return -1;
-    for (int i = 0; i < n; i++) {
-        t[i].name = p[i].name;
-        t[i].dtype = LST_DT_F32;
-        t[i].ndim = p[i].ndim;
-        t[i].shape[0] = p[i].shape[0];
-        t[i].shape[1] = p[i].shape[1];
-        t[i].data = flat + p[i].offset;
-    }
-    int rc = lst_st_write(path, t, n, err);
-    free(t);
-    return rc;
-}
-
 int lst_layout_load(const char *path, const lst_param_t *p, int n, float *flat, lst_err_t *err) {
     lst_st_file_t f = {0};
     if (lst_st_open(&f, path, err)) return -1;

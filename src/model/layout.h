@@ -37,10 +37,8 @@ int lst_layout_find(const lst_param_t *p, int n, const char *name);
 /* flat + offset of `name`, or NULL. */
 float *lst_layout_ptr(const lst_param_t *p, int n, float *flat, const char *name);
 
-/* The table's tensors (float32, by name) to a safetensors file, written
- * atomically; and back (every name must be present with its shape). */
-int lst_layout_save(const char *path, const lst_param_t *p, int n, const float *flat,
-                    lst_err_t *err);
+/* The table's tensors (float32, by name) from a safetensors file: every
+ * name must be present with its shape (train/export.c writes them). */
 int lst_layout_load(const char *path, const lst_param_t *p, int n, float *flat, lst_err_t *err);
 
 #endif

@@ -43,9 +43,7 @@ static void round_range(double *lo, double *hi, double *step) {
     const double pad = 0.06 * (*hi - *lo);
     *lo -= pad;
     *hi += pad;
-    *step = lst_nice_step(*hi - *lo, 5);
-    *lo = floor(*lo / *step + 1e-9) * *step;
-    *hi = ceil(*hi / *step - 1e-9) * *step;
+    *step = lst_ticks_round_out(lo, hi, 5);
 }
 
 static void frame(const lst_plot_t *p, pframe_t *f) {

@@ -313,18 +313,14 @@ static void svg_frame(const lst_report_t *r, frame_t *f) {
     if (!(xpad > 0)) xpad = 0.08 * f->xhi;
     f->xlo = fmax(0, f->xlo - xpad);
     f->xhi += xpad;
-    f->xstep = lst_nice_step(f->xhi - f->xlo, 6);
-    f->xlo = floor(f->xlo / f->xstep + 1e-9) * f->xstep;
-    f->xhi = ceil(f->xhi / f->xstep - 1e-9) * f->xstep;
+    f->xstep = lst_ticks_round_out(&f->xlo, &f->xhi, 6);
     double pad = 0.12 * (f->yhi - f->ylo);
     if (!(pad > 0)) pad = fabs(f->yhi) > 0 ? 0.05 * fabs(f->yhi) : 1;
     const int all_nonneg = f->ylo >= 0;
     f->ylo -= pad;
     f->yhi += pad;
     if (all_nonneg && f->ylo < 0) f->ylo = 0;
-    f->ystep = lst_nice_step(f->yhi - f->ylo, 6);
-    f->ylo = floor(f->ylo / f->ystep + 1e-9) * f->ystep;
-    f->yhi = ceil(f->yhi / f->ystep - 1e-9) * f->ystep;
+    f->ystep = lst_ticks_round_out(&f->ylo, &f->yhi, 6);
     if (!(f->yhi > f->ylo)) f->yhi = f->ylo + f->ystep;
 }
 

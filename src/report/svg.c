@@ -67,6 +67,13 @@ double lst_nice_step(double span, int want) {
     return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * e;
 }
 
+double lst_ticks_round_out(double *lo, double *hi, int want) {
+    const double step = lst_nice_step(*hi - *lo, want);
+    *lo = floor(*lo / step + 1e-9) * step;
+    *hi = ceil(*hi / step - 1e-9) * step;
+    return step;
+}
+
 int lst_tick_decimals(double step) {
     if (step >= 1) return 0;
     int d = (int)ceil(-log10(step) - 1e-9);

@@ -27,5 +27,8 @@ char *lst_sb_done(lst_sb_t *b);
 double lst_nice_step(double span, int want);
 /* Decimals that print ticks of this step exactly. */
 int lst_tick_decimals(double step);
+/* [*lo, *hi] rounded out to multiples of a round step for about `want`
+ * ticks; returns the step. */
+double lst_ticks_round_out(double *lo, double *hi, int want);
 
 #endif

@@ -267,6 +267,10 @@ typedef struct {
 
 static const double MiB = 1048576.0;
 
+/* Training time so far, over every process of the run (loading and the
+ * Fisher pass included). */
+static double wall_now(const run_t *R) { return R->wall_before + lst_now_s() - R->wall_start; }
+
 static void run_free(run_t *R) {
     lst_runlog_close(&R->log, NULL);
     lst_tc_run_close(&R->tc);
@@ -584,19 +588,18 @@ static int train_step(run_t *R, lst_err_t *err) {
     lst_adamw_step(&R->opt, tu->params, tu->n_params, tu->flat, R->grads, lr);
     S->step_ms[S->n_timed++] = (lst_now_s() - ts) * 1e3;
     S->step++;
-    S->wall_s = R->wall_before + lst_now_s() - R->wall_start;
+    S->wall_s = wall_now(R);
     lst_runlog_row(&R->log, S->step, S->epoch + 1, loss, lr, gnorm, S->wall_s);
     R->loss_avg = isnan(R->loss_avg) ? loss : 0.95 * R->loss_avg + 0.05 * loss;
     progress(R, lr);
     return 0;
 }
 
-/* Validation at the end of an epoch (or where max-steps stopped), in the
- * place of the step's activations (the plan counts the larger). */
-/* Validation at the end of an epoch (history) or, with --eval-every,
- * inside one (evaluations): the best weights kept (a strict improvement;
- * ties keep the earlier), the score in the step's log row, and the count
- * --patience stops on. */
+/* Validation at the end of an epoch or where max-steps stopped (history)
+ * or, with --eval-every, inside one (evaluations), in the place of the
+ * step's activations (the plan counts the larger): the best weights kept (a
+ * strict improvement; ties keep the earlier), the score in the step's log
+ * row, and the count --patience stops on. */
 static int validate(run_t *R, int epoch_end, lst_err_t *err) {
     lst_ckpt_state_t *S = &R->S;
     lst_tuner_t *tu = &R->tu;
@@ -633,36 +636,41 @@ static int out_of_patience(const run_t *R) {
     return R->o->patience > 0 && R->S.since_best >= R->o->patience;
 }
 
+/* The step's activations, allocated again where a validation took their
+ * place. */
+static int acts_ready(run_t *R, lst_err_t *err) {
+    if (!R->acts_live && lst_tuner_alloc(&R->tu, R->Bmax, R->maxTs, R->maxTd, err)) return -1;
+    R->acts_live = 1;
+    return 0;
+}
+
 /* The rest of one epoch, its validation and its checkpoint. */
 static int run_epoch(run_t *R, lst_err_t *err) {
     const lst_train_opts_t *o = R->o;
     lst_ckpt_state_t *S = &R->S;
-    if (!R->acts_live && lst_tuner_alloc(&R->tu, R->Bmax, R->maxTs, R->maxTd, err)) return -1;
-    R->acts_live = 1;
     lst_epoch_order(R->order, R->n_train, o->seed, S->epoch);
     for (; S->batch_index < R->per_epoch && S->step < S->total_steps; S->batch_index++) {
-        if (train_step(R, err)) return -1;
+        if (acts_ready(R, err) || train_step(R, err)) return -1;
         const int inside = S->batch_index + 1 < R->per_epoch && S->step < S->total_steps;
         const int eval = inside && o->eval_every > 0 && S->step % o->eval_every == 0;
         if (eval) {
             if (!o->quiet && R->is_tty) fputc('\n', stderr);
             if (validate(R, 0, err)) return -1;
-            if (!R->acts_live && lst_tuner_alloc(&R->tu, R->Bmax, R->maxTs, R->maxTd, err)) return -1;
-            R->acts_live = 1;
         }
-        if (inside && ((o->ckpt_every > 0 && S->step % o->ckpt_every == 0) || (eval && out_of_patience(R)))) {
+        const int stop = eval && out_of_patience(R);
+        if (inside && ((o->ckpt_every > 0 && S->step % o->ckpt_every == 0) || stop)) {
             S->batch_index++; /* resume after this batch */
             int crc = checkpoint(R, err);
             S->batch_index--;
             if (crc) return crc;
         }
-        if (eval && out_of_patience(R)) return 0; /* the run loop stops: finish() */
+        if (stop) return 0; /* the run loop stops: finish() */
     }
     if (!o->quiet && R->is_tty) fputc('\n', stderr);
     if (validate(R, 1, err)) return -1;
     S->epoch++;
     S->batch_index = 0;
-    S->wall_s = R->wall_before + lst_now_s() - R->wall_start;
+    S->wall_s = wall_now(R);
     return checkpoint(R, err);
 }
 
@@ -696,7 +704,7 @@ static char *metrics_text(const run_t *R, const lst_metrics_t *bv, const lst_met
     cJSON_AddNumberToObject(mj, "peak_rss_mib", rss > S->peak_rss_mib ? rss : S->peak_rss_mib);
     cJSON_AddNumberToObject(mj, "planned_mib", R->plan.total / MiB);
     cJSON_AddItemToObject(mj, "memory", plan_json(&R->plan));
-    cJSON_AddNumberToObject(mj, "wall_s", R->wall_before + lst_now_s() - R->wall_start);
+    cJSON_AddNumberToObject(mj, "wall_s", wall_now(R));
     char now[32];
     lst_utc_now(now, sizeof now);
     cJSON_AddStringToObject(mj, "lst_version", lst_version());

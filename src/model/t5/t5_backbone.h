@@ -26,6 +26,12 @@ const lst_t5_block_acts_t *lst_t5_run_block(const lst_bb_run_t *run);
 int lst_t5_backbone_shape(lst_backbone_t *bb, const lst_t5_config_t *cfg, int vocab,
                           const lst_method_t *m, int freeze_layers, lst_err_t *err);
 
+/* A checkpoint with a backbone method's additions (lst_method_ext with
+ * freeze_layers), each initialised as lst train initialises it (seed). On
+ * failure *t is freed. */
+int lst_t5_load_method(lst_t5_t *t, const char *dir, int vocab_limit, const lst_method_t *m,
+                       int freeze_layers, uint64_t seed, lst_err_t *err);
+
 /* backbone_open.h's three, for T5 (t5_open.c). */
 int lst_t5_backbone_open(lst_backbone_t *bb, const char *dir, int vocab_limit,
                          const lst_method_t *m, int freeze_layers, lst_wformat_t fmt,

@@ -26,6 +26,21 @@ static int own(lst_backbone_t *bb, lst_t5_t *m, lst_err_t *err) {
     return 0;
 }
 
+int lst_t5_load_method(lst_t5_t *t, const char *dir, int vocab_limit, const lst_method_t *m,
+                       int freeze_layers, uint64_t seed, lst_err_t *err) {
+    lst_t5_config_t cfg;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    lst_t5_ext_t ext;
+    if (lst_t5_config_load(&cfg, path, err) || lst_method_ext(m, freeze_layers, &cfg, &ext, err) ||
+        lst_t5_load_ext(t, dir, vocab_limit, &ext, err)) {
+        lst_t5_free(t);
+        return -1;
+    }
+    lst_t5_ext_init(t, seed);
+    return 0;
+}
+
 int lst_t5_backbone_open(lst_backbone_t *bb, const char *dir, int vocab_limit,
                          const lst_method_t *m, int freeze_layers, lst_wformat_t fmt,
                          uint64_t seed, lst_err_t *err) {
@@ -33,16 +48,7 @@ int lst_t5_backbone_open(lst_backbone_t *bb, const char *dir, int vocab_limit,
     lst_t5_t t;
     memset(&t, 0, sizeof t);
     if (is_bb_method(m)) {
-        lst_t5_config_t cfg;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        lst_t5_ext_t ext;
-        if (lst_t5_config_load(&cfg, path, err) || lst_method_ext(m, freeze_layers, &cfg, &ext, err) ||
-            lst_t5_load_ext(&t, dir, vocab_limit, &ext, err)) {
-            lst_t5_free(&t);
-            return -1;
-        }
-        lst_t5_ext_init(&t, seed);
+        if (lst_t5_load_method(&t, dir, vocab_limit, m, freeze_layers, seed, err)) return -1;
     } else if (lst_t5_load_frozen(&t, dir, vocab_limit, fmt, err)) {
         lst_t5_free(&t);
         return -1;
